@@ -1,0 +1,74 @@
+"""The job protocol: long work reports progress through a callback and checks a cancel token.
+
+The CLI drives a job with a tqdm bar, the GUI wraps the same function in a QThread worker
+(ARCHITECTURE rule 3). A job function takes ``progress: Progress`` and calls ``progress.update``
+at every unit of work; ``update`` raises ``Cancelled`` when the token is set, so cancellation
+happens at a well-defined point where the job has saved what it finished.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from dubstudio.errors import Cancelled
+
+
+class CancelToken:
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+
+@dataclass
+class ProgressEvent:
+    stage: str
+    done: int
+    total: int | None
+    elapsed_s: float
+    eta_s: float | None
+    metrics: dict = field(default_factory=dict)
+
+
+class Progress:
+    """Progress reporter handed to job functions."""
+
+    def __init__(
+        self,
+        callback: Callable[[ProgressEvent], None] | None = None,
+        token: CancelToken | None = None,
+    ) -> None:
+        self.callback = callback
+        self.token = token or CancelToken()
+        self._stage = ""
+        self._t0 = time.perf_counter()
+        self._stage_t0 = self._t0
+        self._stage_done0 = 0
+
+    def stage(self, name: str) -> None:
+        self._stage = name
+        self._stage_t0 = time.perf_counter()
+        self._stage_done0 = 0
+
+    def check(self) -> None:
+        if self.token.cancelled:
+            raise Cancelled(f"cancelled during '{self._stage}'; finished work is saved")
+
+    def update(self, done: int, total: int | None = None, **metrics) -> None:
+        self.check()
+        if self.callback is None:
+            return
+        now = time.perf_counter()
+        elapsed = now - self._stage_t0
+        eta = None
+        if total and done > 0:
+            eta = elapsed / done * (total - done)
+        self.callback(ProgressEvent(self._stage, done, total, elapsed, eta, metrics))
