@@ -1,0 +1,192 @@
+"""The headless face of DubStudio: every job the editor can run has a command here.
+
+Every subcommand that does work accepts ``--json``: its last stdout line is then one JSON
+object with the results and metrics. Progress goes to stderr. Errors a user can meet end in
+one clear line and exit status 2; a cancelled job (Ctrl-C) exits 130 with its work saved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from dubstudio import __version__
+from dubstudio.errors import Cancelled, DubStudioError
+
+
+def _progress(args):
+    """A Progress that draws a tqdm bar per stage on stderr (quiet with --json)."""
+    from tqdm import tqdm
+
+    from dubstudio.core.jobs import Progress
+
+    state = {"bar": None, "stage": None}
+
+    def cb(ev):
+        if state["stage"] != ev.stage:
+            if state["bar"] is not None:
+                state["bar"].close()
+            state["bar"] = tqdm(
+                total=ev.total, desc=ev.stage, unit="f", file=sys.stderr, leave=False,
+                disable=args.quiet or args.json, mininterval=0.5,
+            )
+            state["stage"] = ev.stage
+        bar = state["bar"]
+        if ev.total and bar.total != ev.total:
+            bar.total = ev.total
+        bar.update(ev.done - bar.n)
+
+    p = Progress(cb)
+    p.close = lambda: state["bar"] and state["bar"].close()
+    return p
+
+
+def _emit(args, result: dict, human: str) -> None:
+    if args.json:
+        print(json.dumps(result, default=str))
+    else:
+        print(human)
+
+
+def _default_project_dir(video: Path) -> Path:
+    return video.with_name(video.stem + ".dubstudio")
+
+
+def cmd_track(args) -> int:
+    from dubstudio.io.project import Project
+    from dubstudio.tracking.track import TrackSettings, track
+
+    video = Path(args.video)
+    project = Project.create(args.project or _default_project_dir(video), video)
+    progress = _progress(args)
+    try:
+        tracking, metrics = track(video, project, TrackSettings(), progress, force=args.force)
+    finally:
+        progress.close()
+    result = {"project": str(project.root), **metrics}
+    if args.overlay:
+        result["overlay"] = str(_write_overlay(video, tracking, Path(args.overlay), args))
+    lines = [f"tracked {metrics['frames_with_face']}/{metrics['frames']} frames with a face -> {project.root}"]
+    for k in ("tracking_fps", "landmark_rms_iod", "jaw_lip_corr", "crop_size_cv"):
+        if k in metrics:
+            lines.append(f"  {k:18s} {metrics[k]:.4f}")
+    if args.overlay:
+        lines.append(f"  overlay            {result['overlay']}")
+    _emit(args, result, "\n".join(lines))
+    return 0
+
+
+def _write_overlay(video: Path, tracking, out: Path, args) -> Path:
+    from dubstudio.tracking.overlay import write_overlay_grid, write_overlay_video
+
+    if out.suffix.lower() in (".png", ".jpg"):
+        return write_overlay_grid(video, tracking, out)
+    progress = _progress(args)
+    try:
+        return write_overlay_video(video, tracking, out, progress)
+    finally:
+        progress.close()
+
+
+def cmd_sample(args) -> int:
+    from dubstudio.sample import build_sample, default_sample_path
+
+    out_dir = Path(args.output) if args.output else default_sample_path().parent
+    path = build_sample(out_dir, force=args.force)
+    _emit(args, {"sample": str(path)}, str(path))
+    return 0
+
+
+def cmd_run(args) -> int:
+    """The main job, headless: track the shot and write a tracking overlay.
+
+    Adaptation, driving and export join this command as those stages land."""
+    from dubstudio.sample import ensure_sample
+
+    video = Path(args.video) if args.video else ensure_sample()
+    if not args.video:
+        print(f"no input given: using the built-in sample {video}", file=sys.stderr)
+    args.video = str(video)
+    project_dir = Path(args.project) if args.project else _default_project_dir(video)
+    args.project = str(project_dir)
+    args.overlay = args.overlay or str(project_dir / "overlay.mp4")
+    args.force = False
+    return cmd_track(args)
+
+
+def cmd_info(args) -> int:
+    from dubstudio.io.video import VideoReader
+
+    with VideoReader(args.video) as r:
+        info = {
+            "path": str(r.path), "width": r.width, "height": r.height, "fps": str(r.fps),
+            "frames": r.n_frames, "duration_s": round(float(r.duration_s), 3), "codec": r.codec,
+            "pix_fmt": r.pix_fmt, "has_audio": r.has_audio,
+        }
+    _emit(args, info, "\n".join(f"{k:10s} {v}" for k, v in info.items()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dubstudio", description="Visual dubbing: track, edit, re-render and export a shot.")
+    p.add_argument("--version", action="version", version=f"dubstudio {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    def common(sp):
+        sp.add_argument("--json", action="store_true", help="print one JSON object with results as the last stdout line")
+        sp.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+    sp = sub.add_parser("run", help="the headless pipeline (built-in sample when no video is given)")
+    sp.add_argument("video", nargs="?", help="shot to process (default: the built-in sample)")
+    sp.add_argument("--project", help="project folder (default: VIDEO's name + .dubstudio)")
+    sp.add_argument("--overlay", help="tracking overlay to write (default: PROJECT/overlay.mp4)")
+    common(sp)
+    sp.set_defaults(func=cmd_run)
+
+    sp = sub.add_parser("track", help="track the 3D face model through a shot")
+    sp.add_argument("video")
+    sp.add_argument("--project", help="project folder (created if missing; default: VIDEO's name + .dubstudio)")
+    sp.add_argument("--overlay", help="write an overlay: .mp4 video of every frame, or .png contact sheet")
+    sp.add_argument("--force", action="store_true", help="recompute even if a cached result is current")
+    common(sp)
+    sp.set_defaults(func=cmd_track)
+
+    sp = sub.add_parser("sample", help="build the built-in sample clip")
+    sp.add_argument("-o", "--output", help="folder to write sample_astronaut.mp4 into (default: the user data folder)")
+    sp.add_argument("--force", action="store_true", help="rebuild even if it exists")
+    common(sp)
+    sp.set_defaults(func=cmd_sample)
+
+    sp = sub.add_parser("info", help="describe a media file")
+    sp.add_argument("video")
+    common(sp)
+    sp.set_defaults(func=cmd_info)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return args.func(args)
+    except Cancelled as e:
+        print(f"dubstudio: {e}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("dubstudio: interrupted; finished chunks are saved and the job resumes when run again", file=sys.stderr)
+        return 130
+    except DubStudioError as e:
+        if getattr(args, "json", False):
+            print(json.dumps({"error": str(e), "type": type(e).__name__}))
+        print(f"dubstudio: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
