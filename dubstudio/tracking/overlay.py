@@ -27,8 +27,9 @@ def draw_overlay(rgb: np.ndarray, t: Tracking, i: int, model=None, landmarks: bo
     img = rgb.copy()
     h, w = img.shape[:2]
     thick = max(1, int(round(min(h, w) / 500)))
+    font = max(0.5, min(h, w) / 600)
     if not t.has_face[i]:
-        cv2.putText(img, f"{i}  no face", (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 60, 60), 2, cv2.LINE_AA)
+        cv2.putText(img, f"{i}  no face", (10, int(30 * font)), cv2.FONT_HERSHEY_SIMPLEX, font, (255, 60, 60), 2 * thick, cv2.LINE_AA)
         return img
     model = model or t.model()
     verts = t.vertices_image(i, model=model)
@@ -50,9 +51,10 @@ def draw_overlay(rgb: np.ndarray, t: Tracking, i: int, model=None, landmarks: bo
     p1 = (int(round(cx + side / 2)), int(round(cy + side / 2)))
     cv2.rectangle(img, p0, p1, (255, 220, 0), 2 * thick)
     jaw = float(t.controls[i, JAW])
-    cv2.putText(img, f"{i}  jaw {jaw:+.2f}", (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 220, 0), 2, cv2.LINE_AA)
-    bar = int(np.clip(jaw, 0, 1) * 150)
-    cv2.rectangle(img, (10, 40), (10 + bar, 50), (255, 220, 0), -1)
+    cv2.putText(img, f"{i}  jaw {jaw:+.2f}", (10, int(30 * font)), cv2.FONT_HERSHEY_SIMPLEX, font, (255, 220, 0), 2 * thick, cv2.LINE_AA)
+    bar = int(np.clip(jaw, 0, 1) * 200 * font)
+    y0 = int(42 * font)
+    cv2.rectangle(img, (10, y0), (10 + bar, y0 + int(10 * font)), (255, 220, 0), -1)
     return img
 
 
