@@ -50,9 +50,10 @@ def open_container(path: Path, what: str) -> av.container.InputContainer:
                 f"{path.name} is incomplete (the file ends early, e.g. an interrupted download or "
                 f"copy); copy or export it again."
             ) from e
+        target = "WAV" if "audio" in what else "MP4 (H.264)"
         raise MediaError(
             f"{path.name} is not a readable media file or is damaged ({ffmpeg_reason(e)}); "
-            f"check the file or convert it to MP4 (H.264) first."
+            f"check the file or convert it to {target} first."
         ) from e
     except OSError as e:
         raise MediaError(f"cannot read {path}: {e.strerror or e}; check file permissions.") from e
@@ -384,8 +385,8 @@ class VideoReader:
             raise MediaError(f"{self.path.name} was closed; open a new VideoReader.")
         if not isinstance(i, (int, np.integer)) or not 0 <= i < self.n_frames:
             raise MediaError(
-                f"frame {i} is out of range: {self.path.name} has {self.n_frames} frames "
-                f"(0..{self.n_frames - 1})."
+                f"frame {i} is out of range: {self.path.name} has {self.n_frames} frames; "
+                f"use an index from 0 to {self.n_frames - 1}."
             )
 
     def _seek(self, ts: int, reopen: bool = False) -> None:
@@ -394,6 +395,12 @@ class VideoReader:
         Reopening is the fallback for demuxers that cannot seek (e.g. a still image) or whose
         index sends the seek too late.
         """
+        if not reopen:
+            try:
+                self._container.seek(int(ts), backward=True, any_frame=False, stream=self._stream)
+            except av.FFmpegError as e:  # unseekable input: start over instead
+                log.debug("%s: seek to %d failed (%s); reopening", self.path.name, ts, e)
+                reopen = True
         if reopen:
             index = self._stream.index
             self._frames = None
@@ -402,8 +409,6 @@ class VideoReader:
             self._stream = self._container.streams[index]
             if self._threads:
                 self._stream.thread_type = "AUTO"
-        else:
-            self._container.seek(int(ts), backward=True, any_frame=False, stream=self._stream)
         self._frames = self._decode_packets()
         self._next_index = None
 

@@ -60,6 +60,7 @@ class Regions:
     mouth_center: np.ndarray
     mouth_half_width: float
     pivot: np.ndarray
+    near_corner: np.ndarray  # 1 at the mouth corners, fading out over ~0.1 IOD
 
 
 def _lip_line(neutral: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -103,7 +104,12 @@ def compute_regions(neutral: np.ndarray) -> Regions:
     jaw = _smoothstep((below + 0.10) / 0.30) * (1 - 0.45 * below_lip) * lateral
     jaw[upper >= 1] = 0.0
     jaw[lower >= 1] = 1.0
-    jaw[topo.MOUTH_CORNERS] = 0.5
+    # Near the mouth corners upper and lower lip meet: blend every weight towards 0.5 there,
+    # or the tiny corner triangles fold over when the jaw opens.
+    corners = v[topo.MOUTH_CORNERS, :2]
+    d_corner = np.min(np.linalg.norm(v[:, None, :2] - corners[None], axis=2), axis=1)
+    near = np.exp(-((d_corner / 0.09) ** 2))
+    jaw = jaw * (1 - near) + 0.5 * near
     jaw[topo.IRIS] = 0.0
 
     d_mouth = np.hypot((v[:, 0] - center[0]) / (1.6 * half_width), (v[:, 1] - center[1]) / 0.55)
@@ -120,7 +126,7 @@ def compute_regions(neutral: np.ndarray) -> Regions:
     # forward, which together move the chin mostly down; one rotation about a point further
     # back reproduces that path.
     pivot = np.array([0.0, ears_y, ears_z + 0.6])
-    return Regions(jaw, upper, lower, lips, mouth_area, rigid, center, half_width, pivot)
+    return Regions(jaw, upper, lower, lips, mouth_area, rigid, center, half_width, pivot, near)
 
 
 def named_bases(neutral: np.ndarray, regions: Regions | None = None) -> np.ndarray:
@@ -177,7 +183,8 @@ class FaceModel:
         self.identity = np.asarray(self.identity, dtype=np.float64)
         self.regions = compute_regions(self.identity)
         self.bases = named_bases(self.identity, self.regions)
-        self.jaw_comotion = UPPER_LIP_COMOTION * self.bases[3]
+        # The corners ride at half jaw weight; the co-motion fades out there too.
+        self.jaw_comotion = UPPER_LIP_COMOTION * self.bases[3] * (1 - self.regions.near_corner)[:, None]
 
     @property
     def n_residual(self) -> int:

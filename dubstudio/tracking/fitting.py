@@ -22,6 +22,7 @@ Z_WEIGHT = 0.3
 # The lip contours matter most for dubbing and are mediapipe's best-localised points; the
 # face oval is a silhouette guess that jitters (its chin follows the jaw only loosely).
 LIP_WEIGHT = 8.0
+INNER_LIP_WEIGHT = 32.0
 OVAL_WEIGHT = 0.3
 # Ridge weights on the named controls: the jaw is cheap so it takes the mouth opening,
 # the lip controls only explain what the jaw cannot.
@@ -71,6 +72,7 @@ class Fitter:
         self.point_w[topo.IRIS] = 0.2
         self.point_w[topo.FACE_OVAL] = OVAL_WEIGHT
         self.point_w[topo.LIP_CONTOURS] = LIP_WEIGHT
+        self.point_w[topo.UPPER_INNER_LIP + topo.LOWER_INNER_LIP] = INNER_LIP_WEIGHT
         self.xyz_w = np.tile(np.array([1.0, 1.0, Z_WEIGHT]), (n, 1)) * self.point_w[:, None]
         self.rigid_w = np.maximum(model.regions.rigid, 1e-3)
         k = model.n_residual
@@ -91,7 +93,7 @@ class Fitter:
         r = residual.astype(np.float64).copy()
         sw = np.sqrt(self.xyz_w).reshape(-1)
         for _ in range(steps):
-            blended = m.blend(c, r)
+            blended = m.blend(c)  # named controls first, without the residual
             pred = m.jaw_skin(blended, c[JAW])
             err = (obs_c - pred).reshape(-1)
             blend_m = self._jaw_blend(c[JAW])
