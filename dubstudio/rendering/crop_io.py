@@ -1,0 +1,64 @@
+"""Moving pixels between the full frame and the square face crop (and back, for compositing)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def crop_matrix(box: np.ndarray, resolution: int) -> np.ndarray:
+    """2x3 affine taking full-frame pixel coordinates to crop pixel coordinates."""
+    cx, cy, side = (float(v) for v in box)
+    s = resolution / side
+    return np.array([[s, 0, resolution / 2 - s * cx], [0, s, resolution / 2 - s * cy]], np.float64)
+
+
+def extract_crop(frame: np.ndarray, box: np.ndarray, resolution: int) -> np.ndarray:
+    """The square crop ``box`` = (cx, cy, side) resampled to ``resolution``; outside the frame is
+    filled by edge replication (so the crop never shows a hard black border)."""
+    m = crop_matrix(box, resolution)
+    interp = cv2.INTER_AREA if box[2] > resolution * 1.5 else cv2.INTER_LINEAR
+    if interp == cv2.INTER_AREA:
+        # warpAffine has no area filter: pre-shrink the frame, then warp.
+        f = resolution / float(box[2]) * 1.5
+        small = cv2.resize(frame, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+        m = m.copy()
+        m[:, :2] /= f
+        frame = small
+    return cv2.warpAffine(frame, m, (resolution, resolution), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def paste_crop(frame: np.ndarray, crop: np.ndarray, box: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Composite ``crop`` back into (a copy of) ``frame`` with a per-crop-pixel ``alpha`` in [0, 1].
+
+    Only the crop's bounding rectangle in the frame is touched, so a 1080p frame costs no more
+    than its face.
+    """
+    h, w = frame.shape[:2]
+    r = crop.shape[0]
+    cx, cy, side = (float(v) for v in box)
+    x0, y0 = max(0, int(np.floor(cx - side / 2))), max(0, int(np.floor(cy - side / 2)))
+    x1, y1 = min(w, int(np.ceil(cx + side / 2)) + 1), min(h, int(np.ceil(cy + side / 2)) + 1)
+    out = frame.copy()
+    if x1 <= x0 or y1 <= y0:
+        return out
+    inv = cv2.invertAffineTransform(crop_matrix(box, r))
+    inv[:, 2] -= (x0, y0)  # into the region's own coordinates
+    size = (x1 - x0, y1 - y0)
+    src = cv2.warpAffine(crop, inv, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    a = cv2.warpAffine(alpha.astype(np.float32), inv, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    region = out[y0:y1, x0:x1].astype(np.float32)
+    region += (src.astype(np.float32) - region) * a[..., None]
+    out[y0:y1, x0:x1] = np.clip(region + 0.5, 0, 255).astype(np.uint8)
+    return out
+
+
+def feather(mask: np.ndarray, radius_px: float) -> np.ndarray:
+    """A soft alpha from a binary mask: Gaussian falloff of ``radius_px`` inside the edge."""
+    m = (mask > 0).astype(np.float32)
+    if radius_px <= 0:
+        return m
+    # Erode first so the feather stays inside the mask, then blur.
+    k = max(1, int(round(radius_px)))
+    m = cv2.erode(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1)))
+    return cv2.GaussianBlur(m, (0, 0), sigmaX=radius_px / 2)
