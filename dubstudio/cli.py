@@ -17,6 +17,9 @@ from dubstudio import __version__
 from dubstudio.errors import Cancelled, DubStudioError
 
 
+OVERLAY_SUFFIXES = (".mp4", ".mov", ".mkv", ".png", ".jpg")
+
+
 def _progress(args):
     """A Progress that draws a tqdm bar per stage on stderr (quiet with --json)."""
     from tqdm import tqdm
@@ -60,6 +63,12 @@ def cmd_track(args) -> int:
     from dubstudio.tracking.track import TrackSettings, track
 
     video = Path(args.video)
+    if video.is_dir():
+        raise DubStudioError(f"{video} is a folder; give the path of a video file.")
+    if args.overlay and Path(args.overlay).suffix.lower() not in OVERLAY_SUFFIXES:
+        raise DubStudioError(
+            f"cannot write an overlay as {Path(args.overlay).name}: use a .mp4 (video) or .png/.jpg (contact sheet) name."
+        )
     project = Project.create(args.project or _default_project_dir(video), video)
     progress = _progress(args)
     try:
