@@ -51,6 +51,42 @@ def umeyama(src: np.ndarray, dst: np.ndarray, weights: np.ndarray) -> Pose:
     return Pose(scale, rot, t)
 
 
+def _skew(v: np.ndarray) -> np.ndarray:
+    """(n, 3) vectors -> (n, 3, 3) cross-product matrices."""
+    z = np.zeros(len(v))
+    return np.stack(
+        [np.stack([z, -v[:, 2], v[:, 1]], 1), np.stack([v[:, 2], z, -v[:, 0]], 1), np.stack([-v[:, 1], v[:, 0], z], 1)], 1
+    )
+
+
+def refine_pose(pose: Pose, src: np.ndarray, dst: np.ndarray, xyz_w: np.ndarray, steps: int = 2) -> Pose:
+    """Gauss-Newton on the similarity with per-axis weights.
+
+    Umeyama weighs x, y and z alike, but mediapipe's z is a learned guess that bends at large
+    head turns; this refinement trusts the image plane more (``xyz_w`` is (n, 3)), which is
+    what the 2D fit error is measured in.
+    """
+    scale, rot, t = pose.scale, pose.rotation.copy(), pose.translation.copy()
+    sw = np.sqrt(xyz_w).reshape(-1)
+    for _ in range(steps):
+        rx = src @ rot.T  # (n, 3)
+        err = (dst - (scale * rx + t)).reshape(-1)
+        jac = np.empty((len(src), 3, 7))
+        jac[:, :, :3] = -scale * _skew(rx)  # left perturbation R <- exp([w]x) R
+        jac[:, :, 3] = rx * scale  # d/d(log scale)
+        jac[:, :, 4:] = np.eye(3)[None]
+        jac = jac.reshape(-1, 7) * sw[:, None]
+        delta = np.linalg.solve(jac.T @ jac + 1e-6 * np.eye(7), jac.T @ (err * sw))
+        w = delta[:3]
+        angle = np.linalg.norm(w)
+        if angle > 1e-12:
+            k = _skew((w / angle)[None])[0]
+            rot = (np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * k @ k) @ rot
+        scale *= float(np.exp(delta[3]))
+        t = t + delta[4:]
+    return Pose(scale, rot, t)
+
+
 def to_canonical(pose: Pose, pts: np.ndarray) -> np.ndarray:
     return (pts - pose.translation) @ pose.rotation / pose.scale
 
@@ -129,7 +165,7 @@ class Fitter:
             shape = m.landmarks(c, r)
             # First pass: the rigid part of the face only; later: the whole fitted mesh.
             w = self.rigid_w if it == 0 else self.rigid_w + 0.3 * self.point_w
-            pose = umeyama(shape, obs, w)
+            pose = refine_pose(umeyama(shape, obs, w), shape, obs, w[:, None] * self.xyz_w / self.point_w[:, None])
             obs_c = to_canonical(pose, obs)
             c, r = self.solve_expression(obs_c, c, r)
         return FrameFit(pose, c, r)
