@@ -1,0 +1,174 @@
+"""The copy baseline of the self-reenactment protocol (issue 3).
+
+For each test frame, the *training* frame nearest by expression (Euclidean distance of the named
+controls, optionally plus ``residual_weight`` x the residual coefficients) lends its crop pixels
+inside the test frame's mouth mask; everything else is the test frame's real crop. Crops are
+pose-aligned by the tracker's box, so the plain variant copies pixel for pixel. The ``warp``
+variant first moves the training crop onto the test frame's mesh: each test-crop pixel on the
+mesh looks up the same surface point (triangle + barycentrics) in the training frame's crop.
+
+A renderer that does not beat this inside the mouth has learned nothing a lookup table could not.
+
+``CopyBaseline`` is also a :class:`~dubstudio.rendering.render_job.CropRenderer`, so the baseline
+can be rendered to video like any renderer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from dubstudio.rendering.crop_io import extract_crop
+
+__all__ = ["nearest_frames", "paste_mouth", "warp_crop", "mouth_masks", "CopyBaseline"]
+
+
+def nearest_frames(tracking, train: Sequence[int], test: Sequence[int], residual_weight: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """(nearest training frame per test frame, distance). Training frames without a face are skipped."""
+    train = np.array([i for i in train if tracking.has_face[i]], np.int64)
+    if train.size == 0:
+        from dubstudio.errors import NoFaceError
+
+        raise NoFaceError("no training frame has a face; pick training frames where the face is tracked.")
+    test = np.asarray(list(test), np.int64)
+
+    def feats(idx):
+        f = tracking.controls[idx].astype(np.float64)
+        if residual_weight > 0:
+            f = np.concatenate([f, residual_weight * tracking.residual[idx].astype(np.float64)], axis=1)
+        return f
+
+    a, b = feats(test), feats(train)
+    d2 = ((a[:, None, :] - b[None, :, :]) ** 2).sum(axis=2)
+    k = d2.argmin(axis=1)
+    return train[k], np.sqrt(d2[np.arange(len(test)), k])
+
+
+def paste_mouth(real_crop: np.ndarray, source_crop: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``real_crop`` with ``source_crop``'s pixels where ``mask`` is true (hard edge)."""
+    out = real_crop.copy()
+    m = np.asarray(mask, bool)
+    out[m] = source_crop[m]
+    return out
+
+
+def _raster(tracking, indices, resolution: int, model):
+    import torch
+
+    from dubstudio.rendering.rasterizer import crop_vertices, mesh_tables, rasterize, region_masks
+    from dubstudio.tracking.crops import triangle_groups
+
+    verts = np.stack([crop_vertices(tracking, int(i), resolution, None, model) for i in indices])
+    frags = rasterize(torch.as_tensor(verts, dtype=torch.float32), torch.as_tensor(mesh_tables()[0]), resolution)
+    lower, mouth = triangle_groups(model.identity)
+    return frags, region_masks(frags, lower, mouth).numpy()
+
+
+def mouth_masks(tracking, indices: Sequence[int], resolution: int, model=None) -> np.ndarray:
+    """(n, R, R) bool mouth region (lips + interior, z-buffered) of the tracked expression."""
+    from dubstudio.tracking.crops import MASK_MOUTH
+
+    model = model or tracking.model()
+    return _raster(tracking, indices, resolution, model)[1] == MASK_MOUTH
+
+
+def warp_crop(tracking, src: int, dst: int, src_crop: np.ndarray, model=None) -> np.ndarray:
+    """``src_crop`` (frame ``src``) resampled onto frame ``dst``'s mesh in crop space; pixels off
+    the mesh keep their position (identity map)."""
+    import torch
+
+    from dubstudio.rendering.rasterizer import crop_vertices, interpolate
+
+    model = model or tracking.model()
+    r = src_crop.shape[0]
+    frags, _ = _raster(tracking, [dst], r, model)
+    sv = crop_vertices(tracking, int(src), r, None, model)[:, :2]
+    corner = torch.as_tensor(sv[frags.triangles.numpy()], dtype=torch.float32)  # (F, 3, 2)
+    pos = interpolate(frags, corner, background=np.nan)[0].numpy()  # (R, R, 2) crop px, centres at +0.5
+    yy, xx = np.mgrid[0:r, 0:r].astype(np.float32)
+    off = ~np.isfinite(pos[..., 0])
+    mapx = np.where(off, xx, pos[..., 0] - 0.5).astype(np.float32)
+    mapy = np.where(off, yy, pos[..., 1] - 0.5).astype(np.float32)
+    return cv2.remap(src_crop, mapx, mapy, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+class CopyBaseline:
+    """The copy baseline as a crop renderer over one tracked shot.
+
+    ``render_crops(indices)``: each frame's real crop with the mouth of its nearest training frame
+    (``controls`` other than None are matched instead of the tracked ones; the mouth mask is always
+    the frame's tracked one). ``reader`` is any object with ``frame(i) -> RGB`` (a VideoReader).
+    """
+
+    def __init__(self, tracking, reader, train: Sequence[int], resolution: int = 256, residual_weight: float = 0.0, warp: bool = False) -> None:
+        self.tracking = tracking
+        self.reader = reader
+        self.train = [int(i) for i in train]
+        self._train_set = set(self.train)
+        self.resolution = int(resolution)
+        self.residual_weight = float(residual_weight)
+        self.warp = bool(warp)
+        self.model = tracking.model()
+        self._crop_cache: dict[int, np.ndarray] = {}
+
+    @classmethod
+    def open(cls, tracking, video: str | Path, train: Sequence[int], **kw) -> CopyBaseline:
+        from dubstudio.io.video import VideoReader
+
+        return cls(tracking, VideoReader(video), train, **kw)
+
+    def crop(self, i: int) -> np.ndarray:
+        """Real crop of frame ``i`` (training crops are kept: there are few of them)."""
+        c = self._crop_cache.get(i)
+        if c is None:
+            c = extract_crop(self.reader.frame(int(i)), self.tracking.crop[i], self.resolution)
+            if i in self._train_set:
+                self._crop_cache[i] = c
+        return c
+
+    def preload(self, indices: Sequence[int]) -> None:
+        """Decode the crops of ``indices`` in one sequential pass (cheaper than seeking per frame)."""
+        need = sorted({int(i) for i in indices} - set(self._crop_cache))
+        if not need:
+            return
+        it = getattr(self.reader, "iter_frames", None)
+        if it is None:
+            for i in need:
+                self._crop_cache[i] = extract_crop(self.reader.frame(i), self.tracking.crop[i], self.resolution)
+            return
+        wanted = set(need)
+        for i, rgb in it(need[0], need[-1] + 1):
+            if i in wanted:
+                self._crop_cache[i] = extract_crop(rgb, self.tracking.crop[i], self.resolution)
+
+    def sources(self, indices: Sequence[int], controls: np.ndarray | None = None) -> np.ndarray:
+        """Nearest training frame for each of ``indices``."""
+        if controls is None:
+            return nearest_frames(self.tracking, self.train, indices, self.residual_weight)[0]
+        train = np.array([i for i in self.train if self.tracking.has_face[i]], np.int64)
+        d2 = ((np.asarray(controls)[:, None, :] - self.tracking.controls[train][None]) ** 2).sum(axis=2)
+        return train[d2.argmin(axis=1)]
+
+    def compose(self, i: int, src: int, real_crop: np.ndarray, mouth: np.ndarray) -> np.ndarray:
+        s = self.crop(int(src))
+        if self.warp:
+            s = warp_crop(self.tracking, int(src), int(i), s, self.model)
+        return paste_mouth(real_crop, s, mouth)
+
+    def render_crops(self, indices: Sequence[int], controls: np.ndarray | None = None, real_crops: np.ndarray | None = None) -> np.ndarray:
+        indices = [int(i) for i in indices]
+        src = self.sources(indices, controls)
+        masks = mouth_masks(self.tracking, indices, self.resolution, self.model)
+        out = []
+        for k, i in enumerate(indices):
+            real = real_crops[k] if real_crops is not None else self.crop(i)
+            out.append(self.compose(i, src[k], real, masks[k]))
+        return np.stack(out)
+
+    def close(self) -> None:
+        close = getattr(self.reader, "close", None)
+        if close is not None:
+            close()
