@@ -55,7 +55,20 @@ def _emit(args, result: dict, human: str) -> None:
 
 
 def _default_project_dir(video: Path) -> Path:
-    return video.with_name(video.stem + ".dubstudio")
+    """Beside the video, unless that folder is read-only (checked by mode bits: as root,
+    access() says yes even on a read-only share); then in the user data folder."""
+    import stat
+
+    from dubstudio.paths import user_data_dir
+
+    folder = video.resolve().parent
+    try:
+        writable = bool(folder.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    except OSError:
+        writable = False
+    if writable:
+        return video.with_name(video.stem + ".dubstudio")
+    return user_data_dir() / "projects" / (video.stem + ".dubstudio")
 
 
 def cmd_track(args) -> int:
@@ -163,11 +176,23 @@ def build_parser() -> argparse.ArgumentParser:
     common(sp)
     sp.set_defaults(func=cmd_track)
 
+    from dubstudio import cli_dub
+
+    cli_dub.register(sub, common)
+    from dubstudio import cli_render, cli_train
+
+    cli_train.register(sub, common)
+    cli_render.register(sub, common)
+
     sp = sub.add_parser("sample", help="build the built-in sample clip")
     sp.add_argument("-o", "--output", help="folder to write sample_astronaut.mp4 into (default: the user data folder)")
     sp.add_argument("--force", action="store_true", help="rebuild even if it exists")
     common(sp)
     sp.set_defaults(func=cmd_sample)
+
+    sp = sub.add_parser("gui", help="open the editor window on a project folder or a video")
+    sp.add_argument("project", nargs="?", help="project folder or video to open")
+    sp.set_defaults(func=lambda a: __import__("dubstudio.gui.app", fromlist=["main"]).main(a.project))
 
     sp = sub.add_parser("info", help="describe a media file")
     sp.add_argument("video")

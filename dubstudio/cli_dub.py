@@ -1,0 +1,31 @@
+"""`dubstudio dub`: drive the actor's mouth from a dubbing actor's video or from dubbed audio."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def register(sub, common) -> None:
+    sp = sub.add_parser("dub", help="drive the mouth curves from a dubbing actor's video")
+    sp.add_argument("--project", required=True, help="a tracked project folder")
+    sp.add_argument("--dubber", required=True, help="video of the dubbing actor performing the new line")
+    sp.add_argument("--offset", type=float, default=0.0, help="seconds into the shot where the new performance starts")
+    common(sp)
+    sp.set_defaults(func=cmd_dub)
+
+
+def cmd_dub(args) -> int:
+    from dubstudio.cli import _emit, _progress
+    from dubstudio.io.project import Project
+
+    project = Project.open(args.project)
+    progress = _progress(args)
+    try:
+        from dubstudio.driving.dub import dub_from_dubber
+
+        result = dub_from_dubber(project, Path(args.dubber), args.offset, progress)
+    finally:
+        progress.close()
+    out = {"project": str(project.root), "source": result.source, "driven_frames": result.driven_frames, "frames": result.frames, **result.details}
+    _emit(args, out, f"drove {result.driven_frames}/{result.frames} frames from {result.source}; tracked curves kept (reset any range to go back)")
+    return 0

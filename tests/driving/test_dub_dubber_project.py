@@ -1,0 +1,61 @@
+"""`dub --dubber` on real clips: the dubber's mouth drives the actor's curves as a driven layer."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from dubstudio.core.curve_store import CurveStore
+from dubstudio.io.project import Project
+from dubstudio.driving.dub import dub_from_dubber, project_tracking
+from dubstudio.tracking.track import track
+
+pytestmark = pytest.mark.media
+
+
+@pytest.fixture(scope="module")
+def actor_project(media, tmp_path_factory):
+    root = tmp_path_factory.mktemp("dub") / "actor"
+    p = Project.create(root, media / "talk_a.mp4")
+    track(media / "talk_a.mp4", p)
+    return p
+
+
+def test_dubber_drives_curves_and_keeps_tracking(actor_project, media):
+    actor = project_tracking(actor_project)
+    tracked_before = actor.controls.copy()
+    res = dub_from_dubber(actor_project, media / "dubber_a.mp4")
+    assert res.frames == 125 and res.driven_frames == 125
+    curves = CurveStore(actor_project).load(actor)
+    jaw = curves.evaluate("jaw_open")
+    # dubber_a is 4.72 s: the shot's last frames (after 4.68 s) ease to closed.
+    assert np.all(np.abs(jaw[-5:]) < 1e-9)
+    # Inside the dubber clip the curve differs from the actor's own speech.
+    assert np.abs(jaw[:110] - tracked_before[:110, 0]).mean() > 0.02
+    # The dubber moves the jaw: a real open/close pattern, in the actor's range.
+    assert jaw[:110].std() > 0.03 and jaw.max() < 1.0
+    # The tracking file is untouched; the tracked layer equals it.
+    np.testing.assert_array_equal(project_tracking(actor_project).controls, tracked_before)
+    np.testing.assert_array_equal(curves.tracked, tracked_before)
+
+
+def test_cli_dub_reports_json(actor_project, media):
+    out = subprocess.run(
+        [sys.executable, "-m", "dubstudio.cli", "dub", "--project", str(actor_project.root), "--dubber", str(media / "dubber_a.mp4"), "--json"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    import json
+
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    assert res["driven_frames"] == 125 and "jaw_open" in res["map"]
+
+
+def test_dub_without_tracking_is_a_clear_error(tmp_path, media):
+    p = Project.create(tmp_path / "p", media / "talk_a.mp4")
+    out = subprocess.run(
+        [sys.executable, "-m", "dubstudio.cli", "dub", "--project", str(p.root), "--dubber", str(media / "dubber_a.mp4")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 2 and "no tracking" in out.stderr
