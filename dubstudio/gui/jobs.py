@@ -1,0 +1,297 @@
+"""Core jobs in background QThreads: progress, ETA, cancel, errors as messages (ARCHITECTURE rule 3).
+
+A job is any core function ``fn(progress) -> result`` that reports through ``Progress`` and
+stops at its next ``progress.update`` once the cancel token is set (``Cancelled``). The GUI
+thread only receives throttled signals; it never waits for a job except at quit.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, Qt, Signal, Slot
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QWidget
+
+from dubstudio.core.jobs import CancelToken, Progress, ProgressEvent
+from dubstudio.errors import Cancelled, DubStudioError
+
+log = logging.getLogger(__name__)
+
+
+_frozen_modules = 0
+
+
+def freeze_heap_after_imports() -> bool:
+    """``gc.freeze()`` when modules were imported since the last call (GUI thread only).
+
+    Heavy imports (mediapipe, scipy, cv2: ~180k container objects) make every full garbage
+    collection cost ~100 ms with the GIL held, in whichever thread triggers it: a GUI stall.
+    Freezing moves the long-lived import-time objects out of the collector's view; it is done
+    only after imports so that later cyclic garbage is still collected."""
+    global _frozen_modules
+    n = len(sys.modules)
+    if n == _frozen_modules:
+        return False
+    gc.freeze()
+    _frozen_modules = n
+    return True
+
+
+class _StageProgress(Progress):
+    """Progress that also reports stage changes (the core only reports ``update`` calls)."""
+
+    def stage(self, name: str) -> None:
+        super().stage(name)
+        if self.callback is not None:
+            self.callback(ProgressEvent(name, 0, None, 0.0, None))
+
+
+class _Worker(QObject):
+    progress = Signal(object)
+    succeeded = Signal(object)
+    failed = Signal(str, str)  # user message, traceback
+    cancelled = Signal(str)
+
+    def __init__(self, fn: Callable[[Progress], Any], token: CancelToken, throttle_s: float) -> None:
+        super().__init__()
+        self.fn = fn
+        self.token = token
+        self.throttle_s = throttle_s
+        self._last_emit = 0.0
+        self._last_stage: str | None = None
+
+    def _on_progress(self, ev: ProgressEvent) -> None:
+        now = time.perf_counter()
+        final = ev.total is not None and ev.done >= ev.total
+        if ev.stage != self._last_stage or final or now - self._last_emit >= self.throttle_s:
+            self._last_stage, self._last_emit = ev.stage, now
+            self.progress.emit(ev)
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            result = self.fn(_StageProgress(self._on_progress, self.token))
+        except Cancelled as e:
+            self.cancelled.emit(str(e))
+        except DubStudioError as e:
+            self.failed.emit(str(e), traceback.format_exc())
+        except BaseException as e:  # a bug or an environment problem: a message, never a crash
+            log.exception("job failed")
+            self.failed.emit(f"unexpected error: {type(e).__name__}: {e}", traceback.format_exc())
+        else:
+            self.succeeded.emit(result)
+        finally:
+            QThread.currentThread().quit()  # the thread ends even if the GUI loop is not running
+
+
+class Job(QObject):
+    """One run of a core function in its own QThread. Signals arrive on the GUI thread, and
+    exactly one of ``succeeded``/``failed``/``cancelled`` is followed by ``finished``."""
+
+    progress = Signal(object)  # ProgressEvent
+    succeeded = Signal(object)
+    failed = Signal(str)
+    cancelled = Signal(str)
+    finished = Signal()
+
+    def __init__(self, name: str, fn: Callable[[Progress], Any], parent: QObject | None = None, throttle_s: float = 0.05) -> None:
+        super().__init__(parent)
+        self.name = name
+        self.token = CancelToken()
+        self.last_event: ProgressEvent | None = None
+        self.error: str | None = None
+        self.details: str = ""
+        self.result: Any = None
+        self.state = "new"  # new, running, cancelling, succeeded, failed, cancelled
+        self._thread = QThread()
+        self._thread.setObjectName(f"job:{name}")
+        self._worker = _Worker(fn, self.token, throttle_s)
+        self._worker.moveToThread(self._thread)
+        self._thread.started.connect(self._worker.run)
+        self._worker.progress.connect(self._on_progress, Qt.ConnectionType.QueuedConnection)
+        self._worker.succeeded.connect(self._on_succeeded, Qt.ConnectionType.QueuedConnection)
+        self._worker.failed.connect(self._on_failed, Qt.ConnectionType.QueuedConnection)
+        self._worker.cancelled.connect(self._on_cancelled, Qt.ConnectionType.QueuedConnection)
+
+    @property
+    def running(self) -> bool:
+        return self.state in ("running", "cancelling")
+
+    def start(self) -> Job:
+        self.state = "running"
+        self._thread.start()
+        return self
+
+    def cancel(self) -> None:
+        if self.running:
+            self.state = "cancelling"
+            self.token.cancel()
+
+    def wait(self, timeout_ms: int = -1) -> bool:
+        """Block until the thread has ended (use only at quit)."""
+        if timeout_ms < 0:
+            return self._thread.wait()
+        return self._thread.wait(timeout_ms)
+
+    def _end(self, state: str) -> None:
+        self._thread.wait()  # run() has returned; the thread is leaving its loop
+        self.state = state
+
+    @Slot(object)
+    def _on_progress(self, ev: ProgressEvent) -> None:
+        if self.running:
+            self.last_event = ev
+            self.progress.emit(ev)
+
+    @Slot(object)
+    def _on_succeeded(self, result: Any) -> None:
+        self.result = result
+        self._end("succeeded")
+        self.succeeded.emit(result)
+        self.finished.emit()
+
+    @Slot(str, str)
+    def _on_failed(self, message: str, details: str) -> None:
+        self.error, self.details = message, details
+        self._end("failed")
+        self.failed.emit(message)
+        self.finished.emit()
+
+    @Slot(str)
+    def _on_cancelled(self, message: str) -> None:
+        self._end("cancelled")
+        self.cancelled.emit(message)
+        self.finished.emit()
+
+
+class JobManager(QObject):
+    """Starts jobs, knows which run, and stops them all at quit."""
+
+    job_started = Signal(object)
+    job_finished = Signal(object)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.jobs: list[Job] = []
+
+    def start(self, name: str, fn: Callable[[Progress], Any], throttle_s: float = 0.05) -> Job:
+        # Owned by Python (no Qt parent): the manager keeps it alive while it runs, callers
+        # may keep it longer; nothing is deleted under a pending queued signal.
+        job = Job(name, fn, None, throttle_s)
+        self.jobs.append(job)
+        job.finished.connect(lambda j=job: self._finished(j))
+        job.start()
+        self.job_started.emit(job)
+        return job
+
+    def running(self, name: str | None = None) -> list[Job]:
+        return [j for j in self.jobs if j.running and (name is None or j.name == name)]
+
+    def _finished(self, job: Job) -> None:
+        if job in self.jobs:
+            self.jobs.remove(job)
+        freeze_heap_after_imports()  # jobs import the heavy libraries lazily
+        self.job_finished.emit(job)
+
+    def shutdown(self, timeout_ms: int = 30_000) -> bool:
+        """Cancel every running job and wait for its thread (at quit). True if all ended."""
+        jobs = [j for j in self.jobs if j.running]
+        for j in jobs:
+            j.cancel()
+        ok = True
+        deadline = time.monotonic() + timeout_ms / 1000
+        for j in jobs:
+            left = max(0, int((deadline - time.monotonic()) * 1000))
+            if not j.wait(left):
+                log.error("job %s did not stop within %d ms", j.name, timeout_ms)
+                ok = False
+        return ok
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None or seconds != seconds or seconds < 0:
+        return ""
+    s = max(1, int(round(seconds)))  # "0:00 left" reads as finished
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def describe(job: Job) -> str:
+    """'Tracking · landmarks 34/50 · 0:02 left' for the job panel."""
+    ev = job.last_event
+    parts = [job.name]
+    if job.state == "cancelling":
+        parts.append("cancelling…")
+    elif ev is not None:
+        stage = ev.stage or "working"
+        parts.append(f"{stage} {ev.done}/{ev.total}" if ev.total else f"{stage}…")
+        eta = format_eta(ev.eta_s)
+        if eta and ev.total:
+            parts.append(f"{eta} left")
+    else:
+        parts.append("starting…")
+    return " · ".join(parts)
+
+
+class JobPanel(QWidget):
+    """Status-bar panel: the newest running job's stage, progress bar, ETA and Cancel."""
+
+    def __init__(self, manager: JobManager, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.manager = manager
+        self.job: Job | None = None
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(6)
+        self.label = QLabel()
+        self.bar = QProgressBar()
+        self.bar.setFixedWidth(160)
+        self.bar.setTextVisible(True)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.cancel_button.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+        self.cancel_button.clicked.connect(self.cancel)
+        lay.addWidget(self.label)
+        lay.addWidget(self.bar)
+        lay.addWidget(self.cancel_button)
+        manager.job_started.connect(self._attach)
+        manager.job_finished.connect(self._detach)
+        self.setVisible(False)
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self._refresh()
+
+    def _attach(self, job: Job) -> None:
+        self.job = job
+        job.progress.connect(self._refresh)
+        self._refresh()
+        self.setVisible(True)
+
+    def _detach(self, job: Job) -> None:
+        if job is self.job:
+            running = self.manager.running()
+            self.job = None
+            if running:
+                self._attach(running[-1])
+            else:
+                self.setVisible(False)
+
+    def _refresh(self, *_: object) -> None:
+        job = self.job
+        if job is None:
+            return
+        self.label.setText(describe(job))
+        ev = job.last_event
+        if ev is not None and ev.total:
+            self.bar.setRange(0, int(ev.total))
+            self.bar.setValue(min(int(ev.done), int(ev.total)))
+        else:
+            self.bar.setRange(0, 0)  # busy indicator
+        self.cancel_button.setEnabled(job.state == "running")

@@ -1,0 +1,230 @@
+"""The open shot as the window sees it: project, video, tracking, edited curves, undo, playhead.
+
+``ShotSession`` owns the models; widgets follow its signals (ARCHITECTURE rule 2). Every curve
+edit goes through ``push`` (a core ``Edit`` wrapped in a ``QUndoCommand``, rule 5); saving and
+autosaving use the core ``CurveStore``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QUndoStack
+
+from dubstudio.core.curve_store import CurveStore
+from dubstudio.core.curves import ControlCurves, Key
+from dubstudio.core.edits import Edit
+from dubstudio.errors import ProjectError
+from dubstudio.gui.mesh import MeshGeometry
+from dubstudio.gui.playhead import Playhead
+from dubstudio.gui.shot import ShotData, TrackingData, VideoInfo, Waveform
+from dubstudio.gui.undo import EditCommand
+from dubstudio.io.project import Project
+from dubstudio.tracking.result import Tracking
+
+log = logging.getLogger(__name__)
+
+
+class ShotSession(QObject):
+    shot_opened = Signal()  # a new shot (project, video); tracking may follow later
+    shot_closed = Signal()
+    tracking_changed = Signal()  # tracking, geometry and curves were replaced
+    curves_changed = Signal(str, int, int)  # control, start, stop (frames whose value changed)
+    dirty_changed = Signal(bool)
+    waveform_changed = Signal()
+    saved = Signal(str)  # path
+    autosaved = Signal(str)  # path
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.playhead = Playhead()
+        self.undo_stack = QUndoStack(self)
+        self.undo_stack.cleanChanged.connect(lambda clean: self.dirty_changed.emit(not clean))
+        self.project: Project | None = None
+        self.info: VideoInfo | None = None
+        self.tracking: Tracking | None = None
+        self.geometry: MeshGeometry | None = None
+        self.metrics: dict = {}
+        self.tracking_note = ""
+        self.curves: ControlCurves | None = None
+        self.store: CurveStore | None = None
+        self.waveform: Waveform | None = None
+        self._revision = 0  # bumped by every change of the curves
+        self._autosaved_revision: int | None = None
+
+    # -- state --
+
+    @property
+    def is_open(self) -> bool:
+        return self.project is not None
+
+    @property
+    def is_tracked(self) -> bool:
+        return self.tracking is not None and self.curves is not None
+
+    @property
+    def is_dirty(self) -> bool:
+        return self.curves is not None and not self.undo_stack.isClean()
+
+    # -- opening and closing --
+
+    def open(self, data: ShotData) -> None:
+        """Take over an opened shot (the ``reader`` goes to the viewer's frame source)."""
+        self.close()
+        self.project, self.info = data.project, data.info
+        self.store = CurveStore(data.project)
+        self.playhead.reset(data.info.n_frames, data.info.fps)
+        self.tracking_note = "loading tracking…"
+        self.shot_opened.emit()
+
+    def apply_tracking(self, data: TrackingData) -> str:
+        """Result of loading or computing the tracking. Returns a warning for the user ('' if
+        none): damaged saved edits are left on disk untouched and editing starts from the
+        tracked curves."""
+        if data.tracking is None:
+            self.tracking_note = data.note
+            self.tracking_changed.emit()
+            return ""
+        try:
+            self.set_tracking(data.tracking, data.geometry, data.metrics)
+        except ProjectError as e:
+            self.set_tracking(data.tracking, data.geometry, data.metrics, load_saved=False)
+            return f"The saved curve edits could not be read, so editing starts from the tracked curves: {e}"
+        return ""
+
+    def close(self) -> None:
+        was_open = self.is_open
+        self._set_curves(None)
+        self.project = self.info = self.tracking = self.geometry = self.store = None
+        self.waveform = None
+        self.metrics, self.tracking_note = {}, ""
+        self.undo_stack.clear()
+        if was_open:
+            self.shot_closed.emit()
+
+    def set_tracking(self, tracking: Tracking, geometry: MeshGeometry | None, metrics: dict | None = None, load_saved: bool = True) -> None:
+        """New tracking (opened or just computed): saved edits are loaded over it (unless
+        ``load_saved`` is False); unsaved edits of the previous curves carry over when the shot
+        has the same length. Raises ProjectError (nothing changed) if the saved edits are damaged."""
+        assert self.store is not None
+        previous = self.curves if self.is_dirty else None
+        curves = self.store.load(tracking) if load_saved else ControlCurves(tracking.controls)
+        if previous is not None and previous.n_frames == curves.n_frames:
+            curves = _rebase(previous, tracking.controls)
+        self.tracking = tracking
+        self.geometry = geometry if geometry is not None else MeshGeometry.build(tracking)
+        self.metrics = dict(metrics or {})
+        self.tracking_note = ""
+        self.undo_stack.clear()
+        self._set_curves(curves)
+        if previous is not None:
+            self.undo_stack.resetClean()  # still unsaved
+        self.tracking_changed.emit()
+
+    def set_tracking_note(self, note: str) -> None:
+        """Why there is no tracking (shown by the viewer and the panel)."""
+        self.tracking_note = note
+        if self.tracking is None:
+            self.tracking_changed.emit()
+
+    def set_waveform(self, waveform: Waveform | None) -> None:
+        self.waveform = waveform
+        self.waveform_changed.emit()
+
+    def _set_curves(self, curves: ControlCurves | None) -> None:
+        if self.curves is not None:
+            self.curves.changed.disconnect(self._on_curves_changed)
+        self.curves = curves
+        self._revision += 1
+        self._autosaved_revision = None
+        if curves is not None:
+            curves.changed.connect(self._on_curves_changed)
+
+    def _on_curves_changed(self, control: str, start: int, stop: int) -> None:
+        self._revision += 1
+        self.curves_changed.emit(control, start, stop)
+
+    # -- recovery --
+
+    def recovery_available(self) -> bool:
+        return self.store is not None and self.tracking is not None and self.store.recovery_available()
+
+    def recover(self) -> bool:
+        """Replace the curves by the autosaved ones (unsaved afterwards). False if none."""
+        if self.store is None or self.tracking is None:
+            return False
+        curves = self.store.recover(self.tracking)
+        if curves is None:
+            return False
+        self.undo_stack.clear()
+        self._set_curves(curves)
+        self.undo_stack.resetClean()  # recovered edits are unsaved
+        self.tracking_changed.emit()
+        return True
+
+    def discard_autosave(self) -> None:
+        if self.store is not None:
+            self.store.discard_autosave()
+
+    # -- edits --
+
+    def push(self, edit: Edit) -> Edit:
+        """Apply a core edit and put it on the undo stack (merged with a drag in progress).
+        Raises what the edit raises, with nothing recorded."""
+        if self.curves is None:
+            raise RuntimeError("no tracked shot: track the shot before editing its curves")
+        edit.apply(self.curves)
+        self.undo_stack.push(EditCommand(self.curves, edit, applied=True))
+        return edit
+
+    def controls_at(self, frame: int) -> np.ndarray | None:
+        """(C,) edited controls of ``frame`` (what the renderer will use)."""
+        if self.curves is None:
+            return None
+        return self.curves.at(frame)
+
+    def key_at(self, control: str, frame: int) -> Key | None:
+        return None if self.curves is None else self.curves.key_at(control, frame)
+
+    # -- saving --
+
+    def save(self) -> str:
+        if self.store is None or self.curves is None:
+            raise RuntimeError("nothing to save: no tracked shot is open")
+        path = self.store.save(self.curves)
+        self.undo_stack.setClean()
+        self._autosaved_revision = self._revision
+        self.saved.emit(str(path))
+        return str(path)
+
+    def needs_autosave(self) -> bool:
+        """Unsaved edits that the last autosave (or save) does not hold yet."""
+        return self.is_dirty and self._autosaved_revision != self._revision
+
+    def autosave(self, force: bool = False) -> str | None:
+        """Write the autosave if there are edits since the last one (or ``force``)."""
+        if self.store is None or self.curves is None or not (force or self.needs_autosave()):
+            return None
+        t0 = time.perf_counter()
+        path = self.store.autosave(self.curves)
+        self._autosaved_revision = self._revision
+        log.debug("autosave in %.1f ms", (time.perf_counter() - t0) * 1000)
+        self.autosaved.emit(str(path))
+        return str(path)
+
+
+def _rebase(curves: ControlCurves, tracked: np.ndarray) -> ControlCurves:
+    """The same keys and driven layer over new tracked curves (after re-tracking)."""
+    out = ControlCurves(tracked, curves.names, curves.ease_frames)
+    with out.batch():
+        for name, keys in curves.all_keys().items():
+            for k in keys:
+                out.put_key(name, k)
+        for ci in range(curves.n_controls):
+            if curves.has_driven(ci):
+                out.write_driven(ci, 0, curves.driven(ci), curves.driven_weight(ci))
+                out.set_driven_source(ci, curves.driven_source(ci))
+    return out
