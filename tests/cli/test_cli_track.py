@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import write_clip
+from media_helpers import write_clip
 
 from dubstudio.cli import build_parser
 

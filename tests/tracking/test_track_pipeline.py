@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_clip
+from media_helpers import write_clip
 
 from dubstudio.core.jobs import CancelToken, Progress
 from dubstudio.errors import Cancelled

@@ -1,0 +1,46 @@
+"""Helpers shared by tests (importable as ``media_helpers``: tests/conftest.py puts this folder
+on sys.path; a plain ``from conftest import`` is ambiguous once sub-folders have their own conftest)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+
+def write_clip(
+    path: Path,
+    frames: Sequence[np.ndarray],
+    fps: int = 25,
+    rotation: int | None = None,
+    audio_sr: int | None = None,
+    pix_fmt: str = "yuv444p",
+) -> Path:
+    """Write RGB ``frames`` as an H.264 mp4 (optionally with a display rotation and a sine AAC track)."""
+    import av
+
+    h, w = frames[0].shape[:2]
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=fps)
+        vs.width, vs.height, vs.pix_fmt = w, h, pix_fmt
+        vs.options = {"crf": "12", "preset": "ultrafast"}
+        if rotation is not None:
+            vs.set_display_rotation(rotation)
+        aus = out.add_stream("aac", rate=audio_sr, layout="mono") if audio_sr else None
+        for rgb in frames:
+            for p in vs.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")):
+                out.mux(p)
+        for p in vs.encode():
+            out.mux(p)
+        if aus is not None:
+            n = int(audio_sr * len(frames) / fps)
+            tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(n) / audio_sr)).astype(np.float32)
+            for i in range(0, n, 1024):
+                f = av.AudioFrame.from_ndarray(tone[None, i : i + 1024], format="fltp", layout="mono")
+                f.sample_rate, f.pts = audio_sr, i
+                for p in aus.encode(f):
+                    out.mux(p)
+            for p in aus.encode():
+                out.mux(p)
+    return path
