@@ -6,9 +6,11 @@ from pathlib import Path
 
 
 def register(sub, common) -> None:
-    sp = sub.add_parser("dub", help="drive the mouth curves from a dubbing actor's video")
+    sp = sub.add_parser("dub", help="drive the mouth curves from a dubbing actor's video or dubbed audio")
     sp.add_argument("--project", required=True, help="a tracked project folder")
-    sp.add_argument("--dubber", required=True, help="video of the dubbing actor performing the new line")
+    src = sp.add_mutually_exclusive_group(required=True)
+    src.add_argument("--dubber", help="video of the dubbing actor performing the new line")
+    src.add_argument("--audio", help="the dubbed dialogue track (wav, or any file with audio)")
     sp.add_argument("--offset", type=float, default=0.0, help="seconds into the shot where the new performance starts")
     common(sp)
     sp.set_defaults(func=cmd_dub)
@@ -21,9 +23,14 @@ def cmd_dub(args) -> int:
     project = Project.open(args.project)
     progress = _progress(args)
     try:
-        from dubstudio.driving.dub import dub_from_dubber
+        if args.dubber:
+            from dubstudio.driving.dub import dub_from_dubber
 
-        result = dub_from_dubber(project, Path(args.dubber), args.offset, progress)
+            result = dub_from_dubber(project, Path(args.dubber), args.offset, progress)
+        else:
+            from dubstudio.driving.dub import dub_from_audio
+
+            result = dub_from_audio(project, Path(args.audio), args.offset, progress)
     finally:
         progress.close()
     out = {"project": str(project.root), "source": result.source, "driven_frames": result.driven_frames, "frames": result.frames, **result.details}

@@ -99,3 +99,14 @@ def _eased(mask: np.ndarray, ease: int) -> np.ndarray:
     d = np.min(np.abs(idx[on, None] - off[None, :]), axis=1)
     w[on] = np.minimum(1.0, d / (ease + 1))
     return w
+
+
+def dub_from_audio(project: Project, audio: Path, offset_s: float = 0.0, progress: Progress | None = None) -> DubResult:
+    """Predict mouth curves from dubbed audio (person-generic model if one is installed, adapted
+    per actor on the shot's own audio; a per-actor model otherwise) and store them as the driven
+    layer. Past the end of the audio the mouth stays closed."""
+    from dubstudio.driving.audio2expr_train import drive_project_from_audio
+
+    project_tracking(project)  # a clear error when the shot is not tracked yet
+    res = drive_project_from_audio(project, audio, offset_s=offset_s, progress=progress)
+    return DubResult(source=str(audio), driven_frames=res.audio_frames, frames=res.n_frames, details={"adaptation": res.adaptation})

@@ -1,0 +1,202 @@
+"""Audio to expression on a real short clip (talk_b): training, adaptation, inference, checkpoints.
+
+Tiny models and few steps: these check behaviour, not quality (benchmarks/lipsync_audio_bench.py
+measures quality).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import wave
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dubstudio.driving.audio2expr import ActorLayer, Audio2Expr, Audio2ExprConfig, n_params
+from dubstudio.driving.audio2expr_train import (
+    ActorAdaptation,
+    AdaptConfig,
+    Audio2ExprError,
+    ClipSource,
+    TrainConfig,
+    adapt_actor,
+    as_audio,
+    clip_from_project,
+    drive_project_from_audio,
+    lag_correlation,
+    load_generic,
+    predict_curves,
+    silence_mask,
+    train_generic,
+)
+from dubstudio.errors import Cancelled, MediaError
+from dubstudio.core.jobs import CancelToken, Progress
+from dubstudio.io.project import Project
+from dubstudio.tracking.face_model import CONTROL_NAMES
+from dubstudio.tracking.track import track
+
+pytestmark = pytest.mark.media
+
+TINY = Audio2ExprConfig(enc_channels=16, width=32, dilations=(1, 2), dropout=0.0)
+TINY_TRAIN = TrainConfig(steps=60, batch=4, seq_frames=32, lr=3e-3, log_every=10, fps_variants=("30000/1001",), threads=1)
+TINY_ADAPT = AdaptConfig(
+    steps=200,
+    scratch_model=TINY,
+    scratch_train=TrainConfig(steps=150, batch=4, seq_frames=32, lr=5e-3, log_every=25, fps_variants=(), threads=1),
+)
+
+
+@pytest.fixture(scope="module")
+def shot(media: Path, tmp_path_factory):
+    """talk_b tracked once per session (shared folder: other modules' fixtures reuse the cache)."""
+    torch.set_num_threads(1)
+    clip = media / "talk_b.mp4"
+    project = Project.create(tmp_path_factory.getbasetemp() / "shared_talk_b", clip)
+    tracking, _ = track(clip, project)
+    return project, tracking, clip
+
+
+@pytest.fixture(scope="module")
+def audio(shot) -> np.ndarray:
+    return as_audio(shot[2])
+
+
+@pytest.fixture(scope="module")
+def generic(shot, tmp_path_factory):
+    out = tmp_path_factory.mktemp("a2e") / "generic.pt"
+    result = train_generic([shot[0].root], out, TINY_TRAIN, TINY)
+    return out, result
+
+
+@pytest.fixture(scope="module")
+def scratch(shot):
+    return adapt_actor(shot[0], None, TINY_ADAPT)
+
+
+def test_model_shapes_and_size():
+    m = Audio2Expr()
+    assert 200_000 <= n_params(m) <= 1_000_000  # the shipped default size
+    y = m(torch.zeros(2, 37, 80, 16))
+    assert y.shape == (2, 37, len(CONTROL_NAMES))
+    with pytest.raises(ValueError, match="mel windows"):
+        m(torch.zeros(2, 37, 40, 16))
+    layer = ActorLayer()
+    assert torch.equal(layer(y), y)  # starts as identity
+
+
+def test_training_reduces_loss_and_writes_a_checkpoint(generic):
+    path, result = generic
+    assert result.steps == TINY_TRAIN.steps
+    assert result.loss_last < 0.8 * result.loss_first
+    assert path.is_file() and path.with_name(path.name + ".json").is_file()
+    g = load_generic(path)
+    assert g.step == TINY_TRAIN.steps and g.model.cfg == TINY
+
+
+@pytest.mark.parametrize("fps", [Fraction(25), Fraction(30000, 1001)])
+def test_prediction_length_at_any_frame_rate(generic, audio, fps):
+    n = int(len(audio) / 16000 * fps)
+    y = predict_curves(audio, n, fps, generic[0])
+    assert y.shape == (n, len(CONTROL_NAMES)) and np.all(np.isfinite(y))
+    # Longer than the audio: padded with silence, still the asked length.
+    assert predict_curves(audio[:16000], 40, fps, generic[0]).shape == (40, len(CONTROL_NAMES))
+
+
+def test_silence_closes_the_mouth_after_short_actor_training(scratch, audio):
+    assert scratch.mode == "scratch" and "no generic model" in scratch.metadata()["metrics"]["note"]
+    fps = Fraction(25)
+    gap = np.zeros(2 * 16000, np.float32)  # 2 s of silence inside speech
+    a = np.concatenate([audio[: 3 * 16000], gap, audio[3 * 16000 : 6 * 16000]])
+    n = int(len(a) / 16000 * fps)
+    jaw = predict_curves(a, n, fps, None, scratch)[:, 0]
+    silent, _ = silence_mask(a, n, fps)
+    quiet = jaw[75 + 5 : 125 - 5]  # the gap, 0.2 s in from each edge
+    speech = jaw[~silent]
+    assert quiet.mean() < np.median(speech)
+    assert quiet.mean() < 0.5 * np.percentile(speech, 90)
+
+
+def test_linear_adaptation_on_the_generic_model(generic, shot, audio):
+    project, tracking, _ = shot
+    n = tracking.n_frames
+    ad = adapt_actor(ClipSource(clip_from_project(project).tracking, audio, "talk_b", 0, int(0.6 * n)), generic[0], TINY_ADAPT)
+    assert ad.mode == "linear" and ad.model is None
+    assert ad.generic["step"] == TINY_TRAIN.steps
+    assert ad.metrics["loss_adapted"] <= ad.metrics["loss_generic"] + 1e-6
+    assert np.all(ad.scale > 0)
+
+
+def test_checkpoint_round_trips(generic, scratch, audio, tmp_path):
+    fps = Fraction(25)
+    a = audio[: 4 * 16000]
+    before = predict_curves(a, 100, fps, None, scratch)
+    scratch.save(tmp_path / "actor.pt")
+    loaded = ActorAdaptation.load(tmp_path / "actor.pt")
+    assert loaded.mode == "scratch" and loaded.metadata()["metrics"]["frames"] == scratch.metrics["frames"]
+    np.testing.assert_allclose(predict_curves(a, 100, fps, None, loaded), before, atol=1e-6)
+    # Generic: the loaded model predicts exactly what the trained one did.
+    g1, g2 = load_generic(generic[0]), load_generic(generic[0])
+    np.testing.assert_array_equal(predict_curves(a, 100, fps, g1), predict_curves(a, 100, fps, g2))
+
+
+def test_zero_length_audio_is_a_clear_error(generic, tmp_path):
+    with pytest.raises(MediaError, match="empty"):
+        predict_curves(np.zeros(0, np.float32), 10, 25, generic[0])
+    empty = tmp_path / "empty.wav"
+    with wave.open(str(empty), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000)
+    with pytest.raises(MediaError):
+        predict_curves(empty, 10, 25, generic[0])
+
+
+def test_missing_model_and_bad_checkpoint_errors(audio, tmp_path):
+    with pytest.raises(Audio2ExprError, match="audio2expr train"):
+        predict_curves(audio[:16000], 10, 25)
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(Audio2ExprError, match="damaged"):
+        load_generic(bad)
+
+
+def test_cancel_saves_a_resumable_checkpoint(shot, tmp_path):
+    token = CancelToken()
+
+    def cb(ev):
+        if ev.stage.endswith("train") and ev.done >= 20:
+            token.cancel()
+
+    out = tmp_path / "g.pt"
+    cfg = dataclasses.replace(TINY_TRAIN, steps=40, log_every=10)
+    with pytest.raises(Cancelled):
+        train_generic([shot[0].root], out, cfg, TINY, Progress(cb, token))
+    assert out.is_file() and 20 <= load_generic(out).step < 40
+    result = train_generic([shot[0].root], out, cfg, TINY)  # resumes from step 20
+    assert result.steps == 40
+
+
+def test_drive_project_writes_a_driven_layer(generic, shot, media, tmp_path):
+    from dubstudio.core.curve_store import CurveStore
+
+    _, tracking, _ = shot
+    shutil.copytree(shot[0].root, tmp_path / "p")  # own copy: the shared project stays unedited
+    project = Project.open(tmp_path / "p")
+    res = drive_project_from_audio(project, media / "speech_de.wav", generic[0], config=TINY_ADAPT)
+    assert res.values.shape == (tracking.n_frames, len(CONTROL_NAMES))
+    assert res.adaptation["mode"] == "linear" and res.audio_frames == tracking.n_frames
+    curves = CurveStore(project).load(tracking)
+    assert curves.has_driven("jaw_open") and curves.driven_source("jaw_open") == "audio:speech_de.wav"
+    np.testing.assert_allclose(curves.evaluate("jaw_open"), res.values[:, 0], atol=1e-9)
+    # Adaptation is cached by content: a second call does not retrain.
+    again = drive_project_from_audio(project, media / "speech_de.wav", generic[0], config=TINY_ADAPT, save=False)
+    assert again.adaptation["metrics"]["seconds"] == res.adaptation["metrics"]["seconds"]
+
+
+def test_lag_correlation_finds_a_shift():
+    rng = np.random.default_rng(0)
+    x = np.convolve(rng.normal(size=300), np.ones(5) / 5, mode="same")
+    lag, r, _ = lag_correlation(np.roll(x, 2), x, 5)
+    assert lag == 2 and r > 0.99
