@@ -126,7 +126,9 @@ def test_linear_adaptation_on_the_generic_model(generic, shot, audio):
     ad = adapt_actor(ClipSource(clip_from_project(project).tracking, audio, "talk_b", 0, int(0.6 * n)), generic[0], TINY_ADAPT)
     assert ad.mode == "linear" and ad.model is None
     assert ad.generic["step"] == TINY_TRAIN.steps
-    assert ad.metrics["loss_adapted"] <= ad.metrics["loss_generic"] + 1e-6
+    # The layer also matches the actor's range while speaking (a spread term), which may cost a
+    # little plain fit; it must not cost more than that.
+    assert ad.metrics["loss_adapted"] <= 1.05 * ad.metrics["loss_generic"]
     assert np.all(ad.scale > 0)
 
 
