@@ -179,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     from dubstudio import cli_dub
 
     cli_dub.register(sub, common)
+    from dubstudio import cli_audio2expr
+
+    cli_audio2expr.register(sub, common)
     from dubstudio import cli_render, cli_train
 
     cli_train.register(sub, common)

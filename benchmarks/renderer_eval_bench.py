@@ -1,0 +1,180 @@
+"""Issue-3 evaluation: self-reenactment table across adaptation modes, prior vs scratch.
+
+    .venv/bin/python benchmarks/renderer_eval_bench.py [--clips talk_b,talk_c,talk_long]
+        [--prior-clips talk_a,talk_d,talk_e,dubber_a,dubber_b] [--prior-steps 1500] [--steps 600]
+        [--variants scratch-full,scratch-mixed,prior-texture,prior-full,prior-mixed]
+        [--work /tmp/r3] [--threads 1] [--plot out.png]
+
+The paper's protocol (dubbing_for_everyone 4.x): adapt on the first 100 frames (4 s at 25 fps) of
+a clip, reconstruct the last 50 (2 s) from their tracked expression and real audio, and report
+face-crop PSNR/SSIM and mouth PSNR/LPIPS against the copy baseline (``dubstudio eval``). One prior
+is trained on clips of *other* people (never an evaluated one). During each adaptation the held-out
+frames are validated every --val-every steps, which gives the mouth PSNR vs steps curves (prior vs
+scratch) and the "steps to reach scratch's final mouth PSNR" ratio.
+
+Projects are tracked into --work/projects/<clip> on first use and reused. Prints one JSON object
+(and appends each finished run to --work/runs.jsonl, so a killed run resumes where it stopped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dubstudio.io.project import Project
+from dubstudio.paths import media_dir
+
+VARIANTS = ("scratch-full", "scratch-mixed", "prior-texture", "prior-full", "prior-mixed")
+
+
+def tracked(work: Path, clip: str) -> Project:
+    from dubstudio.tracking.track import TrackSettings, track
+
+    root = work / "projects" / clip
+    video = media_dir() / f"{clip}.mp4"
+    if (root / "project.json").is_file():
+        p = Project.open(root)
+        if p.stage_record("track"):
+            return p
+    p = Project.create(root, video)
+    track(video, p, TrackSettings())
+    return p
+
+
+def prior_path(work: Path, clips: list[str], steps: int, threads: int) -> tuple[Path, float | None]:
+    from dubstudio.training.trainer import TrainConfig, train_prior
+
+    out = work / f"prior_{'+'.join(clips)}_{steps}.pt"
+    if out.is_file():
+        return out, None
+    t0 = time.perf_counter()
+    train_prior([tracked(work, c) for c in clips], out, steps, TrainConfig(), "cpu")
+    return out, time.perf_counter() - t0
+
+
+def steps_to_reach(curve: list[tuple[int, float]], target: float) -> int | None:
+    for step, v in curve:
+        if v >= target:
+            return step
+    return None
+
+
+def run_variant(work: Path, clip: str, variant: str, steps: int, val_every: int, prior: Path, prior_clips: list[str]) -> dict:
+    from dubstudio.eval.selfreenact import EvalSettings, evaluate
+    from dubstudio.rendering.renderer import ActorRenderer
+    from dubstudio.training.trainer import TrainConfig, adapt
+
+    p = tracked(work, clip)
+    from dubstudio.rendering.render_job import load_tracking
+
+    t = load_tracking(p)
+    n = t.n_frames
+    train, test = range(0, 100), range(n - 50, n)
+    source, mode = variant.split("-")
+    cfg = TrainConfig(val_every=val_every, checkpoint_every=10**9, checkpoint_seconds=10**9)
+    kw = {"prior": str(prior)} if source == "prior" else {}
+    if mode == "mixed":
+        kw["prior_projects"] = [tracked(work, c) for c in prior_clips]
+    t0 = time.perf_counter()
+    res = adapt(p, mode, steps, frames=train, cfg=cfg, val_frames=test, restart=True, **kw)
+    adapt_s = time.perf_counter() - t0
+    renderer = ActorRenderer.load(p, "cpu", actor=res.path)
+    t0 = time.perf_counter()
+    ev = evaluate(t, p.check_video(), train, test, renderer, EvalSettings(device="cpu"))
+    eval_s = time.perf_counter() - t0
+    curve = [(int(h["step"]), float(h["val_mouth_psnr"])) for h in res.history if "val_mouth_psnr" in h]
+    return {
+        "clip": clip, "variant": variant, "steps": steps, "adapt_wall_s": round(adapt_s, 1),
+        "steps_per_s": round(res.steps_per_s, 2), "stored_bytes": res.stored_bytes, "eval_wall_s": round(eval_s, 1),
+        "val_mouth_psnr_curve": curve,
+        "val_mask_psnr_curve": [(int(h["step"]), float(h["val_mask_psnr"])) for h in res.history if "val_mask_psnr" in h],
+        "methods": {k: {m: v[m]["median"] for m in ("face_psnr", "face_ssim", "mouth_psnr", "mouth_lpips")} for k, v in ev["methods"].items()},
+        "renderer_beats_copy": ev.get("renderer_beats_copy"),
+    }
+
+
+def plot(rows: list[dict], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    clips = sorted({r["clip"] for r in rows})
+    fig, axes = plt.subplots(1, len(clips), figsize=(5 * len(clips), 4), squeeze=False)
+    for ax, clip in zip(axes[0], clips):
+        for r in rows:
+            if r["clip"] != clip or not r["val_mouth_psnr_curve"]:
+                continue
+            s, v = zip(*r["val_mouth_psnr_curve"])
+            ax.plot(s, v, ("--" if r["variant"].startswith("scratch") else "-"), label=r["variant"])
+        ax.set_title(f"{clip}: held-out mouth PSNR vs steps")
+        ax.set_xlabel("adaptation steps (batch 2, 128 px)")
+        ax.set_ylabel("mouth PSNR (dB)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--clips", default="talk_b,talk_c,talk_long")
+    ap.add_argument("--prior-clips", default="talk_a,talk_d,talk_e,dubber_a,dubber_b")
+    ap.add_argument("--prior-steps", type=int, default=1500)
+    ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--val-every", type=int, default=50)
+    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--work", type=Path, default=Path("/tmp/r3"))
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--plot", type=Path, help="save the mouth-PSNR-vs-steps plot here")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    args.work.mkdir(parents=True, exist_ok=True)
+    clips, pclips = args.clips.split(","), args.prior_clips.split(",")
+    if set(clips) & set(pclips):
+        print(f"error: evaluated clips {set(clips) & set(pclips)} are also prior clips", file=sys.stderr)
+        return 2
+    prior, prior_s = prior_path(args.work, pclips, args.prior_steps, args.threads)
+    log = args.work / "runs.jsonl"
+    done = {}
+    if log.is_file():
+        for line in log.read_text().splitlines():
+            r = json.loads(line)
+            if r["steps"] == args.steps:
+                done[(r["clip"], r["variant"])] = r
+    rows = []
+    for clip in clips:
+        for v in args.variants.split(","):
+            r = done.get((clip, v))
+            if r is None:
+                r = run_variant(args.work, clip, v, args.steps, args.val_every, prior, pclips)
+                with open(log, "a") as f:
+                    f.write(json.dumps(r) + "\n")
+            rows.append(r)
+            print(f"{clip} {v}: {json.dumps(r['methods'].get('renderer'))}", file=sys.stderr)
+    speed = {}
+    for clip in clips:
+        by = {r["variant"]: r for r in rows if r["clip"] == clip}
+        if "scratch-full" in by and by["scratch-full"]["val_mouth_psnr_curve"]:
+            target = by["scratch-full"]["val_mouth_psnr_curve"][-1][1]
+            s_scratch = steps_to_reach(by["scratch-full"]["val_mouth_psnr_curve"], target)
+            speed[clip] = {"scratch_final_mouth_psnr": round(target, 2), "scratch_steps": s_scratch,
+                           **{f"{v}_steps": steps_to_reach(by[v]["val_mouth_psnr_curve"], target) for v in by if v.startswith("prior")}}
+    if args.plot:
+        plot(rows, args.plot)
+    print(json.dumps({"bench": "renderer_eval", "machine": f"{platform.machine()} {os.cpu_count()} cores", "threads": args.threads,
+                      "prior": str(prior), "prior_clips": pclips, "prior_steps": args.prior_steps, "prior_train_s": prior_s,
+                      "steps": args.steps, "runs": rows, "prior_speedup": speed}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
