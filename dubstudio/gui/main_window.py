@@ -20,9 +20,10 @@ from PySide6.QtWidgets import (
 )
 
 from dubstudio.gui.actions import build_actions
+from dubstudio.gui.adapt_panel import AdaptPanel
 from dubstudio.gui.device import DeviceProbe, describe
 from dubstudio.gui.frames import FrameSource
-from dubstudio.gui.jobs import Job, JobManager, JobPanel, freeze_heap_after_imports
+from dubstudio.gui.jobs import Job, JobManager, JobPanel, freeze_heap_after_imports, preload_ml_modules
 from dubstudio.gui.overlay_items import OVERLAYS
 from dubstudio.gui.playback import AudioOut, PlaybackController
 from dubstudio.gui.project_panel import ProjectPanel, RecentProjects
@@ -84,6 +85,13 @@ class MainWindow(QMainWindow):
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
         self.resizeDocks([dock], [270], Qt.Orientation.Horizontal)
+        self.device_name = "cpu"  # the DeviceProbe's answer; jobs train and render there
+        self.adapt_panel = AdaptPanel(self.session, self.jobs, self.settings, device=lambda: self.device_name)
+        self.adapt_dock = QDockWidget("Adapt", self)
+        self.adapt_dock.setObjectName("adapt_dock")
+        self.adapt_dock.setWidget(self.adapt_panel)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.adapt_dock)
+        self.resizeDocks([self.adapt_dock], [300], Qt.Orientation.Horizontal)
 
         self.job_panel = JobPanel(self.jobs)
         self.zoom_label = QLabel()
@@ -94,6 +102,7 @@ class MainWindow(QMainWindow):
         sb.addPermanentWidget(self.device_label)
         self.device = DeviceProbe(self)
         self.device.found.connect(lambda info: self.device_label.setText(describe(info)))
+        self.device.found.connect(lambda info: setattr(self, "device_name", info.get("device") or "cpu"))
         self.device.start()
 
         self.actions = build_actions(self)
@@ -110,6 +119,7 @@ class MainWindow(QMainWindow):
         self._update_actions()
         if not self.audio.available:
             log.info("playback without sound: %s", self.audio.reason)
+        preload_ml_modules()  # torch's import holds the GIL ~0.5-1 s: pay it here, not inside a job
         freeze_heap_after_imports()  # the GUI's own imports are done: keep full GCs cheap
 
     def _connect(self) -> None:

@@ -198,6 +198,10 @@ class Session:
         self.history: list[dict[str, float]] = []
         self.recent: collections.deque[float] = collections.deque(maxlen=20)
         self.val_batch: WindowBatch | None = None
+        # Live preview for the editor: every preview_every steps, on_preview(step, real | rendered)
+        self.preview_batch: WindowBatch | None = None
+        self.on_preview: Callable[[int, np.ndarray], None] | None = None
+        self.preview_every = 25
 
     # -- one step --
 
@@ -266,6 +270,20 @@ class Session:
             "val_mask_psnr": L.masked_psnr(pred, t, mask > 0),
         }
 
+    @torch.no_grad()
+    def render_preview(self) -> np.ndarray:
+        """(R, 2R, 3) uint8: the preview window's real centre crop | the current rendering."""
+        was = self.gen.training
+        self.gen.eval()
+        b, _, _, pred, _ = self.forward(self.preview_batch, grad=False)
+        self.gen.train(was)
+        c = pred.shape[1] // 2
+
+        def u8(x: torch.Tensor) -> np.ndarray:
+            return (x.permute(1, 2, 0).clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu().numpy()
+
+        return np.concatenate([u8(b["crops"][0, c]), u8(pred[0, c])], axis=1)
+
     # -- state --
 
     def state(self) -> dict[str, Any]:
@@ -315,6 +333,10 @@ class Session:
                     self.history.append({"step": self.step, "t": now - t0, **m})
                 if cfg.val_every and (self.step % cfg.val_every == 0 or self.step == steps):
                     self.history.append({"step": self.step, "t": now - t0, **self.validate()})
+                if self.on_preview is not None and self.preview_batch is not None and (
+                    self.step % self.preview_every == 0 or self.step == steps
+                ):
+                    self.on_preview(self.step, self.render_preview())
                 if self.step < steps and (
                     self.step - last_save_step >= cfg.checkpoint_every or now - last_save_t >= cfg.checkpoint_seconds
                 ):
@@ -449,8 +471,15 @@ def adapt(
     progress: Progress | None = None,
     restart: bool = False,
     val_frames: Sequence[int] | None = None,
+    preview: Callable[[int, np.ndarray], None] | None = None,
+    preview_frame: int | None = None,
+    preview_every: int = 25,
 ) -> TrainResult:
-    """Adapt the renderer to ``project``'s actor on ``frames``; see the module docstring."""
+    """Adapt the renderer to ``project``'s actor on ``frames``; see the module docstring.
+
+    ``preview(step, image)``, if given, is called from the training thread every ``preview_every``
+    steps with a (R, 2R, 3) uint8 image, the real crop of ``preview_frame`` (default: the middle
+    training frame) beside its current rendering; the editor shows it while the job runs."""
     _check_steps(steps)
     t_all = time.perf_counter()
     progress = progress or Progress()
@@ -547,6 +576,13 @@ def adapt(
         vpos = list(np.nonzero(vcache.has_face)[0][:: max(1, int(vcache.has_face.sum()) // 8)][:8])
         sess.val_batch = vsampler.fixed(actor, vpos, 0)
         sess.val_batch.ref = np.stack([caches[actor].crops[caches[actor].position(ref_frame)]] * len(vpos))
+    if preview is not None:
+        cache = caches[actor]
+        face_pos = np.nonzero(cache.has_face)[0]
+        want = preview_frame if preview_frame is not None else int(cache.indices[face_pos[len(face_pos) // 2]])
+        pos = int(face_pos[np.argmin(np.abs(cache.indices[face_pos] - want))])
+        sess.preview_batch = sampler.fixed(actor, [pos], cache.position(ref_frame))
+        sess.on_preview, sess.preview_every = preview, max(1, int(preview_every))
     if state_path.is_file() and not restart:
         st = ckpt.load(state_path, "adapt-state")
         if st.get("key") == key:

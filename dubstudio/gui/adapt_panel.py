@@ -1,0 +1,247 @@
+"""Adaptation panel: train the actor's neural renderer in a background job, watch it learn.
+
+The job is ``dubstudio.training.trainer.adapt`` (the same as ``dubstudio adapt``), run through the
+``JobManager``: the GUI thread only receives throttled progress events. The panel plots the loss
+and the training mouth PSNR as they arrive, and shows a preview (real crop | current rendering of
+one frame) that the trainer hands over every few steps from the worker thread; the panel keeps
+only the latest one (a lock-protected slot) and draws it on the next progress event.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSizePolicy,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from dubstudio.gui.jobs import Job, JobManager, format_eta
+from dubstudio.gui.session import ShotSession
+
+MODES = ("full", "texture", "mixed")
+MODE_HELP = {
+    "full": "texture + renderer fine-tuned on this actor (best quality; ~13 MB per actor)",
+    "texture": "texture only, renderer from the prior (needs a prior; < 1 MB per actor)",
+    "mixed": "like full, with the prior's actors mixed in 1:1 (needs a prior; keeps it general)",
+}
+
+
+class _PreviewSlot:
+    """The latest preview image, written by the training thread, read by the GUI thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._item: tuple[int, np.ndarray] | None = None
+
+    def put(self, step: int, image: np.ndarray) -> None:
+        with self._lock:
+            self._item = (step, np.ascontiguousarray(image))
+
+    def take(self) -> tuple[int, np.ndarray] | None:
+        with self._lock:
+            item, self._item = self._item, None
+            return item
+
+
+def to_qimage(rgb: np.ndarray) -> QImage:
+    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+    h, w = rgb.shape[:2]
+    return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+
+
+class AdaptPanel(QWidget):
+    """Mode, prior, steps; Start/Cancel; live loss plot and preview."""
+
+    adapted = Signal(object)  # TrainResult
+    preview_shown = Signal(int)  # step of the preview now on screen
+
+    def __init__(self, session: ShotSession, jobs: JobManager, settings: QSettings, device=lambda: "cpu",
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session, self.jobs, self.settings, self.device = session, jobs, settings, device
+        self.job: Job | None = None
+        self._slot = _PreviewSlot()
+        self._steps: list[int] = []
+        self._loss: list[float] = []
+        self._psnr: list[float] = []
+
+        self.mode = QComboBox()
+        self.mode.addItems(MODES)
+        self.mode.setCurrentText(str(settings.value("adapt/mode", "full")))
+        self.mode.currentTextChanged.connect(self._mode_changed)
+        self.prior = QLineEdit(str(settings.value("adapt/prior", "")))
+        self.prior.setPlaceholderText("none: train from scratch")
+        browse = QToolButton()
+        browse.setText("…")
+        browse.setToolTip("Choose a prior checkpoint (dubstudio prior train)")
+        browse.clicked.connect(self._choose_prior)
+        prior_row = QHBoxLayout()
+        prior_row.setContentsMargins(0, 0, 0, 0)
+        prior_row.addWidget(self.prior, 1)
+        prior_row.addWidget(browse)
+        self.steps = QSpinBox()
+        self.steps.setRange(1, 1_000_000)
+        self.steps.setSingleStep(100)
+        self.steps.setValue(int(settings.value("adapt/steps", 600)))
+        self.frames = QLineEdit(str(settings.value("adapt/frames", "0:100")))
+        self.frames.setToolTip("Training frames A:B (the paper adapts on the first 4 s); empty = all frames")
+        self.start_btn = QPushButton("Start adaptation")
+        self.start_btn.clicked.connect(self.start)
+        self.cancel_btn = QPushButton("Cancel")
+        self.cancel_btn.setToolTip("Stops after the current step; the checkpoint is saved and Start resumes")
+        self.cancel_btn.clicked.connect(self.cancel)
+        self.mode_help = QLabel()
+        self.mode_help.setWordWrap(True)
+        self.mode_help.setStyleSheet("color: #9aa0a6;")
+        self.status = QLabel("Not adapted yet.")
+        self.status.setWordWrap(True)
+
+        self.plot = pg.PlotWidget()
+        self.plot.setMinimumHeight(120)
+        self.plot.setLabel("bottom", "step")
+        self.plot.setLabel("left", "loss")
+        self.plot.showGrid(x=True, y=True, alpha=0.25)
+        self.loss_curve = self.plot.plot(pen=pg.mkPen("#4fc3f7", width=2), name="loss")
+        self.preview = QLabel("The preview (real | rendered) appears here while training.")
+        self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.preview.setMinimumHeight(120)
+        self.preview.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.preview.setWordWrap(True)
+
+        form = QFormLayout()
+        form.addRow("Mode", self.mode)
+        form.addRow("Prior", prior_row)
+        form.addRow("Steps", self.steps)
+        form.addRow("Frames", self.frames)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.start_btn, 1)
+        buttons.addWidget(self.cancel_btn)
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addWidget(self.mode_help)
+        lay.addLayout(buttons)
+        lay.addWidget(self.status)
+        lay.addWidget(self.plot, 2)
+        lay.addWidget(self.preview, 2)
+        self._mode_changed(self.mode.currentText())
+        session.tracking_changed.connect(self._update_enabled)
+        session.shot_closed.connect(self._update_enabled)
+        self._update_enabled()
+
+    # -- state --
+
+    def _mode_changed(self, mode: str) -> None:
+        self.mode_help.setText(MODE_HELP.get(mode, ""))
+
+    def _choose_prior(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a prior renderer", self.prior.text(), "Checkpoints (*.pt);;All files (*)")
+        if path:
+            self.prior.setText(path)
+
+    def _update_enabled(self, *_: object) -> None:
+        running = self.job is not None and self.job.running
+        self.start_btn.setEnabled(self.session.is_tracked and not running)
+        self.cancel_btn.setEnabled(running)
+
+    # -- the job --
+
+    def _frames(self, n: int) -> range | None:
+        from dubstudio.rendering.render_job import parse_frames
+
+        text = self.frames.text().strip()
+        return parse_frames(text, n) if text else None
+
+    def start(self) -> Job | None:
+        s = self.session
+        if not s.is_tracked:
+            self.status.setText("Track the shot before adapting.")
+            return None
+        if self.job is not None and self.job.running:
+            return self.job
+        from dubstudio.errors import DubStudioError
+
+        try:
+            frames = self._frames(s.tracking.n_frames)
+        except DubStudioError as e:
+            self.status.setText(str(e))
+            return None
+        mode, steps, prior = self.mode.currentText(), int(self.steps.value()), self.prior.text().strip() or None
+        if prior and not Path(prior).is_file():
+            self.status.setText(f"Prior not found: {prior}")
+            return None
+        for k, v in (("mode", mode), ("steps", steps), ("frames", self.frames.text()), ("prior", prior or "")):
+            self.settings.setValue(f"adapt/{k}", v)
+        project, device, slot = s.project, self.device(), self._slot
+        preview_frame = s.playhead.frame
+
+        def run(progress):
+            from dubstudio.training.trainer import adapt
+
+            return adapt(project, mode, steps, frames=frames, prior=prior, device=device, progress=progress,
+                         preview=slot.put, preview_frame=preview_frame, preview_every=max(5, min(50, steps // 20)))
+
+        self._steps.clear()
+        self._loss.clear()
+        self.loss_curve.setData([], [])
+        self.job = self.jobs.start("Adaptation", run)
+        self.job.progress.connect(self._on_progress)
+        self.job.succeeded.connect(self._on_done)
+        self.job.failed.connect(lambda msg: self.status.setText(f"Adaptation failed: {msg}"))
+        self.job.cancelled.connect(lambda _m: self.status.setText("Cancelled: the checkpoint is saved; Start resumes it."))
+        self.job.finished.connect(self._update_enabled)
+        self.job.finished.connect(self._show_preview)
+        self.status.setText(f"Adapting ({mode}, {steps} steps on {device})…")
+        self._update_enabled()
+        return self.job
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+
+    def _on_progress(self, ev) -> None:
+        m = ev.metrics or {}
+        if "loss" in m and (not self._steps or ev.done > self._steps[-1]):
+            self._steps.append(int(ev.done))
+            self._loss.append(float(m["loss"]))
+            self.loss_curve.setData(self._steps, self._loss)
+            eta = format_eta(m.get("eta_s"))
+            self.status.setText(f"Step {ev.done}/{ev.total} · loss {m['loss']:.4f} · mouth {m.get('mouth_psnr', 0):.1f} dB"
+                                f" · {m.get('steps_per_s', 0):.2f} steps/s · ETA {eta}")
+        self._show_preview()
+
+    def _show_preview(self) -> None:
+        item = self._slot.take()
+        if item is None:
+            return
+        step, rgb = item
+        pix = QPixmap.fromImage(to_qimage(rgb))
+        w = max(64, self.preview.width() - 8)
+        h = max(32, self.preview.height() - 8)
+        self.preview.setPixmap(pix.scaled(w, h, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+        self.preview.setToolTip(f"step {step}: real | rendered")
+        self.preview_shown.emit(step)
+
+    def _on_done(self, result) -> None:
+        self.status.setText(f"Adapted: {result.steps} steps, final loss {result.final_loss:.4f}, "
+                            f"{result.stored_bytes / 1e6:.1f} MB → {Path(result.path).name}")
+        self.adapted.emit(result)
+
+    @property
+    def history(self) -> tuple[list[int], list[float]]:
+        return list(self._steps), list(self._loss)
