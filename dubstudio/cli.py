@@ -139,6 +139,23 @@ def cmd_run(args) -> int:
     return cmd_track(args)
 
 
+def open_editor_or_run() -> int:
+    """``dubstudio`` with no arguments: the editor on the built-in sample; where no window can
+    open (no display), say so and run the headless pipeline on the sample instead."""
+    from dubstudio.gui.app import display_problem
+
+    problem = display_problem()
+    if problem is None:
+        from dubstudio.gui.app import main as gui_main
+        from dubstudio.sample import ensure_sample
+
+        return gui_main(str(ensure_sample()))
+    print(f"dubstudio: cannot open the editor: {problem}", file=sys.stderr)
+    print("dubstudio: running the headless pipeline on the built-in sample instead (`dubstudio run`; "
+          "`dubstudio --help` lists every command)", file=sys.stderr)
+    return main(["run"])
+
+
 def cmd_info(args) -> int:
     from dubstudio.io.video import VideoReader
 
@@ -208,8 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.print_help()
-        return 0
+        return open_editor_or_run()
     try:
         return args.func(args)
     except Cancelled as e:
