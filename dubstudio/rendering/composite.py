@@ -52,6 +52,7 @@ __all__ = [
     "CropMasks",
     "Compositor",
     "alpha_from_regions",
+    "load_user_mask",
     "match_colour",
     "blend_crop",
     "COLOUR_METHODS",
@@ -181,18 +182,36 @@ def blend_crop(real_crop: np.ndarray, gen_crop: np.ndarray, masks: CropMasks, se
     return np.clip(real + (g - real) * a + 0.5, 0, 255).astype(np.uint8)
 
 
+def load_user_mask(project):
+    """The project's saved mask edits (``masks.MaskLayer``), or None when there are none (the
+    automatic mask is used). Raises ``ProjectError`` with what to do when they are damaged."""
+    from dubstudio.masks.store import MaskStore
+
+    store = MaskStore(project)
+    if not store.exists():
+        return None
+    layer = store.load()
+    return None if layer.is_empty else layer
+
+
 class Compositor:
     """Composites generated crops of one tracked shot into its frames.
 
     ``masks(indices, controls)`` rasterizes a batch of frames once; ``composite(frame, i, crop)``
-    pastes one crop (computing its masks if not given).
+    pastes one crop (computing its masks if not given). With ``user_mask`` (the project's
+    ``load_user_mask``) the alpha is the effective mask of ``masks.evaluate.frame_user_mask``:
+    the automatic alpha plus the user's UV-space paint/erase, grown or shrunk, then limited to
+    the generated pixels as usual; the colour ring follows its edge.
     """
 
-    def __init__(self, tracking, resolution: int, settings: CompositeSettings | None = None, model=None) -> None:
+    def __init__(self, tracking, resolution: int, settings: CompositeSettings | None = None, model=None, user_mask=None) -> None:
         self.tracking = tracking
         self.resolution = int(resolution)
         self.settings = settings or CompositeSettings()
         self.model = model or tracking.model()
+        # The user's mask edits (``masks.MaskLayer``, see ``load_user_mask``); None or an
+        # empty layer keeps the automatic alpha bit for bit.
+        self.user_mask = user_mask
 
     def _raster(self, indices: list[int], controls: np.ndarray | None) -> np.ndarray:
         """Region masks (B, R, R) uint8, z-buffered (no UV interpolation needed here)."""
@@ -226,17 +245,28 @@ class Compositor:
             if len(ctrl) != len(indices):
                 raise ValueError(f"{len(ctrl)} control rows for {len(indices)} frames")
             regions = np.maximum(regions, self._raster(indices, ctrl))  # union; mouth wins
+        user = self.user_mask is not None and not self.user_mask.is_empty
         out = []
         for k, i in enumerate(indices):
             face = bool(self.tracking.has_face[i])
             if face:
-                alpha, ring = alpha_from_regions(regions[k], self.settings)
+                if user:
+                    alpha, ring = self._user_alpha(i, regions[k], None if controls is None else ctrl[k])
+                else:
+                    alpha, ring = alpha_from_regions(regions[k], self.settings)
                 if generated is not None:
                     alpha, ring = _limit_to_generated(alpha, ring, np.asarray(generated[k], bool), self.settings)
             else:
                 alpha, ring = np.zeros((r, r), np.float32), np.zeros((r, r), bool)
             out.append(CropMasks(alpha=alpha, ring=ring, mouth=mouth[k], regions=regions[k], has_face=face))
         return out
+
+    def _user_alpha(self, i: int, regions: np.ndarray, controls: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Alpha and ring from the automatic alpha of ``regions`` plus the user's mask edits."""
+        from dubstudio.masks.evaluate import frame_user_mask, user_alpha_and_ring
+
+        effective = frame_user_mask(self.user_mask, self.tracking, i, self.resolution, controls, self.settings, self.model, regions=regions)
+        return user_alpha_and_ring(effective, regions, self.settings)
 
     def composite(self, frame: np.ndarray, i: int, gen_crop: np.ndarray, masks: CropMasks | None = None, controls: np.ndarray | None = None) -> np.ndarray:
         """``frame`` with ``gen_crop`` composited at frame ``i``'s crop box (a new array; the
