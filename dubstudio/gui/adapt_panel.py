@@ -76,6 +76,7 @@ class AdaptPanel(QWidget):
         super().__init__(parent)
         self.session, self.jobs, self.settings, self.device = session, jobs, settings, device
         self.job: Job | None = None
+        self.preview_every: int | None = None  # None: about 20 previews per run
         self._slot = _PreviewSlot()
         self._steps: list[int] = []
         self._loss: list[float] = []
@@ -188,13 +189,14 @@ class AdaptPanel(QWidget):
         for k, v in (("mode", mode), ("steps", steps), ("frames", self.frames.text()), ("prior", prior or "")):
             self.settings.setValue(f"adapt/{k}", v)
         project, device, slot = s.project, self.device(), self._slot
+        every = self.preview_every or max(5, min(50, steps // 20))
         preview_frame = s.playhead.frame
 
         def run(progress):
             from dubstudio.training.trainer import adapt
 
             return adapt(project, mode, steps, frames=frames, prior=prior, device=device, progress=progress,
-                         preview=slot.put, preview_frame=preview_frame, preview_every=max(5, min(50, steps // 20)))
+                         preview=slot.put, preview_frame=preview_frame, preview_every=every)
 
         self._steps.clear()
         self._loss.clear()

@@ -21,9 +21,13 @@ from PySide6.QtWidgets import (
 
 from dubstudio.gui.actions import build_actions
 from dubstudio.gui.adapt_panel import AdaptPanel
+from dubstudio.gui.settings_dialog import Preferences, SettingsDialog
 from dubstudio.gui.device import DeviceProbe, describe
 from dubstudio.gui.frames import FrameSource
 from dubstudio.gui.jobs import Job, JobManager, JobPanel, freeze_heap_after_imports, preload_ml_modules
+from dubstudio.gui.mask_tool import MaskTool
+from dubstudio.gui.compare import CompareController
+from dubstudio.gui.correction_tool import CorrectionTool
 from dubstudio.gui.overlay_items import OVERLAYS
 from dubstudio.gui.playback import AudioOut, PlaybackController
 from dubstudio.gui.project_panel import ProjectPanel, RecentProjects
@@ -86,7 +90,8 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
         self.resizeDocks([dock], [270], Qt.Orientation.Horizontal)
         self.device_name = "cpu"  # the DeviceProbe's answer; jobs train and render there
-        self.adapt_panel = AdaptPanel(self.session, self.jobs, self.settings, device=lambda: self.device_name)
+        self.prefs = Preferences.load(self.settings)
+        self.adapt_panel = AdaptPanel(self.session, self.jobs, self.settings, device=self.job_device)
         self.adapt_dock = QDockWidget("Adapt", self)
         self.adapt_dock.setObjectName("adapt_dock")
         self.adapt_dock.setWidget(self.adapt_panel)
@@ -107,10 +112,15 @@ class MainWindow(QMainWindow):
 
         self.actions = build_actions(self)
         self._connect()
+        self.mask_tool = MaskTool(self)  # mask painting mode: its dock, actions, viewer overlay
+        self.correction = CorrectionTool(self)  # tracking correction mode: handles, nudges, its dock
+        self.compare = CompareController(self)  # compare modes: side by side, wipe, toggle
         self.autosave_timer = QTimer(self)
         self.autosave_timer.setInterval(autosave_ms)
         self.autosave_timer.timeout.connect(self.autosave)
         self.autosave_timer.start()
+        self._autosave_fixed = autosave_ms != AUTOSAVE_MS  # given by the caller (tests): prefs leave it
+        self.apply_preferences(self.prefs)
         self.resize(1400, 900)
         geo = self.settings.value("window/geometry")
         if isinstance(geo, QByteArray):
@@ -316,6 +326,27 @@ class MainWindow(QMainWindow):
         self.offer_recovery()
         self.tracking_loaded.emit()
 
+    def job_device(self) -> str:
+        """The torch device new jobs use (Settings: auto = what the probe found)."""
+        return self.prefs.resolve_device(self.device_name)
+
+    def apply_preferences(self, prefs: Preferences) -> None:
+        self.prefs = prefs
+        prefs.save(self.settings)
+        if not self._autosave_fixed:
+            self.autosave_timer.setInterval(prefs.autosave_s * 1000)
+        self.adapt_panel.preview_every = prefs.preview_every
+        self.audio.muted = not prefs.playback_audio
+        if prefs.threads:
+            import torch
+
+            torch.set_num_threads(prefs.threads)
+
+    def open_settings(self) -> None:
+        dlg = SettingsDialog(self.prefs, self.device_name, self)
+        if dlg.exec():
+            self.apply_preferences(dlg.preferences())
+
     def cancel_jobs(self) -> None:
         for j in self.jobs.running():
             j.cancel()
@@ -328,6 +359,7 @@ class MainWindow(QMainWindow):
 
     def save(self) -> bool:
         try:
+            self.mask_tool.save()
             path = self.session.save()
         except Exception as e:  # a full disk or a permission problem: a message, no crash
             self.messages.show_message(f"Saving failed: {e}", "error")
@@ -338,6 +370,7 @@ class MainWindow(QMainWindow):
     def autosave(self) -> None:
         try:
             path = self.session.autosave()
+            path = self.mask_tool.autosave() or path
         except Exception as e:
             self.messages.show_message(f"Autosave failed: {e}", "warning")
             return
@@ -345,20 +378,25 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Autosaved", 2000)
 
     def offer_recovery(self) -> bool:
-        s = self.session
-        if not s.recovery_available():
+        s, masks = self.session, self.mask_tool.controller
+        curves, mask = s.recovery_available(), masks.recovery_available()
+        if not (curves or mask):
             return False
-        when = datetime.fromtimestamp(s.store.autosave_path.stat().st_mtime).strftime("%Y-%m-%d %H:%M:%S")
+        auto = s.store.autosave_path if curves else masks.store.autosave_path
+        when = datetime.fromtimestamp(auto.stat().st_mtime).strftime("%Y-%m-%d %H:%M:%S")
+        what = "curve edits" if curves and not mask else "mask edits" if mask and not curves else "curve and mask edits"
         text = (
-            f"There are curve edits for {s.info.path.name} that were autosaved at {when} but never "
+            f"There are {what} for {s.info.path.name} that were autosaved at {when} but never "
             f"saved (DubStudio may have closed unexpectedly).\n\nRecover them? (No deletes the autosave.)"
         )
         if self.prompter.ask("recover", text, self) == "yes":
-            ok = s.recover()
+            ok = s.recover() if curves else False
+            ok = masks.recover() or ok  # after the curves: their recovery resets the undo stack
             if ok:
                 self.messages.show_message("Recovered the autosaved edits; save to keep them.", "info", 10000)
             return ok
         s.discard_autosave()
+        masks.discard_autosave()
         return False
 
     def maybe_save(self, reason: str = "closing") -> bool:
@@ -372,6 +410,7 @@ class MainWindow(QMainWindow):
             return self.save()
         if answer == "discard":
             s.discard_autosave()
+            self.mask_tool.discard_autosave()
             return True
         return False
 
@@ -397,5 +436,8 @@ class MainWindow(QMainWindow):
         self.autosave_timer.stop()
         self.playback.pause()
         self.jobs.shutdown()
+        self.mask_tool.shutdown()
+        self.correction.shutdown()
+        self.compare.shutdown()
         self.device.stop()
         self._close_frames(wait=True)

@@ -26,6 +26,7 @@ class AudioOut:
         self.reason = ""
         self.samples: np.ndarray | None = None  # (n, channels) float32
         self.rate = 0
+        self.muted = False  # Settings: play without sound
         try:
             import sounddevice as sd  # needs the PortAudio shared library
 
@@ -44,7 +45,7 @@ class AudioOut:
         self.rate = int(rate)
 
     def play_from(self, seconds: float) -> None:
-        if self._sd is None or self.samples is None or self.rate <= 0:
+        if self._sd is None or self.muted or self.samples is None or self.rate <= 0:
             return
         start = int(max(0.0, seconds) * self.rate)
         if start >= len(self.samples):

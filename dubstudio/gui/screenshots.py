@@ -4,9 +4,9 @@
     xvfb-run -a python -m dubstudio.gui.screenshots /tmp/shots --video CLIP.mp4 --frame 60
 
 Drives the window the way a user does (open, track in the background, key the jaw, insert a
-viseme, toggle overlays) and saves ``tracking_overlay.png``, ``curve_editing.png``,
-``grey_face.png`` and ``job_running.png``. Projects go to a temporary folder; nothing is written
-next to the video. Only the built-in sample belongs in ``docs/screenshots``.
+viseme, toggle overlays, paint the mask) and saves ``tracking_overlay.png``,
+``curve_editing.png``, ``grey_face.png``, ``mask_painting.png`` and ``job_running.png``. Projects
+go to a temporary folder; nothing is written next to the video. Only the built-in sample belongs in ``docs/screenshots``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+
+import numpy as np
 
 
 def _wait(signal, timeout_ms: int = 120_000, check=None) -> None:
@@ -134,9 +136,36 @@ def take(out: Path, video: Path | None, frame: int | None, size: tuple[int, int]
     _settle()
     _save(win, out / "grey_face.png")
 
+    # 5. mask painting: brush strokes up both cheeks and an erase along the chin
+    win.viewer.set_overlay("grey", False)
+    win.actions["mask_mode"].trigger()
+    _mask_strokes(win, f)
+    win.viewer.frame_face(2.2)
+    _settle()
+    _save(win, out / "mask_painting.png")
+
     win.close()
     shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def _mask_strokes(win, frame: int) -> None:
+    """What a user's drags do (the tool's controller API, in image pixels)."""
+    t, tool = win.session.tracking, win.mask_tool
+    verts, side = t.vertices_image(frame)[:, :2], float(t.crop[frame][2])
+    tool.panel.set_radius(max(3.0, 0.045 * side))
+    strokes = (  # vertex, stroke start and end as offsets in crop sides, brush value
+        (205, (0.0, -0.12), (0.0, 0.03), 1.0),
+        (425, (0.0, -0.12), (0.0, 0.03), 1.0),
+        (152, (-0.12, -0.015), (0.12, -0.015), -1.0),
+    )
+    for vertex, start, end, value in strokes:
+        a, b = verts[vertex] + side * np.array(start), verts[vertex] + side * np.array(end)
+        tool.controller.begin_stroke(frame, a, tool.panel.radius, tool.panel.feather, value)
+        for k in range(1, 11):
+            tool.controller.extend_stroke(a + (b - a) * k / 10)
+        tool.controller.end_stroke()
+    tool.hover(*(verts[330] + (0.08 * side, -0.03 * side)))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,6 +23,8 @@ from dubstudio.gui.playhead import Playhead
 from dubstudio.gui.shot import ShotData, TrackingData, VideoInfo, Waveform
 from dubstudio.gui.undo import EditCommand
 from dubstudio.io.project import Project
+from dubstudio.tracking.correction import TrackingCorrector
+from dubstudio.tracking.correction_store import CorrectionStore
 from dubstudio.tracking.result import Tracking
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,7 @@ class ShotSession(QObject):
     shot_closed = Signal()
     tracking_changed = Signal()  # tracking, geometry and curves were replaced
     curves_changed = Signal(str, int, int)  # control, start, stop (frames whose value changed)
+    tracking_corrected = Signal(int, int)  # start, stop: frames whose corrected tracking changed
     dirty_changed = Signal(bool)
     waveform_changed = Signal()
     saved = Signal(str)  # path
@@ -51,6 +54,9 @@ class ShotSession(QObject):
         self.tracking_note = ""
         self.curves: ControlCurves | None = None
         self.store: CurveStore | None = None
+        # Tracking corrections (tracking/correction.py): ``tracking`` is ``corrector.tracking``.
+        self.corrector: TrackingCorrector | None = None
+        self.correction_store: CorrectionStore | None = None
         self.waveform: Waveform | None = None
         self._revision = 0  # bumped by every change of the curves
         self._autosaved_revision: int | None = None
@@ -76,6 +82,7 @@ class ShotSession(QObject):
         self.close()
         self.project, self.info = data.project, data.info
         self.store = CurveStore(data.project)
+        self.correction_store = CorrectionStore(data.project)
         self.playhead.reset(data.info.n_frames, data.info.fps)
         self.tracking_note = "loading tracking…"
         self.shot_opened.emit()
@@ -92,13 +99,14 @@ class ShotSession(QObject):
             self.set_tracking(data.tracking, data.geometry, data.metrics)
         except ProjectError as e:
             self.set_tracking(data.tracking, data.geometry, data.metrics, load_saved=False)
-            return f"The saved curve edits could not be read, so editing starts from the tracked curves: {e}"
+            return f"The saved curve edits or tracking corrections could not be read, so editing starts from the tracker's result: {e}"
         return ""
 
     def close(self) -> None:
         was_open = self.is_open
         self._set_curves(None)
-        self.project = self.info = self.tracking = self.geometry = self.store = None
+        self._set_corrector(None)
+        self.project = self.info = self.tracking = self.geometry = self.store = self.correction_store = None
         self.waveform = None
         self.metrics, self.tracking_note = {}, ""
         self.undo_stack.clear()
@@ -109,13 +117,22 @@ class ShotSession(QObject):
         """New tracking (opened or just computed): saved edits are loaded over it (unless
         ``load_saved`` is False); unsaved edits of the previous curves carry over when the shot
         has the same length. Raises ProjectError (nothing changed) if the saved edits are damaged."""
-        assert self.store is not None
+        assert self.store is not None and self.correction_store is not None
         previous = self.curves if self.is_dirty else None
-        curves = self.store.load(tracking) if load_saved else ControlCurves(tracking.controls)
+        geometry = geometry if geometry is not None else MeshGeometry.build(tracking)
+        if previous is not None and self.corrector is not None and previous.n_frames == tracking.n_frames:
+            carried = {f: c for f, c in self.corrector.corrections.items() if tracking.has_face[f]}
+            corrector = TrackingCorrector(tracking, carried, self.corrector.settings, model=geometry.model)
+        elif load_saved:
+            corrector = self.correction_store.load(tracking, model=geometry.model)
+        else:
+            corrector = TrackingCorrector(tracking, model=geometry.model)
+        corrected = corrector.tracking  # the curves' tracked base is the corrected tracking
+        curves = self.store.load(corrected) if load_saved else ControlCurves(corrected.controls)
         if previous is not None and previous.n_frames == curves.n_frames:
-            curves = _rebase(previous, tracking.controls)
-        self.tracking = tracking
-        self.geometry = geometry if geometry is not None else MeshGeometry.build(tracking)
+            curves = _rebase(previous, corrected.controls)
+        self._set_corrector(corrector)
+        self.geometry = geometry
         self.metrics = dict(metrics or {})
         self.tracking_note = ""
         self.undo_stack.clear()
@@ -143,6 +160,19 @@ class ShotSession(QObject):
         if curves is not None:
             curves.changed.connect(self._on_curves_changed)
 
+    def _set_corrector(self, corrector: TrackingCorrector | None) -> None:
+        if self.corrector is not None:
+            self.corrector.changed.disconnect(self._on_corrected)
+        self.corrector = corrector
+        self.tracking = None if corrector is None else corrector.tracking
+        if corrector is not None:
+            corrector.changed.connect(self._on_corrected)
+
+    def _on_corrected(self, start: int, stop: int) -> None:
+        self.tracking = self.corrector.tracking
+        self._revision += 1
+        self.tracking_corrected.emit(start, stop)
+
     def _on_curves_changed(self, control: str, start: int, stop: int) -> None:
         self._revision += 1
         self.curves_changed.emit(control, start, stop)
@@ -156,9 +186,17 @@ class ShotSession(QObject):
         """Replace the curves by the autosaved ones (unsaved afterwards). False if none."""
         if self.store is None or self.tracking is None:
             return False
-        curves = self.store.recover(self.tracking)
+        corrector, cs = self.corrector, self.correction_store
+        if cs is not None and corrector is not None and cs.recovery_available():
+            try:
+                corrector = cs.load(corrector.original, corrector.model, autosave=True)
+            except ProjectError as e:
+                log.warning("autosaved tracking corrections not recoverable: %s", e)
+        curves = self.store.recover(corrector.tracking if corrector is not None else self.tracking)
         if curves is None:
             return False
+        if corrector is not self.corrector:
+            self._set_corrector(corrector)
         self.undo_stack.clear()
         self._set_curves(curves)
         self.undo_stack.resetClean()  # recovered edits are unsaved
@@ -168,6 +206,8 @@ class ShotSession(QObject):
     def discard_autosave(self) -> None:
         if self.store is not None:
             self.store.discard_autosave()
+        if self.correction_store is not None:
+            self.correction_store.discard_autosave()
 
     # -- edits --
 
@@ -194,6 +234,8 @@ class ShotSession(QObject):
     def save(self) -> str:
         if self.store is None or self.curves is None:
             raise RuntimeError("nothing to save: no tracked shot is open")
+        if self.corrector is not None and self.correction_store is not None:
+            self.correction_store.save(self.corrector)  # before the curves saved over its result
         path = self.store.save(self.curves)
         self.undo_stack.setClean()
         self._autosaved_revision = self._revision
@@ -209,6 +251,8 @@ class ShotSession(QObject):
         if self.store is None or self.curves is None or not (force or self.needs_autosave()):
             return None
         t0 = time.perf_counter()
+        if self.corrector is not None and self.correction_store is not None:
+            self.correction_store.autosave(self.corrector)
         path = self.store.autosave(self.curves)
         self._autosaved_revision = self._revision
         log.debug("autosave in %.1f ms", (time.perf_counter() - t0) * 1000)

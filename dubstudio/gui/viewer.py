@@ -42,6 +42,13 @@ class QtViewer(QGraphicsView):
         self._last_request = 0
         self._fit_mode = True
         self.last_build_ms = 0.0
+        # Compare modes (gui/compare.py) put a dubbed image beside the frame: what "fit" shows
+        # then, in scene units (None: the frame). HUD providers add (text, colour) lines.
+        self.content_extent: QRectF | None = None
+        self.hud_providers: list = []
+        # () -> bool: True while another item (the mask editor, gui/mask_tool.py) draws the
+        # "mask" overlay, so the region tint of FaceDrawing is left out.
+        self.mask_override = None
 
         self.setScene(QGraphicsScene(self))
         self.frame_item = FrameItem()
@@ -68,6 +75,7 @@ class QtViewer(QGraphicsView):
         session.playhead.frame_changed.connect(self._on_frame_changed)
         session.curves_changed.connect(self._on_curves_changed)
         session.tracking_changed.connect(self.schedule_rebuild)
+        session.tracking_corrected.connect(lambda start, stop: self._on_curves_changed("", start, stop))
         session.shot_closed.connect(self._on_closed)
 
     # -- source --
@@ -83,7 +91,7 @@ class QtViewer(QGraphicsView):
         if source is not None:
             w, h = source.size
             self.overlay_item.set_bounds(w, h)
-            self.setSceneRect(QRectF(-w, -h, 3 * w, 3 * h))  # room to pan past the edges
+            self._update_scene_rect()
             source.frame_ready.connect(self._on_frame_ready)
             self._fit_mode = True
             self.fit()
@@ -127,7 +135,8 @@ class QtViewer(QGraphicsView):
             self.viewport().update()
             return
         t0 = time.perf_counter()
-        self._drawing = FaceDrawing.build(s.geometry, s.tracking, i, s.controls_at(i), self.enabled)
+        enabled = self.enabled - {"mask"} if self.mask_override is not None and self.mask_override() else self.enabled
+        self._drawing = FaceDrawing.build(s.geometry, s.tracking, i, s.controls_at(i), enabled)
         self.last_build_ms = (time.perf_counter() - t0) * 1000
         self.overlay_item.set_drawing(self._drawing)
         self.viewport().update()
@@ -171,12 +180,29 @@ class QtViewer(QGraphicsView):
     def zoom(self) -> float:
         return self.transform().m11()
 
+    def content_rect(self) -> QRectF:
+        """The frame, or the frame and what a compare mode shows beside it (scene units)."""
+        if self.source is None:
+            return QRectF()
+        w, h = self.source.size
+        return QRectF(self.content_extent) if self.content_extent is not None else QRectF(0, 0, w, h)
+
+    def set_content_extent(self, rect: QRectF | None) -> None:
+        self.content_extent = None if rect is None else QRectF(rect)
+        self._update_scene_rect()
+        if self._fit_mode:
+            self.fit()
+
+    def _update_scene_rect(self) -> None:
+        r = self.content_rect()
+        if not r.isEmpty():
+            self.setSceneRect(r.adjusted(-r.width(), -r.height(), r.width(), r.height()))  # room to pan past the edges
+
     def fit(self) -> None:
         """Whole frame in view (and keep fitting on resize until the user zooms)."""
         if self.source is None:
             return
-        w, h = self.source.size
-        self.fitInView(QRectF(0, 0, w, h), Qt.AspectRatioMode.KeepAspectRatio)
+        self.fitInView(self.content_rect(), Qt.AspectRatioMode.KeepAspectRatio)
         self._fit_mode = True
         self.zoom_changed.emit(self.zoom)
 
@@ -264,4 +290,6 @@ class QtViewer(QGraphicsView):
             lines.append((f"{CONTROL_NAMES[JAW]} {jaw:+.2f}" + (f"  (tracked {tracked:+.2f})" if edited else ""), amber if edited else white))
         if "grey" in self.enabled:
             lines.append(("grey-face preview (edited mesh)", grey))
+        for provider in self.hud_providers:
+            lines += provider()
         return lines
