@@ -43,11 +43,17 @@ log = logging.getLogger(__name__)
 
 
 def tracked_controls(project: Project) -> np.ndarray:
-    """(N, C) tracked controls from the project's tracking file, read-only access."""
+    """(N, C) tracked controls (with the editor's saved tracking corrections), read-only access."""
     rec = project.stage_record("track")
     if not rec or "tracking" not in rec.get("outputs", {}):
         raise ProjectError(f"{project.root} has no tracking yet; run `dubstudio track` first.")
     path = project.path(rec["outputs"]["tracking"])
+    from dubstudio.tracking.correction_store import CorrectionStore
+
+    if CorrectionStore(project).exists():
+        from dubstudio.training.data import tracking_of
+
+        return np.array(tracking_of(project)[0].controls, dtype=np.float64)
     try:
         with np.load(path, allow_pickle=False) as z:
             return np.array(z["controls"], dtype=np.float64)

@@ -91,7 +91,7 @@ class ActorRenderer:
         tex.load_state_dict({k: v.float() for k, v in a["texture"].items()})
         _, track_key = tracking_of(project)
         if a.get("tracking_key") != track_key:
-            log.warning("the shot was tracked again after adaptation; adapt again for best results")
+            log.warning("the shot was tracked again or its tracking corrected after adaptation; adapt again for best results")
         info = {"mode": a["mode"], "actor_file": str(actor), "steps": int(a["step"]), "frames": a["frames"]}
         return cls(project, gen.to(device), tex.to(device), cfg, a["reference_frame"], device, info)
 

@@ -17,6 +17,7 @@ ends of the cached range) plus a random reference frame of the same actor.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ import numpy as np
 
 from dubstudio.core.jobs import Progress
 from dubstudio.errors import ProjectError
+from dubstudio.io.atomic import settings_hash
 from dubstudio.io.project import ChunkStore, Project
 from dubstudio.tracking.result import Tracking
 
@@ -37,8 +39,12 @@ CHUNK_FRAMES = 50
 # --------------------------------------------------------------------------------- project helpers
 
 
-def tracking_of(project: Project) -> tuple[Tracking, str]:
-    """The project's Tracking and its stage key; a clear error if the shot is not tracked yet."""
+def tracking_of(project: Project, corrected: bool = True) -> tuple[Tracking, str]:
+    """The project's Tracking and its key; a clear error if the shot is not tracked yet.
+
+    With ``corrected`` (every downstream stage: curves, training, rendering, export) the editor's
+    saved tracking corrections are applied and the key covers them, so frame caches and
+    adaptations notice a correction like a re-track."""
     rec = project.stage_record("track")
     if not rec or "tracking" not in rec.get("outputs", {}):
         raise ProjectError(
@@ -47,7 +53,15 @@ def tracking_of(project: Project) -> tuple[Tracking, str]:
     path = project.path(rec["outputs"]["tracking"])
     if not path.is_file():
         raise ProjectError(f"the tracking file {path} is missing; run `dubstudio track` on the project again.")
-    return Tracking.load(path), str(rec["key"])
+    tracking, key = Tracking.load(path), str(rec["key"])
+    if corrected:
+        from dubstudio.tracking.correction_store import CorrectionStore, corrected_tracking
+
+        store = CorrectionStore(project)
+        if store.exists():
+            tracking = corrected_tracking(project, tracking)
+            key = settings_hash({"track": key, "corrections": hashlib.sha256(store.path.read_bytes()).hexdigest()})
+    return tracking, key
 
 
 def parse_frames(spec: str | None, n_frames: int) -> list[int]:
