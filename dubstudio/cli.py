@@ -203,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_train.register(sub, common)
     cli_render.register(sub, common)
+    from dubstudio import cli_export
+
+    cli_export.register(sub, common)
 
     sp = sub.add_parser("sample", help="build the built-in sample clip")
     sp.add_argument("-o", "--output", help="folder to write sample_astronaut.mp4 into (default: the user data folder)")

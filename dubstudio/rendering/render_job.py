@@ -1,10 +1,12 @@
 """The render job: decode -> render crops -> composite -> post-process -> write, streaming.
 
-``render_range`` works with any :class:`CropRenderer` (an object with ``resolution`` and
+``render_frames`` is the pipeline itself, a generator of :class:`RenderedFrame` (index, original,
+output, crop box) that ``render_range`` writes out and ``dubstudio.export`` muxes with audio. It
+works with any :class:`CropRenderer` (an object with ``resolution`` and
 ``render_crops(indices, controls=None) -> (n, R, R, 3) uint8``): the neural ``ActorRenderer``, the
 copy baseline, or a test double. Frames are decoded in order and handled in batches of
 ``batch_size``; at most one batch of frames and crops is alive, so memory does not grow with the
-range. Frames without a face are written untouched and never sent to the renderer.
+range. Frames without a face are passed through untouched and never sent to the renderer.
 
 Output: a video file (``.mp4``/``.mov``/``.mkv``, H.264 via ``VideoWriter``, at the shot's frame
 rate; no audio yet) or a PNG sequence when ``out`` is a folder (``frame_%05d.png`` inside it) or
@@ -14,12 +16,13 @@ a cancelled video export leaves no half-file.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Iterator, Protocol, Sequence, runtime_checkable
 
 import cv2
 import numpy as np
@@ -27,12 +30,15 @@ import numpy as np
 from dubstudio.core.jobs import Progress
 from dubstudio.errors import DubStudioError, ProjectError
 from dubstudio.rendering.background import BackgroundKeeper, BackgroundSettings
-from dubstudio.rendering.composite import CompositeSettings, Compositor
+from dubstudio.rendering.composite import CompositeSettings, Compositor, load_user_mask
 
 __all__ = [
     "CropRenderer",
     "RenderSettings",
     "render_range",
+    "render_frames",
+    "RenderedFrame",
+    "new_stats",
     "render_with_masks",
     "load_tracking",
     "parse_frames",
@@ -64,13 +70,11 @@ class RenderSettings:
 
 
 def load_tracking(project):
-    """The project's Tracking; a clear ProjectError when the shot was not tracked yet."""
-    from dubstudio.tracking.result import Tracking
+    """The project's Tracking with the editor's saved corrections; a clear ProjectError when the
+    shot was not tracked yet."""
+    from dubstudio.training.data import tracking_of
 
-    rec = project.stage_record("track")
-    if not rec or "tracking" not in rec.get("outputs", {}):
-        raise ProjectError(f"{project.root} has no tracking yet; run `dubstudio track VIDEO --project {project.root}` first.")
-    return Tracking.load(project.path(rec["outputs"]["tracking"]))
+    return tracking_of(project)[0]
 
 
 def parse_frames(spec: str, n_frames: int) -> range:
@@ -142,6 +146,93 @@ def _check_crops(crops: np.ndarray, n: int, r: int) -> np.ndarray:
     return crops
 
 
+@dataclass
+class RenderedFrame:
+    """One frame out of :func:`render_frames`.
+
+    ``output`` is ``original`` itself (the same array) when the frame was passed through; ``box``
+    is the crop box (centre x, centre y, side in pixels) the rendered face was composited into,
+    or None for a pass-through frame: pixels outside the box are always the original ones."""
+
+    index: int
+    original: np.ndarray
+    output: np.ndarray
+    box: np.ndarray | None
+
+    @property
+    def synthetic(self) -> bool:
+        return self.box is not None
+
+
+def new_stats() -> dict:
+    return {"frames": 0, "frames_with_face": 0, "render_s": 0.0, "composite_s": 0.0, "post_s": 0.0}
+
+
+def render_frames(
+    project,
+    tracking,
+    renderer: CropRenderer,
+    frames: range | None = None,
+    controls: np.ndarray | None = None,
+    progress: Progress | None = None,
+    settings: RenderSettings | None = None,
+    video_path: str | Path | None = None,
+    stats: dict | None = None,
+    mel: np.ndarray | None = None,
+) -> Iterator[RenderedFrame]:
+    """The streaming render pipeline: decode -> render crops (batches) -> composite -> keep
+    background. Yields one :class:`RenderedFrame` per frame of ``frames`` (default: the whole
+    shot), in order.
+
+    Arguments are checked when called (errors raise here, before any frame); the work happens
+    while iterating. ``progress.update(done, total)`` is called after every batch, so a cancel
+    raises ``Cancelled`` out of the iteration; closing the generator early releases the decoder
+    and the segmenter. ``stats`` (see :func:`new_stats`) is updated in place. ``mel``: per-frame
+    audio windows for the whole shot (n_frames, ...) handed to renderers whose ``render_crops``
+    takes ``mel`` (the neural renderer hears the dubbed audio instead of the shot's own).
+    """
+    settings = settings or RenderSettings()
+    frames = range(tracking.n_frames) if frames is None else frames
+    frames = range(frames.start, frames.stop, frames.step) if isinstance(frames, range) else range(*frames)
+    if frames.step != 1:
+        raise DubStudioError("render needs a contiguous frame range (step 1).")
+    if not (0 <= frames.start < frames.stop <= tracking.n_frames):
+        raise DubStudioError(f"frames {frames.start}:{frames.stop} are outside the shot (0:{tracking.n_frames}); pick a range inside it.")
+    ctrl = frame_controls(controls, frames, tracking.n_frames)
+    if mel is not None and len(mel) != tracking.n_frames:
+        raise DubStudioError(f"audio windows cover {len(mel)} frames but the shot has {tracking.n_frames}.")
+    video = Path(video_path) if video_path is not None else project.check_video()
+    # the editor's painted mask (UV space) when the project has one; the automatic regions otherwise
+    user_mask = load_user_mask(project) if project is not None else None
+    return _render_frames(tracking, renderer, frames, ctrl, progress or Progress(), settings, video,
+                          stats if stats is not None else new_stats(), mel, user_mask)
+
+
+def _render_frames(tracking, renderer, frames: range, ctrl, progress: Progress, settings: RenderSettings, video: Path, stats: dict, mel,
+                   user_mask=None) -> Iterator[RenderedFrame]:
+    from dubstudio.io.video import VideoReader
+
+    r = int(renderer.resolution)
+    comp = Compositor(tracking, r, settings.composite, user_mask=user_mask)
+    keeper = BackgroundKeeper(settings.background) if settings.background is not None else None
+    done = 0
+    try:
+        with VideoReader(video) as reader:
+            if reader.n_frames != tracking.n_frames:
+                raise ProjectError(f"the video has {reader.n_frames} frames but the tracking {tracking.n_frames}; track the shot again.")
+            batch: list[tuple[int, np.ndarray]] = []
+            for i, rgb in reader.iter_frames(frames.start, frames.stop):
+                batch.append((i, rgb))
+                if len(batch) == settings.batch_size or i == frames.stop - 1:
+                    yield from _process_batch(batch, tracking, renderer, comp, keeper, ctrl, frames.start, r, stats, mel)
+                    done += len(batch)
+                    batch = []
+                    progress.update(done, len(frames))
+    finally:
+        if keeper is not None:
+            keeper.close()
+
+
 def render_range(
     project,
     tracking,
@@ -158,53 +249,34 @@ def render_range(
     ``controls``: edited expressions, (n_frames, C) for the whole shot or (len(frames), C), or
     None for the tracked ones. ``video_path`` overrides the project's source video (tests).
     """
-    from dubstudio.io.video import VideoReader
     from dubstudio.io.video_writer import VideoWriter
 
     progress = progress or Progress()
     settings = settings or RenderSettings()
+    stats = new_stats()
     frames = range(frames.start, frames.stop, frames.step) if isinstance(frames, range) else range(*frames)
-    if frames.step != 1:
-        raise DubStudioError("render needs a contiguous frame range (step 1).")
-    if not (0 <= frames.start < frames.stop <= tracking.n_frames):
-        raise DubStudioError(f"frames {frames.start}:{frames.stop} are outside the shot (0:{tracking.n_frames}); pick a range inside it.")
-    ctrl = frame_controls(controls, frames, tracking.n_frames)
     kind, target = output_kind(Path(out))
-    video = Path(video_path) if video_path is not None else project.check_video()
+    gen = render_frames(project, tracking, renderer, frames, controls, progress, settings, video_path, stats)
     r = int(renderer.resolution)
-    comp = Compositor(tracking, r, settings.composite)
-    keeper = BackgroundKeeper(settings.background) if settings.background is not None else None
     t0 = time.perf_counter()
-    stats = {"frames": 0, "frames_with_face": 0, "render_s": 0.0, "composite_s": 0.0, "post_s": 0.0}
     progress.stage("render")
     progress.update(0, len(frames))
     writer = None
     try:
-        with VideoReader(video) as reader:
-            if reader.n_frames != tracking.n_frames:
-                raise ProjectError(f"the video has {reader.n_frames} frames but the tracking {tracking.n_frames}; track the shot again.")
-            if kind == "video":
-                writer = VideoWriter(target, tracking.fps, reader.width, reader.height)
-            batch: list[tuple[int, np.ndarray]] = []
-            for i, rgb in reader.iter_frames(frames.start, frames.stop):
-                batch.append((i, rgb))
-                if len(batch) == settings.batch_size or i == frames.stop - 1:
-                    for j, frame in _process_batch(batch, tracking, renderer, comp, keeper, ctrl, frames.start, r, stats):
-                        if writer is not None:
-                            writer.write(frame)
-                        else:
-                            _write_png(target, j, frame, settings.png_compression)
-                        stats["frames"] += 1
-                    batch = []
-                    progress.update(stats["frames"], len(frames))
-            if writer is not None:
-                writer.close(keep=True)
-                writer = None
+        with contextlib.closing(gen):
+            for f in gen:
+                if kind == "video":
+                    if writer is None:
+                        writer = VideoWriter(target, tracking.fps, f.output.shape[1], f.output.shape[0])
+                    writer.write(f.output)
+                else:
+                    _write_png(target, f.index, f.output, settings.png_compression)
+        if writer is not None:
+            writer.close(keep=True)
+            writer = None
     finally:
         if writer is not None:  # an error or cancel: no half-file under the final name
             writer.close(keep=False)
-        if keeper is not None:
-            keeper.close()
     wall = time.perf_counter() - t0
     return {
         "output": target,
@@ -218,44 +290,51 @@ def render_range(
     }
 
 
-def _accepts_return_masks(renderer) -> bool:
+def _accepts(renderer, name: str) -> bool:
     try:
-        return "return_masks" in inspect.signature(renderer.render_crops).parameters
+        return name in inspect.signature(renderer.render_crops).parameters
     except (TypeError, ValueError):
         return False
 
 
-def render_with_masks(renderer, indices: list[int], controls: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+def _accepts_return_masks(renderer) -> bool:
+    return _accepts(renderer, "return_masks")
+
+
+def render_with_masks(renderer, indices: list[int], controls: np.ndarray | None, mel: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """(crops, generated masks or None): the masks when the renderer can report them
-    (``render_crops(..., return_masks=True)``), so the composite can hide their hard edge."""
+    (``render_crops(..., return_masks=True)``), so the composite can hide their hard edge.
+    ``mel`` (len(indices), ...) audio windows go to renderers that take them, else are ignored."""
     r = int(renderer.resolution)
+    kw = {"mel": mel} if mel is not None and _accepts(renderer, "mel") else {}
     if _accepts_return_masks(renderer):
-        crops, masks = renderer.render_crops(indices, controls, return_masks=True)
+        crops, masks = renderer.render_crops(indices, controls, return_masks=True, **kw)
         masks = np.asarray(masks, bool)
         if masks.shape != (len(indices), r, r):
             masks = None
     else:
-        crops, masks = renderer.render_crops(indices, controls), None
+        crops, masks = renderer.render_crops(indices, controls, **kw), None
     return _check_crops(crops, len(indices), r), masks
 
 
-def _process_batch(batch, tracking, renderer, comp: Compositor, keeper, ctrl, first: int, r: int, stats: dict):
-    """Yield (index, output frame) for one decoded batch, in order."""
+def _process_batch(batch, tracking, renderer, comp: Compositor, keeper, ctrl, first: int, r: int, stats: dict, mel=None):
+    """Yield a RenderedFrame for each frame of one decoded batch, in order."""
     face = [i for i, _ in batch if tracking.has_face[i]]
     crops: dict[int, np.ndarray] = {}
     masks = {}
     if face:
         c = None if ctrl is None else ctrl[[i - first for i in face]]
         t = time.perf_counter()
-        rendered, generated = render_with_masks(renderer, face, c)
+        rendered, generated = render_with_masks(renderer, face, c, None if mel is None else mel[face])
         stats["render_s"] += time.perf_counter() - t
         t = time.perf_counter()
         for i, m, crop in zip(face, comp.masks(face, c, generated), rendered):
             masks[i], crops[i] = m, crop
         stats["composite_s"] += time.perf_counter() - t
     for i, frame in batch:
+        stats["frames"] += 1
         if i not in crops:
-            yield i, frame
+            yield RenderedFrame(i, frame, frame, None)
             continue
         t = time.perf_counter()
         out = comp.composite(frame, i, crops[i], masks[i])
@@ -265,4 +344,4 @@ def _process_batch(batch, tracking, renderer, comp: Compositor, keeper, ctrl, fi
             out = keeper.apply(frame, out, tracking.crop[i])
             stats["post_s"] += time.perf_counter() - t
         stats["frames_with_face"] += 1
-        yield i, out
+        yield RenderedFrame(i, frame, out, np.asarray(tracking.crop[i], np.float64))

@@ -1,0 +1,213 @@
+"""CLI commands ``export`` and ``check-mark`` (wired into ``dubstudio.cli`` via ``register``).
+
+    dubstudio export --project DIR -o OUT.mp4|OUT.mov|FOLDER [--format mp4|mov|png]
+                     [--renderer neural|copy] [--train-frames A:B] [--device auto]
+                     [--audio FILE | --original-audio | --no-audio] [--audio-offset S]
+                     [--audio-policy pad|trim|fit|error] [--side-by-side [--review-scale 0.5]]
+                     [--verify] [--json]
+    dubstudio check-mark FILE_OR_FOLDER [--json]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dubstudio.errors import DubStudioError, ProjectError
+
+__all__ = ["register", "cmd_export", "cmd_check_mark"]
+
+
+def _renderer(args, project, tracking):
+    from dubstudio.cli_render import _device, load_renderer
+    from dubstudio.rendering.render_job import parse_frames
+
+    if args.renderer == "copy":
+        from dubstudio.eval.copy_baseline import CopyBaseline
+
+        if not args.train_frames:
+            raise DubStudioError("--renderer copy needs --train-frames A:B (the frames it copies mouths from), e.g. --train-frames 0:100.")
+        train = parse_frames(args.train_frames, tracking.n_frames)
+        return CopyBaseline.open(tracking, project.check_video(), train, resolution=args.resolution, warp=True), "copy-baseline"
+    if args.train_frames:
+        raise DubStudioError("--train-frames is for the copy baseline; add --renderer copy, or leave it out.")
+    stage = "adapt" if not args.mode else f"adapt_{args.mode}"
+    if not args.renderer_checkpoint and project.stage_record(stage) is None:
+        what = "an adaptation" if not args.mode else f"a '{args.mode}' adaptation"
+        raise ProjectError(
+            f"{project.root} has no {what} of the neural renderer yet; run `dubstudio adapt --project {project.root}` "
+            f"first, or export with the copy baseline: --renderer copy --train-frames 0:100."
+        )
+    r = load_renderer(project, _device(args.device), args.renderer_checkpoint, args.mode)
+    mode = getattr(r, "info", {}).get("mode") if isinstance(getattr(r, "info", None), dict) else None
+    return r, f"neural-{mode}" if mode else "neural"
+
+
+def _settings(args):
+    from dubstudio.cli_render import _composite_settings
+    from dubstudio.export.audio_track import AudioRequest
+    from dubstudio.export.job import ExportSettings
+    from dubstudio.export.mark import WatermarkSettings
+    from dubstudio.export.review import ReviewSettings
+    from dubstudio.rendering.background import BackgroundSettings
+    from dubstudio.rendering.render_job import RenderSettings
+
+    if args.audio:
+        audio = AudioRequest("file", Path(args.audio), args.audio_offset, args.audio_policy)
+    elif args.original_audio:
+        audio = AudioRequest("original", None, args.audio_offset, args.audio_policy)
+    elif args.no_audio:
+        if args.audio_offset is not None:
+            raise DubStudioError("--audio-offset has no effect with --no-audio; leave one of them out.")
+        audio = AudioRequest("none")
+    else:
+        audio = AudioRequest("auto", None, args.audio_offset, args.audio_policy)
+    if args.review_scale != 1.0 and not args.side_by_side:
+        raise DubStudioError("--review-scale is for side-by-side reviews; add --side-by-side.")
+    if args.batch_size < 1:
+        raise DubStudioError("--batch-size must be at least 1.")
+    try:
+        review = ReviewSettings(scale=args.review_scale, labels=not args.no_labels)
+        watermark = WatermarkSettings(enabled=not args.no_watermark, amplitude=args.watermark_amplitude)
+    except ValueError as e:
+        raise DubStudioError(f"{e}.") from e
+    return ExportSettings(
+        format=args.format,
+        audio=audio,
+        side_by_side=args.side_by_side,
+        review=review,
+        watermark=watermark,
+        render=RenderSettings(
+            batch_size=args.batch_size,
+            composite=_composite_settings(args),
+            background=None if args.no_postprocess else BackgroundSettings(),
+        ),
+        crf=args.crf,
+        preset=args.preset,
+        prores_profile=args.prores,
+        use_curves=not args.tracked_curves,
+        verify=args.verify,
+    )
+
+
+def cmd_export(args) -> int:
+    from dubstudio.cli import _emit, _progress
+    from dubstudio.export.job import export_shot
+    from dubstudio.io.project import Project
+    from dubstudio.rendering.render_job import load_tracking
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    settings = _settings(args)
+    project = Project.open(args.project)
+    tracking = load_tracking(project)
+    project.check_video()
+    renderer, name = _renderer(args, project, tracking)
+    progress = _progress(args)
+    try:
+        result = export_shot(project, renderer, Path(args.output), settings, progress, tracking=tracking, renderer_name=name)
+    finally:
+        progress.close()
+        close = getattr(renderer, "close", None)
+        if callable(close):
+            close()
+    result["project"] = str(project.root)
+    a = result["audio"]
+    if a.get("kind") == "none":
+        audio_line = "no audio" + (f" ({a['note']})" if a.get("note") else "")
+    else:
+        audio_line = f"audio {Path(a['source']).name} ({a['kind']}, {a['policy']}: padded {a['padded_end_s']:.3f} s, trimmed {a['trimmed_end_s']:.3f} s)"
+        if a.get("note"):
+            audio_line += f"; {a['note']}"
+    lines = [
+        f"exported {result['frames']} frames ({result['frames_with_face']} re-rendered) at {result['fps']} fps -> {result['output']}  [{result['frames_per_s']} frames/s]",
+        f"  {audio_line}",
+    ]
+    if "verify" in result:
+        v = result["verify"]
+        lines.append("  verified with ffprobe: ok" if v["ok"] else "  ffprobe check FAILED: " + "; ".join(v["problems"]))
+    _emit(args, result, "\n".join(lines))
+    if "verify" in result and not result["verify"]["ok"]:
+        return 1
+    return 0
+
+
+def cmd_check_mark(args) -> int:
+    from dubstudio.cli import _emit
+    from dubstudio.export.mark import detect, read_mark
+
+    path = Path(args.path)
+    if not path.exists():
+        raise DubStudioError(f"{path} not found; give an exported video or PNG folder.")
+    meta = read_mark(path)
+    wm = detect(path, max_frames=args.max_frames)
+    result = {"path": str(path), "metadata_synthetic": meta["synthetic"], "manifest": meta.get("manifest"), "watermark": wm,
+              "synthetic": bool(meta["synthetic"] or wm["present"])}
+    human = (
+        f"{path.name}: metadata says {'SYNTHETIC' if meta['synthetic'] else 'nothing'}; "
+        f"watermark score {wm['score']} over {wm['frames']} frames ({'present' if wm['present'] else 'not found'}, threshold {wm['threshold']})"
+    )
+    _emit(args, result, human)
+    return 0
+
+
+def register(subparsers, common_flags=None) -> None:
+    """Add ``export`` and ``check-mark`` to the ``dubstudio`` command's subparsers."""
+
+    def common(sp):
+        if common_flags is not None:
+            common_flags(sp)
+        else:
+            sp.add_argument("--json", action="store_true", help="print one JSON object with results as the last stdout line")
+            sp.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+    sp = subparsers.add_parser(
+        "export",
+        help="export the dubbed shot: full frames + dubbed audio as mp4 (H.264+AAC), mov (ProRes+PCM) or PNGs+WAV",
+        description="Re-render the whole shot with its final curves, composite it into the full frames and mux the dubbed audio.",
+    )
+    sp.add_argument("--project", required=True, help="project folder (tracked; adapted, unless --renderer copy)")
+    sp.add_argument("-o", "--output", required=True, help="OUT.mp4 (H.264 + AAC), OUT.mov (ProRes 422 + PCM) or a folder (PNG sequence + audio.wav)")
+    sp.add_argument("--format", choices=("mp4", "mov", "png"), help="override the format guessed from the output name")
+    g = sp.add_argument_group("renderer")
+    g.add_argument("--renderer", choices=("neural", "copy"), default="neural", help="neural (default, needs `dubstudio adapt`) or the copy baseline")
+    g.add_argument("--train-frames", help="frames the copy baseline copies mouths from, A:B (with --renderer copy)")
+    g.add_argument("--resolution", type=int, default=256, help="copy baseline crop size (default 256)")
+    g.add_argument("--device", default="auto", help="torch device for the neural renderer: auto, cpu, cuda ... (default auto)")
+    g.add_argument("--renderer-checkpoint", help="actor checkpoint file (default: the project's latest adaptation)")
+    g.add_argument("--mode", choices=("texture", "full", "mixed"), help="use the project's adaptation of this mode")
+    g.add_argument("--region", choices=("lower", "mouth"), default="lower", help="region composited back (default: lower face + mouth)")
+    g.add_argument("--colour", choices=("lowfreq", "meanstd", "none"), default="lowfreq", help="colour matching (default lowfreq)")
+    g.add_argument("--no-postprocess", action="store_true", help="skip the background-preserving post-process")
+    g.add_argument("--tracked-curves", action="store_true", help="render the tracked curves, ignoring edits and dubbing")
+    g.add_argument("--batch-size", type=int, default=8, help="frames rendered at once (default 8)")
+    g.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice; 1 on a busy machine)")
+    g = sp.add_argument_group("audio")
+    src = g.add_mutually_exclusive_group()
+    src.add_argument("--audio", help="audio to mux (default: the dubbed audio recorded by `dubstudio dub`, else the shot's own)")
+    src.add_argument("--original-audio", action="store_true", help="mux the shot's own audio")
+    src.add_argument("--no-audio", action="store_true", help="no audio track")
+    g.add_argument("--audio-offset", type=float, help="seconds into the shot where the audio starts (negative: skip its start); default: as dubbed, else 0")
+    g.add_argument("--audio-policy", choices=("pad", "trim", "fit", "error"),
+                   help="when the audio's length differs from the shot's by a frame or more: pad = pad with silence, error if "
+                        "longer (default for dubbed audio); trim = cut at the shot's end, error if shorter; fit = either "
+                        "(default for the shot's own audio); error = refuse")
+    g = sp.add_argument_group("output")
+    g.add_argument("--side-by-side", action="store_true", help="review export: original | dubbed, side by side")
+    g.add_argument("--review-scale", type=float, default=1.0, help="scale of each half in a side-by-side review (e.g. 0.5 for 1080p)")
+    g.add_argument("--no-labels", action="store_true", help="side by side without the ORIGINAL / DUBBED labels")
+    g.add_argument("--crf", type=int, default=17, help="H.264 quality for mp4 (default 17, visually lossless)")
+    g.add_argument("--preset", default="fast", help="x264 preset for mp4 (default fast)")
+    g.add_argument("--prores", choices=("proxy", "lt", "standard", "hq"), default="hq", help="ProRes 422 profile for mov (default hq)")
+    g.add_argument("--no-watermark", action="store_true", help="no invisible watermark (the metadata mark is always written)")
+    g.add_argument("--watermark-amplitude", type=float, default=2.0, help="watermark strength in luma code values (default 2)")
+    g.add_argument("--verify", action="store_true", help="check the result with ffprobe (streams, codecs, frame count, durations)")
+    common(sp)
+    sp.set_defaults(func=cmd_export)
+
+    sp = subparsers.add_parser("check-mark", help="tell whether a video or PNG folder carries DubStudio's synthetic mark")
+    sp.add_argument("path", help="video file or PNG folder")
+    sp.add_argument("--max-frames", type=int, default=300, help="frames to scan for the watermark (default 300)")
+    common(sp)
+    sp.set_defaults(func=cmd_check_mark)

@@ -1,0 +1,205 @@
+"""The export job: the whole shot, re-rendered with the final curves, muxed with the dubbed audio.
+
+``export_shot(project, renderer, out, settings, progress)`` streams the render pipeline
+(``dubstudio.rendering.render_job.render_frames``: decode -> render crops in batches ->
+composite -> keep background) into a sink: an mp4/mov file with the audio track interleaved, or
+a PNG folder + WAV. Every frame of the shot is written once, in order, at the shot's native
+rational frame rate; only one batch of frames is alive at a time. The synthetic pixels of each
+frame get the invisible watermark, the container the manifest (``dubstudio.export.mark``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from dubstudio.core.jobs import Progress
+from dubstudio.errors import MediaError
+from dubstudio.export.audio_track import AudioRequest, mel_windows, prepare_audio
+from dubstudio.export.formats import guess_format, video_format
+from dubstudio.export.mark import WatermarkSettings, build_manifest, embed, synthetic_mask
+from dubstudio.export.review import ReviewSettings, SideBySide
+from dubstudio.export.writers import PngSequenceSink, VideoSink, check_png_target
+from dubstudio.rendering.render_job import RenderSettings, load_tracking, new_stats, render_frames
+
+__all__ = ["ExportSettings", "export_shot"]
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    format: str | None = None  # mp4 | mov | png; None: from the output name
+    audio: AudioRequest = field(default_factory=AudioRequest)
+    side_by_side: bool = False
+    review: ReviewSettings = field(default_factory=ReviewSettings)
+    watermark: WatermarkSettings = field(default_factory=WatermarkSettings)
+    render: RenderSettings = field(default_factory=RenderSettings)
+    crf: int = 17
+    preset: str = "fast"
+    prores_profile: str = "hq"
+    png_compression: int = 3
+    use_curves: bool = True  # the project's edited/driven curves; False: the tracked ones
+    verify: bool = False  # check the result with ffprobe and report it
+
+
+def final_controls(project, tracking) -> tuple[np.ndarray | None, bool]:
+    """(per-frame controls for the renderer or None for the tracked ones, edited?): tracked +
+    driven layer + keys, as ``ControlCurves.evaluate_all`` combines them."""
+    from dubstudio.driving.dub import load_curves
+
+    curves = load_curves(project, tracking)
+    final = curves.evaluate_all()
+    if final.shape == tracking.controls.shape and np.array_equal(final, np.asarray(tracking.controls, np.float64)):
+        return None, False
+    return final, True
+
+
+def export_shot(
+    project,
+    renderer,
+    out: str | Path,
+    settings: ExportSettings | None = None,
+    progress: Progress | None = None,
+    *,
+    tracking=None,
+    video_path: str | Path | None = None,
+    renderer_name: str | None = None,
+) -> dict:
+    """Export the whole shot to ``out``; returns a summary (JSON-ready)."""
+    settings = settings or ExportSettings()
+    progress = progress or Progress()
+    out = Path(out)
+    fmt_name = guess_format(out, settings.format)
+    fmt = video_format(fmt_name, settings.crf, settings.preset, settings.prores_profile) if fmt_name != "png" else None
+    if fmt_name == "png":
+        check_png_target(out)
+    elif out.is_dir():
+        raise MediaError(f"{out} is a folder; give a file name ending in .{fmt_name}, or --format png for a PNG sequence.")
+    tracking = tracking if tracking is not None else load_tracking(project)
+    n, fps = tracking.n_frames, Fraction(tracking.fps)
+    t0 = time.perf_counter()
+
+    progress.stage("prepare")
+    controls, edited = final_controls(project, tracking) if settings.use_curves else (None, False)
+    audio = prepare_audio(project, n, fps, settings.audio)
+    mel = None
+    if audio.report.get("kind") in ("dubbed", "file") and _takes_mel(renderer):
+        mel = mel_windows(audio, n, fps)
+    name = renderer_name or type(renderer).__name__
+    manifest = build_manifest(
+        project=Path(project.root).name,
+        source_video=Path(video_path or project.video_path).name,
+        frames=n,
+        frames_rendered=int(np.count_nonzero(tracking.has_face)),
+        fps=f"{fps.numerator}/{fps.denominator}",
+        renderer=name,
+        audio={k: (Path(v).name if k == "source" and v else v) for k, v in audio.report.items() if k in ("source", "kind", "start_in_shot_s", "policy", "padded_end_s", "trimmed_end_s")},
+        watermark=settings.watermark,
+        output_format=fmt_name,
+        side_by_side=settings.side_by_side,
+        curves_edited=edited,
+        settings=_frozen_settings(settings, fmt_name),
+    )
+
+    stats = new_stats()
+    gen = render_frames(project, tracking, renderer, range(n), controls, progress, settings.render, video_path, stats, mel)
+    progress.stage("export")
+    progress.update(0, n)
+    sink = None
+    sbs = None
+    marked = 0
+    try:
+        with contextlib.closing(gen):
+            for f in gen:
+                canvas = f.output
+                if settings.side_by_side:
+                    if sbs is None:
+                        sbs = SideBySide(f.original.shape[1], f.original.shape[0], settings.review)
+                    canvas = sbs.compose(f.original, f.output)
+                m = synthetic_mask(f.original, f.output, f.box) if settings.watermark.enabled else None
+                if m is not None:
+                    if sbs is not None:
+                        m = sbs.map_mask(*m)
+                    embed(canvas, *m, settings.watermark)
+                    marked += 1
+                if sink is None:
+                    sink = _open_sink(fmt_name, fmt, out, fps, canvas, audio, manifest, settings)
+                sink.write(f.index, canvas)
+        if sink is None or sink.frames != n:
+            raise MediaError(
+                f"the shot's video gave {0 if sink is None else sink.frames} of its {n} frames; "
+                f"check the file with `dubstudio info` and track it again if it changed."
+            )
+        sink.close(keep=True)
+        sink = None
+    finally:
+        if sink is not None:  # cancel or error: nothing under the final name
+            sink.close(keep=False)
+    wall = time.perf_counter() - t0
+    h, w = canvas.shape[:2]
+    result = {
+        "output": str(out),
+        "format": fmt_name,
+        "frames": n,
+        "frames_with_face": stats["frames_with_face"],
+        "frames_watermarked": marked,
+        "fps": f"{fps.numerator}/{fps.denominator}",
+        "width": w + (w % 2 if fmt_name != "png" else 0),
+        "height": h + (h % 2 if fmt_name != "png" else 0),
+        "duration_s": round(float(n / fps), 6),
+        "side_by_side": settings.side_by_side,
+        "renderer": name,
+        "curves_edited": edited,
+        "audio": audio.report,
+        "audio_conditioned_renderer": mel is not None,
+        "synthetic_mark": {"metadata": True, "watermark": settings.watermark.describe()},
+        "wall_s": round(wall, 3),
+        "frames_per_s": round(n / wall, 3) if wall > 0 else None,
+        "timing_s": {k: round(stats[k], 3) for k in ("render_s", "composite_s", "post_s")},
+    }
+    if fmt is not None:
+        result["codecs"] = {"video": fmt.codec, "audio": fmt.audio_codec if audio.samples is not None else None}
+    if settings.verify:
+        from dubstudio.export.verify import check
+
+        vc = {"mp4": "h264", "mov": "prores", "png": "png"}[fmt_name]
+        result["verify"] = check(out, n, fps, audio.samples is not None, vc)
+    return result
+
+
+def _frozen_settings(s: ExportSettings, fmt_name: str) -> dict:
+    """The settings that shaped the pixels and the sound, stored with the export (rule 7)."""
+    r = s.render
+    out = {
+        "composite": dataclasses.asdict(r.composite),
+        "background_post_process": r.background is not None,
+        "curves": "final" if s.use_curves else "tracked",
+        "audio_request": {"mode": s.audio.mode, "offset_s": s.audio.offset_s, "policy": s.audio.policy},
+    }
+    if fmt_name == "mp4":
+        out["h264"] = {"crf": s.crf, "preset": s.preset}
+    elif fmt_name == "mov":
+        out["prores_profile"] = s.prores_profile
+    if s.side_by_side:
+        out["review"] = {"scale": s.review.scale, "labels": s.review.labels}
+    return out
+
+
+def _takes_mel(renderer) -> bool:
+    import inspect
+
+    try:
+        return "mel" in inspect.signature(renderer.render_crops).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _open_sink(fmt_name, fmt, out: Path, fps: Fraction, canvas: np.ndarray, audio, manifest: dict, settings: ExportSettings):
+    if fmt_name == "png":
+        return PngSequenceSink(out, audio, manifest, settings.png_compression)
+    return VideoSink(out, fmt, fps, canvas.shape[1], canvas.shape[0], audio, manifest)

@@ -1,0 +1,77 @@
+"""`dubstudio export` and `dubstudio check-mark` end to end (subprocess), and their error lines."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from fractions import Fraction
+
+import pytest
+
+from dubstudio.cli import main
+
+pytestmark = pytest.mark.media
+
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+def dubstudio(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dubstudio.cli", *map(str, args)], capture_output=True, text=True, timeout=300, env=ENV)
+
+
+def last_json(stdout: str) -> dict:
+    return json.loads([ln for ln in stdout.splitlines() if ln.strip()][-1])
+
+
+def test_cli_export_copy_baseline_json_and_check_mark(derived_shot, media, tmp_path, capsys):
+    shot = derived_shot(n=24, fps=Fraction(30000, 1001), scale=0.75, audio_s=0.5)
+    out = tmp_path / "dub.mp4"
+    r = dubstudio("export", "--project", shot.project.root, "-o", out, "--renderer", "copy", "--train-frames", "0:6",
+                  "--audio", media / "speech_zh.wav", "--audio-offset", "-1", "--audio-policy", "trim",
+                  "--threads", "1", "--verify", "--json")
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = last_json(r.stdout)
+    assert res["frames"] == 24 and res["fps"] == "30000/1001" and res["renderer"] == "copy-baseline"
+    assert res["audio"]["kind"] == "file" and res["audio"]["skipped_start_s"] == 1.0 and res["audio"]["policy"] == "trim"
+    assert res["verify"]["ok"], res["verify"]["problems"]
+    assert res["verify"]["summary"]["video"]["frames"] == 24
+    assert "Traceback" not in r.stderr
+    r = dubstudio("check-mark", out, "--json")
+    assert r.returncode == 0, r.stderr[-2000:]
+    mark = last_json(r.stdout)
+    assert mark["synthetic"] and mark["metadata_synthetic"] and mark["watermark"]["present"]
+    assert mark["manifest"]["renderer"] == "copy-baseline" and mark["manifest"]["audio"]["source"] == "speech_zh.wav"
+    capsys.readouterr()
+    assert main(["check-mark", str(shot.clip), "--json"]) == 0  # in-process: the source carries no mark
+    clean = last_json(capsys.readouterr().out)
+    assert not clean["synthetic"] and not clean["watermark"]["present"]
+
+
+def _run(capsys, *argv) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err
+
+
+def _one_error_line(code: int, out: str, err: str, *words: str) -> str:
+    assert code == 2, (code, out, err)
+    lines = [ln for ln in err.splitlines() if ln.startswith("dubstudio:")]
+    assert len(lines) == 1 and lines[0].startswith("dubstudio: error: "), err
+    for w in words:
+        assert w.lower() in lines[0].lower(), (w, lines[0])
+    assert "error" in last_json(out)
+    return lines[0]
+
+
+def test_cli_errors_say_what_to_do(derived_shot, media, tmp_path, capsys):
+    shot = derived_shot(n=8, fps=Fraction(25), audio_s=0.3)
+    p = shot.project.root
+    # the neural renderer (default) needs an adaptation
+    _one_error_line(*_run(capsys, "export", "--project", p, "-o", tmp_path / "a.mp4", "--json"), "dubstudio adapt", "--renderer copy")
+    _one_error_line(*_run(capsys, "export", "--project", p, "-o", tmp_path / "a.mp4", "--renderer", "copy", "--json"), "--train-frames")
+    _one_error_line(*_run(capsys, "export", "--project", p, "-o", tmp_path / "a.mp4", "--renderer", "copy", "--train-frames", "0:4",
+                          "--audio", media / "speech_zh.wav", "--json"), "--audio-policy trim")
+    _one_error_line(*_run(capsys, "export", "--project", tmp_path / "nope", "-o", tmp_path / "a.mp4", "--json"), "not found")
+    assert not (tmp_path / "a.mp4").exists()

@@ -1,0 +1,195 @@
+"""Export per format, verified with ffprobe (not our reader): streams, codecs, frame count, rate,
+durations, |audio - video| < 1 frame; plus the synthetic mark and the side-by-side layout."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+
+import cv2
+import numpy as np
+import pytest
+import soundfile as sf
+from PIL import Image
+
+from dubstudio.export.audio_track import AudioRequest
+from dubstudio.export.audio_track import AudioLengthError
+from dubstudio.export.job import ExportSettings, export_shot
+from dubstudio.export.mark import detect, read_mark
+from dubstudio.export.review import ReviewSettings
+from dubstudio.export.verify import check, ffprobe, video_pts
+from dubstudio.io.video import VideoReader
+from dubstudio.rendering.render_job import RenderSettings
+
+pytestmark = pytest.mark.media
+
+FAST = RenderSettings(batch_size=8, background=None)  # the segmenter is tested in tests/rendering
+
+
+def settings(**kw) -> ExportSettings:
+    kw.setdefault("render", FAST)
+    return ExportSettings(**kw)
+
+
+def test_mp4_h264_aac_at_29_97_with_the_shots_own_audio(derived_shot, shifted, tmp_path):
+    shot = derived_shot(n=24, fps=Fraction(30000, 1001), audio_s=24 * 1001 / 30000 + 0.03, channels=1)
+    r = shifted(shot.tracking, shot.clip)
+    out = tmp_path / "dub.mp4"
+    res = export_shot(shot.project, r, out, settings(verify=True))
+    assert res["frames"] == 24 and res["frames_with_face"] == 24 and res["format"] == "mp4"
+    assert [len(c) for c in r.calls] == [8, 8, 8]  # streamed in batches
+    a = res["audio"]
+    assert a["kind"] == "original" and a["policy"] == "fit" and "shot's own audio" in a["note"]
+    assert a["samples"] == round(Fraction(24) / Fraction(30000, 1001) * 48000) == 38438
+    assert res["verify"]["ok"], res["verify"]["problems"]
+
+    d = ffprobe(out)
+    v = next(s for s in d["streams"] if s["codec_type"] == "video")
+    au = next(s for s in d["streams"] if s["codec_type"] == "audio")
+    assert len(d["streams"]) == 2
+    assert (v["codec_name"], v["pix_fmt"], v["profile"]) == ("h264", "yuv420p", "High")
+    assert v["r_frame_rate"] == "30000/1001" and v["avg_frame_rate"] == "30000/1001"
+    assert int(v["nb_read_frames"]) == 24
+    pts = video_pts(out)  # exact rational timestamps: frame k at k * 1001/30000 s, no drift
+    assert pts == [Fraction(k * 1001, 30000) for k in range(24)]
+    assert (v["width"], v["height"]) == (256, 256)
+    frame_s = 1001 / 30000
+    assert abs(float(v["duration"]) - 24 * frame_s) < frame_s / 2
+    assert (au["codec_name"], int(au["sample_rate"]), au["channels"]) == ("aac", 48000, 1)
+    assert abs(float(au["duration"]) - float(v["duration"])) < frame_s
+    # metadata: the machine-readable mark and the manifest
+    tags = d["format"]["tags"]
+    assert tags["dubstudio_synthetic"] == "1" and "Synthetic media" in tags["comment"]
+    man = json.loads(tags["dubstudio_manifest"])
+    assert man["synthetic"] and man["frames"] == 24 and man["frames_rendered"] == 24 and man["fps"] == "30000/1001"
+    assert man["audio"]["source"] == shot.clip.name and man["project"] == shot.project.root.name
+    assert str(tmp_path) not in tags["dubstudio_manifest"]  # names only, no folders
+    assert read_mark(out)["synthetic"]
+    # the watermark survives H.264 (crf 17) and is absent from the source
+    marked, clean = detect(out), detect(shot.clip)
+    assert marked["present"] and marked["score"] > 20, marked
+    assert not clean["present"] and abs(clean["score"]) < 5, clean
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_mov_prores_hq_pcm_with_given_audio_and_policies(derived_shot, shifted, tmp_path, media):
+    shot = derived_shot(n=25, fps=Fraction(25), scale=0.5)
+    r = shifted(shot.tracking, shot.clip)
+    wav = media / "speech_de.wav"  # 9.34 s for a 1 s shot
+    out = tmp_path / "dub.mov"
+    with pytest.raises(AudioLengthError, match="--audio-policy trim"):
+        export_shot(shot.project, r, out, settings(audio=AudioRequest("file", wav)))
+    assert not out.exists()
+    res = export_shot(shot.project, r, out, settings(audio=AudioRequest("file", wav, offset_s=-1.0, policy="trim"), verify=True))
+    a = res["audio"]
+    assert a["kind"] == "file" and a["policy"] == "trim" and a["skipped_start_s"] == 1.0
+    assert abs(a["trimmed_end_s"] - (9.34 - 1.0 - 1.0)) < 0.01 and a["padded_end_s"] == 0
+    assert a["channels"] == 2 and a["samples"] == 48000
+    assert res["verify"]["ok"], res["verify"]["problems"]
+    d = ffprobe(out)
+    v = next(s for s in d["streams"] if s["codec_type"] == "video")
+    au = next(s for s in d["streams"] if s["codec_type"] == "audio")
+    assert len(d["streams"]) == 2
+    assert (v["codec_name"], v["profile"], v["pix_fmt"]) == ("prores", "HQ", "yuv422p10le")
+    assert v["r_frame_rate"] == "25/1" and int(v["nb_read_frames"]) == 25
+    assert (au["codec_name"], int(au["sample_rate"]), au["channels"]) == ("pcm_s24le", 48000, 2)
+    assert abs(float(au["duration"]) - 1.0) < 1e-3 and abs(float(v["duration"]) - 1.0) < 1e-3
+    assert d["format"]["tags"]["dubstudio_synthetic"] == "1"
+    # the audio is the wav from 1.0 s on, sample for sample (PCM: lossless up to 24-bit rounding)
+    import subprocess
+
+    pcm = subprocess.run(["ffmpeg", "-v", "error", "-i", str(out), "-f", "f32le", "-ac", "2", "-"], capture_output=True, check=True).stdout
+    got = np.frombuffer(pcm, np.float32).reshape(-1, 2)
+    ref, sr = sf.read(wav, dtype="float32")
+    assert sr == 48000 and len(got) == 48000
+    np.testing.assert_allclose(got, ref[48000:96000], atol=1e-4)
+    # the side with the standard profile
+    res = export_shot(shot.project, r, tmp_path / "std.mov", settings(audio=AudioRequest("none"), prores_profile="standard", watermark=_no_wm()))
+    v = next(s for s in ffprobe(tmp_path / "std.mov")["streams"] if s["codec_type"] == "video")
+    assert v["profile"] == "Standard" and len(ffprobe(tmp_path / "std.mov")["streams"]) == 1
+    assert res["audio"]["kind"] == "none"
+
+
+def _no_wm():
+    from dubstudio.export.mark import WatermarkSettings
+
+    return WatermarkSettings(enabled=False)
+
+
+def test_png_sequence_wav_and_manifest(derived_shot, shifted, tmp_path):
+    shot = derived_shot(n=12, fps=Fraction(24000, 1001), audio_s=0.3, channels=2, no_face=(3,))
+    r = shifted(shot.tracking, shot.clip)
+    out = tmp_path / "frames"
+    res = export_shot(shot.project, r, out, settings(verify=True))
+    assert res["format"] == "png" and res["frames_with_face"] == 11 and res["frames_watermarked"] == 11
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(["audio.wav", "manifest.json"] + [f"frame_{i:06d}.png" for i in range(12)])
+    info = sf.info(str(out / "audio.wav"))
+    assert (info.samplerate, info.channels, info.subtype) == (48000, 2, "PCM_24")
+    assert info.frames == round(Fraction(12) / Fraction(24000, 1001) * 48000) == 24024
+    a = res["audio"]
+    assert a["policy"] == "fit" and abs(a["padded_end_s"] - (12 * 1001 / 24000 - 0.3)) < 0.025  # the shot's own audio is short (AAC adds < 1 frame)
+    assert res["verify"]["ok"], res["verify"]["problems"]
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["synthetic"] and man["frames"] == 12 and man["frames_rendered"] == 11
+    with Image.open(out / "frame_000000.png") as im:
+        assert im.text["dubstudio_synthetic"] == "1" and "Synthetic media" in im.text["Comment"]
+        assert im.size == (256, 256)
+    with VideoReader(shot.clip) as src:
+        for i in (2, 3, 5):
+            got = cv2.cvtColor(cv2.imread(str(out / f"frame_{i:06d}.png")), cv2.COLOR_BGR2RGB)
+            orig = src.frame(i)
+            if i == 3:  # no face: the original, bit for bit (no watermark either)
+                assert np.array_equal(got, orig)
+                continue
+            cx, cy, side = shot.tracking.crop[i]
+            outside = np.ones(orig.shape[:2], bool)
+            outside[max(0, int(cy - side / 2)) : int(cy + side / 2) + 2, max(0, int(cx - side / 2)) : int(cx + side / 2) + 2] = False
+            assert np.array_equal(got[outside], orig[outside])  # untouched outside the face box
+            assert np.abs(got.astype(int) - orig).max() > 30  # the mouth did change
+    assert detect(out)["present"]
+    assert read_mark(out)["synthetic"] and read_mark(out / "frame_000001.png")["synthetic"]
+    assert not list(tmp_path.glob(".frames.partial*"))
+    # exporting again replaces the previous export in place
+    export_shot(shot.project, r, out, settings(audio=AudioRequest("none")))
+    assert not (out / "audio.wav").exists() and len(list(out.glob("frame_*.png"))) == 12
+
+
+def test_side_by_side_geometry_and_mark(derived_shot, shifted, tmp_path):
+    shot = derived_shot(n=16, fps=Fraction(25), scale=0.5)
+    r = shifted(shot.tracking, shot.clip)
+    none = AudioRequest("none")
+    out, plain, flat = tmp_path / "review", tmp_path / "review_plain", tmp_path / "flat"
+    res = export_shot(shot.project, r, out, settings(side_by_side=True, review=ReviewSettings(labels=False), audio=none))
+    assert (res["width"], res["height"]) == (2 * 256 + 8, 256)
+    export_shot(shot.project, r, plain, settings(side_by_side=True, review=ReviewSettings(labels=False), audio=none, watermark=_no_wm()))
+    export_shot(shot.project, r, flat, settings(audio=none, watermark=_no_wm()))
+    with VideoReader(shot.clip) as src:
+        orig = src.frame(5)
+    read = lambda p: cv2.cvtColor(cv2.imread(str(p / "frame_000005.png")), cv2.COLOR_BGR2RGB)  # noqa: E731
+    img, img_plain, dub = read(out), read(plain), read(flat)
+    assert img.shape == (256, 520, 3)
+    assert np.array_equal(img[:, :256], orig)  # left: the original, untouched
+    assert np.all(img[:, 256:264] == 128)  # the separator
+    assert np.array_equal(img_plain[:, 264:], dub)  # right: the dubbed frame
+    diff = img[:, 264:].astype(int) - dub
+    assert np.abs(diff).max() <= 2 and np.any(diff)  # + the watermark, on the canvas grid
+    marked, changed = np.any(diff != 0, axis=2), np.any(dub != orig, axis=2)
+    assert not np.any(marked & ~changed) and marked.sum() > 0.5 * changed.sum()  # only where the render changed pixels
+    assert detect(out)["present"] and not detect(plain)["present"]
+    # labels + half scale (e.g. a 1080p review at 0.5 -> 1928 x 540)
+    res = export_shot(shot.project, r, tmp_path / "half.mp4", settings(side_by_side=True, review=ReviewSettings(scale=0.5), audio=AudioRequest("none"), verify=True))
+    assert (res["width"], res["height"]) == (2 * 128 + 8, 128) and res["verify"]["ok"]
+    v = ffprobe(tmp_path / "half.mp4")["streams"][0]
+    assert (v["width"], v["height"]) == (264, 128)
+
+
+def test_check_rejects_what_it_should(derived_shot, shifted, tmp_path):
+    """The verifier itself can fail: a 24-frame export checked against 25 frames / another rate / audio."""
+    shot = derived_shot(n=24, fps=Fraction(25))
+    out = tmp_path / "a.mp4"
+    export_shot(shot.project, shifted(shot.tracking, shot.clip), out, settings(audio=AudioRequest("none")))
+    assert check(out, 24, Fraction(25), audio=False, video_codec="h264")["ok"]
+    assert "24 frames, expected 25" in " ".join(check(out, 25, Fraction(25), audio=False)["problems"])
+    assert "frame rate" in " ".join(check(out, 24, Fraction(30000, 1001), audio=False)["problems"])
+    assert "no audio stream" in " ".join(check(out, 24, Fraction(25), audio=True)["problems"])

@@ -1,0 +1,90 @@
+"""The synthetic mark on its own: the watermark touches only the given pixels, by +-amplitude, is
+found with its key and not without it; PNG text chunks; the manifest."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from dubstudio.export.mark import (
+    WatermarkSettings,
+    add_png_text,
+    build_manifest,
+    container_metadata,
+    detect,
+    embed,
+    pattern,
+    png_text_chunks,
+    synthetic_mask,
+)
+
+
+def textured(seed: int, h: int = 320, w: int = 448) -> np.ndarray:
+    """Smooth structure + fine noise: a stand-in for a video frame."""
+    rng = np.random.default_rng(seed)
+    base = cv2.resize(rng.integers(30, 220, (h // 16, w // 16, 3), dtype=np.uint8), (w, h), interpolation=cv2.INTER_CUBIC)
+    return (np.clip(base.astype(int), 40, 200) + rng.integers(-6, 7, (h, w, 3))).astype(np.uint8)  # 34..206: no clipping
+
+
+def test_pattern_is_keyed_balanced_and_stable():
+    p = pattern()
+    assert p.shape == (64, 64) and set(np.unique(p)) == {-1, 1} and p.sum() == 0
+    assert np.array_equal(p, pattern())
+    assert abs((p * pattern("another key")).mean()) < 0.05
+
+
+def test_embed_touches_only_the_mask_by_the_amplitude():
+    frame = textured(0)
+    out = frame.copy()
+    out[100:200, 150:300] = np.clip(out[100:200, 150:300].astype(int) + 10, 0, 255)  # "rendered" pixels (no clipping)
+    m = synthetic_mask(frame, out, np.array([225.0, 150.0, 160.0]))
+    assert m is not None
+    y0, x0, mask = m
+    assert mask.sum() == np.any(out != frame, axis=2).sum()
+    marked = embed(out.copy(), y0, x0, mask, WatermarkSettings(amplitude=2))
+    d = marked.astype(int) - out
+    assert np.abs(d).max() == 2
+    assert np.array_equal(d[..., 0], d[..., 1]) and np.array_equal(d[..., 1], d[..., 2])  # luma only
+    changed = np.any(d != 0, axis=2)
+    assert not np.any(changed & ~np.any(out != frame, axis=2))
+    psnr_region = 10 * np.log10(255**2 / (d[100:200, 150:300].astype(float) ** 2).mean())
+    assert 40 < psnr_region < 45  # +-2 everywhere in the region: 42.1 dB
+    assert synthetic_mask(frame, frame, np.array([225.0, 150.0, 160.0])) is None
+    assert synthetic_mask(frame, out, None) is None
+
+
+def test_detect_finds_the_key_and_only_the_key():
+    frames = [textured(s) for s in range(10)]
+    marked = []
+    for f in frames:
+        g = f.copy()
+        embed(g, 120, 160, np.ones((140, 180), bool), WatermarkSettings(amplitude=2))
+        marked.append(g)
+    yes = detect(marked)
+    assert yes["present"] and yes["score"] > 20 and yes["frames"] == 10
+    assert not detect(frames)["present"]
+    assert not detect(marked, key="someone else's key")["present"]
+    assert abs(detect(frames)["score"]) < 5
+
+
+def test_png_text_chunks_are_valid():
+    ok, buf = cv2.imencode(".png", textured(1)[:32, :32])
+    data = add_png_text(buf.tobytes(), png_text_chunks({"version": "0.1.0"}))
+    with Image.open(io.BytesIO(data)) as im:
+        im.load()
+        assert im.text["dubstudio_synthetic"] == "1" and im.text["Software"] == "DubStudio 0.1.0"
+    assert cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR).shape == (32, 32, 3)
+
+
+def test_manifest_and_container_tags():
+    man = build_manifest(project="p", source_video="talk.mp4", frames=10, frames_rendered=9, fps="30000/1001",
+                         renderer="copy-baseline", audio={"source": "de.wav"}, watermark=WatermarkSettings(), output_format="mp4")
+    tags = container_metadata(man)
+    assert tags["dubstudio_synthetic"] == "1" and "compositeSynthetic" in tags["digital_source_type"]
+    back = json.loads(tags["dubstudio_manifest"])
+    assert back["synthetic"] and back["frames_rendered"] == 9 and back["watermark"]["method"] == "dubstudio-pn-luma-v1"
+    assert back["watermark"]["key_id"] and "key" not in back["watermark"]
