@@ -11,7 +11,7 @@ def register(sub, common) -> None:
     src = sp.add_mutually_exclusive_group(required=True)
     src.add_argument("--dubber", help="video of the dubbing actor performing the new line")
     src.add_argument("--audio", help="the dubbed dialogue track (wav, or any file with audio)")
-    sp.add_argument("--offset", type=float, default=0.0, help="seconds into the shot where the new performance starts")
+    sp.add_argument("--offset", type=float, default=0.0, help="shot time (s) where the new performance starts; negative skips the start of the audio/dubber clip")
     common(sp)
     sp.set_defaults(func=cmd_dub)
 

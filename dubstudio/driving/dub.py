@@ -2,11 +2,18 @@
 
 Each job ends in one ``SetDriven`` edit on the named controls, saved through ``CurveStore``:
 the tracked curves stay as they were, and the user can reset any frame or range to them.
+
+Each job also records in ``project.json`` (key ``dub_audio``) which audio the new mouth belongs
+to, so ``dubstudio export`` muxes that audio in sync by default: the audio file (or the dubber
+video's own audio track), its fingerprint, the offset as given, and ``start_in_shot_s``, the shot
+time at which the audio's first sample plays (the one number export needs, whatever sign
+convention the driving path uses for its offset).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -35,12 +42,10 @@ def load_curves(project: Project, tracking: Tracking) -> ControlCurves:
 
 
 def project_tracking(project: Project) -> Tracking:
-    rec = project.stage_record("track")
-    if rec is None:
-        from dubstudio.errors import ProjectError
+    """The shot's tracking with the editor's saved corrections (a clear error when untracked)."""
+    from dubstudio.training.data import tracking_of
 
-        raise ProjectError(f"{project.root} has no tracking yet; run `dubstudio track` on its video first.")
-    return Tracking.load(project.path(rec["outputs"]["tracking"]))
+    return tracking_of(project)[0]
 
 
 def apply_driven(project: Project, tracking: Tracking, curves_values: np.ndarray, weight: np.ndarray, source: str) -> int:
@@ -63,6 +68,9 @@ def dub_from_dubber(project: Project, dubber_video: Path, offset_s: float = 0.0,
     values = _close_outside(values, ok, actor, dubber, offset_s)
     weight = actor.has_face.astype(np.float64)
     n = apply_driven(project, actor, values, weight, source=f"dubber:{Path(dubber_video).name}")
+    # retarget: shot frame i shows dubber time i / fps - offset_s, so the dubber's audio (on the
+    # dubber's own timeline) starts offset_s seconds into the shot.
+    record_dub_audio(project, Path(dubber_video), "dubber", offset_s, start_in_shot_s=offset_s)
     return DubResult(
         source=str(dubber_video), driven_frames=n, frames=actor.n_frames,
         details={"map": fmap.as_dict(), "dubber_frames": dubber.n_frames, "dubber_fps": str(dubber.fps),
@@ -104,9 +112,62 @@ def _eased(mask: np.ndarray, ease: int) -> np.ndarray:
 def dub_from_audio(project: Project, audio: Path, offset_s: float = 0.0, progress: Progress | None = None) -> DubResult:
     """Predict mouth curves from dubbed audio (person-generic model if one is installed, adapted
     per actor on the shot's own audio; a per-actor model otherwise) and store them as the driven
-    layer. Past the end of the audio the mouth stays closed."""
+    layer. Past the end of the audio the mouth stays closed.
+
+    ``offset_s`` is the same for every driving path and for export: the shot time at which the
+    audio's first sample plays (> 0: the new line starts later in the shot, after silence; < 0:
+    the audio's first -offset_s seconds are skipped)."""
     from dubstudio.driving.audio2expr_train import drive_project_from_audio
 
     project_tracking(project)  # a clear error when the shot is not tracked yet
-    res = drive_project_from_audio(project, audio, offset_s=offset_s, progress=progress)
+    # predict_curves' own offset is the other way round: shot frame i hears audio time
+    # i / fps + its offset, so the audio starting offset_s into the shot is its -offset_s.
+    res = drive_project_from_audio(project, audio, offset_s=-offset_s, progress=progress)
+    record_dub_audio(project, Path(audio), "audio", offset_s, start_in_shot_s=offset_s)
     return DubResult(source=str(audio), driven_frames=res.audio_frames, frames=res.n_frames, details={"adaptation": res.adaptation})
+
+
+DUB_AUDIO_KEY = "dub_audio"
+
+
+def _has_audio(path: Path) -> bool:
+    import av
+
+    try:
+        with av.open(str(path)) as c:
+            return len(c.streams.audio) > 0
+    except (av.FFmpegError, OSError):
+        return False
+
+
+def record_dub_audio(project: Project, source: Path, kind: str, offset_s: float, start_in_shot_s: float) -> dict:
+    """Remember in project.json which audio the driven mouth belongs to (atomic save).
+
+    ``kind``: "audio" (a dialogue file) or "dubber" (a dubbing actor's video: its own audio
+    track, when it has one; ``path`` is None otherwise)."""
+    from dubstudio.io.project import cached_fingerprint
+
+    source = Path(source).expanduser().resolve()
+    has = _has_audio(source)
+    rec = {
+        "kind": kind,
+        "source": str(source),
+        "path": str(source) if has else None,
+        "fingerprint": cached_fingerprint(source) if has else None,
+        "offset_s": float(offset_s),
+        "start_in_shot_s": float(start_in_shot_s),
+        "recorded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    if not has:
+        rec["note"] = f"{source.name} has no audio track"
+    fresh = Project.open(project.root)  # never clobber what another step saved meanwhile
+    fresh.data[DUB_AUDIO_KEY] = rec
+    fresh.save()
+    project.data[DUB_AUDIO_KEY] = rec
+    return rec
+
+
+def recorded_dub_audio(project: Project) -> dict | None:
+    """What ``record_dub_audio`` stored, or None (never dubbed, or dubbed by an older version)."""
+    rec = project.data.get(DUB_AUDIO_KEY)
+    return dict(rec) if isinstance(rec, dict) else None

@@ -33,6 +33,14 @@ def sample_delta(layer: MaskLayer, frame: int, uv: np.ndarray, delta: np.ndarray
     my = np.where(on, uv[..., 1] * s - 0.5, -10.0).astype(np.float32)
     out = cv2.remap(d.astype(np.float32), mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
     out[~on] = 0.0
+    if on.any() and not on.all() and (out < 0).any():
+        # The automatic alpha feathers a few pixels past the mesh's edge (jaw line), where there
+        # is no UV: an erase reaches out there from the nearest face pixel, or erasing the whole
+        # face would leave its soft outline. Paint does not (it would spread without bound).
+        _, labels = cv2.distanceTransformWithLabels((~on).astype(np.uint8), cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)
+        src = np.flatnonzero(on.ravel())  # label k (1-based) is the k-th face pixel in raster order
+        nearest = out.ravel()[src[np.clip(labels.ravel() - 1, 0, len(src) - 1)]].reshape(out.shape)
+        out[~on] = np.minimum(nearest[~on], 0.0)
     return out
 
 
