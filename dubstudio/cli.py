@@ -123,9 +123,9 @@ def cmd_sample(args) -> int:
 
 
 def cmd_run(args) -> int:
-    """The main job, headless: track the shot and write a tracking overlay.
-
-    Adaptation, driving and export join this command as those stages land."""
+    """The main job, headless. With new dialogue (``--audio`` or ``--dubber``): track, adapt the
+    renderer, drive the mouth and export the dubbed shot. Without: track the shot and write a
+    tracking overlay (the built-in sample's mouth never moves, so there is nothing to dub)."""
     from dubstudio.sample import ensure_sample
 
     video = Path(args.video) if args.video else ensure_sample()
@@ -134,9 +134,38 @@ def cmd_run(args) -> int:
     args.video = str(video)
     project_dir = Path(args.project) if args.project else _default_project_dir(video)
     args.project = str(project_dir)
+    if args.audio or args.dubber:
+        return _run_dub(args, video, project_dir)
     args.overlay = args.overlay or str(project_dir / "overlay.mp4")
     args.force = False
     return cmd_track(args)
+
+
+def _run_dub(args, video: Path, project_dir: Path) -> int:
+    from dubstudio.pipeline import PipelineSettings, dub_shot
+
+    if args.steps < 1:
+        raise DubStudioError("--steps must be at least 1.")
+    device = args.device
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    settings = PipelineSettings(steps=args.steps, mode=args.mode, prior=Path(args.prior) if args.prior else None,
+                                frames=args.frames, offset_s=args.offset, device=device, audio_policy=args.audio_policy)
+    out = Path(args.output) if args.output else project_dir / "dubbed.mp4"
+    progress = _progress(args)
+    try:
+        result = dub_shot(video, project_dir, out, Path(args.audio) if args.audio else None,
+                          Path(args.dubber) if args.dubber else None, settings, progress)
+    finally:
+        progress.close()
+    ex = result["export"]
+    ok = ex.get("verify", {}).get("ok", True)
+    _emit(args, result, f"dubbed {ex['frames']} frames ({result['dub']['driven_frames']} driven) -> {ex['output']}"
+                        f"  [adapt {result['adapt']['steps']} steps{' (cached)' if result['adapt']['cached'] else ''}; "
+                        f"export {ex['frames_per_s']} frames/s; ffprobe {'ok' if ok else 'FAILED'}]")
+    return 0 if ok else 1
 
 
 def open_editor_or_run() -> int:
@@ -181,7 +210,18 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("run", help="the headless pipeline (built-in sample when no video is given)")
     sp.add_argument("video", nargs="?", help="shot to process (default: the built-in sample)")
     sp.add_argument("--project", help="project folder (default: VIDEO's name + .dubstudio)")
-    sp.add_argument("--overlay", help="tracking overlay to write (default: PROJECT/overlay.mp4)")
+    sp.add_argument("--overlay", help="tracking overlay to write when nothing is dubbed (default: PROJECT/overlay.mp4)")
+    new = sp.add_mutually_exclusive_group()
+    new.add_argument("--audio", help="new dialogue: track, adapt, drive the mouth from it and export the dubbed shot")
+    new.add_argument("--dubber", help="a dubbing actor's video: as --audio, driven by their mouth and muxed with their audio")
+    sp.add_argument("-o", "--output", help="dubbed export (.mp4, .mov or a folder; default: PROJECT/dubbed.mp4)")
+    sp.add_argument("--offset", type=float, default=0.0, help="shot time (s) where the new line starts; negative skips into it")
+    sp.add_argument("--steps", type=int, default=600, help="adaptation steps (default 600: ~5 min on 2 CPU cores)")
+    sp.add_argument("--mode", choices=("full", "texture", "mixed"), default="full", help="adaptation mode (texture/mixed need --prior)")
+    sp.add_argument("--prior", help="prior renderer checkpoint (dubstudio prior train): faster adaptation")
+    sp.add_argument("--frames", help="training frames A:B (default: the whole shot)")
+    sp.add_argument("--audio-policy", choices=("pad", "trim", "fit", "error"), help="when the new audio is longer/shorter than the shot (default pad)")
+    sp.add_argument("--device", default="auto", help="torch device: auto (GPU when present), cpu, cuda")
     common(sp)
     sp.set_defaults(func=cmd_run)
 

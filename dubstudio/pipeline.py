@@ -1,0 +1,76 @@
+"""The whole dub of one shot, headless: track -> adapt -> drive -> export (``dubstudio run``).
+
+Every stage is the same core function the CLI's single commands and the editor run, with their
+caches: a rerun skips a tracking or an adaptation that is already current (same inputs, same
+settings, same step count) and resumes a killed one, so running the pipeline again after a crash or
+with a different export format costs only the missing work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from dubstudio.core.jobs import Progress
+from dubstudio.errors import DubStudioError
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    steps: int = 600  # adaptation steps (about 5 min on 2 CPU cores at 128 px)
+    mode: str = "full"  # adaptation mode; texture/mixed need a prior
+    prior: Path | None = None
+    frames: str | None = None  # training frames A:B (default: the whole shot)
+    offset_s: float = 0.0  # shot time where the new line starts (negative skips into the clip)
+    device: str = "cpu"
+    audio_policy: str | None = None  # export length policy (default: pad dubbed audio)
+
+
+def dub_shot(
+    video: Path,
+    project_dir: Path,
+    out: Path,
+    audio: Path | None = None,
+    dubber: Path | None = None,
+    settings: PipelineSettings = PipelineSettings(),
+    progress: Progress | None = None,
+) -> dict:
+    """Dub ``video`` with the new dialogue ``audio`` (or a dubbing actor's ``dubber`` video) and
+    export the finished shot to ``out``; returns what each stage did."""
+    from dubstudio.driving.dub import dub_from_audio, dub_from_dubber
+    from dubstudio.export.audio_track import AudioRequest
+    from dubstudio.export.job import ExportSettings, export_shot
+    from dubstudio.io.project import Project
+    from dubstudio.rendering.renderer import ActorRenderer
+    from dubstudio.tracking.track import TrackSettings, track
+    from dubstudio.training.data import parse_frames
+    from dubstudio.training.trainer import adapt
+
+    if (audio is None) == (dubber is None):
+        raise DubStudioError("give the new dialogue as --audio FILE or a dubbing actor's video as --dubber VIDEO (one of them).")
+    for p in (audio, dubber, settings.prior):
+        if p is not None and not Path(p).is_file():
+            raise DubStudioError(f"{p} not found; check the path.")
+    progress = progress or Progress()
+    project = Project.create(project_dir, video)
+    tracking, metrics = track(video, project, TrackSettings(), progress)
+    if not tracking.has_face.any():
+        raise DubStudioError(f"no face was found in {Path(video).name}; pick a shot that shows the actor's face.")
+    frames = parse_frames(settings.frames, tracking.n_frames) if settings.frames else None
+    ad = adapt(project, settings.mode, settings.steps, frames=frames, prior=settings.prior, device=settings.device, progress=progress)
+    if dubber is not None:
+        d = dub_from_dubber(project, Path(dubber), settings.offset_s, progress)
+    else:
+        d = dub_from_audio(project, Path(audio), settings.offset_s, progress)
+    renderer = ActorRenderer.load(project, settings.device, actor=ad.path)
+    # the audio the dub recorded (dialogue file or the dubber's own track) at its offset
+    request = AudioRequest(policy=settings.audio_policy)
+    ex = export_shot(project, renderer, out, ExportSettings(audio=request, verify=True), progress, tracking=tracking,
+                     renderer_name=f"neural-{settings.mode}")
+    return {
+        "project": str(project.root),
+        "tracking": {k: metrics[k] for k in ("frames", "frames_with_face", "landmark_rms_iod") if k in metrics},
+        "adapt": {"mode": settings.mode, "steps": ad.steps, "cached": ad.cached, "wall_s": round(ad.wall_s, 1), "path": str(ad.path)},
+        "dub": {"source": d.source, "driven_frames": d.driven_frames, "frames": d.frames},
+        "export": ex,
+    }
