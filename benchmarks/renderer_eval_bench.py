@@ -124,6 +124,24 @@ def plot(rows: list[dict], out: Path) -> None:
     fig.savefig(out, dpi=100)
 
 
+def markdown(rows: list[dict]) -> str:
+    """The issue-3 table: per clip and variant, face-crop PSNR/SSIM and mouth PSNR/LPIPS of the
+    composited render, with the copy baselines once per clip."""
+    out = ["| clip | method | face PSNR | face SSIM | mouth PSNR | mouth LPIPS | adapt s (600 steps) | stored MB |",
+           "|---|---|---|---|---|---|---|---|"]
+    for clip in dict.fromkeys(r["clip"] for r in rows):
+        rs = [r for r in rows if r["clip"] == clip]
+        for r in rs:
+            m = r["methods"]["renderer_composited"]
+            out.append(f"| {clip} | {r['variant']} | {m['face_psnr']:.2f} | {m['face_ssim']:.3f} | {m['mouth_psnr']:.2f} | "
+                       f"{m['mouth_lpips']:.3f} | {r['adapt_wall_s']:.0f} | {r['stored_bytes'] / 1e6:.1f} |")
+        for base in ("copy", "copy_warp"):
+            m = rs[0]["methods"][base]
+            out.append(f"| {clip} | {base.replace('_', ' ')} baseline | {m['face_psnr']:.2f} | {m['face_ssim']:.3f} | "
+                       f"{m['mouth_psnr']:.2f} | {m['mouth_lpips']:.3f} | | |")
+    return "\n".join(out)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--clips", default="talk_b,talk_c,talk_long")
@@ -135,7 +153,14 @@ def main() -> int:
     ap.add_argument("--work", type=Path, default=Path("/tmp/r3"))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--plot", type=Path, help="save the mouth-PSNR-vs-steps plot here")
+    ap.add_argument("--markdown", action="store_true", help="print the table of the finished runs in --work/runs.jsonl and stop")
     args = ap.parse_args()
+    if args.markdown:
+        rows = [json.loads(x) for x in (args.work / "runs.jsonl").read_text().splitlines()]
+        print(markdown(rows))
+        if args.plot:
+            plot(rows, args.plot)
+        return 0
     torch.set_num_threads(args.threads)
     args.work.mkdir(parents=True, exist_ok=True)
     clips, pclips = args.clips.split(","), args.prior_clips.split(",")

@@ -13,8 +13,8 @@ small model of our own that we can train on tracked footage, no downloaded weigh
   (``actor = scale * generic + offset``), trained alone on the actor's own shot with the generic
   model frozen.
 
-Only model definitions live here; data, losses, training, adaptation and inference are in
-``audio2expr_train``.
+Only model definitions live here; data, losses, training, adaptation and inference are in the
+``a2e_*`` modules (``audio2expr_train`` lists them and re-exports their names).
 """
 
 from __future__ import annotations
