@@ -44,3 +44,36 @@ def write_clip(
             for p in aus.encode():
                 out.mux(p)
     return path
+
+
+def trim_clip(src: Path, dst: Path, n: int, audio_sr: int = 16000) -> Path:
+    """The first ``n`` frames of ``src`` with the same span of its audio, re-encoded into ``dst``
+    (H.264 + AAC mono; for short real clips in a temporary folder, never in the repo)."""
+    import av
+
+    from dubstudio.io.audio import load_audio
+    from dubstudio.io.video import VideoReader
+
+    with VideoReader(src) as r:
+        frames = [rgb for _, rgb in r.iter_frames(0, n)]
+        fps = r.fps
+    audio = load_audio(src, sr=audio_sr, duration_s=float(n / fps))
+    h, w = frames[0].shape[:2]
+    with av.open(str(dst), "w") as out:
+        vs = out.add_stream("libx264", rate=fps)
+        vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+        vs.options = {"crf": "14", "preset": "ultrafast"}
+        aus = out.add_stream("aac", rate=audio_sr, layout="mono")
+        for rgb in frames:
+            for p in vs.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                out.mux(p)
+        for p in vs.encode():
+            out.mux(p)
+        for i in range(0, len(audio), 1024):
+            f = av.AudioFrame.from_ndarray(audio[None, i : i + 1024].astype(np.float32), format="fltp", layout="mono")
+            f.sample_rate, f.pts = audio_sr, i
+            for p in aus.encode(f):
+                out.mux(p)
+        for p in aus.encode():
+            out.mux(p)
+    return dst

@@ -117,6 +117,7 @@ class AdaptPanel(QWidget):
         self.plot.setMinimumHeight(120)
         self.plot.setLabel("bottom", "step")
         self.plot.setLabel("left", "loss")
+        self.plot.getAxis("left").enableAutoSIPrefix(False)  # "0.25", not "250 (x0.001)"
         self.plot.showGrid(x=True, y=True, alpha=0.25)
         self.loss_curve = self.plot.plot(pen=pg.mkPen("#4fc3f7", width=2), name="loss")
         self.preview = QLabel("The preview (real | rendered) appears here while training.")
@@ -159,6 +160,21 @@ class AdaptPanel(QWidget):
         running = self.job is not None and self.job.running
         self.start_btn.setEnabled(self.session.is_tracked and not running)
         self.cancel_btn.setEnabled(running)
+        if not running and self.session.project is None:
+            self.job = None  # the shot was closed: its run is history
+        if self.job is None:  # nothing run on this shot yet: say what the project has
+            self.status.setText(self._saved_state())
+
+    def _saved_state(self) -> str:
+        s = self.session
+        rec = s.project.stage_record("adapt") if s.project is not None and s.tracking is not None else None
+        if not rec:
+            return "Not adapted yet."
+        m = rec.get("metrics", {})
+        loss = m.get("final_loss")
+        return (f"Adapted: {m.get('mode', '?')}, {m.get('steps', '?')} steps"
+                + (f", final loss {loss:.4f}" if isinstance(loss, (int, float)) else "")
+                + ". More steps continue from it.")
 
     # -- the job --
 

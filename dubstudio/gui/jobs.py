@@ -48,8 +48,12 @@ def preload_ml_modules() -> None:
 
     Importing torch initialises its C extension with the GIL held: measured stalls of 0.45 s on a
     quiet machine and over 1 s under load, in *every* thread, so a job that imported it first
-    froze the window. Paid once before the window is shown, it is part of start-up instead."""
+    froze the window. Paid once before the window is shown, it is part of start-up instead.
+    ``torch._dynamo`` too: every torch optimizer imports it on creation (``add_param_group`` is
+    wrapped by ``torch._disable_dynamo``), ~2600 modules with sympy, which stalled the GUI
+    100-200 ms at the start of each adaptation or audio-to-expression training."""
     import torch  # noqa: F401
+    import torch._dynamo  # noqa: F401
 
     import dubstudio.rendering.renderer  # noqa: F401
     import dubstudio.training.trainer  # noqa: F401

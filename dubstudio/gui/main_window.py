@@ -23,6 +23,8 @@ from dubstudio.gui.actions import build_actions
 from dubstudio.gui.adapt_panel import AdaptPanel
 from dubstudio.gui.settings_dialog import Preferences, SettingsDialog
 from dubstudio.gui.device import DeviceProbe, describe
+from dubstudio.gui.dubbing import DubController
+from dubstudio.gui.export_dialog import ExportController
 from dubstudio.gui.frames import FrameSource
 from dubstudio.gui.jobs import Job, JobManager, JobPanel, freeze_heap_after_imports, preload_ml_modules
 from dubstudio.gui.mask_tool import MaskTool
@@ -115,6 +117,8 @@ class MainWindow(QMainWindow):
         self.mask_tool = MaskTool(self)  # mask painting mode: its dock, actions, viewer overlay
         self.correction = CorrectionTool(self)  # tracking correction mode: handles, nudges, its dock
         self.compare = CompareController(self)  # compare modes: side by side, wipe, toggle
+        self.dubbing = DubController(self)  # Shot ▸ Dub from Audio/Dubber Video, dubbed waveform + sound
+        self.export = ExportController(self)  # File ▸ Export…
         self.autosave_timer = QTimer(self)
         self.autosave_timer.setInterval(autosave_ms)
         self.autosave_timer.timeout.connect(self.autosave)
@@ -267,7 +271,7 @@ class MainWindow(QMainWindow):
             from dubstudio.io.audio import load_audio
 
             aj = self.jobs.start("Sound", lambda progress: load_audio(video, sr=48_000, mono=False))
-            aj.succeeded.connect(lambda samples: self.audio.set_audio(samples, 48_000))
+            aj.succeeded.connect(lambda samples: s.info is info and self.dubbing.set_original_sound(samples, 48_000))
 
     def _emit_ready_if_current(self, root: Path):
         def emit() -> None:
@@ -439,5 +443,6 @@ class MainWindow(QMainWindow):
         self.mask_tool.shutdown()
         self.correction.shutdown()
         self.compare.shutdown()
+        self.dubbing.shutdown()
         self.device.stop()
         self._close_frames(wait=True)

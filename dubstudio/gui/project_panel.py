@@ -107,6 +107,11 @@ class ProjectPanel(QWidget):
         self.refresh()
         self.refresh_recent()
 
+    def add_section(self, widget: QWidget) -> None:
+        """Another group under the shot's (e.g. the Dub buttons of gui/dubbing.py)."""
+        lay = self.layout()
+        lay.insertWidget(lay.indexOf(self.recent_list.parentWidget()), widget)
+
     @staticmethod
     def _value() -> QLabel:
         label = QLabel("—")

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 QUESTIONS = {
     "recover": ("Recover unsaved edits?", ("yes", "no"), "yes"),
     "unsaved": ("Unsaved changes", ("save", "discard", "cancel"), "save"),
+    "export_unsaved": ("Save before exporting?", ("save", "cancel"), "save"),
 }
 _BUTTONS = {
     "yes": QMessageBox.StandardButton.Yes,

@@ -2,11 +2,16 @@
 
     xvfb-run -a python -m dubstudio.gui.screenshots docs/screenshots            # built-in sample
     xvfb-run -a python -m dubstudio.gui.screenshots /tmp/shots --video CLIP.mp4 --frame 60
+    xvfb-run -a python -m dubstudio.gui.screenshots /tmp/shots --project PROJECT_DIR --dub-audio SPEECH.wav
 
 Drives the window the way a user does (open, track in the background, key the jaw, insert a
-viseme, toggle overlays, paint the mask) and saves ``tracking_overlay.png``,
-``curve_editing.png``, ``grey_face.png``, ``mask_painting.png`` and ``job_running.png``. Projects
-go to a temporary folder; nothing is written next to the video. Only the built-in sample belongs in ``docs/screenshots``.
+viseme, toggle overlays, paint the mask, adapt, compare, dub, export) and saves
+``job_running.png`` (tracking mid-run), ``tracking_overlay.png``, ``curve_editing.png``,
+``grey_face.png``, ``mask_painting.png``, ``adapt_running.png`` (the adaptation mid-run with its
+loss plot), ``side_by_side.png`` (compare: original | neural dubbed), ``dubbed_waveform.png``
+(after Dub from Audio: both waveforms) and ``export_dialog.png``. Projects go to a temporary
+folder (``--project`` is copied there: a tracked project skips ``job_running.png``); nothing is
+written next to the video. Only the built-in sample belongs in ``docs/screenshots``.
 """
 
 from __future__ import annotations
@@ -47,10 +52,10 @@ def _settle(ms: int = 300) -> None:
 MAX_BYTES = 300 * 1024
 
 
-def _save(win, path: Path) -> None:
+def _save(widget, path: Path) -> None:
     """Save a grab of the window; over ``MAX_BYTES`` it is stored with an adaptive 256-colour
     palette (Pillow's median cut), which keeps UI text crisp."""
-    img = win.grab().toImage()
+    img = widget.grab().toImage()
     img.save(str(path), "PNG", 9)
     if path.stat().st_size > MAX_BYTES:
         try:
@@ -63,7 +68,8 @@ def _save(win, path: Path) -> None:
     print(f"{path} {img.width()}x{img.height()} {path.stat().st_size // 1024} KB")
 
 
-def take(out: Path, video: Path | None, frame: int | None, size: tuple[int, int]) -> int:
+def take(out: Path, video: Path | None, frame: int | None, size: tuple[int, int], project: Path | None = None,
+         dub_audio: Path | None = None, adapt_steps: int = 40) -> int:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
@@ -77,10 +83,15 @@ def take(out: Path, video: Path | None, frame: int | None, size: tuple[int, int]
     os.environ["DUBSTUDIO_HOME"] = str(work / "home")
     app = QApplication.instance() or QApplication(sys.argv[:1])
     apply_dark_theme(app)
-    src = Path(video) if video else ensure_sample()
-    clip = work / "shot" / src.name
-    clip.parent.mkdir(parents=True)
-    os.symlink(src.resolve(), clip)  # the project lands in the temp folder, the media stays put
+    if project is not None:
+        clip = work / "shot" / Path(project).name
+        clip.parent.mkdir(parents=True)
+        shutil.copytree(project, clip, symlinks=True)  # a copy: the original project stays as it is
+    else:
+        src = Path(video) if video else ensure_sample()
+        clip = work / "shot" / src.name
+        clip.parent.mkdir(parents=True)
+        os.symlink(src.resolve(), clip)  # the project lands in the temp folder, the media stays put
 
     settings = QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat)
     win = MainWindow(settings=settings, prompter=AutoPrompter({"unsaved": "discard", "recover": "no"}))
@@ -93,12 +104,15 @@ def take(out: Path, video: Path | None, frame: int | None, size: tuple[int, int]
     n = win.session.info.n_frames
 
     # 1. a job running: tracking in the background, half-way through the landmarks
-    job = win.track()
-    _wait(job.progress, check=lambda ev: ev.stage == "landmarks" and ev.total and ev.done >= ev.total // 2)
-    win.session.playhead.set_frame(min(n - 1, (frame or n // 2) // 2))
-    _settle(200)
-    _save(win, out / "job_running.png")
-    _wait(win.tracking_loaded)
+    if win.session.tracking is None:
+        job = win.track()
+        _wait(job.progress, check=lambda ev: ev.stage == "landmarks" and ev.total and ev.done >= ev.total // 2)
+        win.session.playhead.set_frame(min(n - 1, (frame or n // 2) // 2))
+        _settle(200)
+        _save(win, out / "job_running.png")
+        _wait(win.tracking_loaded)
+    else:
+        print("already tracked: no job_running.png")
 
     # 2. tracking overlay on a frame
     f = frame if frame is not None else n // 2
@@ -143,10 +157,78 @@ def take(out: Path, video: Path | None, frame: int | None, size: tuple[int, int]
     win.viewer.frame_face(2.2)
     _settle()
     _save(win, out / "mask_painting.png")
+    win.actions["mask_mode"].trigger()  # leave the mask mode, and its tint
+    win.viewer.set_overlay("mask", False)
+
+    # 6.-9. adaptation mid-run, side-by-side compare, a dub's waveform, the export dialog
+    _adapt_compare_dub_export(win, out, f, work, dub_audio, adapt_steps)
 
     win.close()
     shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def _adapt_compare_dub_export(win, out: Path, f: int, work: Path, dub_audio: Path | None, adapt_steps: int) -> None:
+    s, panel = win.session, win.adapt_panel
+    n = s.info.n_frames
+    win.session.playhead.set_frame(f)
+    win.viewer.set_overlay("mesh", False)
+    win.viewer.fit()
+
+    # 6. the adaptation panel mid-run: loss plot and the real | rendered preview
+    done = (s.project.stage_record("adapt_full") or {}).get("metrics", {}).get("steps", 0)
+    panel.mode.setCurrentText("full")
+    panel.prior.setText("")
+    panel.steps.setValue(done + adapt_steps)
+    panel.frames.setText(f"0:{min(100, n)}")
+    panel.preview_every = max(2, adapt_steps // 10)
+    win.adapt_dock.show()
+    win.adapt_dock.raise_()
+    job = panel.start()
+    _wait(job.progress, 600_000, check=lambda ev: bool(ev.metrics) and "loss" in ev.metrics and ev.done >= done + int(adapt_steps * 0.6))
+    _settle(300)
+    _save(win, out / "adapt_running.png")
+    if job.running:
+        _wait(job.finished, 600_000)
+
+    # 7. compare side by side: the original | the neural renderer's dubbed frame
+    c = win.compare
+    c.set_mode("side")
+    _wait(c.dubbed_shown, 300_000, check=lambda i: i == f and c.provider.kind == "neural")
+    win.viewer.fit()
+    _settle()
+    _save(win, out / "side_by_side.png")
+    c.set_mode("off")
+
+    # 8. Dub from Audio: the dubbed line's waveform under the original one, the driven jaw curve
+    if dub_audio is None:
+        dub_audio = _sample_line(work / "dub_line.wav", float(s.info.duration_s))
+    d = win.dubbing
+    d.dub_from_audio(dub_audio, start_s=0.0)
+    _wait(d.dub_audio_changed, 600_000, check=lambda: d.dub_audio is not None)
+    win.timeline.set_control("jaw_open")
+    win.splitter.setSizes([400, 500])
+    win.viewer.fit()
+    _settle()
+    _save(win, out / "dubbed_waveform.png")
+    win.splitter.setSizes([600, 340])
+
+    # 9. the export dialog (over the dubbed shot)
+    dlg = win.export.make_dialog()
+    dlg.show()
+    _settle()
+    _save(dlg, out / "export_dialog.png")
+    dlg.close()
+
+
+def _sample_line(path: Path, seconds: float) -> Path:
+    """A second line of dialogue for the built-in sample (espeak-ng, like the sample itself)."""
+    import soundfile as sf
+
+    from dubstudio.sample import _speech
+
+    sf.write(str(path), _speech("And this is the new line, dubbed in the editor.", seconds), 48_000)
+    return path
 
 
 def _mask_strokes(win, frame: int) -> None:
@@ -173,10 +255,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("out", type=Path)
     p.add_argument("--video", type=Path, help="a clip instead of the built-in sample (keep its shots out of the repo)")
     p.add_argument("--frame", type=int, help="frame to show (default: the middle)")
+    p.add_argument("--project", type=Path, help="a project folder (copied to a temporary folder first)")
+    p.add_argument("--dub-audio", type=Path, help="dialogue for the dub screenshot (default: a line spoken by espeak-ng)")
+    p.add_argument("--adapt-steps", type=int, default=40, help="adaptation steps run for adapt_running.png (default 40)")
     p.add_argument("--size", default="1440x900", help="window size WxH")
     args = p.parse_args(argv)
     w, h = (int(v) for v in args.size.lower().split("x"))
-    return take(args.out, args.video, args.frame, (w, h))
+    return take(args.out, args.video, args.frame, (w, h), args.project, args.dub_audio, args.adapt_steps)
 
 
 if __name__ == "__main__":

@@ -13,8 +13,8 @@ import logging
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPoint, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QColor
+from PySide6.QtCore import QPoint, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QColor, QPainter
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QMenu, QToolButton, QVBoxLayout, QWidget
 
 from dubstudio.core.curves import INTERPOLATIONS, Key
@@ -36,6 +36,24 @@ WAVE_PEN = pg.mkPen(QColor(70, 200, 190), width=1)
 
 def control_label(name: str) -> str:
     return name.replace("_", " ").capitalize()
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that ends in "…" when it is narrower than its text (full text as tooltip)."""
+
+    def setText(self, text: str) -> None:  # noqa: N802
+        super().setText(text)
+        self.setToolTip(text)
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        text = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, self.contentsRect().width())
+        p = QPainter(self)
+        p.setPen(self.palette().color(self.foregroundRole()))
+        p.drawText(self.contentsRect(), int(self.alignment()), text)
+        p.end()
+
+    def minimumSizeHint(self):  # noqa: N802
+        return QSize(60, super().minimumSizeHint().height())
 
 
 class ScrubViewBox(pg.ViewBox):
@@ -79,8 +97,8 @@ class QtTimeline(QWidget):
             self.combo.addItem(control_label(name), name)
         self.combo.currentIndexChanged.connect(lambda i: self.set_control(self.combo.itemData(i)))
         self.combo.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
-        self.key_label = QLabel()
-        self.key_label.setMinimumWidth(260)
+        self.key_label = ElidedLabel()
+        self.key_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         self.time_label = QLabel()
         self.time_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.add_button = self._tool("◆ Key", "Add or update a key at the playhead (double-click in the curve)", lambda: self._safe(self.add_key))
@@ -106,11 +124,17 @@ class QtTimeline(QWidget):
         self.glw.ci.setContentsMargins(0, 2, 8, 0)
         self.ruler = self.glw.addPlot(row=0, col=0, viewBox=ScrubViewBox(self.seek))
         self.wave = self.glw.addPlot(row=1, col=0, viewBox=ScrubViewBox(self.seek))
-        self.curve_plot = self.glw.addPlot(row=2, col=0, viewBox=CurveViewBox(None))  # editor set below
-        for p, h in ((self.ruler, 28), (self.wave, 56)):
+        # the dubbed audio's row (drawn by gui/dubbing.py's DubWaveRow; hidden until a dub exists)
+        self.dub_wave = self.glw.addPlot(row=2, col=0, viewBox=ScrubViewBox(self.seek))
+        self.curve_plot = self.glw.addPlot(row=3, col=0, viewBox=CurveViewBox(None))  # editor set below
+        for p, h in ((self.ruler, 28), (self.wave, 56), (self.dub_wave, 56)):
             p.setFixedHeight(h)
-        self.glw.ci.layout.setRowStretchFactor(2, 1)
-        for p in (self.ruler, self.wave, self.curve_plot):
+        self.glw.ci.layout.setRowStretchFactor(3, 1)
+        self.dub_wave.hideAxis("bottom")
+        self.dub_wave.setYRange(-1, 1, padding=0.05)
+        self.dub_wave.setXLink(self.ruler)
+        self.dub_wave.setVisible(False)
+        for p in (self.ruler, self.wave, self.dub_wave, self.curve_plot):
             p.hideButtons()
             p.setMenuEnabled(False)
             p.getAxis("left").setWidth(AXIS_WIDTH)
@@ -137,7 +161,7 @@ class QtTimeline(QWidget):
         self.no_audio = pg.TextItem("", color=(140, 140, 140), anchor=(0, 0.5))
         self.wave.addItem(self.no_audio)
         self.lines = []
-        for p in (self.ruler, self.wave, self.curve_plot):
+        for p in (self.ruler, self.wave, self.dub_wave, self.curve_plot):
             line = pg.InfiniteLine(angle=90, movable=False, pen=PLAYHEAD_PEN)
             line.setZValue(20)
             p.addItem(line)
@@ -146,7 +170,7 @@ class QtTimeline(QWidget):
         self.range_item.sigRegionChangeFinished.connect(self._on_region_dragged)
         self.ruler.addItem(self.range_item)
         self.range_shades = []
-        for p in (self.wave, self.curve_plot):
+        for p in (self.wave, self.dub_wave, self.curve_plot):
             shade = pg.LinearRegionItem(brush=RANGE_BRUSH, movable=False)
             for ln in shade.lines:
                 ln.setPen(pg.mkPen(None))

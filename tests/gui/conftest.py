@@ -84,6 +84,38 @@ def make_window(qtbot, tmp_path) -> Callable:
         win.close()
 
 
+N_ADAPT_FRAMES = 24
+
+
+@pytest.fixture(scope="session")
+def adapted_template(tracked_template, tmp_path_factory):
+    """The tracked sample with a tiny 'full' adaptation (R = 64, 2 steps: seconds on a CPU)."""
+    import torch
+
+    from dubstudio.io.project import Project
+    from dubstudio.rendering.generator import GeneratorConfig
+    from dubstudio.training.trainer import TrainConfig, adapt
+
+    root = tmp_path_factory.mktemp("adapted") / "sample.dubstudio"
+    shutil.copytree(tracked_template, root)
+    tiny = TrainConfig(resolution=64, batch_size=2, generator=GeneratorConfig(width=4, mults=(1, 2, 4, 8), audio_dim=8),
+                       tex_resolution=32, tex_levels=2, checkpoint_every=1000, checkpoint_seconds=1e9)
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        adapt(Project.open(root), "full", 2, frames=range(0, N_ADAPT_FRAMES), cfg=tiny)
+    finally:
+        torch.set_num_threads(n)
+    return root
+
+
+@pytest.fixture
+def adapted_project(adapted_template, tmp_path) -> Path:
+    dst = tmp_path / "adapted.dubstudio"
+    shutil.copytree(adapted_template, dst)
+    return dst
+
+
 def open_and_wait(qtbot, win, path, timeout: int = 60_000) -> None:
     """Open a video or project and wait until its tracking state is known."""
     with qtbot.waitSignal(win.shot_ready, timeout=timeout):

@@ -1,0 +1,182 @@
+"""Dubbing from the editor, Qt-free: the jobs behind Shot ▸ Dub from Audio… / Dubber Video…
+and the dubbed audio the timeline and playback show.
+
+The CLI's ``dubstudio dub`` (``dubstudio.driving.dub``) saves its ``SetDriven`` straight into
+the project; the editor must not (the user may have unsaved edits, and a dub must be one undo
+step). So these jobs compute the same edit *without saving*: ``audio_drive`` through
+``drive_project_from_audio(..., save=False)``, ``dubber_drive`` from the same pieces as
+``dub_from_dubber`` (track the dubber into ``dubbers/<stem>``, ``retarget``, close the mouth
+outside the dubber clip). The window pushes the edit on its undo stack and then records the
+dubbed audio with ``record_dub_audio`` (what export muxes). ``offset_s`` follows the CLI: the
+shot time where the new performance (and its audio) starts, for both paths.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from dubstudio.core.jobs import Progress
+from dubstudio.errors import DubStudioError, MediaError
+from dubstudio.gui.shot import WAVE_BIN_S, WAVE_RATE, Waveform
+
+SOUND_RATE = 48_000  # playback, as the window's own sound
+
+
+@dataclass
+class DubDrive:
+    """A computed dub, not applied yet: the window pushes ``edit`` and records the audio."""
+
+    edit: object  # core.edits.SetDriven over the named controls, the whole shot
+    kind: str  # "audio" | "dubber" (record_dub_audio's kind)
+    source: Path
+    offset_s: float  # as the CLI's --offset: the shot time where the new performance starts
+    start_in_shot_s: float  # shot time where the dubbed audio's first sample plays (= offset_s)
+    driven_frames: int
+    n_frames: int
+    details: dict = field(default_factory=dict)
+
+    def summary(self) -> str:
+        what = "dialogue" if self.kind == "audio" else "dubbing actor"
+        note = self.details.get("note")
+        text = f"Dubbed from the {what} {self.source.name}: {self.driven_frames}/{self.n_frames} frames driven"
+        if self.kind == "dubber" and "dubber_frames" in self.details:
+            text += f" ({self.details['dubber_frames']} dubber frames tracked)"
+        return text + (f"; {note}" if note else "") + ". Undo (Ctrl+Z) puts the previous mouth back."
+
+
+def _check_source(path: Path, what: str) -> Path:
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise MediaError(f"{what} not found: {path}; choose an existing file.")
+    return path.resolve()
+
+
+def audio_drive(project, audio: str | Path, offset_s: float = 0.0, config=None, progress: Progress | None = None) -> DubDrive:
+    """Mouth curves predicted from dubbed ``audio`` (``dubstudio dub --audio``), not saved.
+    ``offset_s``: the shot time where the audio's first sample plays (as for every driving path
+    and export; negative skips its beginning).
+
+    Uses the user's generic audio-to-expression model when one was trained, adapted to this
+    actor on the shot's own audio; without one a small per-actor model is trained (cached)."""
+    from dubstudio.driving.audio2expr_train import AdaptConfig, drive_project_from_audio, find_generic
+    from dubstudio.driving.dub import project_tracking
+    from dubstudio.io.project import cached_fingerprint
+
+    progress = progress or Progress()
+    audio = _check_source(audio, "dubbed audio")
+    project_tracking(project)  # a clear error when the shot is not tracked yet
+    # predict_curves' own offset is the other way round (shot frame i hears audio time
+    # i / fps + its offset), as dubstudio.driving.dub.dub_from_audio converts it
+    res = drive_project_from_audio(project, audio, find_generic(), offset_s=-float(offset_s), save=False,
+                                   config=config or AdaptConfig(), progress=progress)
+    res.edit.text = f"Dub from {audio.name}"
+    cached_fingerprint(audio)  # hashed here, so recording the dub on the GUI thread is instant
+    mode = res.adaptation.get("mode")
+    note = "no generic model: a per-actor model trained on this shot" if mode == "scratch" else ""
+    return DubDrive(res.edit, "audio", audio, float(offset_s), float(offset_s), res.audio_frames, res.n_frames,
+                    {"adaptation": res.adaptation, "note": note})
+
+
+def dubber_drive(project, video: str | Path, offset_s: float = 0.0, progress: Progress | None = None) -> DubDrive:
+    """The dubbing actor's video tracked (cached in ``dubbers/<stem>``) and retargeted onto the
+    actor (``dubstudio dub --dubber``), not saved. ``offset_s``: where it starts in the shot."""
+    from dubstudio.core.edits import SetDriven
+    from dubstudio.driving.dub import _close_outside, project_tracking
+    from dubstudio.driving.retarget import retarget
+    from dubstudio.io.project import Project, cached_fingerprint
+    from dubstudio.tracking.face_model import CONTROL_NAMES
+    from dubstudio.tracking.track import TrackSettings, track
+
+    progress = progress or Progress()
+    video = _check_source(video, "dubber video")
+    actor = project_tracking(project)
+    dub_project = Project.create(project.path(f"dubbers/{video.stem}"), video)
+    dubber, metrics = track(video, dub_project, TrackSettings(), progress)
+    if not np.any(dubber.has_face):
+        raise DubStudioError(f"no face was found in the dubber video {video.name}; film the dubbing actor facing the camera.")
+    progress.stage("retarget")
+    values, ok, fmap = retarget(dubber, actor, float(offset_s))
+    values = _close_outside(values, ok, actor, dubber, float(offset_s))
+    weight = np.asarray(actor.has_face, np.float64)
+    edit = SetDriven(CONTROL_NAMES, values, start=0, weight=weight, source=f"dubber:{video.name}")
+    edit.text = f"Dub from {video.name}"
+    cached_fingerprint(video)
+    t = np.arange(actor.n_frames) / float(actor.fps) - float(offset_s)
+    inside = (t >= 0) & (t <= (dubber.n_frames - 1) / float(dubber.fps))
+    # retarget: shot frame i shows dubber time i / fps - offset_s, so the dubber's own audio
+    # starts offset_s seconds into the shot (as dub_from_dubber records).
+    return DubDrive(edit, "dubber", video, float(offset_s), float(offset_s), int((inside & actor.has_face).sum()), actor.n_frames, {
+        "map": fmap.as_dict(), "dubber_frames": dubber.n_frames, "dubber_fps": str(dubber.fps),
+        "dubber_tracking": {k: metrics[k] for k in ("landmark_rms_iod", "jaw_lip_corr") if k in metrics},
+    })
+
+
+# ---------------------------------------------------------------------------- the dubbed audio
+
+
+@dataclass
+class DubAudio:
+    """The dubbed audio recorded in the project, ready for the timeline and playback."""
+
+    name: str
+    kind: str  # "audio" | "dubber"
+    start_in_shot_s: float
+    waveform: Waveform | None  # None: the recorded source has no audio / is missing
+    note: str = ""  # why there is no waveform
+    sound: np.ndarray | None = None  # (channels, n) at SOUND_RATE, shot-aligned (sample 0 = frame 0)
+
+
+def align(samples: np.ndarray, start_in_shot_s: float, rate: int) -> np.ndarray:
+    """(channels, n) audio placed on the shot's timeline: leading silence when it starts later
+    than frame 0, its beginning skipped when it starts before."""
+    k = int(round(start_in_shot_s * rate))
+    if k >= 0:
+        return np.concatenate([np.zeros((samples.shape[0], k), np.float32), samples], axis=1)
+    return samples[:, min(-k, samples.shape[1]):]
+
+
+def envelope(audio: np.ndarray, rate: int = WAVE_RATE, bin_s: float = WAVE_BIN_S) -> Waveform:
+    """Min/max envelope of mono ``audio`` as the timeline draws it."""
+    k = max(1, int(round(rate * bin_s)))
+    n = len(audio) // k * k
+    if n == 0:
+        return Waveform(np.zeros(1, np.float32), np.zeros(1, np.float32), bin_s)
+    blocks = audio[:n].reshape(-1, k)
+    return Waveform(blocks.min(axis=1), blocks.max(axis=1), bin_s)
+
+
+def load_dub_audio(record: dict, sound: bool = False, progress: Progress | None = None) -> DubAudio:
+    """The recorded dubbed audio (``project.json`` ``dub_audio``): its waveform, and with
+    ``sound`` its samples for playback, aligned to the shot."""
+    from dubstudio.io.audio import load_audio
+
+    progress = progress or Progress()
+    progress.stage("dubbed audio")
+    source = Path(record.get("source") or "?")
+    kind = str(record.get("kind", "audio"))
+    start = float(record.get("start_in_shot_s", 0.0))
+    path = record.get("path")
+    if not path:
+        return DubAudio(source.name, kind, start, None, record.get("note") or f"{source.name} has no audio track")
+    path = Path(path)
+    if not path.is_file():
+        return DubAudio(path.name, kind, start, None, f"dubbed audio missing: {path}")
+    wave = envelope(load_audio(path, sr=WAVE_RATE, mono=True))
+    progress.update(1, 2)
+    samples = None
+    if sound:
+        samples = align(np.atleast_2d(load_audio(path, sr=SOUND_RATE, mono=False)).astype(np.float32), start, SOUND_RATE)
+    progress.update(2, 2)
+    return DubAudio(path.name, kind, start, wave, "", samples)
+
+
+def waveform_frames(wave: Waveform, fps: float | Fraction, start_in_shot_s: float, x0: float, x1: float, max_bins: int):
+    """``Waveform.decimated`` for an audio that starts ``start_in_shot_s`` into the shot:
+    (x in shot frames, lo, hi) over shot frames [x0, x1]."""
+    shift = float(start_in_shot_s) * float(fps)
+    x, lo, hi = wave.decimated(float(fps), x0 - shift, x1 - shift, max_bins)
+    return x + shift, lo, hi

@@ -1,0 +1,440 @@
+"""Dubbing from the editor: Shot ▸ Dub from Audio… / Dub from Dubber Video…, the dubbed
+audio's waveform under the original one, and Playback ▸ Play Dubbed Audio.
+
+A dub runs as a job (``gui/dub_jobs.py``: the same computation as ``dubstudio dub``, without
+saving). When it succeeds its ``SetDriven`` edit is pushed on the session's undo stack on the
+GUI thread, so a dub is one undo step and never overwrites unsaved edits (Save writes it), and
+the dubbed audio is recorded in ``project.json`` (``record_dub_audio``: what export muxes).
+
+Both dialogs ask where the new performance *starts in the shot* (seconds; negative skips its
+beginning): ``dubstudio dub --offset`` and export's ``start_in_shot_s``, the same number.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QObject, QSettings, Qt, Signal
+from PySide6.QtGui import QAction, QColor, QKeySequence
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QPushButton,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from dubstudio.errors import DubStudioError
+from dubstudio.gui.dub_jobs import DubAudio, DubDrive, audio_drive, dubber_drive, load_dub_audio, waveform_frames
+from dubstudio.gui.jobs import Job
+
+if TYPE_CHECKING:
+    from dubstudio.gui.main_window import MainWindow
+
+log = logging.getLogger(__name__)
+
+AUDIO_FILTER = "Audio (*.wav *.flac *.mp3 *.m4a *.aac *.ogg *.opus);;Videos with audio (*.mp4 *.mov *.mkv);;All files (*)"
+VIDEO_FILTER = "Videos (*.mp4 *.mov *.mkv *.avi *.m4v *.webm);;All files (*)"
+DUB_PEN = pg.mkPen(QColor(250, 170, 80), width=1)
+START_PEN = pg.mkPen(QColor(250, 170, 80, 160), width=1, style=Qt.PenStyle.DashLine)
+JOB_NAME = "Dubbing"
+
+
+class DubSourceDialog(QDialog):
+    """File + where it starts in the shot, for one of the two dubbing sources."""
+
+    def __init__(self, kind: str, settings: QSettings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.kind = kind
+        self.settings = settings
+        audio = kind == "audio"
+        self.setWindowTitle("Dub from Audio" if audio else "Dub from Dubber Video")
+        self.path = QLineEdit(str(settings.value(f"dub/{kind}_path", "")))
+        self.path.setPlaceholderText("the dubbed dialogue (wav, or any file with audio)" if audio else "video of the dubbing actor")
+        self.path.setMinimumWidth(360)
+        browse = QToolButton()
+        browse.setText("…")
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.path, 1)
+        row.addWidget(browse)
+        self.start = QDoubleSpinBox()
+        self.start.setRange(-3600.0, 3600.0)
+        self.start.setDecimals(3)
+        self.start.setSingleStep(0.04)
+        self.start.setSuffix(" s")
+        self.start.setValue(float(settings.value(f"dub/{kind}_start", 0.0)))
+        what = "dialogue" if audio else "dubber's performance (and its audio)"
+        help_ = QLabel(
+            f"Starts at: seconds into the shot where the {what} begins; negative skips its first seconds. "
+            + ("The mouth is predicted from the audio (a small per-actor model is trained on the shot's own "
+               "audio the first time, unless a generic model is installed)." if audio else
+               "The dubber's video is tracked once (cached in the project) and retargeted onto the actor.")
+            + " The result is one undo step; the tracked curves are kept under it."
+        )
+        help_.setWordWrap(True)
+        help_.setStyleSheet("color: #9aa0a6;")
+        form = QFormLayout()
+        form.addRow("Audio file" if audio else "Dubber video", row)
+        form.addRow("Starts at", self.start)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Dub")
+        self.buttons.accepted.connect(self._accept)
+        self.buttons.rejected.connect(self.reject)
+        self.error = QLabel()
+        self.error.setStyleSheet("color: #ff8a80;")
+        self.error.setWordWrap(True)
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addWidget(help_)
+        lay.addWidget(self.error)
+        lay.addWidget(self.buttons)
+
+    def _browse(self) -> None:
+        start = self.path.text() or str(Path.home())
+        flt = AUDIO_FILTER if self.kind == "audio" else VIDEO_FILTER
+        path, _ = QFileDialog.getOpenFileName(self, self.windowTitle(), start, flt)
+        if path:
+            self.path.setText(path)
+
+    def _accept(self) -> None:
+        p = Path(self.path.text().strip()).expanduser()
+        if not self.path.text().strip() or not p.is_file():
+            self.error.setText("Choose an existing file.")
+            return
+        self.settings.setValue(f"dub/{self.kind}_path", str(p))
+        self.settings.setValue(f"dub/{self.kind}_start", self.start.value())
+        self.accept()
+
+    def values(self) -> tuple[Path, float]:
+        return Path(self.path.text().strip()).expanduser(), float(self.start.value())
+
+
+class DubWaveRow:
+    """The dubbed audio's waveform in the timeline's row under the original one, placed where
+    it plays in the shot (a dashed line marks its first sample)."""
+
+    def __init__(self, timeline, controller: DubController) -> None:
+        self.timeline, self.controller = timeline, controller
+        self.plot = p = timeline.dub_wave
+        p.getAxis("left").setTicks([[(0.0, "dubbed")], []])
+        self.item = pg.PlotDataItem(pen=DUB_PEN, connect="pairs")
+        self.start_line = pg.InfiniteLine(angle=90, movable=False, pen=START_PEN)
+        self.note = pg.TextItem("", color=(200, 170, 120), anchor=(0, 0.5))
+        for it in (self.item, self.start_line, self.note):
+            p.addItem(it)
+        timeline.ruler.getViewBox().sigXRangeChanged.connect(lambda *_: self.update())
+        controller.dub_audio_changed.connect(self.update)
+
+    @property
+    def visible(self) -> bool:
+        return self.plot.isVisible()
+
+    def update(self) -> None:
+        a, info = self.controller.dub_audio, self.controller.session.info
+        show = a is not None and info is not None
+        self.plot.setVisible(show)
+        self.timeline.wave.getAxis("left").setTicks([[(0.0, "original" if show else "audio")], []])
+        if not show:
+            self.item.setData([], [])
+            return
+        fps = float(info.fps)
+        (x0, x1), _ = self.timeline.ruler.getViewBox().viewRange()
+        self.start_line.setValue(a.start_in_shot_s * fps - 0.5)
+        if a.waveform is None:
+            self.item.setData([], [])
+            self.note.setText(a.note)
+            self.note.setPos(x0 + 1, 0)
+            return
+        self.note.setText("")
+        px = max(200, int(self.plot.getViewBox().width()))
+        x, lo, hi = waveform_frames(a.waveform, fps, a.start_in_shot_s, x0, x1, px)
+        xs = np.repeat(x, 2)
+        ys = np.empty(2 * len(x))
+        ys[0::2], ys[1::2] = lo, np.maximum(hi, lo + 1e-3)
+        self.item.setData(xs, ys)
+
+
+class DubController(QObject):
+    """Dubbing actions, the dub job, the dubbed audio (timeline row + playback) of one window."""
+
+    dubbed = Signal(object)  # DubDrive: pushed on the undo stack and recorded
+    dub_audio_changed = Signal()  # the dubbed audio was loaded (or cleared)
+
+    def __init__(self, win: MainWindow) -> None:
+        super().__init__(win)
+        self.win = win
+        self.session = s = win.session
+        self.job: Job | None = None
+        self.audio_config = None  # AdaptConfig for audio dubs (None: the defaults); tests make it tiny
+        self.dub_audio: DubAudio | None = None
+        self.want_sound: bool | None = None  # load dubbed samples for playback (None: when a device exists)
+        self._original: tuple[np.ndarray, int] | None = None
+        self._sound_key: object = None
+        self._audio_job: Job | None = None
+        self._build_actions()
+        self._build_panel()
+        self.row = DubWaveRow(win.timeline, self)
+        s.tracking_changed.connect(self._update_enabled)
+        s.shot_opened.connect(self._update_enabled)
+        s.shot_closed.connect(self._on_closed)
+        win.shot_ready.connect(self.load_dub_audio)
+        win.jobs.job_finished.connect(lambda _j: self._update_enabled())
+        self._update_enabled()
+
+    # -- actions, menus, panel --
+
+    def _build_actions(self) -> None:
+        win = self.win
+
+        def act(key: str, text: str, slot, shortcut: str | None = None, checkable: bool = False, tip: str = "") -> QAction:
+            a = QAction(text, win)
+            if shortcut:
+                a.setShortcut(QKeySequence(shortcut))
+                a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            a.setCheckable(checkable)
+            a.setToolTip(tip)
+            a.setStatusTip(tip)
+            a.triggered.connect(slot)
+            win.addAction(a)
+            win.actions[key] = a
+            return a
+
+        self.audio_action = act("dub_audio", "Dub from &Audio…", lambda: self.choose("audio"), "Ctrl+Shift+A",
+                                tip="Drive the mouth from the dubbed dialogue (background job; one undo step)")
+        self.dubber_action = act("dub_dubber", "Dub from Dubber &Video…", lambda: self.choose("dubber"), "Ctrl+Shift+D",
+                                 tip="Track a dubbing actor's video and retarget their mouth onto the actor (one undo step)")
+        self.play_action = act("play_dubbed", "Play &Dubbed Audio", self._on_play_toggled, "Ctrl+Shift+P", checkable=True,
+                               tip="Playback plays the dubbed audio (checked) or the shot's original audio")
+        self.play_action.setEnabled(False)
+        menus = {m.title().replace("&", ""): m for m in (a.menu() for a in win.menuBar().actions()) if isinstance(m, QMenu)}
+        shot = menus.get("Shot")
+        if shot is not None:  # Track Face | Dub from Audio…, Dub from Dubber Video… | Cancel Jobs
+            acts = shot.actions()
+            before = acts[1] if len(acts) > 1 else None
+            if before is None:
+                shot.addSeparator()
+                shot.addActions([self.audio_action, self.dubber_action])
+            else:
+                shot.insertSeparator(before)
+                shot.insertActions(before, [self.audio_action, self.dubber_action])
+                shot.insertSeparator(before)
+        playback = menus.get("Playback")
+        if playback is not None:
+            playback.addSeparator()
+            playback.addAction(self.play_action)
+
+    def _build_panel(self) -> None:
+        box = QGroupBox("Dub")
+        lay = QVBoxLayout(box)
+        row = QHBoxLayout()
+        self.audio_button = QPushButton("From Audio…")
+        self.dubber_button = QPushButton("From Dubber Video…")
+        for b, a in ((self.audio_button, self.audio_action), (self.dubber_button, self.dubber_action)):
+            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            b.setToolTip(a.toolTip())
+            b.clicked.connect(a.trigger)
+            row.addWidget(b)
+        self.status = QLabel("—")
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        lay.addLayout(row)
+        lay.addWidget(self.status)
+        self.box = box
+        add = getattr(self.win.panel, "add_section", None)
+        if add is not None:
+            add(box)
+
+    def _running(self) -> bool:
+        return self.job is not None and self.job.running
+
+    def _update_enabled(self, *_: object) -> None:
+        s = self.session
+        ok = s.is_tracked and not self._running()
+        for a in (self.audio_action, self.dubber_action):
+            a.setEnabled(ok)
+        self.audio_button.setEnabled(ok)
+        self.dubber_button.setEnabled(ok)
+        self._update_status()
+
+    def _update_status(self) -> None:
+        s = self.session
+        if not s.is_open:
+            text = "—"
+        elif self._running():
+            text = "dubbing… (see the progress bar below)"
+        elif not s.is_tracked:
+            text = "track the shot first"
+        else:
+            from dubstudio.driving.dub import recorded_dub_audio
+
+            rec = recorded_dub_audio(s.project)
+            if rec is None:
+                text = "not dubbed yet"
+            else:
+                start = float(rec.get("start_in_shot_s", 0.0))
+                what = "Dialogue" if rec.get("kind", "audio") == "audio" else "Dubber video"
+                text = f"{what} {Path(rec.get('source', '?')).name}, starts at {start:+.2f}\u00a0s"
+                if not rec.get("path"):
+                    text += f"; {rec.get('note', 'no audio track')}"
+        self.status.setText(text)
+
+    # -- dubbing --
+
+    def choose(self, kind: str) -> Job | None:
+        """Ask for the file and the start (a dialog), then dub."""
+        if not self.session.is_tracked:
+            self.win.messages.show_message("Track the shot before dubbing it (Shot ▸ Track Face).", "info", 6000)
+            return None
+        dlg = DubSourceDialog(kind, self.win.settings, self.win)
+        if not dlg.exec():
+            return None
+        path, start = dlg.values()
+        return self.dub_from_audio(path, start) if kind == "audio" else self.dub_from_dubber(path, start)
+
+    def dub_from_audio(self, path: str | Path, start_s: float = 0.0) -> Job | None:
+        """Drive the mouth from dubbed audio that starts ``start_s`` seconds into the shot."""
+        project, config, offset = self.session.project, self.audio_config, float(start_s)
+        return self._start("audio", lambda progress: audio_drive(project, path, offset, config, progress))
+
+    def dub_from_dubber(self, path: str | Path, start_s: float = 0.0) -> Job | None:
+        """Drive the mouth from a dubbing actor's video that starts ``start_s`` s into the shot."""
+        project, offset = self.session.project, float(start_s)
+        return self._start("dubber", lambda progress: dubber_drive(project, path, offset, progress))
+
+    def _start(self, kind: str, fn) -> Job | None:
+        s, win = self.session, self.win
+        if not s.is_tracked:
+            win.messages.show_message("Track the shot before dubbing it (Shot ▸ Track Face).", "info", 6000)
+            return None
+        if self._running():
+            win.messages.show_message("A dub is already running; wait for it or cancel it.", "info", 6000)
+            return None
+        root = s.project.root
+        job = win.jobs.start(JOB_NAME, fn)
+        self.job = job
+        job.succeeded.connect(lambda drive: self._on_drive(root, drive))
+        job.failed.connect(lambda msg: win._job_error("Dubbing failed", msg))
+        job.cancelled.connect(lambda _m: win.statusBar().showMessage("Dubbing cancelled; nothing changed", 8000))
+        job.finished.connect(self._update_enabled)
+        self._update_enabled()
+        return job
+
+    def _on_drive(self, root: Path, drive: DubDrive) -> None:
+        s, win = self.session, self.win
+        if s.project is None or s.project.root != root or s.curves is None:
+            win.messages.show_message("The dub finished after its shot was closed; nothing was changed.", "warning", 8000)
+            return
+        if drive.n_frames != s.curves.n_frames:
+            win.messages.show_message(f"The dub covers {drive.n_frames} frames but the shot has {s.curves.n_frames}; track the shot again.", "error")
+            return
+        try:
+            s.push(drive.edit)
+        except (ValueError, IndexError, RuntimeError) as e:
+            win.messages.show_message(f"The dub could not be applied: {e}", "error")
+            return
+        from dubstudio.driving.dub import record_dub_audio
+
+        try:
+            record_dub_audio(s.project, drive.source, drive.kind, drive.offset_s, drive.start_in_shot_s)
+        except (DubStudioError, OSError) as e:
+            win.messages.show_message(f"The dub is applied, but project.json could not record its audio ({e}); "
+                                      f"choose the audio file in File ▸ Export….", "warning")
+        else:
+            win.messages.show_message(drive.summary(), "info", 12000)
+        self._update_status()
+        self.load_dub_audio()
+        self.dubbed.emit(drive)
+
+    # -- the dubbed audio --
+
+    def load_dub_audio(self) -> Job | None:
+        """(Re)load the recorded dubbed audio in a job: waveform, and sound for playback."""
+        from dubstudio.driving.dub import recorded_dub_audio
+
+        s = self.session
+        rec = recorded_dub_audio(s.project) if s.project is not None else None
+        self._update_status()
+        if rec is None:
+            self._set_dub_audio(None)
+            return None
+        if self._audio_job is not None and self._audio_job.running:
+            self._audio_job.cancel()
+        root = s.project.root
+        sound = self.win.audio.available if self.want_sound is None else self.want_sound
+        job = self.win.jobs.start("Dubbed audio", lambda progress: load_dub_audio(rec, sound, progress))
+        self._audio_job = job
+        job.succeeded.connect(lambda a, j=job: j is self._audio_job and s.project is not None and s.project.root == root and self._set_dub_audio(a))
+        job.failed.connect(lambda msg: self.win.messages.show_message(f"The dubbed audio could not be read: {msg}", "warning"))
+        return job
+
+    def _set_dub_audio(self, audio: DubAudio | None) -> None:
+        had = self.dub_audio is not None and self.dub_audio.waveform is not None
+        self.dub_audio = audio
+        playable = audio is not None and audio.waveform is not None
+        self.play_action.setEnabled(playable)
+        if playable and not had:
+            self.play_action.setChecked(True)  # a new dub: hear it
+        self._apply_sound()
+        self.dub_audio_changed.emit()
+
+    def _on_closed(self) -> None:
+        if self._audio_job is not None and self._audio_job.running:
+            self._audio_job.cancel()
+        self._audio_job = None
+        self._original = None
+        self._set_dub_audio(None)
+        self._update_enabled()
+
+    def set_original_sound(self, samples: np.ndarray | None, rate: int) -> None:
+        """The shot's own sound for playback (the window's Sound job)."""
+        self._original = None if samples is None else (samples, int(rate))
+        self._apply_sound()
+
+    @property
+    def sound_source(self) -> str:
+        """What playback plays: 'dubbed', 'original' or 'none'."""
+        a = self.dub_audio
+        if self.play_action.isChecked() and self.play_action.isEnabled() and a is not None and a.sound is not None:
+            return "dubbed"
+        return "original" if self._original is not None else "none"
+
+    def _on_play_toggled(self, _on: bool = False) -> None:
+        self._apply_sound()
+        what = "dubbed" if self.play_action.isChecked() else "original"
+        self.win.statusBar().showMessage(f"Playback plays the {what} audio", 4000)
+
+    def _apply_sound(self) -> None:
+        src = self.sound_source
+        if src == "dubbed":
+            samples, rate = self.dub_audio.sound, 48_000
+        elif src == "original":
+            samples, rate = self._original
+        else:
+            samples, rate = None, 0
+        key = (src, id(samples))
+        if key == self._sound_key:
+            return
+        self._sound_key = key
+        audio, pb = self.win.audio, self.win.playback
+        audio.set_audio(samples, rate)
+        if pb.playing and pb.speed == 1.0 and samples is not None:
+            audio.play_from(self.session.playhead.seconds())
+
+    def shutdown(self) -> None:
+        if self._audio_job is not None and self._audio_job.running:
+            self._audio_job.cancel()

@@ -1,0 +1,657 @@
+"""File ▸ Export…: the export dialog over ``dubstudio.export`` and the export job.
+
+The dialog is a face of ``dubstudio export``: its choices become that command's arguments
+(shown in the dialog, to copy), parsed by the CLI's own parser and turned into
+``ExportSettings`` and a renderer by the CLI's own helpers (``cli_export._settings`` /
+``_renderer``), so the GUI and the CLI cannot drift apart. The job runs ``export_shot`` with
+progress, ETA and cancel in the status bar; the result (path, frames, duration, the audio, the
+synthetic-media mark, the ffprobe check) ends in the message bar.
+
+Export reads the project from disk, so unsaved curve/mask edits are saved first (the user is
+asked; Cancel leaves everything as it is).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from dubstudio.core.jobs import Progress
+from dubstudio.errors import DubStudioError
+from dubstudio.gui.jobs import Job
+
+if TYPE_CHECKING:
+    from dubstudio.gui.main_window import MainWindow
+
+FORMAT_LABELS = {
+    "mp4": "MP4 — H.264 + AAC (delivery, review)",
+    "mov": "MOV — ProRes 422 HQ + PCM (editing)",
+    "png": "PNG sequence + WAV (a folder)",
+}
+AUDIO_LABELS = {"dubbed": "Dubbed", "original": "Original (the shot's own)", "file": "File…", "none": "None"}
+POLICY_LABELS = {
+    None: "Default (pad dubbed audio, fit the shot's own)",
+    "pad": "Pad with silence (error if longer)",
+    "trim": "Trim at the shot's end (error if shorter)",
+    "fit": "Pad or trim, whichever is needed",
+    "error": "Refuse any difference of a frame or more",
+}
+NOTE_STYLE = "color: #9aa0a6;"
+WARN_STYLE = "color: #ffcc66;"
+COPY_FRAMES = "0:100"
+
+
+# ------------------------------------------------------------------------- Qt-free: the choice
+
+
+@dataclass(frozen=True)
+class ExportChoice:
+    """What the dialog asks for, as ``dubstudio export`` arguments (``argv``)."""
+
+    project: Path
+    output: Path
+    format: str = "mp4"
+    audio: str = "dubbed"  # dubbed (the recorded dub, CLI default) | original | file | none
+    audio_file: Path | None = None
+    audio_offset: float | None = None  # None: as dubbed (or 0)
+    audio_policy: str | None = None
+    side_by_side: bool = False
+    review_scale: float = 1.0
+    renderer: str = "neural"  # neural | copy
+    mode: str | None = None  # None: the latest adaptation
+    train_frames: str = COPY_FRAMES  # copy baseline only
+    device: str = "auto"
+    crf: int = 17
+    prores: str = "hq"
+    verify: bool = True
+
+    def argv(self) -> list[str]:
+        a = ["--project", str(self.project), "-o", str(self.output), "--format", self.format]
+        if self.renderer == "copy":
+            a += ["--renderer", "copy", "--train-frames", self.train_frames]
+        else:
+            if self.mode:
+                a += ["--mode", self.mode]
+            a += ["--device", self.device]
+        if self.audio == "file":
+            a += ["--audio", str(self.audio_file)]
+        elif self.audio == "original":
+            a += ["--original-audio"]
+        elif self.audio == "none":
+            a += ["--no-audio"]
+        if self.audio != "none":
+            if self.audio_offset is not None:
+                a += ["--audio-offset", f"{self.audio_offset:g}"]
+            if self.audio_policy:
+                a += ["--audio-policy", self.audio_policy]
+        if self.side_by_side:
+            a += ["--side-by-side"]
+            if self.review_scale != 1.0:
+                a += ["--review-scale", f"{self.review_scale:g}"]
+        if self.format == "mp4" and self.crf != 17:
+            a += ["--crf", str(self.crf)]
+        if self.format == "mov" and self.prores != "hq":
+            a += ["--prores", self.prores]
+        if self.verify:
+            a += ["--verify"]
+        return a
+
+    def command(self) -> str:
+        return shlex.join(["dubstudio", "export", *self.argv()])
+
+
+def parse_export_args(argv: list[str]) -> argparse.Namespace:
+    """``argv`` parsed by ``dubstudio export``'s own parser (its defaults included)."""
+    from dubstudio import cli_export
+
+    parser = argparse.ArgumentParser(prog="dubstudio", add_help=False)
+    cli_export.register(parser.add_subparsers(dest="command"))
+    try:
+        return parser.parse_args(["export", *argv])
+    except SystemExit as e:  # argparse's way of refusing: a bug in the dialog, not the user's
+        raise DubStudioError(f"the export options were refused: {shlex.join(argv)}") from e
+
+
+def build_settings(choice: ExportChoice):
+    """The ``ExportSettings`` the CLI would build for the same arguments."""
+    from dubstudio.cli_export import _settings
+
+    return _settings(parse_export_args(choice.argv()))
+
+
+def run_export(choice: ExportChoice, progress: Progress | None = None) -> dict:
+    """The export job (worker thread): what ``dubstudio export`` does, without printing."""
+    from dubstudio.cli_export import _renderer, _settings
+    from dubstudio.export.job import export_shot
+    from dubstudio.io.project import Project
+    from dubstudio.rendering.render_job import load_tracking
+
+    progress = progress or Progress()
+    args = parse_export_args(choice.argv())
+    settings = _settings(args)
+    project = Project.open(args.project)
+    tracking = load_tracking(project)
+    project.check_video()
+    progress.stage("loading the renderer")
+    renderer, name = _renderer(args, project, tracking)
+    try:
+        result = export_shot(project, renderer, Path(args.output), settings, progress, tracking=tracking, renderer_name=name)
+    finally:
+        close = getattr(renderer, "close", None)
+        if callable(close):
+            close()
+    result["project"] = str(project.root)
+    result["command"] = choice.command()
+    return result
+
+
+def describe_result(r: dict) -> str:
+    """One paragraph for the message bar."""
+    a = r.get("audio") or {}
+    if a.get("kind") in (None, "none"):
+        audio = "no audio"
+    else:
+        audio = f"{a['kind']} audio {Path(a['source']).name} ({a.get('policy')}"
+        if a.get("padded_end_s"):
+            audio += f", padded {a['padded_end_s']:.2f} s"
+        if a.get("trimmed_end_s"):
+            audio += f", trimmed {a['trimmed_end_s']:.2f} s"
+        audio += ")"
+    wm = (r.get("synthetic_mark") or {}).get("watermark") or {}
+    mark = "marked as synthetic media (metadata" + (" + invisible watermark)" if wm.get("method") else ")")
+    size = f"{r.get('width')}x{r.get('height')}"
+    text = (f"Exported {r['frames']} frames ({r['duration_s']:.2f} s at {r['fps']} fps, {size}"
+            f"{', side by side' if r.get('side_by_side') else ''}, {r.get('renderer')}) → {r['output']} · {audio} · {mark}")
+    v = r.get("verify")
+    if v is not None:
+        text += " · ffprobe: ok" if v.get("ok") else " · ffprobe check FAILED: " + "; ".join(v.get("problems", []))
+    return text
+
+
+def adaptations(project) -> list[tuple[str | None, str]]:
+    """(mode or None for the latest, label) for each adaptation whose actor file exists."""
+    out: list[tuple[str | None, str]] = []
+
+    def usable(rec) -> bool:
+        return bool(rec) and "actor" in rec.get("outputs", {}) and (Path(project.root) / rec["outputs"]["actor"]).is_file()
+
+    def label(rec) -> str:
+        m = rec.get("metrics", {})
+        return f"{m.get('mode', '?')}, {m.get('steps', '?')} steps"
+
+    latest = project.stage_record("adapt")
+    if usable(latest):
+        out.append((None, f"Neural renderer — latest adaptation ({label(latest)})"))
+    modes = [m for m in ("full", "texture", "mixed") if usable(project.stage_record(f"adapt_{m}"))]
+    if len(modes) > 1:
+        for m in modes:
+            out.append((m, f"Neural renderer — {label(project.stage_record(f'adapt_{m}'))}"))
+    return out
+
+
+# ------------------------------------------------------------------------------- the dialog
+
+
+class ExportDialog(QDialog):
+    """The export options (see the module docstring). ``choice()`` is what Export runs."""
+
+    def __init__(self, win: MainWindow, parent: QWidget | None = None) -> None:
+        super().__init__(parent or win)
+        from dubstudio.driving.dub import recorded_dub_audio
+
+        self.win = win
+        s = win.session
+        self.project = project = s.project
+        self.n_frames = s.info.n_frames
+        self.setWindowTitle("Export Dubbed Shot")
+        self.setMinimumWidth(600)
+        settings = win.settings
+        self.rec = recorded_dub_audio(project)
+        self._durations: dict[tuple, float | None] = {}
+        self.driven = driven = s.curves is not None and any(s.curves.has_driven(i) for i in range(s.curves.n_controls))
+        self.shot_has_audio = bool(s.info.has_audio)
+
+        # output
+        self.format = QComboBox()
+        for k, v in FORMAT_LABELS.items():
+            self.format.addItem(v, k)
+        last_dir = Path(str(settings.value("export/dir", ""))) if settings.value("export/dir") else project.root / "exports"
+        self.output = QLineEdit(str(last_dir / f"{s.info.path.stem}_dubbed.mp4"))
+        browse = QToolButton()
+        browse.setText("…")
+        browse.clicked.connect(self._browse)
+        out_row = QHBoxLayout()
+        out_row.setContentsMargins(0, 0, 0, 0)
+        out_row.addWidget(self.output, 1)
+        out_row.addWidget(browse)
+        fmt = str(settings.value("export/format", "mp4"))
+        self.format.setCurrentIndex(max(0, self.format.findData(fmt)))
+        self._set_suffix(self.format.currentData())
+        self.format.currentIndexChanged.connect(lambda _i: (self._set_suffix(self.format.currentData()), self._refresh()))
+        self.crf = QSpinBox()
+        self.crf.setRange(0, 51)
+        self.crf.setValue(17)
+        self.crf.setToolTip("H.264 quality: 17-18 is visually lossless, 23 is x264's default")
+        self.crf.setMaximumWidth(90)
+        self.prores = QComboBox()
+        self.prores.addItems(["hq", "standard", "lt", "proxy"])
+        self.side = QCheckBox("Side-by-side review (original | dubbed)")
+        self.scale = QDoubleSpinBox()
+        self.scale.setRange(0.1, 1.0)
+        self.scale.setSingleStep(0.25)
+        self.scale.setValue(1.0)
+        self.scale.setToolTip("Size of each half (0.5 makes a 1080p shot's review 1928x540)")
+        self.scale.setMaximumWidth(90)
+        side_row = QHBoxLayout()
+        side_row.setContentsMargins(0, 0, 0, 0)
+        side_row.addWidget(self.side)
+        side_row.addStretch(1)
+        side_row.addWidget(QLabel("scale"))
+        side_row.addWidget(self.scale)
+        out_box = QGroupBox("Output")
+        of = QFormLayout(out_box)
+        of.addRow("File", out_row)
+        of.addRow("Format", self.format)
+        self.crf_label, self.prores_label = QLabel("H.264 CRF"), QLabel("ProRes profile")
+        of.addRow(self.crf_label, self.crf)
+        of.addRow(self.prores_label, self.prores)
+        of.addRow("", side_row)
+
+        # audio
+        self.audio = QComboBox()
+        if self.rec is not None and self.rec.get("path"):
+            start = float(self.rec.get("start_in_shot_s", 0.0))
+            self.audio.addItem(f"Dubbed — {Path(self.rec['path']).name} (starts at {start:+.2f} s)", "dubbed")
+        if self.shot_has_audio:
+            self.audio.addItem(AUDIO_LABELS["original"], "original")
+        self.audio.addItem(AUDIO_LABELS["file"], "file")
+        self.audio.addItem(AUDIO_LABELS["none"], "none")
+        default = "dubbed" if self.audio.findData("dubbed") >= 0 and (driven or not self.shot_has_audio) else (
+            "original" if self.shot_has_audio else "none")
+        self.audio.setCurrentIndex(max(0, self.audio.findData(default)))
+        self.audio_file = QLineEdit()
+        self.audio_file.setPlaceholderText("an audio file to mux")
+        afb = QToolButton()
+        afb.setText("…")
+        afb.clicked.connect(self._browse_audio)
+        af_row = QHBoxLayout()
+        af_row.setContentsMargins(0, 0, 0, 0)
+        af_row.addWidget(self.audio_file, 1)
+        af_row.addWidget(afb)
+        self.offset_check = QCheckBox("Starts at")
+        self.offset_check.setToolTip("Override where the audio starts in the shot (default: as dubbed, or 0)")
+        self.offset = QDoubleSpinBox()
+        self.offset.setRange(-3600, 3600)
+        self.offset.setDecimals(3)
+        self.offset.setSingleStep(0.04)
+        self.offset.setSuffix(" s into the shot")
+        self.offset.setMinimumWidth(170)
+        off_row = QHBoxLayout()
+        off_row.setContentsMargins(0, 0, 0, 0)
+        off_row.addWidget(self.offset_check)
+        off_row.addWidget(self.offset)
+        off_row.addStretch(1)
+        self.policy = QComboBox()
+        for k, v in POLICY_LABELS.items():
+            self.policy.addItem(v, k)
+        audio_box = QGroupBox("Audio")
+        af = QFormLayout(audio_box)
+        af.addRow("Track", self.audio)
+        self.audio_file_label = QLabel("File")
+        af.addRow(self.audio_file_label, af_row)
+        af.addRow("Offset", off_row)
+        af.addRow("Length", self.policy)
+        self.audio_note = QLabel()
+        self.audio_note.setWordWrap(True)
+        self.audio_note.setStyleSheet(NOTE_STYLE)
+        af.addRow(self.audio_note)
+
+        # renderer
+        self.renderer = QComboBox()
+        for mode, text in adaptations(project):
+            self.renderer.addItem(text, ("neural", mode))
+        self.has_neural = self.renderer.count() > 0
+        self.copy_ok = bool(s.tracking is not None and s.tracking.has_face.any())
+        if self.copy_ok:
+            self.renderer.addItem("Copy baseline — pastes the tracked mouths of frames A:B (no training)", ("copy", None))
+        self.copy_frames = QLineEdit(f"0:{min(100, self.n_frames)}")
+        self.copy_frames.setToolTip("Frames the copy baseline copies mouths from, A:B")
+        self.copy_frames_label = QLabel("Copy from frames")
+        self.renderer_note = QLabel()
+        self.renderer_note.setWordWrap(True)
+        r_box = QGroupBox("Renderer")
+        rf = QFormLayout(r_box)
+        rf.addRow("Renderer", self.renderer)
+        rf.addRow(self.copy_frames_label, self.copy_frames)
+        rf.addRow(self.renderer_note)
+        self.verify = QCheckBox("Check the result with ffprobe (frames, streams, durations)")
+        self.verify.setChecked(shutil.which("ffprobe") is not None)
+        self.verify.setEnabled(shutil.which("ffprobe") is not None)
+
+        self.command = QLineEdit()
+        self.command.setReadOnly(True)
+        self.command.setToolTip("The same export from a terminal")
+        self.command.setStyleSheet("font-family: monospace; font-size: 11px;")
+        self.error = QLabel()
+        self.error.setWordWrap(True)
+        self.error.setStyleSheet("color: #ff8a80;")
+        mark = QLabel("Every export is marked as synthetic media: a manifest in the file's metadata and an "
+                      "invisible watermark on the re-rendered pixels (dubstudio check-mark reads both).")
+        mark.setWordWrap(True)
+        mark.setStyleSheet(NOTE_STYLE)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.export_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.export_button.setText("Export")
+        self.buttons.accepted.connect(self._accept)
+        self.buttons.rejected.connect(self.reject)
+
+        lay = QVBoxLayout(self)
+        lay.addWidget(out_box)
+        lay.addWidget(audio_box)
+        lay.addWidget(r_box)
+        lay.addWidget(self.verify)
+        lay.addWidget(mark)
+        cmd_label = QLabel("Command line:")
+        cmd_label.setStyleSheet(NOTE_STYLE)
+        lay.addWidget(cmd_label)
+        lay.addWidget(self.command)
+        lay.addWidget(self.error)
+        lay.addWidget(self.buttons)
+
+        for w in (self.audio, self.policy, self.renderer, self.prores):
+            w.currentIndexChanged.connect(self._refresh)
+        for w in (self.output, self.audio_file, self.copy_frames):
+            w.textChanged.connect(self._refresh)
+        for w in (self.side, self.offset_check, self.verify):
+            w.toggled.connect(self._refresh)
+        for w in (self.offset, self.scale):
+            w.valueChanged.connect(self._refresh)
+        self.crf.valueChanged.connect(self._refresh)
+        self._refresh()
+
+    # -- helpers --
+
+    def _set_suffix(self, fmt: str) -> None:
+        p = Path(self.output.text().strip() or "export")
+        stem = p.with_suffix("") if p.suffix.lower() in (".mp4", ".mov") else p
+        self.output.setText(str(stem if fmt == "png" else stem.with_suffix(f".{fmt}")))
+
+    def _browse(self) -> None:
+        fmt = self.format.currentData()
+        if fmt == "png":
+            path = QFileDialog.getExistingDirectory(self, "Export PNG sequence into (an empty or new folder)", str(Path(self.output.text()).parent))
+        else:
+            path, _ = QFileDialog.getSaveFileName(self, "Export to", self.output.text(), f"{fmt.upper()} (*.{fmt})")
+        if path:
+            self.output.setText(path)
+            self._set_suffix(fmt)
+
+    def _browse_audio(self) -> None:
+        from dubstudio.gui.dubbing import AUDIO_FILTER
+
+        path, _ = QFileDialog.getOpenFileName(self, "Audio to mux", self.audio_file.text() or str(Path.home()), AUDIO_FILTER)
+        if path:
+            self.audio_file.setText(path)
+
+    # -- state --
+
+    def _refresh(self, *_: object) -> None:
+        fmt = self.format.currentData()
+        self.crf.setVisible(fmt == "mp4")
+        self.crf_label.setVisible(fmt == "mp4")
+        self.prores.setVisible(fmt == "mov")
+        self.prores_label.setVisible(fmt == "mov")
+        self.scale.setEnabled(self.side.isChecked())
+        audio = self.audio.currentData()
+        self.audio_file.setEnabled(audio == "file")
+        self.audio_file_label.setEnabled(audio == "file")
+        for w in (self.offset_check, self.policy):
+            w.setEnabled(audio != "none")
+        self.offset.setEnabled(audio != "none" and self.offset_check.isChecked())
+        if audio == "dubbed":
+            note = f"The dubbed dialogue recorded by the last dub ({self.rec.get('kind', 'audio')}), in sync with the mouth."
+        elif audio == "original":
+            note = "The shot's own sound (the original language)."
+            if self.rec is not None or self.driven:
+                note += " The mouth was dubbed: this is probably not what you want."
+                if self.rec is None or not self.rec.get("path"):
+                    note += " The project does not record the dubbed audio: choose File… for it."
+        elif audio == "file":
+            note = "Any audio file, starting at 0 s unless you set where it starts."
+        else:
+            note = "No audio track."
+        self.audio_note.setText(note)
+        self.audio_note.setStyleSheet(NOTE_STYLE)
+        kind, _mode = self.renderer.currentData() or ("none", None)
+        copy = kind == "copy"
+        self.copy_frames.setVisible(copy)
+        self.copy_frames_label.setVisible(copy)
+        if not self.has_neural:
+            self.renderer_note.setText(
+                "This project has no neural adaptation yet, so the real dubbed render is not available: run the "
+                "Adapt panel first (Start adaptation). "
+                + ("The copy baseline exports now, pasting real mouths from the frames above; good for checking "
+                   "timing and audio, not for delivery." if self.copy_ok else "Track the shot to export anything."))
+            self.renderer_note.setStyleSheet(WARN_STYLE)
+        elif copy:
+            self.renderer_note.setText("The copy baseline pastes real mouths from the frames above: a reference, not the dubbed render.")
+            self.renderer_note.setStyleSheet(WARN_STYLE)
+        else:
+            running = self.win.jobs.running("Adaptation")
+            self.renderer_note.setText("The actor's neural renderer, on " + self.win.job_device()
+                                       + (". An adaptation is running: this uses the last finished one." if running else "."))
+            self.renderer_note.setStyleSheet(NOTE_STYLE)
+        self.export_button.setEnabled(self.renderer.count() > 0)
+        self._check_length(audio)
+        try:
+            self.command.setText(self.choice().command())
+        except DubStudioError:
+            self.command.setText("")
+        self.command.setCursorPosition(0)
+        self.output.setCursorPosition(len(self.output.text()))
+
+    def _audio_source(self, audio: str) -> tuple[Path | None, float]:
+        """(file, where it starts in the shot) the export would use, before any override."""
+        if audio == "dubbed" and self.rec is not None and self.rec.get("path"):
+            return Path(self.rec["path"]), float(self.rec.get("start_in_shot_s", 0.0))
+        if audio == "original":
+            return self.win.session.info.path, 0.0
+        if audio == "file" and self.audio_file.text().strip():
+            return Path(self.audio_file.text().strip()).expanduser(), 0.0
+        return None, 0.0
+
+    def _check_length(self, audio: str) -> None:
+        """Say before exporting when the length policy will refuse the audio."""
+        from dubstudio.io.audio import audio_info
+
+        path, start = self._audio_source(audio)
+        if path is None or not path.is_file():
+            return
+        key = (str(path), path.stat().st_mtime_ns)
+        if key not in self._durations:
+            try:
+                self._durations[key] = audio_info(path).duration_s
+            except DubStudioError:
+                self._durations[key] = None
+        dur = self._durations[key]
+        if not dur:
+            return
+        if self.offset_check.isChecked():
+            start = float(self.offset.value())
+        info = self.win.session.info
+        shot, frame = info.n_frames / float(info.fps), 1 / float(info.fps)
+        end = start + dur
+        policy = self.policy.currentData() or ("fit" if audio == "original" else "pad")
+        if end - shot >= frame and policy in ("pad", "error"):
+            warn = (f"The audio runs {end - shot:.2f} s past the end of the shot ({end:.2f} s for {shot:.2f} s): "
+                    f"choose Trim or Fit as the length, or the export stops.")
+        elif shot - end >= frame and policy in ("trim", "error"):
+            warn = f"The audio ends {shot - end:.2f} s before the shot: choose Pad or Fit as the length, or the export stops."
+        else:
+            return
+        self.audio_note.setText(warn)
+        self.audio_note.setStyleSheet(WARN_STYLE)
+
+    def choice(self) -> ExportChoice:
+        kind, mode = self.renderer.currentData() or ("neural", None)
+        audio = self.audio.currentData()
+        af = self.audio_file.text().strip()
+        return ExportChoice(
+            project=self.project.root,
+            output=Path(self.output.text().strip()).expanduser(),
+            format=self.format.currentData(),
+            audio=audio,
+            audio_file=Path(af).expanduser() if audio == "file" and af else None,
+            audio_offset=float(self.offset.value()) if audio != "none" and self.offset_check.isChecked() else None,
+            audio_policy=self.policy.currentData() if audio != "none" else None,
+            side_by_side=self.side.isChecked(),
+            review_scale=float(self.scale.value()) if self.side.isChecked() else 1.0,
+            renderer=kind,
+            mode=mode,
+            train_frames=self.copy_frames.text().strip() or COPY_FRAMES,
+            device=self.win.job_device(),
+            crf=int(self.crf.value()),
+            prores=self.prores.currentText(),
+            verify=self.verify.isChecked(),
+        )
+
+    def validate(self) -> ExportChoice:
+        """The choice, checked as far as it can be without rendering; DubStudioError says why not."""
+        from dubstudio.export.formats import guess_format
+
+        c = self.choice()
+        if not self.output.text().strip():
+            raise DubStudioError("Choose where to export.")
+        if c.audio == "file" and (c.audio_file is None or not c.audio_file.is_file()):
+            raise DubStudioError("Choose an existing audio file, or another audio track.")
+        if c.renderer == "copy":
+            from dubstudio.rendering.render_job import parse_frames
+
+            parse_frames(c.train_frames, self.n_frames)
+        guess_format(c.output, c.format)
+        build_settings(c)  # the CLI's own checks
+        if c.format != "png" and not c.output.parent.exists():
+            c.output.parent.mkdir(parents=True, exist_ok=True)
+        return c
+
+    def _accept(self) -> None:
+        try:
+            self.validate()
+        except (DubStudioError, OSError) as e:
+            self.error.setText(str(e))
+            return
+        s = self.win.settings
+        s.setValue("export/dir", str(Path(self.output.text()).parent))
+        s.setValue("export/format", self.format.currentData())
+        self.accept()
+
+
+class ExportController(QObject):
+    """File ▸ Export…: the dialog, saving first, the job and its result."""
+
+    exported = Signal(dict)  # export_shot's summary
+
+    def __init__(self, win: MainWindow) -> None:
+        super().__init__(win)
+        self.win = win
+        self.job: Job | None = None
+        self.last_result: dict | None = None
+        a = QAction("&Export…", win)
+        a.setShortcut(QKeySequence("Ctrl+E"))
+        a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        tip = "Export the dubbed shot: mp4, ProRes mov or PNGs, with the dubbed audio (background job, Ctrl+E)"
+        a.setStatusTip(tip)
+        a.setToolTip(tip)
+        a.triggered.connect(self.open_dialog)
+        win.addAction(a)
+        win.actions["export"] = a
+        self.action = a
+        file_menu = next((m for m in (x.menu() for x in win.menuBar().actions()) if isinstance(m, QMenu) and m.title().replace("&", "") == "File"), None)
+        if file_menu is not None:
+            quit_act = win.actions.get("quit")
+            acts = file_menu.actions()
+            before = acts[acts.index(quit_act) - 1] if quit_act in acts and acts.index(quit_act) > 0 else quit_act
+            file_menu.insertAction(before, a)
+        s = win.session
+        for sig in (s.shot_opened, s.shot_closed, s.tracking_changed):
+            sig.connect(self._update_enabled)
+        win.jobs.job_finished.connect(lambda _j: self._update_enabled())
+        self._update_enabled()
+
+    def _running(self) -> bool:
+        return self.job is not None and self.job.running
+
+    def _update_enabled(self, *_: object) -> None:
+        self.action.setEnabled(self.win.session.is_tracked and not self._running())
+
+    def make_dialog(self) -> ExportDialog:
+        return ExportDialog(self.win)
+
+    def open_dialog(self) -> Job | None:
+        if not self.win.session.is_tracked:
+            self.win.messages.show_message("Open and track a shot before exporting it.", "info", 6000)
+            return None
+        if not self.ensure_saved():
+            return None
+        dlg = self.make_dialog()
+        if not dlg.exec():
+            return None
+        return self.start(dlg.choice())
+
+    def ensure_saved(self) -> bool:
+        """Export reads the project: unsaved edits are saved first (asked). False: cancelled."""
+        s, win = self.win.session, self.win
+        if not s.is_dirty:
+            return True
+        text = (f"Export renders what is saved in the project, and {s.info.path.name} has unsaved edits. "
+                f"Save them before exporting?")
+        if win.prompter.ask("export_unsaved", text, win) != "save":
+            return False
+        return win.save()
+
+    def start(self, choice: ExportChoice) -> Job | None:
+        win = self.win
+        if self._running():
+            win.messages.show_message("An export is already running.", "info", 6000)
+            return None
+        if not self.ensure_saved():
+            return None
+        job = win.jobs.start("Export", lambda progress: run_export(choice, progress))
+        self.job = job
+        job.succeeded.connect(self._on_done)
+        job.failed.connect(lambda msg: win._job_error("Export failed", msg))
+        job.cancelled.connect(lambda _m: win.statusBar().showMessage("Export cancelled; nothing was written", 8000))
+        win.statusBar().showMessage(f"Exporting to {choice.output}…", 4000)
+        self._update_enabled()
+        return job
+
+    def _on_done(self, result: dict) -> None:
+        self.last_result = result
+        level = "info" if (result.get("verify") or {"ok": True}).get("ok") else "warning"
+        self.win.messages.show_message(describe_result(result), level)
+        self.exported.emit(result)

@@ -1,0 +1,154 @@
+"""Dubbing from the editor on the tracked sample: Shot ▸ Dub from Audio / Dubber Video run as jobs,
+the result is one undo step over unsaved edits (nothing saved), the dubbed audio is recorded in
+project.json, its waveform appears as a second row where it plays in the shot, and playback can
+switch between the dubbed and the original sound."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from dubstudio.core.curve_store import CURVES_FILE
+from dubstudio.tracking.face_model import CONTROL_NAMES
+
+
+def tiny_audio_config():
+    """A per-actor audio-to-expression model trained for a few steps (seconds on a CPU)."""
+    from dubstudio.driving.audio2expr_train import AdaptConfig, TrainConfig
+
+    return AdaptConfig(scratch_train=TrainConfig(steps=12, batch=4, seq_frames=24, lr=3e-3, weight_decay=1e-3, log_every=4))
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_dub_from_audio_is_one_undo_step_with_its_waveform_and_sound(make_window, tracked_project, sample_video, gui, qtbot, tmp_path):
+    win = make_window()
+    gui.open(win, tracked_project)
+    s, d, tl = win.session, win.dubbing, win.timeline
+    assert win.actions["dub_audio"].isEnabled() and win.actions["dub_dubber"].isEnabled()
+    assert not tl.dub_wave.isVisible() and not win.actions["play_dubbed"].isEnabled()
+    assert "not dubbed yet" in d.status.text()
+    d.audio_config = tiny_audio_config()
+    d.want_sound = True  # load the dubbed samples even without an output device
+    d.set_original_sound(np.zeros((1, 48_000 * 2), np.float32), 48_000)
+    assert d.sound_source == "original"
+
+    # an unsaved key first: the dub must go on top of it, not replace it
+    tl.add_key(5, 0.9)
+    assert s.undo_stack.count() == 1 and s.is_dirty
+    audio = tmp_path / "dialogue.mp4"
+    shutil.copy2(sample_video, audio)  # any file with an audio track
+    start = 0.4
+    with qtbot.waitSignal(d.dubbed, timeout=120_000) as sig:
+        job = d.dub_from_audio(audio, start_s=start)
+        assert job is not None and not win.actions["dub_audio"].isEnabled()  # one dub at a time
+    drive = sig.args[0]
+    assert drive.kind == "audio" and drive.start_in_shot_s == pytest.approx(start) and drive.offset_s == pytest.approx(start)
+    assert s.undo_stack.count() == 2 and s.undo_stack.text(1) == f"Dub from {audio.name}"
+    c = s.curves
+    assert all(c.has_driven(n) for n in CONTROL_NAMES)
+    assert c.driven_source("jaw_open") == f"audio:{audio.name}"
+    assert c.key_at("jaw_open", 5) is not None  # the unsaved key survived
+    assert not (tracked_project / CURVES_FILE).exists()  # nothing saved behind the user's back
+    assert "Dubbed from the dialogue" in win.messages.text
+
+    rec = json.loads((tracked_project / "project.json").read_text())["dub_audio"]
+    assert rec["kind"] == "audio" and rec["start_in_shot_s"] == pytest.approx(start) and rec["offset_s"] == pytest.approx(start)
+    assert rec["path"] == str(audio.resolve()) and rec["fingerprint"]
+
+    # the dubbed waveform row, shifted to where the dialogue starts
+    qtbot.waitUntil(lambda: d.dub_audio is not None and tl.dub_wave.isVisible(), timeout=30_000)
+    xs = d.row.item.getData()[0]
+    fps = float(s.info.fps)
+    assert xs is not None and len(xs) > 10 and xs.min() == pytest.approx(start * fps, abs=0.2)
+    assert d.row.start_line.value() == pytest.approx(start * fps - 0.5)
+    assert win.actions["play_dubbed"].isEnabled() and win.actions["play_dubbed"].isChecked()
+    assert d.sound_source == "dubbed"
+    lead = int(start * 48_000)
+    assert not np.any(win.audio.samples[:lead - 10])  # silence until the dialogue starts
+    assert np.abs(win.audio.samples[lead:]).max() > 0.01
+    win.actions["play_dubbed"].trigger()  # Playback ▸ Play Dubbed Audio off: the original
+    assert d.sound_source == "original" and len(win.audio.samples) == 48_000 * 2
+    win.actions["play_dubbed"].trigger()
+    assert d.sound_source == "dubbed"
+
+    # undo takes the dub off and leaves the key; redo puts it back
+    driven = c.evaluate("jaw_open").copy()
+    win.actions["undo"].trigger()
+    assert not c.has_driven("jaw_open") and c.key_at("jaw_open", 5) is not None
+    win.actions["redo"].trigger()
+    assert np.allclose(c.evaluate("jaw_open"), driven)
+
+    # saved and reopened: the dub is in the curves, the dubbed row comes back by itself
+    win.actions["save"].trigger()
+    win2 = make_window()
+    with qtbot.waitSignal(win2.dubbing.dub_audio_changed, timeout=60_000):
+        gui.open(win2, tracked_project)
+    assert win2.timeline.dub_wave.isVisible() and win2.session.curves.has_driven("jaw_open")
+    assert "Dialogue dialogue.mp4, starts at +0.40\u00a0s" in win2.dubbing.status.text()
+
+
+def test_dub_from_dubber_video_tracks_it_and_retargets(make_window, tracked_project, sample_video, gui, qtbot, tmp_path):
+    win = make_window()
+    gui.open(win, tracked_project)
+    s, d = win.session, win.dubbing
+    dubber = tmp_path / "dubber_take1.mp4"
+    shutil.copy2(sample_video, dubber)
+    start = 0.2
+    with qtbot.waitSignal(d.dubbed, timeout=180_000) as sig:
+        d.dub_from_dubber(dubber, start_s=start)
+    drive = sig.args[0]
+    assert drive.kind == "dubber" and drive.start_in_shot_s == pytest.approx(start) and drive.offset_s == pytest.approx(start)
+    assert s.undo_stack.count() == 1 and s.curves.driven_source("jaw_open") == f"dubber:{dubber.name}"
+    assert (tracked_project / "dubbers" / "dubber_take1" / "project.json").is_file()  # tracked into the project
+    fps = float(s.info.fps)
+    k = int(np.ceil(start * fps))
+    assert np.all(s.curves.driven_weight("jaw_open") == 1.0)  # every frame has a face
+    # before the dubber starts the mouth is eased closed (the new dialogue is silent there)
+    assert np.allclose(s.curves.driven("jaw_open")[:k], 0.0)
+    rec = json.loads((tracked_project / "project.json").read_text())["dub_audio"]
+    assert rec["kind"] == "dubber" and rec["start_in_shot_s"] == pytest.approx(start)
+    qtbot.waitUntil(lambda: win.timeline.dub_wave.isVisible(), timeout=30_000)
+    win.actions["undo"].trigger()
+    assert not s.curves.has_driven("jaw_open") and not s.is_dirty
+
+
+def test_dub_needs_a_tracked_shot_and_reports_errors(make_window, fresh_video, tracked_project, gui, qtbot, tmp_path):
+    win = make_window()
+    gui.open(win, fresh_video)
+    assert not win.actions["dub_audio"].isEnabled()
+    assert win.dubbing.dub_from_audio(tmp_path / "x.wav") is None
+    assert "Track the shot" in win.messages.text
+    gui.open(win, tracked_project)
+    with qtbot.waitSignal(win.job_failed, timeout=30_000) as sig:
+        win.dubbing.dub_from_audio(tmp_path / "missing.wav")
+    assert "not found" in sig.args[0]
+    assert win.session.undo_stack.count() == 0 and win.actions["dub_audio"].isEnabled()
+
+
+def test_dub_dialog_asks_for_a_file_and_where_it_starts(make_window, sample_video, tmp_path):
+    from dubstudio.gui.dubbing import DubSourceDialog
+
+    win = make_window()
+    dlg = DubSourceDialog("audio", win.settings, win)
+    dlg.path.setText(str(tmp_path / "missing.wav"))
+    dlg._accept()
+    assert dlg.result() == 0 and "existing file" in dlg.error.text()
+    dlg.path.setText(str(sample_video))
+    dlg.start.setValue(-1.25)
+    dlg._accept()
+    assert dlg.result() == 1 and dlg.values() == (sample_video, -1.25)
+    again = DubSourceDialog("audio", win.settings, win)  # remembered for the next dub
+    assert again.values() == (sample_video, -1.25)
+    assert DubSourceDialog("dubber", win.settings, win).path.text() == ""  # each source its own

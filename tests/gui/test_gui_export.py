@@ -1,0 +1,123 @@
+"""File ▸ Export… on the sample: the dialog's choices become the CLI's own ExportSettings, it says
+when there is no neural adaptation (and offers the copy baseline), unsaved edits are saved first,
+and the export job writes a verified file with the synthetic-media mark."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dubstudio.export.audio_track import AudioRequest
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_dialog_builds_the_cli_settings(make_window, tracked_project, sample_video, gui, tmp_path):
+    from dubstudio.gui.export_dialog import ExportChoice, build_settings
+
+    win = make_window()
+    gui.open(win, tracked_project)
+    assert win.actions["export"].isEnabled()
+    dlg = win.export.make_dialog()
+    # no adaptation: said clearly, and only the copy baseline is offered
+    assert not dlg.has_neural and dlg.renderer.count() == 1 and dlg.renderer.currentData() == ("copy", None)
+    assert "no neural adaptation" in dlg.renderer_note.text() and dlg.copy_frames.isVisibleTo(dlg)
+    # not dubbed: the shot's own audio by default; there is no "Dubbed" entry
+    assert dlg.audio.currentData() == "original" and dlg.audio.findData("dubbed") < 0
+    c = dlg.choice()
+    assert c.renderer == "copy" and c.format == "mp4" and c.output.suffix == ".mp4"
+    st = build_settings(c)
+    assert st.format == "mp4" and st.audio == AudioRequest("original", None, None, None) and not st.side_by_side
+
+    # mov, side by side at half size, a given audio file placed at -0.5 s and trimmed
+    dlg.format.setCurrentIndex(dlg.format.findData("mov"))
+    assert dlg.output.text().endswith(".mov") and dlg.prores.isVisibleTo(dlg) and not dlg.crf.isVisibleTo(dlg)
+    dlg.side.setChecked(True)
+    dlg.scale.setValue(0.5)
+    dlg.audio.setCurrentIndex(dlg.audio.findData("file"))
+    dlg.audio_file.setText(str(sample_video))
+    dlg.offset_check.setChecked(True)
+    dlg.offset.setValue(-0.5)
+    dlg.policy.setCurrentIndex(dlg.policy.findData("trim"))
+    dlg.copy_frames.setText("5:30")
+    c = dlg.validate()
+    st = build_settings(c)
+    assert st.format == "mov" and st.prores_profile == "hq" and st.side_by_side and st.review.scale == 0.5
+    assert st.audio == AudioRequest("file", sample_video, -0.5, "trim")
+    assert "--renderer copy --train-frames 5:30" in dlg.command.text() and "--side-by-side" in dlg.command.text()
+    # PNG: a folder, no suffix
+    dlg.format.setCurrentIndex(dlg.format.findData("png"))
+    assert Path(dlg.output.text()).suffix == "" and build_settings(dlg.choice()).format == "png"
+    # nothing to export with
+    dlg.audio.setCurrentIndex(dlg.audio.findData("file"))
+    dlg.audio_file.setText(str(tmp_path / "missing.wav"))
+    dlg._accept()
+    assert dlg.result() == 0 and "existing audio file" in dlg.error.text()
+    assert ExportChoice(tracked_project, tmp_path / "x.mp4", audio="none", audio_offset=1.0).argv().count("--audio-offset") == 0
+
+
+def test_export_job_saves_first_and_writes_a_marked_verified_file(make_window, adapted_project, gui, qtbot, tmp_path):
+    from dubstudio.export.mark import read_mark
+    from dubstudio.export.verify import summarize
+
+    win = make_window()
+    gui.open(win, adapted_project)
+    s = win.session
+    win.timeline.add_key(20, 0.9)  # unsaved: export must save it first (it reads the project)
+    dlg = win.export.make_dialog()
+    assert dlg.has_neural and dlg.renderer.currentData() == ("neural", None)
+    assert "latest adaptation (full, 2 steps)" in dlg.renderer.currentText()
+    out = tmp_path / "exports" / "dubbed.mp4"
+    dlg.output.setText(str(out))
+    choice = dlg.validate()
+    assert choice.verify and "--device" in choice.argv()
+    monitor = gui.StallMonitor()
+    monitor.start()
+    with qtbot.waitSignal(win.export.exported, timeout=240_000) as sig:
+        job = win.export.start(choice)
+        assert job is not None and not win.actions["export"].isEnabled()
+        assert [k for k, _ in win.prompter.asked] == ["export_unsaved"] and not s.is_dirty
+    monitor.stop()
+    r = sig.args[0]
+    assert out.is_file() and r["frames"] == 50 and r["verify"]["ok"], r.get("verify")
+    assert r["curves_edited"] and r["renderer"].startswith("neural")
+    summary = summarize(out)
+    assert summary["video"]["frames"] == 50 and summary["audio"] is not None
+    assert read_mark(out)["synthetic"]
+    text = win.messages.text
+    assert "Exported 50 frames (2.00 s at 25/1 fps" in text and "marked as synthetic" in text and "ffprobe: ok" in text
+    assert win.actions["export"].isEnabled()
+    print(f"export of 50 frames: {r['wall_s']:.1f} s; GUI thread longest stall {monitor.max_ms:.0f} ms")
+
+
+def test_export_cancel_leaves_nothing(make_window, adapted_project, gui, qtbot, tmp_path):
+    win = make_window()
+    gui.open(win, adapted_project)
+    dlg = win.export.make_dialog()
+    out = tmp_path / "cancelled.mp4"
+    dlg.output.setText(str(out))
+    with qtbot.waitSignal(win.jobs.job_finished, timeout=120_000, check_params_cb=lambda j: j.name == "Export"):
+        job = win.export.start(dlg.validate())
+        qtbot.waitUntil(lambda: job.last_event is not None and job.last_event.stage == "export", timeout=60_000)
+        job.cancel()
+    assert job.state == "cancelled" and not out.exists()
+    assert not list(tmp_path.glob("*.mp4*"))
+
+
+def test_export_refuses_without_saving_when_the_user_cancels(make_window, adapted_project, gui, tmp_path):
+    win = make_window(answers={"export_unsaved": "cancel"})
+    gui.open(win, adapted_project)
+    win.timeline.add_key(10, 0.5)
+    dlg = win.export.make_dialog()
+    dlg.output.setText(str(tmp_path / "x.mp4"))
+    assert win.export.start(dlg.validate()) is None
+    assert win.session.is_dirty and not win.jobs.running("Export") and not (tmp_path / "x.mp4").exists()
