@@ -56,26 +56,51 @@ def apply_driven(project: Project, tracking: Tracking, curves_values: np.ndarray
     return int((weight > 0).sum())
 
 
-def dub_from_dubber(project: Project, dubber_video: Path, offset_s: float = 0.0, progress: Progress | None = None) -> DubResult:
-    """Track the dubbing actor's video (cached in the project) and retarget their mouth onto the actor."""
+@dataclass
+class DubberDrive:
+    """A dubbing actor's performance retargeted onto the actor, not stored yet."""
+
+    values: np.ndarray  # (n_frames, C) named controls for the whole shot
+    weight: np.ndarray  # (n_frames,) 1 where the layer drives (frames with a face)
+    covered_frames: int  # face frames inside the dubber clip (the rest: mouth eased closed)
+    details: dict
+
+
+def drive_from_dubber(project: Project, dubber_video: Path, offset_s: float = 0.0, progress: Progress | None = None) -> DubberDrive:
+    """Track the dubbing actor's video (cached in the project's ``dubbers/<stem>``) and retarget
+    their mouth onto the actor; ``offset_s`` is the shot time where the dubber clip starts. The
+    CLI stores the result, the editor pushes it as one undoable edit."""
     from dubstudio.driving.retarget import retarget
+    from dubstudio.errors import DubStudioError
 
     progress = progress or Progress()
+    dubber_video = Path(dubber_video)
     actor = project_tracking(project)
-    dub_project = Project.create(project.path(f"dubbers/{Path(dubber_video).stem}"), dubber_video)
+    dub_project = Project.create(project.path(f"dubbers/{dubber_video.stem}"), dubber_video)
     dubber, metrics = track(dubber_video, dub_project, TrackSettings(), progress)
+    if not np.any(dubber.has_face):
+        raise DubStudioError(f"no face was found in the dubber video {dubber_video.name}; film the dubbing actor facing the camera.")
+    progress.stage("retarget")
     values, ok, fmap = retarget(dubber, actor, offset_s)
     values = _close_outside(values, ok, actor, dubber, offset_s)
-    weight = actor.has_face.astype(np.float64)
-    n = apply_driven(project, actor, values, weight, source=f"dubber:{Path(dubber_video).name}")
+    t = np.arange(actor.n_frames) / float(actor.fps) - offset_s
+    inside = (t >= 0) & (t <= (dubber.n_frames - 1) / float(dubber.fps))
+    return DubberDrive(
+        values, actor.has_face.astype(np.float64), int((inside & actor.has_face).sum()),
+        {"map": fmap.as_dict(), "dubber_frames": dubber.n_frames, "dubber_fps": str(dubber.fps),
+         "dubber_tracking": {k: metrics[k] for k in ("landmark_rms_iod", "jaw_lip_corr") if k in metrics}},
+    )
+
+
+def dub_from_dubber(project: Project, dubber_video: Path, offset_s: float = 0.0, progress: Progress | None = None) -> DubResult:
+    """``dubstudio dub --dubber``: drive_from_dubber, stored as the driven layer."""
+    d = drive_from_dubber(project, dubber_video, offset_s, progress)
+    actor = project_tracking(project)
+    n = apply_driven(project, actor, d.values, d.weight, source=f"dubber:{Path(dubber_video).name}")
     # retarget: shot frame i shows dubber time i / fps - offset_s, so the dubber's audio (on the
     # dubber's own timeline) starts offset_s seconds into the shot.
     record_dub_audio(project, Path(dubber_video), "dubber", offset_s, start_in_shot_s=offset_s)
-    return DubResult(
-        source=str(dubber_video), driven_frames=n, frames=actor.n_frames,
-        details={"map": fmap.as_dict(), "dubber_frames": dubber.n_frames, "dubber_fps": str(dubber.fps),
-                 "dubber_tracking": {k: metrics[k] for k in ("landmark_rms_iod", "jaw_lip_corr") if k in metrics}},
-    )
+    return DubResult(source=str(dubber_video), driven_frames=n, frames=actor.n_frames, details=d.details)
 
 
 def _close_outside(values: np.ndarray, ok: np.ndarray, actor: Tracking, dubber: Tracking, offset_s: float) -> np.ndarray:

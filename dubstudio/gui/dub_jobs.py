@@ -4,9 +4,7 @@ and the dubbed audio the timeline and playback show.
 The CLI's ``dubstudio dub`` (``dubstudio.driving.dub``) saves its ``SetDriven`` straight into
 the project; the editor must not (the user may have unsaved edits, and a dub must be one undo
 step). So these jobs compute the same edit *without saving*: ``audio_drive`` through
-``drive_project_from_audio(..., save=False)``, ``dubber_drive`` from the same pieces as
-``dub_from_dubber`` (track the dubber into ``dubbers/<stem>``, ``retarget``, close the mouth
-outside the dubber clip). The window pushes the edit on its undo stack and then records the
+``drive_project_from_audio(..., save=False)``, ``dubber_drive`` through ``drive_from_dubber`` (what ``dub_from_dubber`` stores). The window pushes the edit on its undo stack and then records the
 dubbed audio with ``record_dub_audio`` (what export muxes). ``offset_s`` follows the CLI: the
 shot time where the new performance (and its audio) starts, for both paths.
 """
@@ -85,34 +83,18 @@ def dubber_drive(project, video: str | Path, offset_s: float = 0.0, progress: Pr
     """The dubbing actor's video tracked (cached in ``dubbers/<stem>``) and retargeted onto the
     actor (``dubstudio dub --dubber``), not saved. ``offset_s``: where it starts in the shot."""
     from dubstudio.core.edits import SetDriven
-    from dubstudio.driving.dub import _close_outside, project_tracking
-    from dubstudio.driving.retarget import retarget
-    from dubstudio.io.project import Project, cached_fingerprint
+    from dubstudio.driving.dub import drive_from_dubber, project_tracking
+    from dubstudio.io.project import cached_fingerprint
     from dubstudio.tracking.face_model import CONTROL_NAMES
-    from dubstudio.tracking.track import TrackSettings, track
 
-    progress = progress or Progress()
     video = _check_source(video, "dubber video")
     actor = project_tracking(project)
-    dub_project = Project.create(project.path(f"dubbers/{video.stem}"), video)
-    dubber, metrics = track(video, dub_project, TrackSettings(), progress)
-    if not np.any(dubber.has_face):
-        raise DubStudioError(f"no face was found in the dubber video {video.name}; film the dubbing actor facing the camera.")
-    progress.stage("retarget")
-    values, ok, fmap = retarget(dubber, actor, float(offset_s))
-    values = _close_outside(values, ok, actor, dubber, float(offset_s))
-    weight = np.asarray(actor.has_face, np.float64)
-    edit = SetDriven(CONTROL_NAMES, values, start=0, weight=weight, source=f"dubber:{video.name}")
+    d = drive_from_dubber(project, video, float(offset_s), progress)
+    edit = SetDriven(CONTROL_NAMES, d.values, start=0, weight=d.weight, source=f"dubber:{video.name}")
     edit.text = f"Dub from {video.name}"
     cached_fingerprint(video)
-    t = np.arange(actor.n_frames) / float(actor.fps) - float(offset_s)
-    inside = (t >= 0) & (t <= (dubber.n_frames - 1) / float(dubber.fps))
-    # retarget: shot frame i shows dubber time i / fps - offset_s, so the dubber's own audio
-    # starts offset_s seconds into the shot (as dub_from_dubber records).
-    return DubDrive(edit, "dubber", video, float(offset_s), float(offset_s), int((inside & actor.has_face).sum()), actor.n_frames, {
-        "map": fmap.as_dict(), "dubber_frames": dubber.n_frames, "dubber_fps": str(dubber.fps),
-        "dubber_tracking": {k: metrics[k] for k in ("landmark_rms_iod", "jaw_lip_corr") if k in metrics},
-    })
+    # the dubber's own audio starts offset_s seconds into the shot (as dub_from_dubber records)
+    return DubDrive(edit, "dubber", video, float(offset_s), float(offset_s), d.covered_frames, actor.n_frames, d.details)
 
 
 # ---------------------------------------------------------------------------- the dubbed audio
