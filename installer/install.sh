@@ -184,7 +184,7 @@ main() {
     "$VENV/bin/python" -c "$smoke" || die "the installed environment does not import ($smoke); see the error above."
 
     echo "$mode:$want" > "$STAMP"
-    say "done in $((SECONDS - t0)) s. Run:  $VENV/bin/dubstudio run"
+    say "done in $((SECONDS - t0)) s. Run:  $VENV/bin/dubstudio   (the editor; headless: $VENV/bin/dubstudio run)"
 }
 
 main
