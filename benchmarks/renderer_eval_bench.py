@@ -124,6 +124,37 @@ def plot(rows: list[dict], out: Path) -> None:
     fig.savefig(out, dpi=100)
 
 
+def stills(work: Path, clips: list[str], mode: str, out_dir: Path, k: int = 5) -> list[Path]:
+    """Per clip: rows real | rendered | |difference| x 4 of k held-out frames (the last 50), rendered
+    by the project's latest ``mode`` adaptation (the last run of that mode in this benchmark)."""
+    import cv2
+
+    from dubstudio.io.video import VideoReader
+    from dubstudio.rendering.crop_io import extract_crop
+    from dubstudio.rendering.render_job import load_tracking
+    from dubstudio.rendering.renderer import ActorRenderer
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for clip in clips:
+        p = Project.open(work / "projects" / clip)
+        t = load_tracking(p)
+        r = ActorRenderer.load(p, "cpu", mode=mode)
+        idx = [int(i) for i in np.linspace(t.n_frames - 50, t.n_frames - 1, k).round()]
+        gen = r.render_crops(idx)
+        with VideoReader(p.check_video()) as v:
+            real = np.stack([extract_crop(v.frame(i), t.crop[i], r.resolution) for i in idx])
+        diff = np.clip(np.abs(real.astype(np.int16) - gen.astype(np.int16)) * 4, 0, 255).astype(np.uint8)
+        rows = [np.concatenate(list(x), axis=1) for x in (real, gen, diff)]
+        sheet = cv2.resize(np.concatenate(rows, axis=0), None, fx=1.5, fy=1.5, interpolation=cv2.INTER_NEAREST)
+        for j, i in enumerate(idx):
+            cv2.putText(sheet, str(i), (int(j * r.resolution * 1.5) + 4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 0), 1)
+        path = out_dir / f"stills_{clip}_{mode}.png"
+        cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+        paths.append(path)
+    return paths
+
+
 def markdown(rows: list[dict]) -> str:
     """The issue-3 table: per clip and variant, face-crop PSNR/SSIM and mouth PSNR/LPIPS of the
     composited render, with the copy baselines once per clip."""
@@ -153,8 +184,13 @@ def main() -> int:
     ap.add_argument("--work", type=Path, default=Path("/tmp/r3"))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--plot", type=Path, help="save the mouth-PSNR-vs-steps plot here")
+    ap.add_argument("--stills", type=Path, help="write real | rendered | difference stills of held-out frames here and stop")
+    ap.add_argument("--stills-mode", default="full", help="which adaptation the stills use (the latest of this mode)")
     ap.add_argument("--markdown", action="store_true", help="print the table of the finished runs in --work/runs.jsonl and stop")
     args = ap.parse_args()
+    if args.stills:
+        print(json.dumps({"stills": [str(x) for x in stills(args.work, args.clips.split(","), args.stills_mode, args.stills)]}))
+        return 0
     if args.markdown:
         rows = [json.loads(x) for x in (args.work / "runs.jsonl").read_text().splitlines()]
         print(markdown(rows))
