@@ -36,6 +36,7 @@ from dubstudio.gui.project_panel import ProjectPanel, RecentProjects
 from dubstudio.gui.prompts import AutoPrompter, MessageBar, Prompter
 from dubstudio.gui.session import ShotSession
 from dubstudio.gui.shot import ShotData, TrackingData, load_tracking, load_waveform, open_shot, track_shot
+from dubstudio.gui.thumbnails import load_thumbnails
 from dubstudio.gui.timeline import QtTimeline
 from dubstudio.gui.viewer import QtViewer
 
@@ -61,6 +62,7 @@ class MainWindow(QMainWindow):
         self.frames: FrameSource | None = None
         self._retired_frames: list[FrameSource] = []
         self._open_job: Job | None = None
+        self._thumb_job: Job | None = None
         self._closing = False
 
         self.viewer = QtViewer(self.session)
@@ -76,7 +78,7 @@ class MainWindow(QMainWindow):
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
         splitter.setChildrenCollapsible(False)
-        splitter.setSizes([600, 340])
+        splitter.setSizes([540, 400])  # the timeline: ruler, thumbnails, waveform and a roomy curve editor
         self.splitter = splitter
         central = QWidget()
         lay = QVBoxLayout(central)
@@ -148,6 +150,7 @@ class MainWindow(QMainWindow):
         self.viewer.overlays_toggled.connect(lambda n, on: self.actions[f"overlay_{n}"].setChecked(on))
         self.viewer.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f} %"))
         self.timeline.edit_failed.connect(lambda msg: self.messages.show_message(msg, "warning", 8000))
+        s.shot_closed.connect(self._cancel_thumbnails)  # another shot opens (or this one closes)
         self.panel.open_video_requested.connect(self.choose_video)
         self.panel.open_project_requested.connect(self.choose_project)
         self.panel.track_requested.connect(self.track)
@@ -258,6 +261,7 @@ class MainWindow(QMainWindow):
         lj.failed.connect(lambda msg: self._job_error("Loading the tracking failed", msg))
         lj.finished.connect(self._emit_ready_if_current(root))
         lj.finished.connect(lambda: self._load_audio(data.info))
+        lj.finished.connect(lambda: self._load_thumbnails(data.info))
 
     def _load_audio(self, info) -> None:
         s = self.session
@@ -272,6 +276,23 @@ class MainWindow(QMainWindow):
 
             aj = self.jobs.start("Sound", lambda progress: load_audio(video, sr=48_000, mono=False))
             aj.succeeded.connect(lambda samples: s.info is info and self.dubbing.set_original_sound(samples, 48_000))
+
+    def _load_thumbnails(self, info) -> None:
+        """Decode the timeline's thumbnail strip in a job (the GUI thread never decodes)."""
+        s = self.session
+        if s.info is not info or self._closing:
+            return
+        self._cancel_thumbnails()
+        video = info.path
+        job = self.jobs.start("Thumbnails", lambda progress: load_thumbnails(video, progress))
+        self._thumb_job = job
+        job.succeeded.connect(lambda t, j=job: j is self._thumb_job and s.info is info and self.timeline.set_thumbnails(t))
+        job.failed.connect(lambda msg: self.messages.show_message(f"The thumbnails could not be made: {msg}", "warning"))
+
+    def _cancel_thumbnails(self) -> None:
+        if self._thumb_job is not None and self._thumb_job.running:
+            self._thumb_job.cancel()
+        self._thumb_job = None
 
     def _emit_ready_if_current(self, root: Path):
         def emit() -> None:

@@ -140,7 +140,7 @@ def take(out: Path, video: Path | None, frame: int | None, size: tuple[int, int]
     win.splitter.setSizes([430, 470])  # a taller curve editor for this one
     _settle()
     _save(win, out / "curve_editing.png")
-    win.splitter.setSizes([600, 340])
+    win.splitter.setSizes([540, 400])
 
     # 4. grey-face preview of the edited mesh (jaw open on this frame)
     win.viewer.set_overlay("mesh", False)
@@ -211,7 +211,7 @@ def _adapt_compare_dub_export(win, out: Path, f: int, work: Path, dub_audio: Pat
     win.viewer.fit()
     _settle()
     _save(win, out / "dubbed_waveform.png")
-    win.splitter.setSizes([600, 340])
+    win.splitter.setSizes([540, 400])
 
     # 9. the export dialog (over the dubbed shot)
     dlg = win.export.make_dialog()

@@ -1,6 +1,6 @@
-"""The timeline: frame ruler with in/out points, the shot's audio waveform, and the curve editor.
+"""The timeline: frame ruler with in/out points, thumbnails, the shot's audio waveform, and the curve editor.
 
-All three plots share the time axis (frames). The playhead line and the in/out region follow
+All the plots share the time axis (frames). The playhead line and the in/out region follow
 the session's ``Playhead``; clicking or dragging in the ruler or the waveform scrubs. The
 public methods (``add_key``, ``delete_key``, ``begin_key_drag``/``drag_key_to``/
 ``end_key_drag``, ``insert_viseme``, ``reset_frame``, ``reset_range``) are what the mouse uses
@@ -24,6 +24,7 @@ from dubstudio.core.visemes import viseme_edit
 from dubstudio.errors import DubStudioError
 from dubstudio.gui.curve_editor import CurveEditor, CurveViewBox
 from dubstudio.gui.session import ShotSession
+from dubstudio.gui.thumbnails import THUMB_HEIGHT, ThumbnailItem, Thumbnails
 from dubstudio.tracking.face_model import CONTROL_NAMES, CONTROL_RANGE
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ class QtTimeline(QWidget):
     control_changed = Signal(str)
     edit_failed = Signal(str)  # a user-facing message (the window shows it)
     curves_redrawn = Signal()
+    thumbnails_changed = Signal()  # the thumbnail strip got (or lost) its thumbnails
 
     def __init__(self, session: ShotSession, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -123,18 +125,20 @@ class QtTimeline(QWidget):
         self.glw.ci.setSpacing(0)
         self.glw.ci.setContentsMargins(0, 2, 8, 0)
         self.ruler = self.glw.addPlot(row=0, col=0, viewBox=ScrubViewBox(self.seek))
-        self.wave = self.glw.addPlot(row=1, col=0, viewBox=ScrubViewBox(self.seek))
+        # the thumbnail strip (gui/thumbnails.py; decoded by the window's Thumbnails job)
+        self.thumbs = self.glw.addPlot(row=1, col=0, viewBox=ScrubViewBox(self.seek))
+        self.wave = self.glw.addPlot(row=2, col=0, viewBox=ScrubViewBox(self.seek))
         # the dubbed audio's row (drawn by gui/dubbing.py's DubWaveRow; hidden until a dub exists)
-        self.dub_wave = self.glw.addPlot(row=2, col=0, viewBox=ScrubViewBox(self.seek))
-        self.curve_plot = self.glw.addPlot(row=3, col=0, viewBox=CurveViewBox(None))  # editor set below
-        for p, h in ((self.ruler, 28), (self.wave, 56), (self.dub_wave, 56)):
+        self.dub_wave = self.glw.addPlot(row=3, col=0, viewBox=ScrubViewBox(self.seek))
+        self.curve_plot = self.glw.addPlot(row=4, col=0, viewBox=CurveViewBox(None))  # editor set below
+        for p, h in ((self.ruler, 28), (self.thumbs, THUMB_HEIGHT + 4), (self.wave, 56), (self.dub_wave, 56)):
             p.setFixedHeight(h)
-        self.glw.ci.layout.setRowStretchFactor(3, 1)
+        self.glw.ci.layout.setRowStretchFactor(4, 1)
         self.dub_wave.hideAxis("bottom")
         self.dub_wave.setYRange(-1, 1, padding=0.05)
         self.dub_wave.setXLink(self.ruler)
         self.dub_wave.setVisible(False)
-        for p in (self.ruler, self.wave, self.dub_wave, self.curve_plot):
+        for p in (self.ruler, self.thumbs, self.wave, self.dub_wave, self.curve_plot):
             p.hideButtons()
             p.setMenuEnabled(False)
             p.getAxis("left").setWidth(AXIS_WIDTH)
@@ -143,6 +147,12 @@ class QtTimeline(QWidget):
         self.ruler.getAxis("left").setStyle(showValues=False)
         self.ruler.getAxis("left").setTicks([])
         self.ruler.setYRange(0, 1, padding=0)
+        self.thumbs.hideAxis("bottom")
+        self.thumbs.getAxis("left").setTicks([[(0.5, "video")], []])
+        self.thumbs.setYRange(0, 1, padding=0)
+        self.thumbs.setXLink(self.ruler)
+        self.thumb_item = ThumbnailItem()
+        self.thumbs.addItem(self.thumb_item)
         self.wave.hideAxis("bottom")
         self.wave.getAxis("left").setTicks([[(0.0, "audio")], []])
         self.wave.setYRange(-1, 1, padding=0.05)
@@ -161,7 +171,7 @@ class QtTimeline(QWidget):
         self.no_audio = pg.TextItem("", color=(140, 140, 140), anchor=(0, 0.5))
         self.wave.addItem(self.no_audio)
         self.lines = []
-        for p in (self.ruler, self.wave, self.dub_wave, self.curve_plot):
+        for p in (self.ruler, self.thumbs, self.wave, self.dub_wave, self.curve_plot):
             line = pg.InfiniteLine(angle=90, movable=False, pen=PLAYHEAD_PEN)
             line.setZValue(20)
             p.addItem(line)
@@ -169,7 +179,7 @@ class QtTimeline(QWidget):
         self.range_item = pg.LinearRegionItem(brush=RANGE_BRUSH, movable=True)
         self.range_item.sigRegionChangeFinished.connect(self._on_region_dragged)
         self.ruler.addItem(self.range_item)
-        self.range_shades = []
+        self.range_shades = []  # not over the thumbnails: they keep their colours
         for p in (self.wave, self.dub_wave, self.curve_plot):
             shade = pg.LinearRegionItem(brush=RANGE_BRUSH, movable=False)
             for ln in shade.lines:
@@ -183,7 +193,7 @@ class QtTimeline(QWidget):
         lay.addLayout(head)
         lay.addWidget(self.glw, 1)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        self.setMinimumHeight(220)
+        self.setMinimumHeight(272)
 
         self._redraw_timer = QTimer(self)
         self._redraw_timer.setSingleShot(True)
@@ -197,6 +207,8 @@ class QtTimeline(QWidget):
         ph.shot_changed.connect(lambda n: self._on_shot())
         session.shot_opened.connect(self._on_shot)
         session.shot_closed.connect(self._on_shot)
+        for sig in (session.shot_opened, session.shot_closed):
+            sig.connect(lambda: self.set_thumbnails(None))
         session.tracking_changed.connect(self.schedule_redraw)
         session.curves_changed.connect(self._on_curves_changed)
         session.waveform_changed.connect(self._update_wave)
@@ -289,6 +301,13 @@ class QtTimeline(QWidget):
         ys = np.empty(2 * len(x))
         ys[0::2], ys[1::2] = lo, np.maximum(hi, lo + 1e-3)
         self.wave_item.setData(xs, ys)
+
+    def set_thumbnails(self, thumbs: Thumbnails | None) -> None:
+        """The shot's thumbnails (from the window's job), or None while there are none."""
+        if thumbs is None and self.thumb_item.thumbs is None:
+            return
+        self.thumb_item.set_thumbnails(thumbs)
+        self.thumbnails_changed.emit()
 
     def _on_frame(self, frame: int) -> None:
         for line in self.lines:
