@@ -93,6 +93,17 @@ def _resolve(project, request: AudioRequest) -> tuple[str, Path | None, float, s
             raise MediaError(f"the shot {video.name} has no audio track; export with --no-audio or give --audio FILE.")
         return "original", video, float(offset or 0.0), None, "fit"
     rec = recorded_dub_audio(project)
+    driven = _driven_source(project)
+    stale = None
+    if rec and driven is None:
+        # the dub was undone or reset in the editor (and saved): its audio no longer belongs here
+        stale = f"the dub from {Path(rec.get('source', '?')).name} is no longer on the curves"
+        rec = None
+    elif rec and driven and Path(rec.get("source", "")).name not in driven.split(", "):
+        raise ProjectError(
+            f"the mouth was driven from {driven} but the recorded dubbed audio is {Path(rec.get('source', '?')).name}; "
+            f"run `dubstudio dub` again or pass --audio FILE."
+        )
     if rec and rec.get("path"):
         p = Path(rec["path"])
         if not p.is_file():
@@ -108,7 +119,6 @@ def _resolve(project, request: AudioRequest) -> tuple[str, Path | None, float, s
             )
         start = float(rec.get("start_in_shot_s", 0.0)) if offset is None else float(offset)
         return "dubbed", p, start, f"dubbed audio from `dubstudio dub --{rec.get('kind', 'audio')}`", "pad"
-    driven = _driven_source(project)
     if driven or rec:
         what = driven or Path(rec.get("source", "?")).name
         why = rec.get("note") if rec else "the project does not record where that audio is"
@@ -116,9 +126,10 @@ def _resolve(project, request: AudioRequest) -> tuple[str, Path | None, float, s
             f"the mouth was driven from {what} but {why}; pass --audio FILE (with --audio-offset S) for the "
             f"dubbed dialogue, or --original-audio / --no-audio."
         )
+    why = stale or "no dubbed audio in the project"
     if _has_audio(video):
-        return "original", video, float(offset or 0.0), "no dubbed audio in the project: the shot's own audio", "fit"
-    return "none", None, 0.0, "no dubbed audio in the project and the shot has no audio track: no audio", "fit"
+        return "original", video, float(offset or 0.0), f"{why}: the shot's own audio", "fit"
+    return "none", None, 0.0, f"{why} and the shot has no audio track: no audio", "fit"
 
 
 def _driven_source(project) -> str | None:

@@ -76,11 +76,20 @@ def test_offset_places_the_audio_on_the_shots_timeline():
     assert rep["skipped_start_s"] == 0.1 and rep["padded_end_s"] == 0.1
 
 
+def _drive(shot, source: str) -> None:
+    """A driven layer on the saved curves, as `dubstudio dub` leaves it (source 'audio:x.wav')."""
+    from dubstudio.driving.dub import apply_driven
+
+    t = shot.tracking
+    apply_driven(shot.project, t, np.asarray(t.controls) * 0.5, np.ones(t.n_frames), source=source)
+
+
 def test_recorded_dub_audio_is_the_default(derived_shot, media, tmp_path):
     from dubstudio.driving.dub import record_dub_audio, recorded_dub_audio
 
     shot = derived_shot(n=25, fps=Fraction(25), audio_s=1.0)
     wav = media / "speech_zh.wav"  # 8.0 s, 48 kHz stereo
+    _drive(shot, "audio:speech_zh.wav")
     # as `dub --audio speech_zh.wav --offset -2` records it: the shot hears the audio from 2 s on
     rec = record_dub_audio(shot.project, wav, "audio", -2.0, start_in_shot_s=-2.0)
     assert recorded_dub_audio(shot.project) == rec
@@ -109,11 +118,13 @@ def test_dubber_without_audio_and_changed_audio_are_clear_errors(derived_shot, m
 
     shot = derived_shot(n=10, fps=Fraction(25), audio_s=0.4)
     silent = derived_shot(n=5, fps=Fraction(25)).clip  # a "dubber video" with no audio track
+    _drive(shot, f"dubber:{silent.name}")
     record_dub_audio(shot.project, silent, "dubber", 0.0, start_in_shot_s=0.0)
     with pytest.raises(ProjectError, match="has no audio track.*--audio FILE"):
         prepare_audio(shot.project, 10, Fraction(25))
     wav = tmp_path / "line.wav"
     shutil.copy(media / "speech_zh.wav", wav)
+    _drive(shot, "audio:line.wav")
     record_dub_audio(shot.project, wav, "audio", 0.0, start_in_shot_s=0.0)
     assert prepare_audio(shot.project, 10, Fraction(25), AudioRequest(policy="trim")).report["kind"] == "dubbed"
     with open(wav, "r+b") as f:  # the dialogue was replaced after dubbing
@@ -136,3 +147,25 @@ def test_driven_curves_without_a_recorded_audio_refuse_the_original_sound(derive
     with pytest.raises(ProjectError, match="driven from speech_de.wav.*--audio FILE"):
         prepare_audio(shot.project, 10, Fraction(25))
     assert prepare_audio(shot.project, 10, Fraction(25), AudioRequest("original")).report["kind"] == "original"
+
+
+def test_an_undone_dub_no_longer_brings_its_audio(derived_shot, media):
+    """The editor can undo a dub (and save): the recorded dub audio then no longer belongs to the
+    mouth, so export falls back to the shot's own sound and says why; a mouth driven from another
+    source than the recorded audio is an error."""
+    from dubstudio.core.curve_store import CurveStore
+    from dubstudio.core.edits import ResetRange
+    from dubstudio.driving.dub import load_curves, record_dub_audio
+
+    shot = derived_shot(n=10, fps=Fraction(25), audio_s=0.4)
+    _drive(shot, "audio:speech_zh.wav")
+    record_dub_audio(shot.project, media / "speech_zh.wav", "audio", 0.0, start_in_shot_s=0.0)
+    assert prepare_audio(shot.project, 10, Fraction(25), AudioRequest(policy="trim")).report["kind"] == "dubbed"
+    _drive(shot, "audio:speech_ja.wav")  # re-driven from another file without recording it
+    with pytest.raises(ProjectError, match="driven from speech_ja.wav but the recorded dubbed audio is speech_zh.wav"):
+        prepare_audio(shot.project, 10, Fraction(25))
+    curves = load_curves(shot.project, shot.tracking)
+    ResetRange().apply(curves)  # the editor's "reset to tracked" over the whole shot (or undoing the dub)
+    CurveStore(shot.project).save(curves)
+    a = prepare_audio(shot.project, 10, Fraction(25))
+    assert a.report["kind"] == "original" and "no longer on the curves" in a.report.get("note", "")
