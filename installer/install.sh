@@ -36,6 +36,10 @@ APT_BASE_REQUIRED=(
 APT_BASE_OPTIONAL=(
     libportaudio2    # sound playback in the editor (sounddevice)
     ffmpeg           # ffprobe: handy for inspecting exports; required with --dev (tests use it)
+    # what PySide6's xcb platform plugin loads to open the editor's window on an X11 desktop
+    # (a headless server can do without: `dubstudio` then runs the headless pipeline)
+    libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-xinerama0
+    libxcb-xkb1 libxkbcommon-x11-0 libxcb-cursor0 libegl1 libfontconfig1 libdbus-1-3
 )
 APT_DEV_REQUIRED=(
     ffmpeg           # ffprobe: tests check exported files independently of PyAV
