@@ -52,12 +52,23 @@ def tracked(work: Path, clip: str) -> Project:
 def prior_path(work: Path, clips: list[str], steps: int, threads: int) -> tuple[Path, float | None]:
     from dubstudio.training.trainer import TrainConfig, train_prior
 
-    out = work / f"prior_{'+'.join(clips)}_{steps}.pt"
+    out = work / prior_name(clips, steps)
     if out.is_file():
         return out, None
     t0 = time.perf_counter()
     train_prior([tracked(work, c) for c in clips], out, steps, TrainConfig(), "cpu")
     return out, time.perf_counter() - t0
+
+
+def prior_name(clips: list[str], steps: int) -> str:
+    return f"prior_{'+'.join(clips)}_{steps}.pt"
+
+
+def _prior_file(run: dict) -> str | None:
+    """The prior file a logged run started from (rows written before this field: the 1500-step prior)."""
+    if not run["variant"].startswith("prior"):
+        return None
+    return run.get("prior_file") or prior_name(["talk_a", "talk_d", "talk_e", "dubber_a", "dubber_b"], 1500)
 
 
 def steps_to_reach(curve: list[tuple[int, float]], target: float) -> int | None:
@@ -92,7 +103,8 @@ def run_variant(work: Path, clip: str, variant: str, steps: int, val_every: int,
     eval_s = time.perf_counter() - t0
     curve = [(int(h["step"]), float(h["val_mouth_psnr"])) for h in res.history if "val_mouth_psnr" in h]
     return {
-        "clip": clip, "variant": variant, "steps": steps, "adapt_wall_s": round(adapt_s, 1),
+        "clip": clip, "variant": variant, "steps": steps, "prior_file": prior.name if source == "prior" else None,
+        "adapt_wall_s": round(adapt_s, 1),
         "steps_per_s": round(res.steps_per_s, 2), "stored_bytes": res.stored_bytes, "eval_wall_s": round(eval_s, 1),
         "val_mouth_psnr_curve": curve,
         "val_mask_psnr_curve": [(int(h["step"]), float(h["val_mask_psnr"])) for h in res.history if "val_mask_psnr" in h],
@@ -192,7 +204,8 @@ def main() -> int:
         print(json.dumps({"stills": [str(x) for x in stills(args.work, args.clips.split(","), args.stills_mode, args.stills)]}))
         return 0
     if args.markdown:
-        rows = [json.loads(x) for x in (args.work / "runs.jsonl").read_text().splitlines()]
+        rows = [r for r in (json.loads(x) for x in (args.work / "runs.jsonl").read_text().splitlines())
+                if r["steps"] == args.steps and _prior_file(r) in (None, prior_name(args.prior_clips.split(","), args.prior_steps))]
         print(markdown(rows))
         if args.plot:
             plot(rows, args.plot)
@@ -206,10 +219,10 @@ def main() -> int:
     prior, prior_s = prior_path(args.work, pclips, args.prior_steps, args.threads)
     log = args.work / "runs.jsonl"
     done = {}
-    if log.is_file():
+    if log.is_file():  # a finished run is reused when its steps and (for prior variants) prior match
         for line in log.read_text().splitlines():
             r = json.loads(line)
-            if r["steps"] == args.steps:
+            if r["steps"] == args.steps and _prior_file(r) in (None, prior.name):
                 done[(r["clip"], r["variant"])] = r
     rows = []
     for clip in clips:

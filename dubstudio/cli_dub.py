@@ -12,6 +12,9 @@ def register(sub, common) -> None:
     src.add_argument("--dubber", help="video of the dubbing actor performing the new line")
     src.add_argument("--audio", help="the dubbed dialogue track (wav, or any file with audio)")
     sp.add_argument("--offset", type=float, default=0.0, help="shot time (s) where the new performance starts; negative skips the start of the audio/dubber clip")
+    sp.add_argument("--dubber-sync", default="auto", metavar="auto|off|SECONDS",
+                    help="the dubber clip's own audio/picture offset: auto = measured with the installed audio model and "
+                         "applied when clear; off; or SECONDS (> 0: their audio is late). The audio is never moved, the motion is.")
     common(sp)
     sp.set_defaults(func=cmd_dub)
 
@@ -26,7 +29,7 @@ def cmd_dub(args) -> int:
         if args.dubber:
             from dubstudio.driving.dub import dub_from_dubber
 
-            result = dub_from_dubber(project, Path(args.dubber), args.offset, progress)
+            result = dub_from_dubber(project, Path(args.dubber), args.offset, progress, sync=_sync_arg(args.dubber_sync))
         else:
             from dubstudio.driving.dub import dub_from_audio
 
@@ -34,5 +37,20 @@ def cmd_dub(args) -> int:
     finally:
         progress.close()
     out = {"project": str(project.root), "source": result.source, "driven_frames": result.driven_frames, "frames": result.frames, **result.details}
-    _emit(args, out, f"drove {result.driven_frames}/{result.frames} frames from {result.source}; tracked curves kept (reset any range to go back)")
+    text = f"drove {result.driven_frames}/{result.frames} frames from {result.source}; tracked curves kept (reset any range to go back)"
+    av = result.details.get("av_sync") or {}
+    if av.get("applied"):
+        text += f"\nthe dubber's audio runs {av['seconds']:+.2f} s against their picture (> 0: late); their motion was shifted to match it"
+    elif av.get("reason"):
+        text += f"\ndubber sync: {av['reason']}"
+    _emit(args, out, text)
     return 0
+
+
+def _sync_arg(text: str) -> str | float:
+    if text in ("auto", "off"):
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise SystemExit(f"dubstudio dub: --dubber-sync must be auto, off or seconds, got {text!r}") from None

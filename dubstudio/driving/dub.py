@@ -66,10 +66,58 @@ class DubberDrive:
     details: dict
 
 
-def drive_from_dubber(project: Project, dubber_video: Path, offset_s: float = 0.0, progress: Progress | None = None) -> DubberDrive:
+# A dubber clip's sound is only shifted against its picture when the audio model clearly sees it:
+# the best lag must beat lag 0 by this much (Pearson r) and correlate at least this well.
+DUBBER_SYNC_MIN_GAIN = 0.1
+DUBBER_SYNC_MIN_R = 0.25
+DUBBER_SYNC_MAX_S = 0.4
+
+
+def dubber_av_sync(dubber_project: Project, dubber_video: Path, sync: str | float = "auto", generic=None) -> dict:
+    """How late the dubber clip's audio is against its picture (``seconds`` > 0: audio late).
+
+    ``sync``: "auto" measures it with the person-generic audio model (the lag between the jaw it
+    predicts from the clip's audio and the dubber's tracked jaw) and applies it only when clear;
+    "off" applies nothing; a number is the user's own measurement in seconds. Recordings made
+    with a separate sound recorder are often a few frames off, and a retarget would carry that
+    offset into the dub."""
+    if sync == "off":
+        return {"seconds": 0.0, "applied": False, "method": "off"}
+    if not isinstance(sync, str):
+        return {"seconds": float(sync), "applied": float(sync) != 0.0, "method": "given"}
+    if sync != "auto":
+        raise ValueError(f"sync must be 'auto', 'off' or seconds, got {sync!r}")
+    from dubstudio.driving.a2e_actor import estimate_av_offset
+    from dubstudio.driving.a2e_data import ClipSource
+    from dubstudio.driving.a2e_generic import find_generic
+    from dubstudio.errors import MediaError
+    from dubstudio.training.data import tracking_of
+
+    g = generic if generic is not None else find_generic()
+    if g is None:
+        return {"seconds": 0.0, "applied": False, "method": "auto",
+                "reason": "no audio-to-expression model installed (`dubstudio audio2expr train`): sync not checked"}
+    tracking = tracking_of(dubber_project, corrected=False)[0]
+    try:
+        est = estimate_av_offset(ClipSource(tracking, Path(dubber_video), Path(dubber_video).stem), g, DUBBER_SYNC_MAX_S)
+    except MediaError as e:
+        return {"seconds": 0.0, "applied": False, "method": "auto", "reason": f"the dubber clip's audio cannot be read ({e})"}
+    r0, r = est.get("r_lag0"), est.get("r_best")
+    out = {"method": "auto", "lag_frames": int(est.get("lag_best", 0)), "r_lag0": r0, "r_best": r}
+    clear = (r0 is not None and r is not None and abs(out["lag_frames"]) >= 2
+             and r - r0 >= DUBBER_SYNC_MIN_GAIN and r >= DUBBER_SYNC_MIN_R)
+    secs = float(out["lag_frames"] / tracking.fps) if clear else 0.0
+    return out | {"seconds": secs, "applied": clear,
+                  **({} if clear else {"reason": "no clear offset between the dubber's mouth and audio"})}
+
+
+def drive_from_dubber(project: Project, dubber_video: Path, offset_s: float = 0.0, progress: Progress | None = None,
+                      sync: str | float = "auto", generic=None) -> DubberDrive:
     """Track the dubbing actor's video (cached in the project's ``dubbers/<stem>``) and retarget
-    their mouth onto the actor; ``offset_s`` is the shot time where the dubber clip starts. The
-    CLI stores the result, the editor pushes it as one undoable edit."""
+    their mouth onto the actor; ``offset_s`` is the shot time where the dubber clip (and its
+    audio) starts. When the dubber's own audio is late against their picture (``sync``, see
+    ``dubber_av_sync``) the motion is delayed by as much, so the dub matches the audio that is
+    muxed. The CLI stores the result, the editor pushes it as one undoable edit."""
     from dubstudio.driving.retarget import retarget
     from dubstudio.errors import DubStudioError
 
@@ -80,25 +128,29 @@ def drive_from_dubber(project: Project, dubber_video: Path, offset_s: float = 0.
     dubber, metrics = track(dubber_video, dub_project, TrackSettings(), progress)
     if not np.any(dubber.has_face):
         raise DubStudioError(f"no face was found in the dubber video {dubber_video.name}; film the dubbing actor facing the camera.")
+    progress.stage("dubber sync")
+    av = dubber_av_sync(dub_project, dubber_video, sync, generic)
+    motion_s = offset_s + av["seconds"]  # shot time where the dubber's picture starts
     progress.stage("retarget")
-    values, ok, fmap = retarget(dubber, actor, offset_s)
-    values = _close_outside(values, ok, actor, dubber, offset_s)
-    t = np.arange(actor.n_frames) / float(actor.fps) - offset_s
+    values, ok, fmap = retarget(dubber, actor, motion_s)
+    values = _close_outside(values, ok, actor, dubber, motion_s)
+    t = np.arange(actor.n_frames) / float(actor.fps) - motion_s
     inside = (t >= 0) & (t <= (dubber.n_frames - 1) / float(dubber.fps))
     return DubberDrive(
         values, actor.has_face.astype(np.float64), int((inside & actor.has_face).sum()),
-        {"map": fmap.as_dict(), "dubber_frames": dubber.n_frames, "dubber_fps": str(dubber.fps),
+        {"map": fmap.as_dict(), "dubber_frames": dubber.n_frames, "dubber_fps": str(dubber.fps), "av_sync": av,
          "dubber_tracking": {k: metrics[k] for k in ("landmark_rms_iod", "jaw_lip_corr") if k in metrics}},
     )
 
 
-def dub_from_dubber(project: Project, dubber_video: Path, offset_s: float = 0.0, progress: Progress | None = None) -> DubResult:
+def dub_from_dubber(project: Project, dubber_video: Path, offset_s: float = 0.0, progress: Progress | None = None,
+                    sync: str | float = "auto", generic=None) -> DubResult:
     """``dubstudio dub --dubber``: drive_from_dubber, stored as the driven layer."""
-    d = drive_from_dubber(project, dubber_video, offset_s, progress)
+    d = drive_from_dubber(project, dubber_video, offset_s, progress, sync, generic)
     actor = project_tracking(project)
     n = apply_driven(project, actor, d.values, d.weight, source=f"dubber:{Path(dubber_video).name}")
-    # retarget: shot frame i shows dubber time i / fps - offset_s, so the dubber's audio (on the
-    # dubber's own timeline) starts offset_s seconds into the shot.
+    # the dubber's audio (on the dubber's own timeline) starts offset_s seconds into the shot;
+    # the picture may have been shifted against it (av_sync), the audio never is.
     record_dub_audio(project, Path(dubber_video), "dubber", offset_s, start_in_shot_s=offset_s)
     return DubResult(source=str(dubber_video), driven_frames=n, frames=actor.n_frames, details=d.details)
 

@@ -43,6 +43,10 @@ class DubDrive:
         text = f"Dubbed from the {what} {self.source.name}: {self.driven_frames}/{self.n_frames} frames driven"
         if self.kind == "dubber" and "dubber_frames" in self.details:
             text += f" ({self.details['dubber_frames']} dubber frames tracked)"
+            av = self.details.get("av_sync") or {}
+            if av.get("applied"):
+                text += (f"; their audio runs {abs(av['seconds']):.2f} s {'late' if av['seconds'] > 0 else 'early'} against "
+                         f"their picture, so the motion was shifted to match it")
         return text + (f"; {note}" if note else "") + ". Undo (Ctrl+Z) puts the previous mouth back."
 
 

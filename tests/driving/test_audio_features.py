@@ -33,3 +33,15 @@ def test_envelope_is_zero_in_silence():
     fps = Fraction(25)
     env = speech_envelope(_beeps(2.0, [(1.0, 1.4)]), 50, fps)
     assert env[:24].max() < 1e-6 and env[26:34].min() > 0.3
+
+
+def test_band_limited_envelope_keeps_the_speech_band_only():
+    sr, fps = 16000, Fraction(25)
+    t = np.arange(sr * 2) / sr
+    mid = (0.3 * np.sin(2 * np.pi * 2000 * t)).astype(np.float32)  # inside 1-3 kHz
+    hum = (0.3 * np.sin(2 * np.pi * 150 * t)).astype(np.float32)  # below it
+    n = 50
+    full_mid, band_mid = speech_envelope(mid, n, fps), speech_envelope(mid, n, fps, band=(1000, 3000))
+    band_hum = speech_envelope(hum, n, fps, band=(1000, 3000))
+    np.testing.assert_allclose(band_mid[5:-5], full_mid[5:-5], rtol=0.05)
+    assert band_hum[5:-5].max() < 0.01 * speech_envelope(hum, n, fps)[5:-5].min()

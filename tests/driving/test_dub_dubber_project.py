@@ -59,3 +59,29 @@ def test_dub_without_tracking_is_a_clear_error(tmp_path, media):
         capture_output=True, text=True, timeout=120,
     )
     assert out.returncode == 2 and "no tracking" in out.stderr
+
+
+def test_dubber_sync_off_given_and_auto_without_model(actor_project, media, monkeypatch):
+    from dubstudio.driving import a2e_generic
+    from dubstudio.driving.dub import drive_from_dubber
+
+    monkeypatch.setattr(a2e_generic, "find_generic", lambda: None)  # no model installed here
+    off = drive_from_dubber(actor_project, media / "dubber_a.mp4", sync="off")
+    assert off.details["av_sync"] == {"seconds": 0.0, "applied": False, "method": "off"}
+    auto = drive_from_dubber(actor_project, media / "dubber_a.mp4", sync="auto")
+    assert not auto.details["av_sync"]["applied"] and "no audio-to-expression model" in auto.details["av_sync"]["reason"]
+    np.testing.assert_array_equal(auto.values, off.values)
+    # the dubber's audio is 0.2 s late against their picture: their motion is delayed 5 frames (25 fps)
+    late = drive_from_dubber(actor_project, media / "dubber_a.mp4", sync=0.2)
+    assert late.details["av_sync"]["applied"]
+    np.testing.assert_allclose(late.values[20:100], off.values[15:95], atol=1e-6)
+    assert not np.allclose(late.values[20:100], off.values[20:100])
+
+
+def test_cli_dubber_sync_flag_is_checked(actor_project, media):
+    out = subprocess.run(
+        [sys.executable, "-m", "dubstudio.cli", "dub", "--project", str(actor_project.root), "--dubber", str(media / "dubber_a.mp4"),
+         "--dubber-sync", "later"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode != 0 and "--dubber-sync" in out.stderr
