@@ -83,7 +83,8 @@ def audio_drive(project, audio: str | Path, offset_s: float = 0.0, config=None, 
                     {"adaptation": res.adaptation, "note": note})
 
 
-def dubber_drive(project, video: str | Path, offset_s: float = 0.0, progress: Progress | None = None) -> DubDrive:
+def dubber_drive(project, video: str | Path, offset_s: float = 0.0, progress: Progress | None = None,
+                 sync: str | float = "auto") -> DubDrive:
     """The dubbing actor's video tracked (cached in ``dubbers/<stem>``) and retargeted onto the
     actor (``dubstudio dub --dubber``), not saved. ``offset_s``: where it starts in the shot."""
     from dubstudio.core.edits import SetDriven
@@ -93,7 +94,7 @@ def dubber_drive(project, video: str | Path, offset_s: float = 0.0, progress: Pr
 
     video = _check_source(video, "dubber video")
     actor = project_tracking(project)
-    d = drive_from_dubber(project, video, float(offset_s), progress)
+    d = drive_from_dubber(project, video, float(offset_s), progress, sync)
     edit = SetDriven(CONTROL_NAMES, d.values, start=0, weight=d.weight, source=f"dubber:{video.name}")
     edit.text = f"Dub from {video.name}"
     cached_fingerprint(video)

@@ -21,6 +21,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QObject, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QColor, QKeySequence
 from PySide6.QtWidgets import (
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
@@ -91,6 +92,27 @@ class DubSourceDialog(QDialog):
         form = QFormLayout()
         form.addRow("Audio file" if audio else "Dubber video", row)
         form.addRow("Starts at", self.start)
+        # the dubber clip's own audio/picture offset (dubstudio dub --dubber-sync)
+        self.sync_mode = QComboBox()
+        self.sync_mode.addItems(["Auto: measure and correct", "Off", "Set by hand"])
+        self.sync_mode.setToolTip("Recordings with a separate sound recorder are often a few frames off. Auto measures the "
+                                  "offset between the dubber's mouth and their audio with the installed audio model and "
+                                  "shifts their motion when it is clear; the audio itself is never moved.")
+        self.sync_s = QDoubleSpinBox()
+        self.sync_s.setRange(-1.0, 1.0)
+        self.sync_s.setDecimals(3)
+        self.sync_s.setSingleStep(0.04)
+        self.sync_s.setSuffix(" s late")
+        self.sync_mode.setCurrentIndex(int(settings.value("dub/dubber_sync_mode", 0)))
+        self.sync_s.setValue(float(settings.value("dub/dubber_sync_s", 0.0)))
+        self.sync_s.setEnabled(self.sync_mode.currentIndex() == 2)
+        self.sync_mode.currentIndexChanged.connect(lambda i: self.sync_s.setEnabled(i == 2))
+        if not audio:
+            sync_row = QHBoxLayout()
+            sync_row.setContentsMargins(0, 0, 0, 0)
+            sync_row.addWidget(self.sync_mode, 1)
+            sync_row.addWidget(self.sync_s)
+            form.addRow("Dubber's own sync", sync_row)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Dub")
         self.buttons.accepted.connect(self._accept)
@@ -118,10 +140,17 @@ class DubSourceDialog(QDialog):
             return
         self.settings.setValue(f"dub/{self.kind}_path", str(p))
         self.settings.setValue(f"dub/{self.kind}_start", self.start.value())
+        if self.kind != "audio":
+            self.settings.setValue("dub/dubber_sync_mode", self.sync_mode.currentIndex())
+            self.settings.setValue("dub/dubber_sync_s", self.sync_s.value())
         self.accept()
 
     def values(self) -> tuple[Path, float]:
         return Path(self.path.text().strip()).expanduser(), float(self.start.value())
+
+    def sync(self) -> str | float:
+        """The dubber clip's audio/picture offset: "auto", "off" or seconds (> 0: their audio is late)."""
+        return ("auto", "off", float(self.sync_s.value()))[self.sync_mode.currentIndex()]
 
 
 class DubWaveRow:
@@ -304,17 +333,18 @@ class DubController(QObject):
         if not dlg.exec():
             return None
         path, start = dlg.values()
-        return self.dub_from_audio(path, start) if kind == "audio" else self.dub_from_dubber(path, start)
+        return self.dub_from_audio(path, start) if kind == "audio" else self.dub_from_dubber(path, start, dlg.sync())
 
     def dub_from_audio(self, path: str | Path, start_s: float = 0.0) -> Job | None:
         """Drive the mouth from dubbed audio that starts ``start_s`` seconds into the shot."""
         project, config, offset = self.session.project, self.audio_config, float(start_s)
         return self._start("audio", lambda progress: audio_drive(project, path, offset, config, progress))
 
-    def dub_from_dubber(self, path: str | Path, start_s: float = 0.0) -> Job | None:
-        """Drive the mouth from a dubbing actor's video that starts ``start_s`` s into the shot."""
+    def dub_from_dubber(self, path: str | Path, start_s: float = 0.0, sync: str | float = "auto") -> Job | None:
+        """Drive the mouth from a dubbing actor's video that starts ``start_s`` s into the shot
+        (``sync``: the clip's own audio/picture offset, as ``dubstudio dub --dubber-sync``)."""
         project, offset = self.session.project, float(start_s)
-        return self._start("dubber", lambda progress: dubber_drive(project, path, offset, progress))
+        return self._start("dubber", lambda progress: dubber_drive(project, path, offset, progress, sync))
 
     def _start(self, kind: str, fn) -> Job | None:
         s, win = self.session, self.win

@@ -152,3 +152,20 @@ def test_dub_dialog_asks_for_a_file_and_where_it_starts(make_window, sample_vide
     again = DubSourceDialog("audio", win.settings, win)  # remembered for the next dub
     assert again.values() == (sample_video, -1.25)
     assert DubSourceDialog("dubber", win.settings, win).path.text() == ""  # each source its own
+
+
+def test_dubber_dialog_offers_the_dubbers_own_sync(make_window, sample_video):
+    from dubstudio.gui.dubbing import DubSourceDialog
+
+    win = make_window()
+    dlg = DubSourceDialog("dubber", win.settings, win)
+    assert dlg.sync() == "auto" and not dlg.sync_s.isEnabled()
+    dlg.sync_mode.setCurrentIndex(2)
+    assert dlg.sync_s.isEnabled()
+    dlg.sync_s.setValue(0.12)
+    dlg.path.setText(str(sample_video))
+    dlg._accept()
+    assert dlg.result() == 1 and dlg.sync() == 0.12
+    assert DubSourceDialog("dubber", win.settings, win).sync() == 0.12  # remembered
+    dlg.sync_mode.setCurrentIndex(1)
+    assert dlg.sync() == "off"
