@@ -78,7 +78,8 @@ def steps_to_reach(curve: list[tuple[int, float]], target: float) -> int | None:
     return None
 
 
-def run_variant(work: Path, clip: str, variant: str, steps: int, val_every: int, prior: Path, prior_clips: list[str]) -> dict:
+def run_variant(work: Path, clip: str, variant: str, steps: int, val_every: int, prior: Path, prior_clips: list[str],
+                recipe: dict | None = None) -> dict:
     from dubstudio.eval.selfreenact import EvalSettings, evaluate
     from dubstudio.rendering.renderer import ActorRenderer
     from dubstudio.training.trainer import TrainConfig, adapt
@@ -90,7 +91,7 @@ def run_variant(work: Path, clip: str, variant: str, steps: int, val_every: int,
     n = t.n_frames
     train, test = range(0, 100), range(n - 50, n)
     source, mode = variant.split("-")
-    cfg = TrainConfig(val_every=val_every, checkpoint_every=10**9, checkpoint_seconds=10**9)
+    cfg = TrainConfig(val_every=val_every, checkpoint_every=10**9, checkpoint_seconds=10**9, **(recipe or {}))
     kw = {"prior": str(prior)} if source == "prior" else {}
     if mode == "mixed":
         kw["prior_projects"] = [tracked(work, c) for c in prior_clips]
@@ -104,6 +105,7 @@ def run_variant(work: Path, clip: str, variant: str, steps: int, val_every: int,
     curve = [(int(h["step"]), float(h["val_mouth_psnr"])) for h in res.history if "val_mouth_psnr" in h]
     return {
         "clip": clip, "variant": variant, "steps": steps, "prior_file": prior.name if source == "prior" else None,
+        "recipe": recipe or {},
         "adapt_wall_s": round(adapt_s, 1),
         "steps_per_s": round(res.steps_per_s, 2), "stored_bytes": res.stored_bytes, "eval_wall_s": round(eval_s, 1),
         "val_mouth_psnr_curve": curve,
@@ -198,6 +200,8 @@ def main() -> int:
     ap.add_argument("--plot", type=Path, help="save the mouth-PSNR-vs-steps plot here")
     ap.add_argument("--stills", type=Path, help="write real | rendered | difference stills of held-out frames here and stop")
     ap.add_argument("--stills-mode", default="full", help="which adaptation the stills use (the latest of this mode)")
+    ap.add_argument("--recipe", type=json.loads, default={},
+                    help='training settings over the defaults, as JSON (e.g. \'{"w_vgg": 1, "vgg_region": "mouth"}\'); part of the run key')
     ap.add_argument("--markdown", action="store_true", help="print the table of the finished runs in --work/runs.jsonl and stop")
     args = ap.parse_args()
     if args.stills:
@@ -205,7 +209,8 @@ def main() -> int:
         return 0
     if args.markdown:
         rows = [r for r in (json.loads(x) for x in (args.work / "runs.jsonl").read_text().splitlines())
-                if r["steps"] == args.steps and _prior_file(r) in (None, prior_name(args.prior_clips.split(","), args.prior_steps))]
+                if r["steps"] == args.steps and r.get("recipe", {}) == args.recipe
+                and _prior_file(r) in (None, prior_name(args.prior_clips.split(","), args.prior_steps))]
         print(markdown(rows))
         if args.plot:
             plot(rows, args.plot)
@@ -222,14 +227,14 @@ def main() -> int:
     if log.is_file():  # a finished run is reused when its steps and (for prior variants) prior match
         for line in log.read_text().splitlines():
             r = json.loads(line)
-            if r["steps"] == args.steps and _prior_file(r) in (None, prior.name):
+            if r["steps"] == args.steps and _prior_file(r) in (None, prior.name) and r.get("recipe", {}) == args.recipe:
                 done[(r["clip"], r["variant"])] = r
     rows = []
     for clip in clips:
         for v in args.variants.split(","):
             r = done.get((clip, v))
             if r is None:
-                r = run_variant(args.work, clip, v, args.steps, args.val_every, prior, pclips)
+                r = run_variant(args.work, clip, v, args.steps, args.val_every, prior, pclips, args.recipe)
                 with open(log, "a") as f:
                     f.write(json.dumps(r) + "\n")
             rows.append(r)

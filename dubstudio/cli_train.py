@@ -38,6 +38,8 @@ def register(subparsers, common_flags=None) -> None:
         sp.add_argument("--lr-g", type=float, default=None, help="generator learning rate")
         sp.add_argument("--lr-tex", type=float, default=None, help="neural texture learning rate")
         sp.add_argument("--w-vgg", type=float, default=None, help="perceptual loss weight (default 0 on CPU: see docs/decisions.md)")
+        sp.add_argument("--vgg-region", choices=("crop", "mouth"), default=None,
+                        help="what the perceptual loss sees: whole crops (default) or a box around the mouth (much cheaper on CPU)")
         sp.add_argument("--w-adv", type=float, default=None, help="adversarial (LSGAN) loss weight (default 0)")
         sp.add_argument("--seed", type=int, default=None)
         if common_flags is not None:
@@ -92,7 +94,7 @@ def _config(args):
         for k, v in over.items():
             d[k] = {**d[k], **v} if isinstance(d[k], dict) else v
     flags = {"resolution": "resolution", "batch_size": "batch_size", "lr_g": "lr_g", "lr_tex": "lr_tex",
-             "w_vgg": "w_vgg", "w_adv": "w_adv", "seed": "seed"}
+             "w_vgg": "w_vgg", "vgg_region": "vgg_region", "w_adv": "w_adv", "seed": "seed"}
     for a, k in flags.items():
         if getattr(args, a, None) is not None:
             d[k] = getattr(args, a)

@@ -34,6 +34,26 @@ def weighted_l1(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor)
     return ((pred - target).abs() * w).sum() / (w.sum() * pred.shape[2]).clamp(min=1e-8)
 
 
+def mouth_boxes(pred: torch.Tensor, target: torch.Tensor, regions: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, T, 3, R, R) pred/target, (B, T, R, R) regions -> (B, 3, size, size) boxes of each
+    window's centre frame, centred on its mouth region (the lower face, or the crop centre, when
+    it has none) and kept inside the crop."""
+    b, t, _, r, _ = pred.shape
+    c = t // 2
+    ps, ts = [], []
+    for i in range(b):
+        reg = regions[i, c]
+        ys, xs = torch.nonzero(reg == 2, as_tuple=True)
+        if len(ys) == 0:
+            ys, xs = torch.nonzero(reg > 0, as_tuple=True)
+        cy, cx = (int(ys.float().mean()), int(xs.float().mean())) if len(ys) else (r // 2, r // 2)
+        y0 = min(max(cy - size // 2, 0), r - size)
+        x0 = min(max(cx - size // 2, 0), r - size)
+        ps.append(pred[i, c, :, y0 : y0 + size, x0 : x0 + size])
+        ts.append(target[i, c, :, y0 : y0 + size, x0 : x0 + size])
+    return torch.stack(ps), torch.stack(ts)
+
+
 def masked_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean L1 over the pixels where ``mask`` (B, T, R, R) is true (0 if none)."""
     m = mask[:, :, None].to(pred.dtype)

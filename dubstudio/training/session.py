@@ -122,7 +122,12 @@ class Session:
             loss = loss + cfg.w_reg * reg
             m["reg"] = float(reg.detach())
         if self.vgg is not None and self.vgg.available:
-            vgg = self.vgg(pred, target)
+            if cfg.vgg_region == "mouth":
+                size = max(32, int(round(cfg.vgg_box * pred.shape[-1])))
+                pb, tb = L.mouth_boxes(pred, target, b["regions"], min(size, pred.shape[-1]))
+                vgg = self.vgg(pb[:, None], tb[:, None])
+            else:
+                vgg = self.vgg(pred, target)
             loss = loss + cfg.w_vgg * vgg
             m["vgg"] = float(vgg.detach())
         if self.disc is not None:
