@@ -17,6 +17,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QFormLayout,
@@ -58,6 +59,9 @@ class _PreviewSlot:
             item, self._item = self._item, None
             return item
 
+
+# the perceptual weight of "Sharper mouth" (measured in BENCHMARKS.md, issue 3 third session)
+SHARP_W_VGG = 0.3
 
 def to_qimage(rgb: np.ndarray) -> QImage:
     rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
@@ -102,6 +106,11 @@ class AdaptPanel(QWidget):
         self.steps.setValue(int(settings.value("adapt/steps", 600)))
         self.frames = QLineEdit(str(settings.value("adapt/frames", "0:100")))
         self.frames.setToolTip("Training frames A:B (the paper adapts on the first 4 s); empty = all frames")
+        self.sharp = QCheckBox("Sharper mouth (perceptual loss, slower)")
+        self.sharp.setToolTip("Adds a VGG perceptual term on a box around the mouth (dubstudio adapt --w-vgg 0.3 "
+                              "--vgg-region mouth): crisper lips and teeth, a little lower PSNR, about 1.5-2x the "
+                              "time per step on a CPU. See BENCHMARKS.md.")
+        self.sharp.setChecked(str(settings.value("adapt/sharp", "false")).lower() == "true")
         self.start_btn = QPushButton("Start adaptation")
         self.start_btn.clicked.connect(self.start)
         self.cancel_btn = QPushButton("Cancel")
@@ -131,6 +140,7 @@ class AdaptPanel(QWidget):
         form.addRow("Prior", prior_row)
         form.addRow("Steps", self.steps)
         form.addRow("Frames", self.frames)
+        form.addRow("", self.sharp)
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_btn, 1)
         buttons.addWidget(self.cancel_btn)
@@ -202,16 +212,19 @@ class AdaptPanel(QWidget):
         if prior and not Path(prior).is_file():
             self.status.setText(f"Prior not found: {prior}")
             return None
-        for k, v in (("mode", mode), ("steps", steps), ("frames", self.frames.text()), ("prior", prior or "")):
+        sharp = self.sharp.isChecked()
+        for k, v in (("mode", mode), ("steps", steps), ("frames", self.frames.text()), ("prior", prior or ""),
+                     ("sharp", "true" if sharp else "false")):
             self.settings.setValue(f"adapt/{k}", v)
         project, device, slot = s.project, self.device(), self._slot
         every = self.preview_every or max(5, min(50, steps // 20))
         preview_frame = s.playhead.frame
 
         def run(progress):
-            from dubstudio.training.trainer import adapt
+            from dubstudio.training.trainer import TrainConfig, adapt
 
-            return adapt(project, mode, steps, frames=frames, prior=prior, device=device, progress=progress,
+            cfg = TrainConfig(w_vgg=SHARP_W_VGG, vgg_region="mouth") if sharp else TrainConfig()
+            return adapt(project, mode, steps, frames=frames, prior=prior, cfg=cfg, device=device, progress=progress,
                          preview=slot.put, preview_frame=preview_frame, preview_every=every)
 
         self._steps.clear()

@@ -46,3 +46,22 @@ def test_adapt_panel_refuses_a_bad_range(make_window, tracked_project, gui):
     assert panel.start() is None
     assert "empty" in panel.status.text()
     assert not win.jobs.running("Adaptation")
+
+
+def test_sharper_mouth_trains_with_the_mouth_perceptual_term(make_window, tracked_project, gui, qtbot):
+    import torch
+
+    win = make_window()
+    gui.open(win, tracked_project)
+    panel = win.adapt_panel
+    panel.mode.setCurrentText("full")
+    panel.prior.setText("")
+    panel.steps.setValue(3)
+    panel.frames.setText("0:20")
+    panel.sharp.setChecked(True)
+    with qtbot.waitSignal(panel.adapted, timeout=180_000) as sig:
+        panel.start()
+    result = sig.args[0]
+    cfg = torch.load(result.path, map_location="cpu", weights_only=True)["config"]
+    assert cfg["w_vgg"] == 0.3 and cfg["vgg_region"] == "mouth"
+    assert win.settings.value("adapt/sharp") == "true"  # remembered
