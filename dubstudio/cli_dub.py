@@ -23,13 +23,14 @@ def cmd_dub(args) -> int:
     from dubstudio.cli import _emit, _progress
     from dubstudio.io.project import Project
 
+    sync = _sync_arg(args.dubber_sync)  # a bad flag fails before anything is opened
     project = Project.open(args.project)
     progress = _progress(args)
     try:
         if args.dubber:
             from dubstudio.driving.dub import dub_from_dubber
 
-            result = dub_from_dubber(project, Path(args.dubber), args.offset, progress, sync=_sync_arg(args.dubber_sync))
+            result = dub_from_dubber(project, Path(args.dubber), args.offset, progress, sync=sync)
         else:
             from dubstudio.driving.dub import dub_from_audio
 
@@ -51,6 +52,9 @@ def _sync_arg(text: str) -> str | float:
     if text in ("auto", "off"):
         return text
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        raise SystemExit(f"dubstudio dub: --dubber-sync must be auto, off or seconds, got {text!r}") from None
+        value = float("nan")
+    if not abs(value) <= 2.0:
+        raise SystemExit(f"dubstudio dub: --dubber-sync must be auto, off or seconds within +-2, got {text!r}")
+    return value

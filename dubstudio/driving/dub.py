@@ -84,6 +84,8 @@ def dubber_av_sync(dubber_project: Project, dubber_video: Path, sync: str | floa
     if sync == "off":
         return {"seconds": 0.0, "applied": False, "method": "off"}
     if not isinstance(sync, str):
+        if not np.isfinite(float(sync)) or abs(float(sync)) > 2.0:
+            raise ValueError(f"the dubber's sync offset must be within +-2 s, got {sync}")
         return {"seconds": float(sync), "applied": float(sync) != 0.0, "method": "given"}
     if sync != "auto":
         raise ValueError(f"sync must be 'auto', 'off' or seconds, got {sync!r}")
