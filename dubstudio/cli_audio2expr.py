@@ -6,9 +6,7 @@
 ``train`` fits the generic model on tracked clips (project folders, videos or folders of videos;
 videos are tracked first) and writes it to the per-user default place, where ``dubstudio dub
 --audio`` finds it, unless ``--out`` says otherwise. A rerun with the same settings resumes an
-interrupted run; Ctrl-C saves a checkpoint and exits 130. A clip whose audio is clearly out of
-sync with its picture (against the other clips' common lag) is realigned first (``av_align``;
-``--no-av-align`` trains on the clips as recorded). No generic weights ship with DubStudio:
+interrupted run; Ctrl-C saves a checkpoint and exits 130. No generic weights ship with DubStudio:
 without one, ``dub --audio`` trains a small per-actor model on the shot's own audio.
 """
 
@@ -33,8 +31,6 @@ def register(sub, common) -> None:
     sp.add_argument("--threads", type=int, default=1, help="CPU threads for torch (default 1: best on a shared 2-core machine)")
     sp.add_argument("--val-fraction", type=float, help="hold out the end of every clip and keep the best weights (e.g. 0.1)")
     sp.add_argument("--restart", action="store_true", help="ignore an interrupted run's checkpoint and start from step 0")
-    sp.add_argument("--no-av-align", action="store_true",
-                    help="train on every clip's audio as recorded (default: a clip clearly out of sync with the others is realigned)")
     sp.add_argument("--work", help="where to create projects for video files (default: beside each video)")
     common(sp)
     sp.set_defaults(func=cmd_train)
@@ -50,7 +46,7 @@ def cmd_train(args) -> int:
     from dubstudio.cli_train import _open_projects, _Reporter
     from dubstudio.driving.audio2expr_train import TrainConfig, default_generic_path, train_generic
 
-    overrides = {"threads": args.threads, "align_av": not args.no_av_align}
+    overrides = {"threads": args.threads}
     if args.steps is not None:
         if args.steps < 1:
             raise DubStudioError("--steps must be at least 1.")
@@ -71,11 +67,9 @@ def cmd_train(args) -> int:
         "loss_last": r.loss_last, "parameters": r.n_params, "clips": r.clips,
         "default_model": out.resolve() == default_generic_path().resolve(),
     }
-    moved = [f"{c['name']} {c['audio_offset_s'] * 1000:+.0f} ms" for c in r.clips if c.get("audio_offset_s")]
     where = "installed as the default for `dub --audio`" if result["default_model"] else "use it with `dub --audio` by copying it to " + str(default_generic_path())
     _emit(args, result, f"audio2expr: {r.steps} steps on {len(projects)} clips in {r.seconds:.0f} s, "
-                        f"loss {r.loss_first:.4f} -> {r.loss_last:.4f} -> {r.path} ({where})"
-                        + (f"; audio moved onto the clips' common sync: {', '.join(moved)}" if moved else ""))
+                        f"loss {r.loss_first:.4f} -> {r.loss_last:.4f} -> {r.path} ({where})")
     return 0
 
 

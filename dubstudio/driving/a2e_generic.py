@@ -63,9 +63,6 @@ class TrainConfig:
     # weights with the lowest validation loss (checked every val_every steps) are kept.
     val_fraction: float = 0.0
     val_every: int = 100
-    # Move a training clip's audio onto the set's consensus audio/picture lag where it is clearly
-    # off it (see ``av_align``), so the model does not learn one recording's offset.
-    align_av: bool = True
 
 
 def a2e_loss(pred: torch.Tensor, tgt: torch.Tensor, valid: torch.Tensor, silent: torch.Tensor, std: torch.Tensor, cfg: TrainConfig) -> tuple[torch.Tensor, dict[str, float]]:
@@ -290,12 +287,6 @@ def train_generic(
     if config.threads:
         torch.set_num_threads(config.threads)
     try:
-        progress.stage("audio2expr: audio/picture alignment")
-        align = None
-        if config.align_av:
-            from dubstudio.driving.av_align import align_clips
-
-            clips, align = align_clips(clips)
         progress.stage("audio2expr: features")
         data: list[ClipData] = []
         native: list[ClipData] = []
@@ -313,14 +304,14 @@ def train_generic(
             data += parts
             native.append(parts[0])
             info.append({"name": parts[0].name, "frames": parts[0].n, "fps": str(parts[0].fps),
-                         "silent_frac": float(parts[0].silent.mean()), "audio_offset_s": round(s.audio_offset_s, 4)})
+                         "silent_frac": float(parts[0].silent.mean())})
             progress.update(i + 1, len(clips))
         allc = np.concatenate([d.controls[d.valid] for d in native])
         std = np.maximum(allc.std(axis=0), 1e-3).astype(np.float32)
         model = Audio2Expr(model_config)
         settings = {"model": model_config.to_dict(), "train": _jsonable(asdict(config)), "controls": list(CONTROL_NAMES),
                     "control_std": std.tolist(), "mel": asdict(MelSettings()), "target_dbfs": TARGET_DBFS,
-                    "clips": info, "av_alignment": align}
+                    "clips": info}
         state = None
         if resume and out.is_file():
             try:

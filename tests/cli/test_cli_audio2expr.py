@@ -37,10 +37,6 @@ def test_train_then_show(talk_b: Path, tmp_path: Path, capsys) -> None:
     assert out.is_file() and res["steps"] == 12 and res["default_model"] is False
     assert res["clips"] and res["clips"][0]["frames"] == 200
     assert res["loss_first"] > 0
-    # one clip has no other clips to agree with: its audio stays as recorded, and the record says why
-    assert res["clips"][0]["audio_offset_s"] == 0.0
-    align = json.loads(out.with_name(out.name + ".json").read_text())["config"]["av_alignment"]
-    assert align["consensus_s"] is None and "no clip moved" in align["note"]
     rc = main(["audio2expr", "show", str(out), "--json"])
     assert rc == 0
     info = _last_json(capsys.readouterr().out)
