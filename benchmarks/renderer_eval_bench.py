@@ -139,13 +139,15 @@ def plot(rows: list[dict], out: Path) -> None:
 
 
 def stills(work: Path, clips: list[str], mode: str, out_dir: Path, k: int = 5) -> list[Path]:
-    """Per clip: rows real | rendered | |difference| x 4 of k held-out frames (the last 50), rendered
-    by the project's latest ``mode`` adaptation (the last run of that mode in this benchmark)."""
+    """Per clip: rows real | raw render | composited (what the export shows: colour matched and
+    feathered in) | |real - composited| x 4, of k held-out frames (the last 50), rendered by the
+    project's latest ``mode`` adaptation (the last run of that mode in this benchmark)."""
     import cv2
 
     from dubstudio.io.video import VideoReader
+    from dubstudio.rendering.composite import CompositeSettings, Compositor, blend_crop
     from dubstudio.rendering.crop_io import extract_crop
-    from dubstudio.rendering.render_job import load_tracking
+    from dubstudio.rendering.render_job import load_tracking, render_with_masks
     from dubstudio.rendering.renderer import ActorRenderer
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -155,11 +157,13 @@ def stills(work: Path, clips: list[str], mode: str, out_dir: Path, k: int = 5) -
         t = load_tracking(p)
         r = ActorRenderer.load(p, "cpu", mode=mode)
         idx = [int(i) for i in np.linspace(t.n_frames - 50, t.n_frames - 1, k).round()]
-        gen = r.render_crops(idx)
+        gen, generated = render_with_masks(r, idx, None)
+        masks = Compositor(t, r.resolution, CompositeSettings()).masks(idx, None, generated)
         with VideoReader(p.check_video()) as v:
             real = np.stack([extract_crop(v.frame(i), t.crop[i], r.resolution) for i in idx])
-        diff = np.clip(np.abs(real.astype(np.int16) - gen.astype(np.int16)) * 4, 0, 255).astype(np.uint8)
-        rows = [np.concatenate(list(x), axis=1) for x in (real, gen, diff)]
+        comp = np.stack([blend_crop(c, g, m, CompositeSettings()) for c, g, m in zip(real, gen, masks)])
+        diff = np.clip(np.abs(real.astype(np.int16) - comp.astype(np.int16)) * 4, 0, 255).astype(np.uint8)
+        rows = [np.concatenate(list(x), axis=1) for x in (real, gen, comp, diff)]
         sheet = cv2.resize(np.concatenate(rows, axis=0), None, fx=1.5, fy=1.5, interpolation=cv2.INTER_NEAREST)
         for j, i in enumerate(idx):
             cv2.putText(sheet, str(i), (int(j * r.resolution * 1.5) + 4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 0), 1)
