@@ -9,7 +9,9 @@ Each requested frame i is rendered as the centre of the window i-h..i+h (clamped
 with the actor's fixed reference frame (chosen at adaptation: the training frame closest to the
 median expression) and the audio window of frame i. Outside the mask (rasterized lower face +
 mouth, dilated; with edited controls the union of the edited and the tracked mask, so a closed
-mouth never leaves the original open chin visible below it) the result is the real crop, exactly.
+mouth never leaves the original open chin visible below it) the result is the real crop, exactly;
+so it is, away from the mouth, where the face shows texels adaptation never saw (a head turned
+further than in any training frame: ``texel_coverage``).
 Frames without a tracked face are passed through untouched.
 """
 
@@ -26,6 +28,7 @@ from dubstudio.io.project import Project
 from dubstudio.rendering.crop_io import extract_crop
 from dubstudio.rendering.generator import UNetGenerator, deferred_render, dilate_px, render_mask, sample_textures
 from dubstudio.rendering.rasterizer import rasterize_frames
+from dubstudio.rendering.texel_coverage import unseen_pixels
 from dubstudio.training import checkpoint as ckpt
 from dubstudio.training.data import mel_windows_for_video, tracking_of
 
@@ -34,7 +37,7 @@ log = logging.getLogger(__name__)
 
 class ActorRenderer:
     def __init__(self, project: Project, generator: UNetGenerator, texture, cfg, reference_frame: int,
-                 device: torch.device, info: dict) -> None:
+                 device: torch.device, info: dict, seen_texels: np.ndarray | None = None) -> None:
         self.project = project
         self.gen = generator.eval().requires_grad_(False)
         self.texture = texture.eval().requires_grad_(False)
@@ -50,6 +53,9 @@ class ActorRenderer:
         self._mel = None
         self._ref = None
         self.px = dilate_px(self.resolution)
+        # (T, T) bool texels adaptation sampled (None for actors adapted before it was stored):
+        # pixels on the others are left to the original (``texel_coverage.unseen_pixels``)
+        self.seen_texels = seen_texels
 
     # -- loading --
 
@@ -93,7 +99,9 @@ class ActorRenderer:
         if a.get("tracking_key") != track_key:
             log.warning("the shot was tracked again or its tracking corrected after adaptation; adapt again for best results")
         info = {"mode": a["mode"], "actor_file": str(actor), "steps": int(a["step"]), "frames": a["frames"]}
-        return cls(project, gen.to(device), tex.to(device), cfg, a["reference_frame"], device, info)
+        seen = a.get("seen_texels")
+        seen = None if seen is None else seen.cpu().numpy().astype(bool)
+        return cls(project, gen.to(device), tex.to(device), cfg, a["reference_frame"], device, info, seen)
 
     # -- sources --
 
@@ -186,6 +194,13 @@ class ActorRenderer:
             real = crops[[pos[int(f)] for f in sel]]
             face = self.tracking.has_face[sel]
             mk &= face[:, None, None]
+            if self.seen_texels is not None:
+                centre = [pos[int(f)] for f in sel]
+                uv, reg = fr.uv[centre].numpy(), fr.regions[centre].numpy()
+                if extra is not None:
+                    reg = np.maximum(reg, extra[centre].numpy())
+                for k in range(len(sel)):
+                    mk[k] &= ~unseen_pixels(uv[k], reg[k], self.seen_texels)
             out[s : s + len(sel)] = np.where(mk[..., None], gen_u8, real)
             masks[s : s + len(sel)] = mk
         return (out, masks) if return_masks else out

@@ -6,7 +6,8 @@
   kill continues at the saved step.
 - ``adapt``: a fresh texture for one project; the generator comes from a prior (or is trained from
   scratch). Modes: ``texture`` (generator frozen, only the texture is trained and stored, fp16,
-  <= 1 MB), ``full`` (generator fine-tuned too), ``mixed`` (full, with every batch half actor
+  <= 1 MB; texels no training frame sampled are filled from their neighbours before it is
+  stored, see ``rendering.texel_coverage``), ``full`` (generator fine-tuned too), ``mixed`` (full, with every batch half actor
   windows and half windows of the prior's identities, their textures frozen). The resumable state
   lives in ``cache/adapt/<mode>-<key>.state.pt`` of the project (one per mode: a run with other
   settings replaces it), the result is ``cache/adapt/actor_<mode>-<key>.pt`` (one per configuration)
@@ -18,6 +19,7 @@ here); how long work reports progress and when it checkpoints is described there
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import math
@@ -36,8 +38,9 @@ from dubstudio.errors import DubStudioError, ProjectError
 from dubstudio.io.atomic import settings_hash
 from dubstudio.io.project import Project
 from dubstudio.rendering.discriminator import DiscriminatorConfig
-from dubstudio.rendering.generator import GeneratorConfig
+from dubstudio.rendering.generator import GeneratorConfig, dilate_px, render_mask
 from dubstudio.rendering.neural_texture import NeuralTexture
+from dubstudio.rendering.texel_coverage import fill_unseen, seen_texels
 from dubstudio.training import checkpoint as ckpt
 from dubstudio.training.data import FrameCache, WindowSampler, neutral_reference, tracking_of
 from dubstudio.training.session import Session, torch_batch  # noqa: F401 (torch_batch: re-exported, it lived here)
@@ -374,12 +377,18 @@ def adapt(
         ckpt.save(state_path, "adapt-state", {"key": key, "config": cfg.to_dict(), "mode": mode, **sess.state()})
 
     n_run, loop_s = sess.run(steps, progress, save, f"adapt ({mode})")
+    # the stored texture: texels no training frame sampled get their seen neighbours' features
+    # (texel_coverage explains the blotch this prevents); the training state keeps the raw one
+    seen = training_coverage(caches[actor], cfg.tex_resolution)
+    texture = copy.deepcopy(sess.textures[actor]).cpu()
+    n_filled = fill_unseen(texture, seen)
     metrics = {"final_loss": sess.final_loss, "steps": sess.step, "mode": mode,
-               "steps_per_s": n_run / loop_s if n_run else 0.0}
+               "steps_per_s": n_run / loop_s if n_run else 0.0,
+               "texels_seen": int(seen.sum()), "texels_filled": n_filled}
     payload = {
         "key": key, "mode": mode, "config": cfg.to_dict(), "step": sess.step, "actor": actor,
         "frames": idx, "reference_frame": ref_frame, "tracking_key": track_key,
-        "texture": sess.textures[actor].state_fp16(), "texture_shape": cfg.texture_shape(),
+        "texture": texture.state_fp16(), "texture_shape": cfg.texture_shape(), "seen_texels": seen,
         "prior": {"path": str(Path(prior).resolve()), "fingerprint": ckpt.fingerprint(prior)} if prior else None,
         "generator": sess.gen.state_dict() if mode != "texture" else None,
         "history": sess.history, "metrics": metrics,
@@ -392,6 +401,16 @@ def adapt(
         steps_per_s=metrics["steps_per_s"], wall_s=time.perf_counter() - t_all, stored_bytes=size,
         resumed_from=resumed_from, history=sess.history,
     )
+
+
+def training_coverage(cache: FrameCache, tex_resolution: int, chunk: int = 64) -> torch.Tensor:
+    """(T, T) bool: the texels sampled while training on ``cache`` (inside the generator's mask)."""
+    seen = torch.zeros(tex_resolution, tex_resolution, dtype=torch.bool)
+    px = dilate_px(cache.resolution)
+    for s in range(0, len(cache), chunk):
+        where = render_mask(torch.from_numpy(cache.regions[s : s + chunk]), px) > 0
+        seen |= seen_texels(torch.from_numpy(cache.uv[s : s + chunk].astype(np.float32)), where, tex_resolution)
+    return seen
 
 
 def _record(project: Project, mode: str, actor_path: Path, metrics: dict) -> None:

@@ -14,6 +14,8 @@ from dubstudio.core.jobs import Progress
 from dubstudio.errors import Cancelled
 from dubstudio.io.project import Project
 from dubstudio.rendering.generator import GeneratorConfig, UNetGenerator
+from dubstudio.rendering.rasterizer import rasterize_frames
+from dubstudio.tracking.crops import MASK_MOUTH
 from dubstudio.training import checkpoint as ckpt
 from dubstudio.training.data import FrameCache, WindowSampler, tracking_of
 from dubstudio.training.trainer import Session, TrainConfig, adapt, train_prior
@@ -139,6 +141,8 @@ def test_texture_mode_trains_only_the_texture(clip_project, prior_file):
     assert all(changed)
     assert all(v.dtype == torch.float16 for v in actor["texture"].values())
     assert res.stored_bytes <= 1_000_000
+    seen = actor["seen_texels"]  # the texels the 24 training frames sampled, stored for rendering
+    assert seen.dtype == torch.bool and seen.shape == (TINY.tex_resolution,) * 2 and 0 < seen.sum() < seen.numel()
     # the default (R = 128) texture, stored the same way, also fits the 1 MB budget
     assert TrainConfig().new_texture().n_bytes() <= 1_000_000
 
@@ -197,6 +201,13 @@ def test_render_crops_keeps_the_real_crop_outside_the_mask(clip_project, prior_f
     edited, emasks = r.render_crops(idx, controls=ctrl, mel=np.zeros((3, 80, 16), np.float32), return_masks=True)
     assert edited.shape == out.shape and emasks.sum() >= masks.sum()
     assert np.array_equal(edited[~emasks], real[~emasks])
+    # texels adaptation never saw: their pixels keep the real crop, except at the mouth
+    assert r.seen_texels is not None and r.seen_texels.any() and not r.seen_texels.all()
+    r.seen_texels = np.zeros_like(r.seen_texels)
+    blind, bmasks = r.render_crops(idx, return_masks=True)
+    assert bmasks.sum() < masks.sum() and np.array_equal(blind[~bmasks], real[~bmasks])
+    regions = rasterize_frames(tracking, idx, 64).regions.numpy()
+    assert bmasks[regions == MASK_MOUTH].all()
     r.close()
 
 
