@@ -7,8 +7,10 @@
    the actor layer on the first 60 % of the held-out clip (its own audio + tracking), predict the
    last 40 % from its audio alone, and compare with the tracked jaw: Pearson r (at lag 0 and at
    the best lag within +-5 frames; lag > 0 = prediction late), mean jaw in silence vs speech
-   (predicted and tracked). Also: a per-actor model from scratch on the same 60 %, and the
-   envelope baseline (tracked jaw vs the speech envelope; what a loudness meter would give).
+   (predicted and tracked), in-speech closures (mostly bilabials: does the predicted mouth close
+   where the tracked one does; ``eval.mouth_motion``) and jitter. Also: a per-actor model from
+   scratch on the same 60 %, and the envelope baseline (tracked jaw vs the speech envelope; what a
+   loudness meter would give).
 2. Languages: the generic model trained on all talking clips, adapted on talk_c, drives
    speech_{de,ja,zh,en}.wav (no video): r of predicted jaw with the speech envelope (best lag
    within +-2 frames), jaw in the leading silence vs in speech.
@@ -42,6 +44,7 @@ from dubstudio.driving.audio2expr_train import (
     train_generic,
 )
 from dubstudio.driving.audio_features import speech_envelope
+from dubstudio.eval.mouth_motion import closure_match, jitter
 from dubstudio.io.project import Project
 from dubstudio.paths import media_dir
 from dubstudio.tracking.result import Tracking
@@ -114,6 +117,10 @@ def holdout(work: Path, name: str, steps: int, threads: int, retrain: bool) -> d
         "tracked_jaw_silence": r2(tj[silent].mean()) if silent.any() else None,
         "tracked_jaw_speech": r2(tj[~silent].mean()),
         "jaw_spread_ratio": r2(np.subtract(*np.percentile(pred[v, 0], [95, 5])) / np.subtract(*np.percentile(tj[v], [95, 5]))),
+        # in-speech closures (mostly bilabials) of the predicted vs the tracked mouth, and shake
+        "closures": closure_match(pred[v, 0], tj[v], silent[v], float(fps)),
+        "closures_scratch": closure_match(pred_s[v, 0], tj[v], silent[v], float(fps)),
+        "jitter_pred": round(jitter(pred[v, 0]), 4), "jitter_tracked": round(jitter(tj[v]), 4),
         "mae_per_control": dict(zip(["jaw", "width", "pucker", "upper", "lower", "press", "smile"], map(r2, mae))),
         "actor_scale_jaw": r2(ad.scale[0]), "actor_offset_jaw": r2(ad.offset[0]),
     }

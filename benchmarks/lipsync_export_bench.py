@@ -96,6 +96,7 @@ F2_BAND = (1000.0, 3000.0)  # the speech envelope the measure uses (see speech_e
 def lipsync(jaw: np.ndarray, audio16k: np.ndarray, fps: Fraction, valid: np.ndarray) -> dict:
     from dubstudio.driving.audio2expr_train import lag_correlation, silence_mask
     from dubstudio.driving.audio_features import speech_envelope
+    from dubstudio.eval.mouth_motion import closed_threshold, closure_events, jitter
 
     n = len(jaw)
     env = speech_envelope(audio16k, n, fps)
@@ -111,6 +112,13 @@ def lipsync(jaw: np.ndarray, audio16k: np.ndarray, fps: Fraction, valid: np.ndar
         halves = [lag_correlation(jaw[sl][v[sl]], e[sl][v[sl]], 10)[0] for sl in (slice(0, half), slice(half, None))]
         out[key] = {"r_best": round(r_best, 3), "best_lag": int(lag), "r_lag0": round(r0, 3), "best_lag_halves": halves}
     sil = silent & v
+    # in-speech closures (mostly bilabials) per second of speech, on the curve's own closed level
+    # (eval.mouth_motion), and shake; a dub has no tracked reference for its audio: compare rates
+    thr = closed_threshold(jaw[v], silent[v])
+    speech_s = float((~silent & v).sum() / fps)
+    closures = closure_events(np.where(v, jaw, np.inf), silent, thr, float(fps))
+    out["closures_per_speech_s"] = round(len(closures) / speech_s, 2) if speech_s else None
+    out["jitter"] = round(jitter(jaw[v]), 4)
     return {
         **out,
         "silent_frames": int(sil.sum()), "speech_frames": int((~silent & v).sum()),
