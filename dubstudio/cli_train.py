@@ -71,6 +71,8 @@ def register(subparsers, common_flags=None) -> None:
     sp.add_argument("--frames", help="training frame range A:B (default: all)")
     sp.add_argument("--val-frames", help="held-out range C:D monitored during training (mouth PSNR)")
     sp.add_argument("--val-every", type=int, default=50, help="steps between validations (with --val-frames)")
+    sp.add_argument("--tex-init", choices=("prior-mean", "random"), default=None,
+                    help="the actor's starting texture: the prior's mean texture (default) or noise (the paper)")
     common(sp, arch=True)
     sp.set_defaults(func=cmd_adapt)
 
@@ -94,7 +96,7 @@ def _config(args):
         for k, v in over.items():
             d[k] = {**d[k], **v} if isinstance(d[k], dict) else v
     flags = {"resolution": "resolution", "batch_size": "batch_size", "lr_g": "lr_g", "lr_tex": "lr_tex",
-             "w_vgg": "w_vgg", "vgg_region": "vgg_region", "w_adv": "w_adv", "seed": "seed"}
+             "w_vgg": "w_vgg", "vgg_region": "vgg_region", "w_adv": "w_adv", "seed": "seed", "tex_init": "tex_init"}
     for a, k in flags.items():
         if getattr(args, a, None) is not None:
             d[k] = getattr(args, a)
