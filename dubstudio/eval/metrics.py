@@ -12,6 +12,8 @@ weights are missing, and its scores are then ``None``.
 
 from __future__ import annotations
 
+import importlib
+
 import math
 
 import numpy as np
@@ -70,7 +72,9 @@ class LpipsScorer:
         self._model = None
         self.reason: str | None = None
         try:
-            from dubstudio.eval import lpips as _lpips  # lazy: optional, may be missing
+            # lazy: optional, may be missing. import_module (not `from dubstudio.eval import lpips`)
+            # so the answer does not depend on whether the submodule was imported before.
+            _lpips = importlib.import_module("dubstudio.eval.lpips")
         except ImportError as e:
             self.reason = f"dubstudio.eval.lpips is not available ({e})"
             return
