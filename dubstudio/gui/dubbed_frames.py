@@ -16,7 +16,6 @@ was in flight when the edit happened is dropped when it arrives instead of being
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 from collections.abc import Callable
@@ -79,13 +78,12 @@ def render_dubbed_frame(renderer, compositor, frame_rgb: np.ndarray, tracking, i
     edited and the tracked mesh as in the final render."""
     if not tracking.has_face[i]:
         return frame_rgb
-    ctrl = np.array(tracking.controls, dtype=np.float64, copy=True)
+    shot = np.array(tracking.controls, dtype=np.float64, copy=True)
     for f, c in window.items():
-        if f != i:  # frame i keeps its tracked row: that is the "tracked" half of the mask union
-            ctrl[f] = c
-    renderer.tracking = dataclasses.replace(tracking, controls=ctrl)
+        shot[f] = c
+    renderer.tracking = tracking  # the snapshot carries the editor's latest corrections
     edited = np.asarray(window[i], np.float64)[None]
-    crops, generated = renderer.render_crops([i], controls=edited, return_masks=True)
+    crops, generated = renderer.render_crops([i], controls=edited, return_masks=True, shot_controls=shot)
     compositor.tracking = tracking
     masks = compositor.masks([i], edited, generated=generated)
     return compositor.composite(frame_rgb, i, crops[0], masks[0])

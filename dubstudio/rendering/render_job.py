@@ -208,12 +208,23 @@ def render_frames(
                           stats if stats is not None else new_stats(), mel, user_mask)
 
 
+def shot_controls_for(tracking, ctrl: np.ndarray | None, frames: range) -> np.ndarray | None:
+    """The whole shot's controls with ``ctrl`` (one row per frame of ``frames``) in place: what a
+    windowed renderer reads for the neighbours of a batch's edge frames (tracked outside ``frames``)."""
+    if ctrl is None:
+        return None
+    shot = np.array(tracking.controls, np.float64, copy=True)
+    shot[frames.start : frames.stop] = ctrl
+    return shot
+
+
 def _render_frames(tracking, renderer, frames: range, ctrl, progress: Progress, settings: RenderSettings, video: Path, stats: dict, mel,
                    user_mask=None) -> Iterator[RenderedFrame]:
     from dubstudio.io.video import VideoReader
 
     r = int(renderer.resolution)
     comp = Compositor(tracking, r, settings.composite, user_mask=user_mask)
+    shot = shot_controls_for(tracking, ctrl, frames)
     keeper = BackgroundKeeper(settings.background) if settings.background is not None else None
     done = 0
     try:
@@ -224,7 +235,7 @@ def _render_frames(tracking, renderer, frames: range, ctrl, progress: Progress, 
             for i, rgb in reader.iter_frames(frames.start, frames.stop):
                 batch.append((i, rgb))
                 if len(batch) == settings.batch_size or i == frames.stop - 1:
-                    yield from _process_batch(batch, tracking, renderer, comp, keeper, ctrl, frames.start, r, stats, mel)
+                    yield from _process_batch(batch, tracking, renderer, comp, keeper, ctrl, frames.start, r, stats, mel, shot)
                     done += len(batch)
                     batch = []
                     progress.update(done, len(frames))
@@ -301,12 +312,16 @@ def _accepts_return_masks(renderer) -> bool:
     return _accepts(renderer, "return_masks")
 
 
-def render_with_masks(renderer, indices: list[int], controls: np.ndarray | None, mel: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+def render_with_masks(renderer, indices: list[int], controls: np.ndarray | None, mel: np.ndarray | None = None,
+                      shot_controls: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """(crops, generated masks or None): the masks when the renderer can report them
     (``render_crops(..., return_masks=True)``), so the composite can hide their hard edge.
-    ``mel`` (len(indices), ...) audio windows go to renderers that take them, else are ignored."""
+    ``mel`` (len(indices), ...) audio windows go to renderers that take them, else are ignored;
+    so do ``shot_controls`` (the whole shot's, for renderers that look at neighbouring frames)."""
     r = int(renderer.resolution)
     kw = {"mel": mel} if mel is not None and _accepts(renderer, "mel") else {}
+    if shot_controls is not None and _accepts(renderer, "shot_controls"):
+        kw["shot_controls"] = shot_controls
     if _accepts_return_masks(renderer):
         crops, masks = renderer.render_crops(indices, controls, return_masks=True, **kw)
         masks = np.asarray(masks, bool)
@@ -317,7 +332,7 @@ def render_with_masks(renderer, indices: list[int], controls: np.ndarray | None,
     return _check_crops(crops, len(indices), r), masks
 
 
-def _process_batch(batch, tracking, renderer, comp: Compositor, keeper, ctrl, first: int, r: int, stats: dict, mel=None):
+def _process_batch(batch, tracking, renderer, comp: Compositor, keeper, ctrl, first: int, r: int, stats: dict, mel=None, shot=None):
     """Yield a RenderedFrame for each frame of one decoded batch, in order."""
     face = [i for i, _ in batch if tracking.has_face[i]]
     crops: dict[int, np.ndarray] = {}
@@ -325,7 +340,7 @@ def _process_batch(batch, tracking, renderer, comp: Compositor, keeper, ctrl, fi
     if face:
         c = None if ctrl is None else ctrl[[i - first for i in face]]
         t = time.perf_counter()
-        rendered, generated = render_with_masks(renderer, face, c, None if mel is None else mel[face])
+        rendered, generated = render_with_masks(renderer, face, c, None if mel is None else mel[face], shot)
         stats["render_s"] += time.perf_counter() - t
         t = time.perf_counter()
         for i, m, crop in zip(face, comp.masks(face, c, generated), rendered):

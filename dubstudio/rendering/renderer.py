@@ -141,16 +141,30 @@ class ActorRenderer:
 
     @torch.no_grad()
     def render_crops(self, indices, controls: np.ndarray | None = None, mel: np.ndarray | None = None,
-                     batch: int = 16, return_masks: bool = False):
+                     batch: int = 16, return_masks: bool = False, shot_controls: np.ndarray | None = None):
         """(n, R, R, 3) uint8 rendered crops of frames ``indices`` (tracked or given ``controls``,
         the shot's audio or given ``mel`` windows). With ``return_masks`` also the (n, R, R) bool
-        masks of generated pixels (everything else is the real crop)."""
+        masks of generated pixels (everything else is the real crop).
+
+        Each frame is the centre of a window of neighbours that the generator also sees, so the
+        neighbours need the *same* controls as when they are rendered themselves: a caller that
+        renders edited/dubbed controls in pieces (batches, one frame) passes the whole shot's
+        ``shot_controls`` (n_frames, C); without it, neighbours outside ``indices`` are taken as
+        tracked, and a dubbed mouth pops towards the original at every piece boundary.
+        ``controls``, when also given, wins for the frames in ``indices``."""
         idx = np.asarray([int(i) for i in np.atleast_1d(indices)], np.int64)
         n, nf, r = len(idx), self.tracking.n_frames, self.resolution
         if n and (idx.min() < 0 or idx.max() >= nf):
             raise ProjectError(f"frames {int(idx.min())}..{int(idx.max())} are outside this {nf}-frame shot")
+        n_ctrl = self.tracking.controls.shape[1]
+        if shot_controls is not None:
+            shot_controls = np.asarray(shot_controls, np.float64)
+            if shot_controls.shape != (nf, n_ctrl):
+                raise ValueError(f"shot_controls must be ({nf}, {n_ctrl}) for this shot, got {shot_controls.shape}")
+            if controls is None:
+                controls = shot_controls[idx]
         if controls is not None:
-            controls = np.broadcast_to(np.asarray(controls, np.float64), (n, self.tracking.controls.shape[1]))
+            controls = np.broadcast_to(np.asarray(controls, np.float64), (n, n_ctrl))
         if mel is not None:
             mel = np.asarray(mel, np.float32)
             if mel.shape[0] != n or mel.shape[1:] != self.mel_windows().shape[1:]:
@@ -163,7 +177,8 @@ class ActorRenderer:
             win = np.clip(sel[:, None] + np.arange(-h, self.window - h)[None], 0, nf - 1)  # (b, T)
             need = np.unique(win)
             pos = {int(f): k for k, f in enumerate(need)}
-            ctrl = self.tracking.controls[need].astype(np.float64)
+            base = self.tracking.controls if shot_controls is None else shot_controls
+            ctrl = base[need].astype(np.float64)
             if controls is not None:
                 given = {}
                 for k, f in enumerate(idx):

@@ -211,6 +211,48 @@ def test_render_crops_keeps_the_real_crop_outside_the_mask(clip_project, prior_f
     r.close()
 
 
+def test_window_neighbours_follow_the_shot_controls_however_frames_are_batched(clip_project, prior_file):
+    """The generator sees each frame's neighbours too. Rendered in pieces (export batches, the
+    editor's single frames), a dubbed frame at a piece's edge must see its neighbours dubbed, not
+    tracked: else the mouth pops towards the original every batch (found on talk_b + German)."""
+    from dubstudio.rendering.renderer import ActorRenderer
+
+    adapt(clip_project, "full", 3, frames=range(0, 24), prior=prior_file, cfg=TINY, restart=True)
+    r = ActorRenderer.load(clip_project, "cpu")
+    tracking, _ = tracking_of(clip_project)
+    shot = tracking.controls.astype(np.float64).copy()
+    shot[:, 0] = np.where(np.arange(len(shot)) % 2 == 0, 1.2, -0.2)  # every other frame wide open
+    idx = list(range(28, 36))
+    whole = r.render_crops(idx, shot_controls=shot).astype(int)
+    single = np.stack([r.render_crops([i], shot_controls=shot)[0] for i in idx]).astype(int)
+    assert np.abs(single - whole).max() <= 1  # batching changes nothing (float rounding at most)
+    # without the shot's controls a lone frame's neighbours are tracked: a different picture
+    lone = np.stack([r.render_crops([i], controls=shot[i])[0] for i in idx]).astype(int)
+    assert np.abs(lone - whole).mean() > 4 * max(np.abs(single - whole).mean(), 0.01)
+    with pytest.raises(ValueError, match="shot_controls"):
+        r.render_crops(idx, shot_controls=shot[:10])
+    r.close()
+
+
+def test_export_batches_do_not_change_a_dubbed_render(clip_project, prior_file):
+    from dubstudio.rendering.render_job import RenderSettings, render_frames
+    from dubstudio.rendering.renderer import ActorRenderer
+
+    adapt(clip_project, "full", 3, frames=range(0, 24), prior=prior_file, cfg=TINY, restart=True)
+    r = ActorRenderer.load(clip_project, "cpu")
+    tracking, _ = tracking_of(clip_project)
+    shot = tracking.controls.astype(np.float64).copy()
+    shot[:, 0] = np.where(np.arange(len(shot)) % 2 == 0, 1.2, -0.2)
+
+    def frames(batch: int) -> np.ndarray:
+        s = RenderSettings(batch_size=batch, background=None)
+        return np.stack([f.output for f in render_frames(clip_project, tracking, r, range(26, 38), shot, settings=s)]).astype(int)
+
+    a, b = frames(12), frames(3)
+    assert np.abs(a - b).max() <= 2, "frames at batch edges differ from the same frames mid-batch"
+    r.close()
+
+
 def test_cli_adapt_prints_one_json_line(clip_project, prior_file, tmp_path, capsys):
     import argparse
     import json
