@@ -204,8 +204,12 @@ def render_frames(
     video = Path(video_path) if video_path is not None else project.check_video()
     # the editor's painted mask (UV space) when the project has one; the automatic regions otherwise
     user_mask = load_user_mask(project) if project is not None else None
+    # the window neighbours of the range's edge frames: from the caller's whole-shot curves when
+    # given, else tracked
+    whole = ctrl is not None and len(controls) == tracking.n_frames
+    shot = np.asarray(controls, np.float64) if whole else shot_controls_for(tracking, ctrl, frames)
     return _render_frames(tracking, renderer, frames, ctrl, progress or Progress(), settings, video,
-                          stats if stats is not None else new_stats(), mel, user_mask)
+                          stats if stats is not None else new_stats(), mel, user_mask, shot)
 
 
 def shot_controls_for(tracking, ctrl: np.ndarray | None, frames: range) -> np.ndarray | None:
@@ -219,12 +223,11 @@ def shot_controls_for(tracking, ctrl: np.ndarray | None, frames: range) -> np.nd
 
 
 def _render_frames(tracking, renderer, frames: range, ctrl, progress: Progress, settings: RenderSettings, video: Path, stats: dict, mel,
-                   user_mask=None) -> Iterator[RenderedFrame]:
+                   user_mask=None, shot=None) -> Iterator[RenderedFrame]:
     from dubstudio.io.video import VideoReader
 
     r = int(renderer.resolution)
     comp = Compositor(tracking, r, settings.composite, user_mask=user_mask)
-    shot = shot_controls_for(tracking, ctrl, frames)
     keeper = BackgroundKeeper(settings.background) if settings.background is not None else None
     done = 0
     try:
