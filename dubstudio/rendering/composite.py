@@ -16,8 +16,8 @@ Per frame with a face:
    feathered to 0 inside that mask. Pixel sizes are crop pixels at ``reference_resolution`` and
    scale with the crop resolution.
 2. **Colour matching** of the generated crop to the original on a ring: the band along the soft
-   edge, inside the pasted area and away from the mouth (pixels the renderer generated but was not
-   asked to change). ``"lowfreq"`` (default) multiplies each channel by a smooth gain map, the
+   edge, inside the pasted area, away from the mouth and from where an edit moved the face's
+   outline (pixels the renderer generated but was not asked to change). ``"lowfreq"`` (default) multiplies each channel by a smooth gain map, the
    ratio of ring-weighted Gaussian averages of original and generated (normalised convolution, so
    the ring's gain reaches into the mask and follows lighting gradients); ``"meanstd"`` maps the
    ring's per-channel mean and standard deviation; ``"none"`` skips it.
@@ -135,6 +135,20 @@ def alpha_from_regions(regions: np.ndarray, settings: CompositeSettings) -> tupl
     return alpha, ring_mask
 
 
+def _moved_face(tracked: np.ndarray, edited: np.ndarray, settings: CompositeSettings) -> np.ndarray:
+    """(B, R, R) bool: where the edit moved the face's outline (the replaced regions of the tracked
+    and the edited expression differ), grown by ``mouth_guard_px``. The colour ring leaves it out:
+    there the original shows, say, the chin of an open jaw and the render the neck below a closed
+    one, a difference the edit asked for; matching it made a bright patch on the chin."""
+    sel = lambda m: np.isin(m, settings.regions)  # noqa: E731
+    diff = (sel(tracked) != sel(edited)).astype(np.uint8)
+    k = int(round(settings.px(settings.mouth_guard_px, tracked.shape[-1])))
+    if k > 0:
+        disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))
+        diff = np.stack([cv2.dilate(d, disk) for d in diff])
+    return diff > 0
+
+
 def _limit_to_generated(alpha: np.ndarray, ring: np.ndarray, generated: np.ndarray, settings: CompositeSettings) -> tuple[np.ndarray, np.ndarray]:
     """Alpha falling to 0 at the edge of the renderer's generated pixels (smoothstep inward)."""
     if generated.all():
@@ -238,13 +252,16 @@ class Compositor:
         r = self.resolution
         regions = self._raster(indices, None)
         mouth = regions == MASK_MOUTH
+        moved = None
         if controls is not None:
             ctrl = np.asarray(controls, np.float64)
             if ctrl.ndim == 1:
                 ctrl = np.broadcast_to(ctrl, (len(indices), ctrl.shape[0]))
             if len(ctrl) != len(indices):
                 raise ValueError(f"{len(ctrl)} control rows for {len(indices)} frames")
-            regions = np.maximum(regions, self._raster(indices, ctrl))  # union; mouth wins
+            edited = self._raster(indices, ctrl)
+            moved = _moved_face(regions, edited, self.settings)
+            regions = np.maximum(regions, edited)  # union; mouth wins
         user = self.user_mask is not None and not self.user_mask.is_empty
         out = []
         for k, i in enumerate(indices):
@@ -256,6 +273,8 @@ class Compositor:
                     alpha, ring = alpha_from_regions(regions[k], self.settings)
                 if generated is not None:
                     alpha, ring = _limit_to_generated(alpha, ring, np.asarray(generated[k], bool), self.settings)
+                if moved is not None:
+                    ring = ring & ~moved[k]
             else:
                 alpha, ring = np.zeros((r, r), np.float32), np.zeros((r, r), bool)
             out.append(CropMasks(alpha=alpha, ring=ring, mouth=mouth[k], regions=regions[k], has_face=face))

@@ -258,3 +258,23 @@ def test_output_kinds_and_bad_requests(shot, tmp_path):
         render_range(project, tracking, RealCrops(tracking, clip), range(190, 260), tmp_path / "a.mp4")
     with pytest.raises(DubStudioError, match="controls"):
         render_range(project, tracking, RealCrops(tracking, clip), range(0, 3), tmp_path / "a.mp4", controls=np.zeros((5, 7)))
+
+
+def test_colour_ring_leaves_out_where_an_edit_moved_the_outline(shot):
+    """Closing an open jaw: below the new chin the render shows neck where the original shows
+    chin. Matching colours there would brighten the whole lower face (seen on talk_b + German)."""
+    _, tracking, clip = shot
+    i = int(np.argmax(tracking.controls[:, JAW]))  # the widest-open frame
+    closed = tracking.controls[i].copy()
+    closed[JAW] = -0.2
+    comp = Compositor(tracking, R)
+    m = comp.masks([i], closed[None])[0]
+    moved = comp._raster([i], None)[0] != comp._raster([i], closed[None])[0]
+    assert moved.sum() > 200 and m.ring.sum() > 200
+    assert not (m.ring & moved).any()
+    real = RealCrops(tracking, clip).render_crops([i])[0]
+    gen = real.copy()
+    gen[moved] = (gen[moved] * 0.5).astype(np.uint8)  # the dark neck the closed jaw uncovers
+    out = blend_crop(real, gen, m, CompositeSettings()).astype(float)
+    keep = (m.alpha > 0.5) & ~cv2.dilate(moved.astype(np.uint8), np.ones((25, 25), np.uint8)).astype(bool)
+    assert np.abs(out[keep] - real[keep].astype(float)).mean() < 1.0  # the rest keeps its colour
