@@ -177,6 +177,7 @@ class ClipData:
     controls: np.ndarray  # (N, 7) float32 targets
     valid: np.ndarray  # (N,) bool: tracked face
     silent: np.ndarray  # (N,) bool: silence-loss frames
+    closure: np.ndarray | None = None  # (N,) bool: the tracked mouth's in-speech closures (None: none)
 
     @property
     def n(self) -> int:
@@ -228,8 +229,25 @@ def prepare_clip(src: Any, fps_variants: Sequence[Any] = (), centre: bool = True
         v = valid[lo] & (valid[hi] | (w[:, 0] < 1e-9))
         silent, _ = silence_mask(a_norm, m, f, min_run_s=0.2, margin_s=0.08)
         win = frame_windows(mel, m, f)
-        out.append(ClipData(src.name, f, win[idx], c.astype(np.float32), v, silent[idx]))
+        out.append(ClipData(src.name, f, win[idx], c.astype(np.float32), v, silent[idx],
+                            closure_frames(c[:, JAW], v, silent[idx], f)))
     return out, median
+
+
+def closure_frames(jaw: np.ndarray, valid: np.ndarray, silent: np.ndarray, fps: Any) -> np.ndarray:
+    """(N,) bool: frames of the tracked mouth's closures inside speech (mostly /p b m/; see
+    ``eval.mouth_motion``). Rare and short, they are what an L1 fit averages away: the loss weights
+    them up (``TrainConfig.closure_weight``)."""
+    from dubstudio.eval.mouth_motion import closed_threshold, closure_events
+
+    jaw, valid, silent = np.asarray(jaw, np.float64), np.asarray(valid, bool), np.asarray(silent, bool)
+    out = np.zeros(len(jaw), bool)
+    if valid.sum() < 10:
+        return out
+    thr = closed_threshold(jaw[valid], silent[valid])
+    for a, b in closure_events(np.where(valid, jaw, np.inf), silent, thr, float(Fraction(fps))):
+        out[a:b] = True
+    return out
 
 
 def _n_frames(src: ClipSource) -> int:
@@ -246,24 +264,25 @@ def _n_frames(src: ClipSource) -> int:
 
 def _batch(clips: list[ClipData], batch: int, seq: int, rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
     """Random crops of ``seq`` frames (clips weighted by length; short clips are edge-padded
-    with valid=False frames)."""
+    with valid=False frames): windows, controls, valid, silent, closure."""
     p = np.array([c.n for c in clips], np.float64)
     p /= p.sum()
-    xs, ys, vs, ss = [], [], [], []
+    xs, ys, vs, ss, cs = [], [], [], [], []
     for ci in rng.choice(len(clips), size=batch, p=p):
         c = clips[ci]
         a = int(rng.integers(0, max(1, c.n - seq + 1)))
         sl = slice(a, a + seq)
-        x, y, v, s = c.windows[sl], c.controls[sl], c.valid[sl], c.silent[sl]
+        q = c.closure if c.closure is not None else np.zeros(c.n, bool)
+        x, y, v, s, q = c.windows[sl], c.controls[sl], c.valid[sl], c.silent[sl], q[sl]
         if len(v) < seq:
             k = seq - len(v)
             x = np.concatenate([x, np.repeat(x[-1:], k, 0)])
             y = np.concatenate([y, np.repeat(y[-1:], k, 0)])
             v = np.concatenate([v, np.zeros(k, bool)])
             s = np.concatenate([s, np.repeat(s[-1:], k, 0)])
-        xs.append(x), ys.append(y), vs.append(v), ss.append(s)
-    return (torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys)),
-            torch.from_numpy(np.stack(vs)), torch.from_numpy(np.stack(ss)))
+            q = np.concatenate([q, np.zeros(k, bool)])
+        xs.append(x), ys.append(y), vs.append(v), ss.append(s), cs.append(q)
+    return tuple(torch.from_numpy(np.stack(a)) for a in (xs, ys, vs, ss, cs))
 
 
 def augment(x: torch.Tensor, cfg: TrainConfig, gen: torch.Generator) -> torch.Tensor:

@@ -1,9 +1,11 @@
 """The person-generic audio-to-expression model: settings, loss, checkpoints and training.
 
 Losses: L1 on controls (each control divided by its spread over the training set, the jaw
-weighted x2), L1 on their first differences (no jitter), and a silence term pulling the jaw to 0
-on frames whose speech envelope is at the noise floor (the tracked jaw is ignored there: people
-breathe, smile and hold the mouth open in pauses, and the dub must not).
+weighted x2); the jaw's L1 again on the tracked mouth's closures inside speech (x4: rare, short
+targets that a plain L1 fit mumbles through); L1 on their first differences (no jitter); and a
+silence term pulling the jaw to 0 on frames whose speech envelope is at the noise floor (the
+tracked jaw is ignored there: people breathe, smile and hold the mouth open in pauses, and the dub
+must not).
 
 Checkpoints (generic and actor, see ``a2e_actor``) are ``torch.save`` dicts read back with
 ``weights_only=True``; a checkpoint of another format/model version is refused with a message,
@@ -48,6 +50,9 @@ class TrainConfig:
     jaw_weight: float = 2.0
     velocity_weight: float = 0.5
     silence_weight: float = 1.0
+    # extra jaw L1 on the tracked mouth's in-speech closures (a2e_data.closure_frames), which a
+    # plain L1 fit mumbles through; 0 = off (docs/decisions.md, sixth session)
+    closure_weight: float = 4.0
     fps_variants: tuple[str, ...] = ("24000/1001", "25", "30000/1001", "30")  # + each clip's own
     gain_db: float = 6.0  # random gain augmentation (+-)
     tilt_db: float = 6.0  # random spectral tilt (+- over the mel range)
@@ -65,8 +70,10 @@ class TrainConfig:
     val_every: int = 100
 
 
-def a2e_loss(pred: torch.Tensor, tgt: torch.Tensor, valid: torch.Tensor, silent: torch.Tensor, std: torch.Tensor, cfg: TrainConfig) -> tuple[torch.Tensor, dict[str, float]]:
-    """Weighted L1 + velocity L1 + silence term; all per-frame averages (see module doc)."""
+def a2e_loss(pred: torch.Tensor, tgt: torch.Tensor, valid: torch.Tensor, silent: torch.Tensor, std: torch.Tensor, cfg: TrainConfig,
+             closure: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+    """Weighted L1 + velocity L1 + silence term (+ the jaw's L1 again on ``closure`` frames,
+    x ``closure_weight``); all per-frame averages (see module doc)."""
     w = torch.ones(pred.shape[-1])
     w[JAW] = cfg.jaw_weight
     w = w / w.sum() / std
@@ -79,7 +86,13 @@ def a2e_loss(pred: torch.Tensor, tgt: torch.Tensor, valid: torch.Tensor, silent:
     vel = (dv.abs() * w * mv).sum() / mv[..., 0].sum().clamp(min=1)
     sil = (pred[..., JAW].abs() * silent.float()).sum() / (std[JAW] * silent.numel())
     total = l1 + cfg.velocity_weight * vel + cfg.silence_weight * sil
-    return total, {"l1": l1.item(), "velocity": vel.item(), "silence": sil.item()}
+    parts = {"l1": l1.item(), "velocity": vel.item(), "silence": sil.item()}
+    if closure is not None and cfg.closure_weight > 0:
+        mc = (closure & valid).float()
+        clo = ((pred[..., JAW] - tgt[..., JAW]).abs() * mc).sum() * w[JAW] / n_valid
+        total = total + cfg.closure_weight * clo
+        parts["closure"] = clo.item()
+    return total, parts
 
 
 # ------------------------------------------------------------------------------------ checkpoints
@@ -231,8 +244,8 @@ def _train_loop(model: Audio2Expr, clips: list[ClipData], std: np.ndarray, cfg: 
     window: list[float] = []
     try:
         while step < cfg.steps:
-            x, y, v, s = _batch(clips, cfg.batch, seq, rng)
-            loss, parts = a2e_loss(model(augment(x, cfg, gen)), y, v, s, std_t, cfg)
+            x, y, v, s, c = _batch(clips, cfg.batch, seq, rng)
+            loss, parts = a2e_loss(model(augment(x, cfg, gen)), y, v, s, std_t, cfg, closure=c)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -202,3 +202,42 @@ def test_lag_correlation_finds_a_shift():
     x = np.convolve(rng.normal(size=300), np.ones(5) / 5, mode="same")
     lag, r, _ = lag_correlation(np.roll(x, 2), x, 5)
     assert lag == 2 and r > 0.99
+
+
+def test_closure_frames_are_short_dips_inside_speech():
+    from dubstudio.driving.a2e_data import closure_frames
+
+    n = 100
+    jaw = np.full(n, 0.4)
+    silent = np.zeros(n, bool)
+    silent[:10] = silent[90:] = True  # pauses: closed, but not closures inside speech
+    jaw[:10] = jaw[90:] = 0.0
+    jaw[30:33] = 0.0  # a /b/ inside a word
+    jaw[60:62] = 0.02  # an /m/
+    jaw[70:85] = 0.0  # held closed 0.6 s at 25 fps: a pause, not a closure
+    got = closure_frames(jaw, np.ones(n, bool), silent, 25)
+    assert np.flatnonzero(got).tolist() == [30, 31, 32, 60, 61]
+    assert not closure_frames(jaw, np.zeros(n, bool), silent, 25).any()  # no tracked face: nothing
+
+
+def test_closure_term_weights_up_a_mouth_that_mumbles_through_a_closure():
+    from dubstudio.driving.a2e_generic import a2e_loss
+
+    t = 20
+    tgt = torch.zeros(1, t, len(CONTROL_NAMES))
+    tgt[..., 0] = 0.4
+    tgt[0, 8:11, 0] = 0.0  # the tracked mouth closes
+    pred = tgt.clone()
+    pred[0, 8:11, 0] = 0.3  # the prediction stays open
+    valid, silent = torch.ones(1, t, dtype=torch.bool), torch.zeros(1, t, dtype=torch.bool)
+    closure = torch.zeros(1, t, dtype=torch.bool)
+    closure[0, 8:11] = True
+    std = torch.ones(len(CONTROL_NAMES))
+    plain, _ = a2e_loss(pred, tgt, valid, silent, std, dataclasses.replace(TINY_TRAIN, closure_weight=0.0), closure)
+    none, _ = a2e_loss(pred, tgt, valid, silent, std, TINY_TRAIN, None)
+    weighted, parts = a2e_loss(pred, tgt, valid, silent, std, dataclasses.replace(TINY_TRAIN, closure_weight=4.0), closure)
+    assert torch.isclose(plain, none)
+    assert weighted.item() == pytest.approx(plain.item() + 4.0 * parts["closure"]) and parts["closure"] > 0
+    closed = pred.clone()
+    closed[0, 8:11, 0] = 0.0
+    assert a2e_loss(closed, tgt, valid, silent, std, TINY_TRAIN, closure)[0] < plain
