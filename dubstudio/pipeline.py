@@ -57,6 +57,10 @@ def dub_shot(
     if not tracking.has_face.any():
         raise DubStudioError(f"no face was found in {Path(video).name}; pick a shot that shows the actor's face.")
     frames = parse_frames(settings.frames, tracking.n_frames) if settings.frames else None
+    if audio is not None:  # a dialogue that cannot fit the shot fails now, not after adaptation
+        from dubstudio.export.audio_track import check_audio_length
+
+        check_audio_length(audio, tracking.n_frames, tracking.fps, settings.offset_s or 0.0, settings.audio_policy or "pad")
     ad = adapt(project, settings.mode, settings.steps, frames=frames, prior=settings.prior, device=settings.device, progress=progress)
     if dubber is not None:
         d = dub_from_dubber(project, Path(dubber), settings.offset_s, progress)

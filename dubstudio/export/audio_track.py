@@ -36,7 +36,7 @@ import numpy as np
 
 from dubstudio.errors import DubStudioError, MediaError, ProjectError
 
-__all__ = ["AudioRequest", "ExportAudio", "AudioLengthError", "POLICIES", "EXPORT_SAMPLE_RATE", "prepare_audio", "fit_length", "target_samples", "mel_windows"]
+__all__ = ["AudioRequest", "ExportAudio", "AudioLengthError", "POLICIES", "EXPORT_SAMPLE_RATE", "prepare_audio", "fit_length", "check_audio_length", "target_samples", "mel_windows"]
 
 POLICIES = ("pad", "trim", "fit", "error")
 MODES = ("auto", "file", "original", "none")
@@ -160,19 +160,9 @@ def _has_audio(path: Path) -> bool:
         return False
 
 
-def fit_length(samples: np.ndarray, start: int, target: int, policy: str, sample_rate: int, fps: Fraction) -> tuple[np.ndarray, dict]:
-    """Place ``samples`` (channels, n) at sample ``start`` of the shot (negative: skip its first
-    -start samples) and make it exactly ``target`` long under ``policy``; returns (audio, report)."""
-    if policy not in POLICIES:
-        raise ValueError(f"policy must be one of {POLICIES}")
-    ch = samples.shape[0]
-    if start >= 0:
-        lead = start
-        placed = samples
-    else:
-        lead = 0
-        placed = samples[:, -start:]
-    end = lead + placed.shape[1]  # where the audio ends on the shot's timeline
+def _check_fit(end: int, target: int, policy: str, sample_rate: int, fps: Fraction) -> tuple[int, int]:
+    """(short, long) in samples of audio ending at sample ``end`` of a ``target``-sample shot; an
+    AudioLengthError when ``policy`` does not allow a difference of a frame or more."""
     frame = Fraction(sample_rate) / Fraction(fps)  # samples per frame
     short, long = max(0, target - end), max(0, end - target)
     sr = float(sample_rate)
@@ -186,6 +176,38 @@ def fit_length(samples: np.ndarray, start: int, target: int, policy: str, sample
             f"the audio runs {long / sr:.2f} s past the end of the shot ({end / sr:.2f} s for a {target / sr:.2f} s shot); "
             f"pass --audio-policy trim (or fit) to cut it at the shot's end, or move it with --audio-offset."
         )
+    return short, long
+
+
+def check_audio_length(path: str | Path, n_frames: int, fps: Fraction, offset_s: float = 0.0, policy: str = "pad") -> None:
+    """Raise the export's AudioLengthError now, before any long job, when the dialogue at ``path``
+    placed at ``offset_s`` cannot fit the shot under ``policy`` (decodes the file: exact length)."""
+    from dubstudio.io.audio import load_audio
+
+    if policy not in POLICIES:
+        raise ValueError(f"policy must be one of {POLICIES}")
+    sr = 16000
+    n = load_audio(path, sr=sr, mono=True).shape[-1]
+    start = int(round(offset_s * sr))
+    end = max(start, 0) + max(0, n - max(0, -start))
+    _check_fit(end, target_samples(n_frames, Fraction(fps), sr), policy, sr, Fraction(fps))
+
+
+def fit_length(samples: np.ndarray, start: int, target: int, policy: str, sample_rate: int, fps: Fraction) -> tuple[np.ndarray, dict]:
+    """Place ``samples`` (channels, n) at sample ``start`` of the shot (negative: skip its first
+    -start samples) and make it exactly ``target`` long under ``policy``; returns (audio, report)."""
+    if policy not in POLICIES:
+        raise ValueError(f"policy must be one of {POLICIES}")
+    ch = samples.shape[0]
+    if start >= 0:
+        lead = start
+        placed = samples
+    else:
+        lead = 0
+        placed = samples[:, -start:]
+    end = lead + placed.shape[1]  # where the audio ends on the shot's timeline
+    short, long = _check_fit(end, target, policy, sample_rate, fps)
+    sr = float(sample_rate)
     out = np.zeros((ch, target), np.float32)
     n = min(placed.shape[1], max(0, target - lead))
     if n > 0:

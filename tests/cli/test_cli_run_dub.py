@@ -34,3 +34,9 @@ def test_run_with_new_audio_exports_a_verified_dub(media: Path, tmp_path: Path) 
     r = subprocess.run([sys.executable, "-m", "dubstudio.cli", "run", str(shot), "--audio", str(tmp_path / "nope.wav"),
                         "--project", str(tmp_path / "proj")], capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 2 and "nope.wav not found" in r.stderr
+    # dialogue longer than the shot under the default policy (pad): refused before any adaptation
+    r = subprocess.run([sys.executable, "-m", "dubstudio.cli", "run", str(shot), "--audio", str(media / "speech_zh.wav"),
+                        "--steps", "3", "--project", str(tmp_path / "proj2"), "-o", str(tmp_path / "b.mp4"), "-q"],
+                       capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 2 and "past the end of the shot" in r.stderr and "--audio-policy trim" in r.stderr
+    assert not list((tmp_path / "proj2").rglob("actor_*.pt")) and not (tmp_path / "b.mp4").exists()
