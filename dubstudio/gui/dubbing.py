@@ -220,6 +220,7 @@ class DubController(QObject):
         self.row = DubWaveRow(win.timeline, self)
         s.tracking_changed.connect(self._update_enabled)
         s.shot_opened.connect(self._update_enabled)
+        s.curves_changed.connect(lambda *_: self._update_status())  # a dub undone or reset
         s.shot_closed.connect(self._on_closed)
         win.shot_ready.connect(self.load_dub_audio)
         win.jobs.job_finished.connect(lambda _j: self._update_enabled())
@@ -300,6 +301,16 @@ class DubController(QObject):
         self.dubber_button.setEnabled(ok)
         self._update_status()
 
+    def _driven_sources(self) -> str | None:
+        """'speech_de.wav' when the editor's curves carry a driven layer (from audio or a dubber)."""
+        from dubstudio.tracking.face_model import CONTROL_NAMES
+
+        c = self.session.curves
+        if c is None:
+            return None
+        names = {src.split(":", 1)[-1] for n in CONTROL_NAMES if c.has_driven(n) and (src := c.driven_source(n))}
+        return ", ".join(sorted(names)) or None
+
     def _update_status(self) -> None:
         s = self.session
         if not s.is_open:
@@ -312,7 +323,12 @@ class DubController(QObject):
             from dubstudio.driving.dub import recorded_dub_audio
 
             rec = recorded_dub_audio(s.project)
-            if rec is None:
+            driven = self._driven_sources()
+            if rec is None and driven:
+                # driven outside the editor and `dubstudio dub` (the core API, a script): say so, since
+                # export cannot know which dialogue goes with this mouth
+                text = f"Mouth driven from {driven}; its dialogue is not recorded: choose it when exporting"
+            elif rec is None:
                 text = "not dubbed yet"
             else:
                 start = float(rec.get("start_in_shot_s", 0.0))

@@ -169,3 +169,31 @@ def test_dubber_dialog_offers_the_dubbers_own_sync(make_window, sample_video):
     assert DubSourceDialog("dubber", win.settings, win).sync() == 0.12  # remembered
     dlg.sync_mode.setCurrentIndex(1)
     assert dlg.sync() == "off"
+
+
+def test_a_mouth_driven_outside_the_editor_is_not_called_undubbed(make_window, tracked_project, gui):
+    """Curves driven by a script (the core API records no dialogue): the Dub panel says where the mouth
+    came from and that export will ask for the dialogue, instead of "not dubbed yet"; a reset of the
+    driven layer (undoable) brings "not dubbed yet" back."""
+    from dubstudio.core.curve_store import CurveStore
+    from dubstudio.core.edits import SetDriven
+    from dubstudio.io.project import Project
+    from dubstudio.rendering.render_job import load_tracking
+
+    p = Project.open(tracked_project)
+    t = load_tracking(p)
+    store = CurveStore(p)
+    curves = store.load(t)
+    SetDriven(["jaw_open"], np.full((t.n_frames, 1), 0.3), 0, 1.0, source="audio:line_12.wav").apply(curves)
+    store.save(curves)
+
+    win = make_window()
+    gui.open(win, tracked_project)
+    text = win.dubbing.status.text()
+    assert "Mouth driven from line_12.wav" in text and "not recorded" in text and "not dubbed yet" not in text
+    from dubstudio.core.edits import ResetRange
+
+    win.session.push(ResetRange())  # the whole shot back to tracked
+    assert win.dubbing.status.text() == "not dubbed yet"
+    win.actions["undo"].trigger()
+    assert "Mouth driven from line_12.wav" in win.dubbing.status.text()
