@@ -44,7 +44,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from dubstudio.rendering.crop_io import extract_crop, paste_crop
+from dubstudio.rendering.crop_io import crop_region, extract_crop, feather, paste_crop
 from dubstudio.tracking.crops import MASK_LOWER_FACE, MASK_MOUTH
 
 __all__ = [
@@ -55,6 +55,7 @@ __all__ = [
     "load_user_mask",
     "match_colour",
     "blend_crop",
+    "detail_layer",
     "COLOUR_METHODS",
 ]
 
@@ -72,6 +73,11 @@ class CompositeSettings:
     smooth_px: float = 12.0  # morphological opening of the regions (rounds the triangle-edged outline)
     gain_sigma_px: float = 24.0  # Gaussian sigma of the low-frequency gain map
     max_gain: float = 1.5  # gains are clamped to [1/max_gain, max_gain]
+    # the original frame's fine detail (skin, stubble, pores) on top of the render, carried along by
+    # the edit's motion, never on the mouth (detail_layer); 0 = off, the default: it also hides the
+    # watermark's pattern among real texture (docs/decisions.md, seventh session)
+    detail: float = 0.0
+    detail_sigma_px: float = 3.0  # the detail is the frame minus its Gaussian blur of this sigma
     reference_resolution: int = 256  # the *_px values are crop pixels at this resolution
 
     def __post_init__(self) -> None:
@@ -80,6 +86,8 @@ class CompositeSettings:
         bad = [r for r in self.regions if r not in (MASK_LOWER_FACE, MASK_MOUTH)]
         if not self.regions or bad:
             raise ValueError(f"regions must be a non-empty subset of (1 lower face, 2 mouth), got {self.regions}")
+        if not 0.0 <= self.detail <= 1.0:
+            raise ValueError(f"detail must be in [0, 1], got {self.detail}")
 
     def px(self, value: float, resolution: int) -> float:
         return float(value) * resolution / self.reference_resolution
@@ -94,6 +102,9 @@ class CropMasks:
     mouth: np.ndarray  # bool: mouth region (lips + interior) of the tracked expression
     regions: np.ndarray  # uint8 0/1/2 (union of tracked and edited)
     has_face: bool
+    # (R, R, 2) crop px: where each pixel of the edited face was in the tracked one, minus where it
+    # is now (0 off the mesh); None when nothing is edited
+    flow: np.ndarray | None = None
 
 
 def _distance_outside(mask: np.ndarray) -> np.ndarray:
@@ -227,8 +238,10 @@ class Compositor:
         # empty layer keeps the automatic alpha bit for bit.
         self.user_mask = user_mask
 
-    def _raster(self, indices: list[int], controls: np.ndarray | None) -> np.ndarray:
-        """Region masks (B, R, R) uint8, z-buffered (no UV interpolation needed here)."""
+    def _raster(self, indices: list[int], controls: np.ndarray | None, flow: bool = False):
+        """Region masks (B, R, R) uint8, z-buffered (no UV interpolation needed here); with
+        ``flow`` also (B, R, R, 2) float32: for each pixel the edited mesh covers, the crop position
+        of the same surface point in the *tracked* mesh minus the pixel's own (see CropMasks)."""
         import torch
 
         from dubstudio.rendering.rasterizer import crop_vertices, mesh_tables, rasterize, region_masks
@@ -236,9 +249,26 @@ class Compositor:
 
         ctrl = [None] * len(indices) if controls is None else controls
         verts = np.stack([crop_vertices(self.tracking, i, self.resolution, c, self.model) for i, c in zip(indices, ctrl)])
-        frags = rasterize(torch.as_tensor(verts, dtype=torch.float32), torch.as_tensor(mesh_tables()[0]), self.resolution)
+        tris = mesh_tables()[0]
+        frags = rasterize(torch.as_tensor(verts, dtype=torch.float32), torch.as_tensor(tris), self.resolution)
         lower, mouth = triangle_groups(self.model.identity)
-        return region_masks(frags, lower, mouth).numpy()
+        regions = region_masks(frags, lower, mouth).numpy()
+        if not flow:
+            return regions
+        r = self.resolution
+        fid, bary = frags.face_id.numpy(), frags.bary.numpy()
+        yy, xx = np.mgrid[0:r, 0:r].astype(np.float32) + 0.5
+        out = np.zeros((len(indices), r, r, 2), np.float32)
+        for k, i in enumerate(indices):
+            cov = fid[k] >= 0
+            if not cov.any():
+                continue
+            tracked = crop_vertices(self.tracking, i, r, None, self.model)[:, :2]
+            corners = tracked[tris[fid[k][cov]]]  # (N, 3, 2)
+            src = (bary[k][cov][..., None] * corners).sum(axis=1)
+            ok = np.isfinite(src).all(axis=1)
+            out[k][cov] = np.where(ok[:, None], src - np.stack([xx[cov], yy[cov]], axis=1), 0.0)
+        return regions, out
 
     def masks(self, indices, controls: np.ndarray | None = None, generated: np.ndarray | None = None) -> list[CropMasks]:
         """Compositing masks for frames ``indices``; ``controls`` (len(indices), C) edited
@@ -252,14 +282,14 @@ class Compositor:
         r = self.resolution
         regions = self._raster(indices, None)
         mouth = regions == MASK_MOUTH
-        moved = None
+        moved = flow = None
         if controls is not None:
             ctrl = np.asarray(controls, np.float64)
             if ctrl.ndim == 1:
                 ctrl = np.broadcast_to(ctrl, (len(indices), ctrl.shape[0]))
             if len(ctrl) != len(indices):
                 raise ValueError(f"{len(ctrl)} control rows for {len(indices)} frames")
-            edited = self._raster(indices, ctrl)
+            edited, flow = self._raster(indices, ctrl, flow=True)
             moved = _moved_face(regions, edited, self.settings)
             regions = np.maximum(regions, edited)  # union; mouth wins
         user = self.user_mask is not None and not self.user_mask.is_empty
@@ -277,7 +307,8 @@ class Compositor:
                     ring = ring & ~moved[k]
             else:
                 alpha, ring = np.zeros((r, r), np.float32), np.zeros((r, r), bool)
-            out.append(CropMasks(alpha=alpha, ring=ring, mouth=mouth[k], regions=regions[k], has_face=face))
+            out.append(CropMasks(alpha=alpha, ring=ring, mouth=mouth[k], regions=regions[k], has_face=face,
+                                 flow=None if flow is None else flow[k]))
         return out
 
     def _user_alpha(self, i: int, regions: np.ndarray, controls: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -303,4 +334,44 @@ class Compositor:
             real_crop = extract_crop(frame, box, self.resolution)
             gen = match_colour(gen_crop, real_crop, masks.ring, s.colour, s.px(s.gain_sigma_px, self.resolution), s.max_gain)
             gen = np.clip(gen + 0.5, 0, 255).astype(np.uint8)
-        return paste_crop(frame, gen, box, masks.alpha)
+        detail = detail_layer(frame, box, gen, masks, s) if s.detail > 0 else None
+        return paste_crop(frame, gen, box, masks.alpha, detail)
+
+
+def detail_layer(frame: np.ndarray, box: np.ndarray, gen_crop: np.ndarray, masks: CropMasks, settings: CompositeSettings) -> np.ndarray:
+    """What to add to the upsampled ``gen_crop`` in the frame rectangle of ``box``
+    (``crop_io.crop_region``) so that its fine detail is the original frame's: frequency separation,
+    the render's low band plus the original's high band, split by a Gaussian of ``detail_sigma_px``
+    (crop pixels at the reference resolution). The render is an L1 regression at R pixels: it keeps
+    a face's shape and shading but smooths skin texture, stubble and pores, and upsampling to the
+    frame softens it further; this puts the actor's own texture back, and a perfect render (the
+    frame's own crop) comes out as the frame, not over-sharpened. An edit moves the face,
+    so the detail is carried along by ``masks.flow`` (tracked -> edited surface point); on the
+    mouth (lips and interior, tracked or edited, plus ``mouth_guard_px``) the render's content is
+    new, so no detail is added there, with a soft edge over half of ``feather_px``. Scaled by
+    ``settings.detail``. Looked at on talk_d (a 1080x1920 shot, face ~300 px, crops of 128): the
+    band a 128 px crop cannot hold (the frame minus its crop upsampled) brings back almost none of
+    the beard, sigmas of 1 and 2 crop pixels most of it (docs/decisions.md, seventh session)."""
+    r = gen_crop.shape[0]
+    x0, y0, x1, y1, inv = crop_region(frame.shape, box, r)
+    size = (x1 - x0, y1 - y0)
+    scale = float(box[2]) / r  # frame pixels per crop pixel
+    pad = int(np.ceil(3 * settings.px(settings.detail_sigma_px, r) * scale))
+    h, w = frame.shape[:2]
+    ya, yb, xa, xb = max(0, y0 - pad), min(h, y1 + pad), max(0, x0 - pad), min(w, x1 + pad)
+    area = frame[ya:yb, xa:xb].astype(np.float32)  # with a margin, so the blur sees past the edge
+    blur = cv2.GaussianBlur(area, (0, 0), sigmaX=settings.px(settings.detail_sigma_px, r) * scale)
+    hf = (area - blur)[y0 - ya : y1 - ya, x0 - xa : x1 - xa]
+    src = cv2.warpAffine(gen_crop, inv, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+    src_hf = src - cv2.GaussianBlur(src, (0, 0), sigmaX=settings.px(settings.detail_sigma_px, r) * scale)
+    if masks.flow is not None and np.any(masks.flow):
+        fx = cv2.warpAffine(masks.flow[..., 0], inv, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT) * scale
+        fy = cv2.warpAffine(masks.flow[..., 1], inv, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT) * scale
+        gy, gx = np.mgrid[0 : size[1], 0 : size[0]].astype(np.float32)
+        hf = cv2.remap(hf, gx + fx, gy + fy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    mouth = masks.regions == MASK_MOUTH
+    guard = settings.px(settings.mouth_guard_px, r)
+    keep = _distance_outside(mouth) > guard if mouth.any() else np.ones_like(mouth)
+    weight = feather(keep.astype(np.uint8), settings.px(settings.feather_px, r) / 2) * float(settings.detail)
+    w = cv2.warpAffine(weight.astype(np.float32), inv, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return (hf - src_hf) * w[..., None]

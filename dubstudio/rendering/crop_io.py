@@ -28,27 +28,40 @@ def extract_crop(frame: np.ndarray, box: np.ndarray, resolution: int) -> np.ndar
     return cv2.warpAffine(frame, m, (resolution, resolution), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def paste_crop(frame: np.ndarray, crop: np.ndarray, box: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """Composite ``crop`` back into (a copy of) ``frame`` with a per-crop-pixel ``alpha`` in [0, 1].
-
-    Only the crop's bounding rectangle in the frame is touched, so a 1080p frame costs no more
-    than its face.
-    """
-    h, w = frame.shape[:2]
-    r = crop.shape[0]
+def crop_region(frame_shape: tuple[int, ...], box: np.ndarray, resolution: int) -> tuple[int, int, int, int, np.ndarray]:
+    """The frame rectangle ``(x0, y0, x1, y1)`` a crop of ``box`` covers (clipped to the frame) and
+    the 2x3 affine from crop pixels to that rectangle's own pixel coordinates."""
+    h, w = frame_shape[:2]
     cx, cy, side = (float(v) for v in box)
     x0, y0 = max(0, int(np.floor(cx - side / 2))), max(0, int(np.floor(cy - side / 2)))
     x1, y1 = min(w, int(np.ceil(cx + side / 2)) + 1), min(h, int(np.ceil(cy + side / 2)) + 1)
+    inv = cv2.invertAffineTransform(crop_matrix(box, resolution))
+    inv[:, 2] -= (x0, y0)  # into the region's own coordinates
+    return x0, y0, x1, y1, inv
+
+
+def paste_crop(frame: np.ndarray, crop: np.ndarray, box: np.ndarray, alpha: np.ndarray, detail: np.ndarray | None = None) -> np.ndarray:
+    """Composite ``crop`` back into (a copy of) ``frame`` with a per-crop-pixel ``alpha`` in [0, 1].
+
+    Only the crop's bounding rectangle in the frame is touched, so a 1080p frame costs no more
+    than its face. ``detail``, float (y1 - y0, x1 - x0, 3) in that rectangle's pixels (see
+    ``crop_region``), is added under the alpha on top of the upsampled crop: the fine detail a
+    crop of ``resolution`` pixels cannot hold (``composite.detail_layer``).
+    """
+    r = crop.shape[0]
+    x0, y0, x1, y1, inv = crop_region(frame.shape, box, r)
     out = frame.copy()
     if x1 <= x0 or y1 <= y0:
         return out
-    inv = cv2.invertAffineTransform(crop_matrix(box, r))
-    inv[:, 2] -= (x0, y0)  # into the region's own coordinates
     size = (x1 - x0, y1 - y0)
-    src = cv2.warpAffine(crop, inv, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    src = cv2.warpAffine(crop, inv, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+    if detail is not None:
+        if detail.shape[:2] != (size[1], size[0]):
+            raise ValueError(f"detail is {detail.shape[:2]}, expected {(size[1], size[0])} (the crop's frame rectangle)")
+        src += detail
     a = cv2.warpAffine(alpha.astype(np.float32), inv, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     region = out[y0:y1, x0:x1].astype(np.float32)
-    region += (src.astype(np.float32) - region) * a[..., None]
+    region += (src - region) * a[..., None]
     out[y0:y1, x0:x1] = np.clip(region + 0.5, 0, 255).astype(np.uint8)
     return out
 

@@ -278,3 +278,51 @@ def test_colour_ring_leaves_out_where_an_edit_moved_the_outline(shot):
     out = blend_crop(real, gen, m, CompositeSettings()).astype(float)
     keep = (m.alpha > 0.5) & ~cv2.dilate(moved.astype(np.uint8), np.ones((25, 25), np.uint8)).astype(bool)
     assert np.abs(out[keep] - real[keep].astype(float)).mean() < 1.0  # the rest keeps its colour
+
+
+def test_detail_pass_restores_the_frames_fine_detail_but_not_on_the_mouth(shot):
+    """``detail`` (frequency separation): a crop at 128 px of a 373 px face loses its fine detail; the
+    detail pass takes the low band from the render and the high band from the original, so a perfect
+    renderer's composite comes much closer to the frame than without it. Nothing is added on the
+    mouth, whose content an edit replaces."""
+    from dubstudio.rendering.composite import detail_layer
+    from dubstudio.rendering.crop_io import crop_region
+
+    project, tracking, clip = shot
+    r = 128
+    off = Compositor(tracking, r)
+    on = Compositor(tracking, r, CompositeSettings(detail=1.0))
+    with VideoReader(clip) as v:
+        frame = v.frame(185)
+    crop = RealCrops(tracking, clip, resolution=r).render_crops([185])[0]
+    m = off.masks([185])[0]
+    rows, cols = box_slices(tracking.crop[185], *frame.shape[:2])
+    layer = detail_layer(frame, tracking.crop[185], crop, m, on.settings)
+    x0, y0, x1, y1, _ = crop_region(frame.shape, tracking.crop[185], r)
+    skin = np.zeros(frame.shape[:2], bool)  # the pasted skin, away from the mouth
+    skin[y0:y1, x0:x1] = np.abs(layer).sum(axis=2) > 0
+    skin &= np.any(off.composite(frame, 185, crop, m) != frame, axis=2)
+    p_off = masked_psnr(off.composite(frame, 185, crop, m), frame, skin)
+    p_on = masked_psnr(on.composite(frame, 185, crop, m), frame, skin)
+    assert p_on > p_off + 2, (p_off, p_on)
+    mx, my = tracking.landmarks_image(185)[[13, 14], :2].mean(axis=0)  # between the inner lips
+    assert np.all(layer[int(my) - y0 - 2 : int(my) - y0 + 3, int(mx) - x0 - 2 : int(mx) - x0 + 3] == 0)
+    assert np.abs(layer).mean() > 0.5
+
+
+def test_an_edit_carries_the_detail_along(shot):
+    """The flow that moves the original's detail onto the edited face is zero where nothing is edited
+    and points from the edited chin back up to where the tracked chin was when the jaw opens more."""
+    project, tracking, clip = shot
+    r = 128
+    comp = Compositor(tracking, r)
+    i = 185
+    same = comp.masks([i], tracking.controls[i][None])[0]
+    assert np.abs(same.flow).max() < 1e-3
+    opened = tracking.controls[i].copy()
+    opened[JAW] += 0.4
+    m = comp.masks([i], opened[None])[0]
+    moved = np.abs(m.flow[..., 1]) > 1.0
+    assert moved.sum() > 100
+    assert np.median(m.flow[..., 1][moved]) < 0  # the edited chin is lower: its detail comes from above
+    assert comp.masks([i])[0].flow is None
