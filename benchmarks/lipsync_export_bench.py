@@ -164,13 +164,16 @@ def contact_sheet(original: Path, export: Path, tracking, env: np.ndarray, silen
     return out
 
 
-def run_case(work: Path, case: str, spec: dict, steps: int, prior: Path | None, generic_dir: Path | None) -> dict:
+def run_case(work: Path, case: str, spec: dict, steps: int, prior: Path | None, generic_dir: Path | None, detail: float | None = None,
+             suffix: str = "") -> dict:
     from dubstudio.driving.audio2expr_train import as_audio, drive_project_from_audio
     from dubstudio.driving.dub import dub_from_dubber
     from dubstudio.export.audio_track import AudioRequest
     from dubstudio.export.job import ExportSettings, export_shot
+    from dubstudio.export.mark import detect
     from dubstudio.export.verify import check
-    from dubstudio.rendering.render_job import load_tracking
+    from dubstudio.rendering.composite import CompositeSettings
+    from dubstudio.rendering.render_job import RenderSettings, load_tracking
     from dubstudio.rendering.renderer import ActorRenderer
     from dubstudio.tracking.face_model import JAW
     from dubstudio.training.trainer import adapt
@@ -201,19 +204,22 @@ def run_case(work: Path, case: str, spec: dict, steps: int, prior: Path | None, 
         res["drive"] = {"source": spec["audio"], "audio_start_s": spec["start_s"], "generic": g.name, "audio_frames": d.audio_frames}
     res["drive"]["wall_s"] = round(time.perf_counter() - t0, 1)
 
-    out = work / "exports" / f"{case}.mp4"
+    out = work / "exports" / f"{case}{suffix}.mp4"
     out.parent.mkdir(parents=True, exist_ok=True)
     renderer = ActorRenderer.load(p, "cpu", actor=ad.path)
-    settings = ExportSettings(audio=AudioRequest(mode="file", path=audio_path, offset_s=0.0, policy=spec["policy"]))
+    render = RenderSettings() if detail is None else RenderSettings(composite=CompositeSettings(detail=detail))
+    settings = ExportSettings(audio=AudioRequest(mode="file", path=audio_path, offset_s=0.0, policy=spec["policy"]), render=render)
     t0 = time.perf_counter()
     ex = export_shot(p, renderer, out, settings)
     wall = time.perf_counter() - t0
-    res["export"] = {"wall_s": round(wall, 1), "frames_per_s": round(t.n_frames / wall, 2),
+    res["export"] = {"wall_s": round(wall, 1), "frames_per_s": round(t.n_frames / wall, 2), "detail": settings.render.composite.detail,
+                     "watermark_frames": ex.get("frames_watermarked") if isinstance(ex, dict) else None,
                      "audio": ex.get("audio") if isinstance(ex, dict) else None}
     res["ffprobe"] = check(out, t.n_frames, t.fps, audio=True, video_codec="h264", audio_codec="aac")
+    res["watermark"] = detect(out)
 
     # re-track the export; compare with the dubbed audio as muxed (16 kHz mono from the file itself)
-    rp = tracked(work, f"retrack_{case}", out)
+    rp = tracked(work, f"retrack_{case}{suffix}", out)
     rt = load_tracking(rp)
     dub_audio = as_audio(out)
     ls = lipsync(rt.controls[:, JAW], dub_audio, rt.fps, rt.has_face)
@@ -226,7 +232,7 @@ def run_case(work: Path, case: str, spec: dict, steps: int, prior: Path | None, 
         dt = load_tracking(dp)
         src = lipsync(dt.controls[:, JAW], as_audio(dp.check_video()), dt.fps, dt.has_face)
         res["dubber_own"] = {k: v for k, v in src.items() if not k.startswith("_")}
-    res["sheet"] = str(contact_sheet(p.check_video(), out, t, ls["_env"], ls["_silent"], work / "sheets" / f"{case}.png"))
+    res["sheet"] = str(contact_sheet(p.check_video(), out, t, ls["_env"], ls["_silent"], work / "sheets" / f"{case}{suffix}.png"))
     return res
 
 
@@ -247,6 +253,8 @@ def main() -> int:
     ap.add_argument("--generic-dir", type=Path, help="folder with cached generic models (generic_<clips>_1500.pt)")
     ap.add_argument("--seed-projects", type=Path, help="copy tracked projects from here (folders named by clip) on first use")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--detail", type=float, help="the composite's detail pass, 0..1 (default: the product's default)")
+    ap.add_argument("--exports-suffix", default="", help="added to export/re-track names, to keep two variants apart")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     args.work.mkdir(parents=True, exist_ok=True)
@@ -257,7 +265,7 @@ def main() -> int:
                 shutil.copytree(d, dst, ignore=shutil.ignore_patterns("adapt"))
     rows = []
     for case in args.cases.split(","):
-        r = run_case(args.work, case, CASES[case], args.steps, args.prior, args.generic_dir)
+        r = run_case(args.work, case, CASES[case], args.steps, args.prior, args.generic_dir, args.detail, args.exports_suffix)
         print(json.dumps(r), file=sys.stderr)
         rows.append(r)
     print(json.dumps({"bench": "lipsync_export", "machine": f"{platform.machine()} {os.cpu_count()} cores",

@@ -179,9 +179,9 @@ def register(subparsers, common_flags=None) -> None:
     g.add_argument("--mode", choices=("texture", "full", "mixed"), help="use the project's adaptation of this mode")
     g.add_argument("--region", choices=("lower", "mouth"), default="lower", help="region composited back (default: lower face + mouth)")
     g.add_argument("--colour", choices=("lowfreq", "meanstd", "none"), default="lowfreq", help="colour matching (default lowfreq)")
-    g.add_argument("--detail", type=float, default=0.0, metavar="AMOUNT",
+    g.add_argument("--detail", type=float, default=1.0, metavar="AMOUNT",
                    help="0..1: put the original's fine skin detail (stubble, pores) back on the render, following the edit, "
-                        "never on the mouth (default 0: off; weakens the watermark on short shots)")
+                        "never on the mouth (default 1; 0: the render's own, softer skin)")
     g.add_argument("--no-postprocess", action="store_true", help="skip the background-preserving post-process")
     g.add_argument("--tracked-curves", action="store_true", help="render the tracked curves, ignoring edits and dubbing")
     g.add_argument("--batch-size", type=int, default=8, help="frames rendered at once (default 8)")

@@ -71,7 +71,7 @@ def _composite_settings(args):
     from dubstudio.tracking.crops import MASK_LOWER_FACE, MASK_MOUTH
 
     regions = (MASK_MOUTH,) if args.region == "mouth" else (MASK_LOWER_FACE, MASK_MOUTH)
-    detail = float(getattr(args, "detail", 0.0))
+    detail = float(getattr(args, "detail", CompositeSettings.detail))
     if not 0.0 <= detail <= 1.0:
         from dubstudio.errors import DubStudioError
 
@@ -185,9 +185,9 @@ def register(subparsers: argparse._SubParsersAction, common_flags=None) -> None:
         sp.add_argument("--device", default="auto", help="torch device for the renderer: auto, cpu, cuda, cuda:1 ... (default auto)")
         sp.add_argument("--region", choices=("lower", "mouth"), default="lower", help="region composited back: lower face + mouth (default) or mouth only")
         sp.add_argument("--colour", choices=("lowfreq", "meanstd", "none"), default="lowfreq", help="colour matching of the generated crop (default lowfreq)")
-        sp.add_argument("--detail", type=float, default=0.0, metavar="AMOUNT",
+        sp.add_argument("--detail", type=float, default=1.0, metavar="AMOUNT",
                         help="0..1: put the original's fine skin detail (stubble, pores) back on the render, following the edit, "
-                             "never on the mouth (default 0: off; weakens the watermark on short shots)")
+                             "never on the mouth (default 1; 0: the render's own, softer skin)")
         sp.add_argument("--resolution", type=int, default=256, help="crop size for the copy baseline when no neural renderer is used (default 256)")
         if common_flags is not None:
             common_flags(sp)

@@ -121,7 +121,7 @@ def export_shot(
                     if sbs is None:
                         sbs = SideBySide(f.original.shape[1], f.original.shape[0], settings.review)
                     canvas = sbs.compose(f.original, f.output)
-                m = synthetic_mask(f.original, f.output, f.box) if settings.watermark.enabled else None
+                m = synthetic_mask(f.original, f.output, f.box, f.weight) if settings.watermark.enabled else None
                 if m is not None:
                     if sbs is not None:
                         m = sbs.map_mask(*m)

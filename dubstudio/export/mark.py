@@ -9,8 +9,8 @@ Two layers, so dubbed footage can be identified later:
    ``manifest.json`` beside the frames and as tEXt chunks in every PNG.
 2. **Watermark** (survives re-encoding): a keyed pseudo-random +-1 pattern, ``TILE`` x ``TILE``
    pixels tiled on the output frame's pixel grid, added to the luma of the *synthetic* pixels only
-   (those the composite changed; every other pixel stays bit-identical to the source) at
-   ``amplitude`` code values. :func:`detect` high-passes the luma of each frame, accumulates it
+   (those the composite changed or rendered at least half; every pixel the composite did not
+   touch stays bit-identical to the source) at ``amplitude`` code values. :func:`detect` high-passes the luma of each frame, accumulates it
    per tile of the grid over the frames and correlates every tile with the key's pattern and with
    ``N_DECOYS`` patterns of other keys; the score is the key's statistic in standard deviations of
    the decoys' ones, so it needs no calibration per clip (an unmarked video scores like a decoy:
@@ -54,6 +54,7 @@ DEFAULT_KEY = "dubstudio/synthetic/v1"
 METHOD = "dubstudio-pn-luma-v1"
 TILE = 64
 N_DECOYS = 127
+MIN_SHARE = 0.5  # a pixel at least this much rendered carries the mark
 DETECT_THRESHOLD = 8.0  # unmarked clips x 40 keys: max 4.4 (N(0, 1)-like); marked crf-18 exports: hundreds
 DIGITAL_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/compositeSynthetic"
 HUMAN_NOTE = (
@@ -100,11 +101,23 @@ def _decoys(tile: int = TILE, n: int = N_DECOYS) -> np.ndarray:
 # -- embedding ------------------------------------------------------------------------------------
 
 
-def synthetic_mask(original: np.ndarray, output: np.ndarray, box: np.ndarray | None) -> tuple[int, int, np.ndarray] | None:
-    """Where ``output`` differs from ``original`` (the rendered pixels), as (y0, x0, bool mask)
-    of the crop box's bounding rectangle; None when nothing changed."""
+def synthetic_mask(original: np.ndarray, output: np.ndarray, box: np.ndarray | None,
+                   weight: tuple[int, int, np.ndarray] | None = None) -> tuple[int, int, np.ndarray] | None:
+    """The rendered pixels as (y0, x0, bool mask); None when there are none.
+
+    Where ``output`` differs from ``original`` in the crop box's bounding rectangle; with
+    ``weight`` (y0, x0, rendered share per pixel, ``RenderedFrame.weight``) also every pixel at
+    least ``MIN_SHARE`` rendered whether or not it came out different (a render close to the
+    frame, or the detail pass's original texture, would otherwise leave the mark only a
+    scattering of pixels), and never a pixel the composite did not touch (weight 0)."""
     if box is None or output is original:
         return None
+    if weight is not None:
+        y0, x0, w = weight
+        h, wd = w.shape
+        changed = np.any(output[y0 : y0 + h, x0 : x0 + wd] != original[y0 : y0 + h, x0 : x0 + wd], axis=2)
+        m = (w >= MIN_SHARE) | (changed & (w > 0))
+        return (y0, x0, m) if m.any() else None
     h, w = original.shape[:2]
     cx, cy, side = (float(v) for v in box)
     x0, y0 = max(0, int(np.floor(cx - side / 2))), max(0, int(np.floor(cy - side / 2)))

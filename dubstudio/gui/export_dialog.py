@@ -88,6 +88,7 @@ class ExportChoice:
     device: str = "auto"
     crf: int = 17
     prores: str = "hq"
+    detail: bool = True  # the original's fine skin detail on the render (the CLI's --detail 1, its default)
     verify: bool = True
 
     def argv(self) -> list[str]:
@@ -117,6 +118,8 @@ class ExportChoice:
             a += ["--crf", str(self.crf)]
         if self.format == "mov" and self.prores != "hq":
             a += ["--prores", self.prores]
+        if not self.detail:
+            a += ["--detail", "0"]
         if self.verify:
             a += ["--verify"]
         return a
@@ -348,6 +351,11 @@ class ExportDialog(QDialog):
         rf = QFormLayout(r_box)
         rf.addRow("Renderer", self.renderer)
         rf.addRow(self.copy_frames_label, self.copy_frames)
+        self.detail = QCheckBox("Keep the original's fine skin detail (stubble, pores) on the rendered face")
+        self.detail.setToolTip("The render's shapes and colours with the shot's own fine texture on top, carried along "
+                               "with the new jaw; never on the lips or mouth. Off: the render's own, softer skin.")
+        self.detail.setChecked(str(settings.value("export/detail", "true")).lower() != "false")
+        rf.addRow("", self.detail)
         rf.addRow(self.renderer_note)
         self.verify = QCheckBox("Check the result with ffprobe (frames, streams, durations)")
         self.verify.setChecked(shutil.which("ffprobe") is not None)
@@ -387,7 +395,7 @@ class ExportDialog(QDialog):
             w.currentIndexChanged.connect(self._refresh)
         for w in (self.output, self.audio_file, self.copy_frames):
             w.textChanged.connect(self._refresh)
-        for w in (self.side, self.offset_check, self.verify):
+        for w in (self.side, self.offset_check, self.verify, self.detail):
             w.toggled.connect(self._refresh)
         for w in (self.offset, self.scale):
             w.valueChanged.connect(self._refresh)
@@ -537,6 +545,7 @@ class ExportDialog(QDialog):
             device=self.win.job_device(),
             crf=int(self.crf.value()),
             prores=self.prores.currentText(),
+            detail=self.detail.isChecked(),
             verify=self.verify.isChecked(),
         )
 
@@ -568,6 +577,7 @@ class ExportDialog(QDialog):
         s = self.win.settings
         s.setValue("export/dir", str(Path(self.output.text()).parent))
         s.setValue("export/format", self.format.currentData())
+        s.setValue("export/detail", "true" if self.detail.isChecked() else "false")
         self.accept()
 
 

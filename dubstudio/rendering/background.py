@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["BackgroundSettings", "BackgroundKeeper", "keep_background", "segmentation_window"]
+__all__ = ["BackgroundSettings", "BackgroundKeeper", "background_weight", "keep_background", "segmentation_window"]
 
 
 @dataclass(frozen=True)
@@ -52,14 +52,22 @@ def _smoothstep(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return t * t * (3.0 - 2.0 * t)
 
 
+def background_weight(p_original: np.ndarray, p_composited: np.ndarray, lo: float = 0.25, hi: float = 0.75) -> np.ndarray:
+    """The share (H, W) float32 of each pixel that :func:`keep_background` takes from the original."""
+    bg = np.minimum(1.0 - p_original, 1.0 - p_composited).astype(np.float32)
+    return _smoothstep(bg, lo, hi).astype(np.float32)
+
+
 def keep_background(original: np.ndarray, composited: np.ndarray, p_original: np.ndarray, p_composited: np.ndarray, lo: float = 0.25, hi: float = 0.75) -> np.ndarray:
     """Blend ``original`` back where both person probabilities (H, W) say background (uint8 out).
 
     Where ``original == composited`` the result is exactly that value."""
-    bg = np.minimum(1.0 - p_original, 1.0 - p_composited).astype(np.float32)
-    w = _smoothstep(bg, lo, hi)[..., None]
+    return _blend_back(original, composited, background_weight(p_original, p_composited, lo, hi))
+
+
+def _blend_back(original: np.ndarray, composited: np.ndarray, w: np.ndarray) -> np.ndarray:
     c = composited.astype(np.float32)
-    return np.clip(c + (original.astype(np.float32) - c) * w + 0.5, 0, 255).astype(np.uint8)
+    return np.clip(c + (original.astype(np.float32) - c) * w[..., None] + 0.5, 0, 255).astype(np.uint8)
 
 
 class BackgroundKeeper:
@@ -95,18 +103,23 @@ class BackgroundKeeper:
 
     def apply(self, original: np.ndarray, composited: np.ndarray, box: np.ndarray | None = None) -> np.ndarray:
         """The post-processed frame (``composited`` itself when nothing was changed)."""
+        return self.apply_weighted(original, composited, box)[0]
+
+    def apply_weighted(self, original: np.ndarray, composited: np.ndarray, box: np.ndarray | None = None):
+        """``(frame, kept)``: the post-processed frame and ``(rows, cols, weight)``, the share of
+        each pixel of the segmented window that came back from the original (None when nothing
+        was changed)."""
         if composited is original:
-            return composited
+            return composited, None
         h, w = original.shape[:2]
         rows, cols = segmentation_window(box, h, w, self.settings.context)
         o, c = original[rows, cols], composited[rows, cols]
         if np.array_equal(o, c):
-            return composited
-        p_o = self.segment_original(o)
-        p_c = self.segment_composited(c)
+            return composited, None
+        wt = background_weight(self.segment_original(o), self.segment_composited(c), self.settings.lo, self.settings.hi)
         out = composited.copy()
-        out[rows, cols] = keep_background(o, c, p_o, p_c, self.settings.lo, self.settings.hi)
-        return out
+        out[rows, cols] = _blend_back(o, c, wt)
+        return out, (rows, cols, wt)
 
     def close(self) -> None:
         for g in self._graphs.values():

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from dubstudio.rendering.crop_io import crop_region, extract_crop, feather, paste_crop
+from dubstudio.rendering.crop_io import crop_region, extract_crop, feather, paste_crop, paste_weight
 from dubstudio.tracking.crops import MASK_LOWER_FACE, MASK_MOUTH
 
 __all__ = [
@@ -74,9 +74,8 @@ class CompositeSettings:
     gain_sigma_px: float = 24.0  # Gaussian sigma of the low-frequency gain map
     max_gain: float = 1.5  # gains are clamped to [1/max_gain, max_gain]
     # the original frame's fine detail (skin, stubble, pores) on top of the render, carried along by
-    # the edit's motion, never on the mouth (detail_layer); 0 = off, the default: it also hides the
-    # watermark's pattern among real texture (docs/decisions.md, seventh session)
-    detail: float = 0.0
+    # the edit's motion, never on the mouth (detail_layer); 0 = off (the render's own, softer skin)
+    detail: float = 1.0
     detail_sigma_px: float = 3.0  # the detail is the frame minus its Gaussian blur of this sigma
     reference_resolution: int = 256  # the *_px values are crop pixels at this resolution
 
@@ -336,6 +335,14 @@ class Compositor:
             gen = np.clip(gen + 0.5, 0, 255).astype(np.uint8)
         detail = detail_layer(frame, box, gen, masks, s) if s.detail > 0 else None
         return paste_crop(frame, gen, box, masks.alpha, detail)
+
+
+    def weight(self, frame_shape: tuple[int, ...], i: int, masks: CropMasks) -> tuple[int, int, np.ndarray] | None:
+        """``(y0, x0, weight)``: the share of each pixel of frame ``i``'s crop rectangle that
+        :meth:`composite` takes from the render (``crop_io.paste_weight``); None without a face."""
+        if not self.tracking.has_face[i]:
+            return None
+        return paste_weight(frame_shape, self.tracking.crop[i], masks.alpha)
 
 
 def detail_layer(frame: np.ndarray, box: np.ndarray, gen_crop: np.ndarray, masks: CropMasks, settings: CompositeSettings) -> np.ndarray:

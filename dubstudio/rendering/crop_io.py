@@ -59,11 +59,25 @@ def paste_crop(frame: np.ndarray, crop: np.ndarray, box: np.ndarray, alpha: np.n
         if detail.shape[:2] != (size[1], size[0]):
             raise ValueError(f"detail is {detail.shape[:2]}, expected {(size[1], size[0])} (the crop's frame rectangle)")
         src += detail
-    a = cv2.warpAffine(alpha.astype(np.float32), inv, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    a = _warp_alpha(alpha, inv, size)
     region = out[y0:y1, x0:x1].astype(np.float32)
     region += (src - region) * a[..., None]
     out[y0:y1, x0:x1] = np.clip(region + 0.5, 0, 255).astype(np.uint8)
     return out
+
+
+def _warp_alpha(alpha: np.ndarray, inv: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    return cv2.warpAffine(alpha.astype(np.float32), inv, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def paste_weight(frame_shape: tuple[int, ...], box: np.ndarray, alpha: np.ndarray) -> tuple[int, int, np.ndarray] | None:
+    """``(y0, x0, weight)``: the share of each pixel of the crop's frame rectangle that
+    :func:`paste_crop` takes from the crop (its ``alpha`` in frame pixels); None when the crop
+    lies outside the frame."""
+    x0, y0, x1, y1, inv = crop_region(frame_shape, box, alpha.shape[0])
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return y0, x0, _warp_alpha(alpha, inv, (x1 - x0, y1 - y0))
 
 
 def feather(mask: np.ndarray, radius_px: float) -> np.ndarray:

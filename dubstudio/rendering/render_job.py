@@ -158,6 +158,9 @@ class RenderedFrame:
     original: np.ndarray
     output: np.ndarray
     box: np.ndarray | None
+    # (y0, x0, weight): the share of each pixel of the box's frame rectangle that is rendered (the
+    # composite's alpha less what the background post-process gave back); None on pass-through
+    weight: tuple[int, int, np.ndarray] | None = None
 
     @property
     def synthetic(self) -> bool:
@@ -356,10 +359,27 @@ def _process_batch(batch, tracking, renderer, comp: Compositor, keeper, ctrl, fi
             continue
         t = time.perf_counter()
         out = comp.composite(frame, i, crops[i], masks[i])
+        weight = comp.weight(frame.shape, i, masks[i])
         stats["composite_s"] += time.perf_counter() - t
         if keeper is not None:
             t = time.perf_counter()
-            out = keeper.apply(frame, out, tracking.crop[i])
+            out, kept = keeper.apply_weighted(frame, out, tracking.crop[i])
+            weight = _less_kept(weight, kept)
             stats["post_s"] += time.perf_counter() - t
         stats["frames_with_face"] += 1
-        yield RenderedFrame(i, frame, out, np.asarray(tracking.crop[i], np.float64))
+        yield RenderedFrame(i, frame, out, np.asarray(tracking.crop[i], np.float64), weight)
+
+
+def _less_kept(weight, kept):
+    """The rendered share ``weight`` (y0, x0, w) times (1 - the post-process's kept share)."""
+    if weight is None or kept is None:
+        return weight
+    y0, x0, w = weight
+    rows, cols, k = kept
+    h, wd = w.shape
+    ya, yb = max(y0, rows.start), min(y0 + h, rows.stop)
+    xa, xb = max(x0, cols.start), min(x0 + wd, cols.stop)
+    w = w.copy()
+    if ya < yb and xa < xb:
+        w[ya - y0 : yb - y0, xa - x0 : xb - x0] *= 1.0 - k[ya - rows.start : yb - rows.start, xa - cols.start : xb - cols.start]
+    return y0, x0, w

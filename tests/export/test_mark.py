@@ -1,5 +1,5 @@
-"""The synthetic mark on its own: the watermark touches only the given pixels, by +-amplitude, is
-found with its key and not without it; PNG text chunks; the manifest."""
+"""The synthetic mark on its own: the watermark touches only the given pixels (the rendered ones), by
++-amplitude, is found with its key and not without it; PNG text chunks; the manifest."""
 
 from __future__ import annotations
 
@@ -55,6 +55,20 @@ def test_embed_touches_only_the_mask_by_the_amplitude():
     assert 40 < psnr_region < 45  # +-2 everywhere in the region: 42.1 dB
     assert synthetic_mask(frame, frame, np.array([225.0, 150.0, 160.0])) is None
     assert synthetic_mask(frame, out, None) is None
+
+
+def test_with_the_composites_weight_the_mask_is_the_rendered_area_whatever_the_pixels():
+    """A render that came out equal to the frame in places is still rendered there."""
+    frame = textured(1)
+    out = frame.copy()
+    out[100:150, 150:300] += 1  # half the rendered rectangle differs, half happens to match
+    w = np.zeros((100, 150), np.float32)
+    w[10:90, 10:140] = 0.7
+    w[40:60, 60:80] = 0.3  # mostly original, and unchanged below row 150: not marked there
+    y0, x0, mask = synthetic_mask(frame, out, np.array([225.0, 150.0, 160.0]), (100, 150, w))
+    assert (y0, x0) == (100, 150) and mask.sum() == 80 * 130 - 10 * 20
+    assert np.array_equal(mask[:50], w[:50] > 0)  # changed pixels the composite touched
+    assert not synthetic_mask(frame, frame.copy(), np.array([225.0, 150.0, 160.0]), (100, 150, w * 0.5))
 
 
 def test_detect_finds_the_key_and_only_the_key():

@@ -54,6 +54,10 @@ def test_dialog_builds_the_cli_settings(make_window, tracked_project, sample_vid
     assert st.format == "mov" and st.prores_profile == "hq" and st.side_by_side and st.review.scale == 0.5
     assert st.audio == AudioRequest("file", sample_video, -0.5, "trim")
     assert "--renderer copy --train-frames 5:30" in dlg.command.text() and "--side-by-side" in dlg.command.text()
+    # the skin detail pass: on by default (the CLI's default, so not in the command); off is --detail 0
+    assert dlg.detail.isChecked() and st.render.composite.detail == 1.0 and "--detail" not in dlg.command.text()
+    dlg.detail.setChecked(False)
+    assert "--detail 0" in dlg.command.text() and build_settings(dlg.validate()).render.composite.detail == 0.0
     # PNG: a folder, no suffix
     dlg.format.setCurrentIndex(dlg.format.findData("png"))
     assert Path(dlg.output.text()).suffix == "" and build_settings(dlg.choice()).format == "png"

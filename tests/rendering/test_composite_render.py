@@ -174,6 +174,24 @@ def test_background_is_restored_where_both_frames_say_background():
     assert np.array_equal(out[45:55, 50:70], comp[45:55, 50:70])  # edit inside the person kept
     untouched = np.all(comp == original, axis=2)
     assert np.array_equal(out[untouched], original[untouched])
+    # the share each pixel took back from the original, for the watermark's "rendered" area
+    with BackgroundKeeper(BackgroundSettings(context=0), segmenter=green_is_background) as keeper:
+        again, (rows, cols, kept) = keeper.apply_weighted(original, comp, None)
+    assert np.array_equal(again, out) and kept.shape == (h, w)
+    assert kept[20:40, 5:25].min() == 1.0 and kept[78:95, 45:75].max() == 0.0 and kept[45:55, 50:70].max() == 0.0
+
+
+def test_the_rendered_share_is_the_alpha_less_what_the_background_took_back():
+    from dubstudio.rendering.render_job import _less_kept
+
+    w = np.full((10, 20), 0.8, np.float32)
+    kept = np.zeros((30, 30), np.float32)
+    kept[:, 20:] = 1.0  # the post-process gave back the window's right third
+    y0, x0, out = _less_kept((5, 12, w), (slice(0, 30), slice(0, 30), kept))
+    assert (y0, x0) == (5, 12) and np.allclose(out[:, :8], 0.8) and np.allclose(out[:, 8:18], 0.0)
+    assert np.allclose(out[:, 18:], 0.8)  # past the segmented window: not post-processed
+    assert np.allclose(w, 0.8)  # the caller's array is not changed
+    assert _less_kept((5, 12, w), None)[2] is w and _less_kept(None, (slice(0, 1), slice(0, 1), kept)) is None
 
 
 def test_keep_background_is_exact_where_nothing_changed():
@@ -290,7 +308,7 @@ def test_detail_pass_restores_the_frames_fine_detail_but_not_on_the_mouth(shot):
 
     project, tracking, clip = shot
     r = 128
-    off = Compositor(tracking, r)
+    off = Compositor(tracking, r, CompositeSettings(detail=0.0))
     on = Compositor(tracking, r, CompositeSettings(detail=1.0))
     with VideoReader(clip) as v:
         frame = v.frame(185)
