@@ -7,14 +7,20 @@ Two layers, so dubbed footage can be identified later:
    composites, as used by C2PA) and ``dubstudio_manifest`` (JSON: tool, version, project, frames
    rendered, audio source, date, watermark parameters). PNG sequences get the same manifest as
    ``manifest.json`` beside the frames and as tEXt chunks in every PNG.
-2. **Watermark** (survives re-encoding): a keyed pseudo-random +-1 pattern, ``TILE`` x ``TILE``
-   pixels tiled on the output frame's pixel grid, added to the luma of the *synthetic* pixels only
-   (those the composite changed or rendered at least half; every pixel the composite did not
-   touch stays bit-identical to the source) at ``amplitude`` code values. :func:`detect` high-passes the luma of each frame, accumulates it
-   per tile of the grid over the frames and correlates every tile with the key's pattern and with
+2. **Watermark** (survives re-encoding): a keyed pseudo-random +-1 pattern of ``BLOCK`` x ``BLOCK``
+   pixel cells, ``TILE`` x ``TILE`` pixels tiled on the output frame's pixel grid, added to the luma
+   of the *synthetic* pixels only (those the composite changed or rendered at least half; every
+   pixel the composite did not touch stays bit-identical to the source) at ``amplitude`` code
+   values. :func:`detect` band-passes the luma of each frame, accumulates it per tile of the grid
+   over the frames and correlates every tile with the key's (band-passed) pattern and with
    ``N_DECOYS`` patterns of other keys; the score is the key's statistic in standard deviations of
    the decoys' ones, so it needs no calibration per clip (an unmarked video scores like a decoy:
    N(0, 1)-like, max 4.4 over 7 real clips x 40 keys; threshold 8).
+
+   Method v2 (2x2-pixel cells, the default since the eighth session) survives x264's default
+   quality (crf 23) on a 24-frame shot where v1 (single-pixel cells, whose energy sits at the
+   highest frequencies the encoder quantises first) fell to the threshold (benchmarks/
+   watermark_bench.py, BENCHMARKS.md). :func:`detect` looks for both, so older exports are found.
 
 The default key is public: the mark identifies DubStudio output, it does not resist a determined
 adversary who knows the key (that would need a secret key and a learned watermark).
@@ -51,8 +57,10 @@ __all__ = [
 ]
 
 DEFAULT_KEY = "dubstudio/synthetic/v1"
-METHOD = "dubstudio-pn-luma-v1"
 TILE = 64
+# method name -> (cell size in pixels, box size of the detector's band-pass)
+METHODS = {"dubstudio-pn-luma-v2": (2, 7), "dubstudio-pn-luma-v1": (1, 3)}
+METHOD = "dubstudio-pn-luma-v2"  # what embed writes by default
 N_DECOYS = 127
 MIN_SHARE = 0.5  # a pixel at least this much rendered carries the mark
 DETECT_THRESHOLD = 8.0  # unmarked clips x 40 keys: max 4.4 (N(0, 1)-like); marked crf-18 exports: hundreds
@@ -68,13 +76,18 @@ class WatermarkSettings:
     enabled: bool = True
     amplitude: float = 2.0  # luma code values (of 255)
     key: str = DEFAULT_KEY
+    method: str = METHOD
 
     def __post_init__(self) -> None:
         if not 0 < self.amplitude <= 16:
             raise ValueError(f"watermark amplitude must be in (0, 16] code values, got {self.amplitude}")
+        if self.method not in METHODS:
+            raise ValueError(f"unknown watermark method {self.method!r}: use one of {', '.join(METHODS)}")
 
     def describe(self) -> dict:
-        return {"method": METHOD, "tile": TILE, "amplitude": self.amplitude, "key_id": key_id(self.key)} if self.enabled else {"method": None}
+        if not self.enabled:
+            return {"method": None}
+        return {"method": self.method, "tile": TILE, "cell": METHODS[self.method][0], "amplitude": self.amplitude, "key_id": key_id(self.key)}
 
 
 def key_id(key: str) -> str:
@@ -85,17 +98,19 @@ def _seed(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
 
 
-def pattern(key: str = DEFAULT_KEY, tile: int = TILE) -> np.ndarray:
-    """(tile, tile) int8 of +-1, balanced (as many +1 as -1), from ``key``."""
-    rng = np.random.default_rng(_seed(f"{METHOD}:{key}"))
-    p = np.ones(tile * tile, np.int8)
-    p[: tile * tile // 2] = -1
+def pattern(key: str = DEFAULT_KEY, tile: int = TILE, method: str = METHOD) -> np.ndarray:
+    """(tile, tile) int8 of +-1 in cells of the method's size, balanced (as many +1 as -1), from ``key``."""
+    cell = METHODS[method][0]
+    n = tile // cell
+    rng = np.random.default_rng(_seed(f"{method}:{key}"))
+    p = np.ones(n * n, np.int8)
+    p[: n * n // 2] = -1
     rng.shuffle(p)
-    return p.reshape(tile, tile)
+    return np.kron(p.reshape(n, n), np.ones((cell, cell), np.int8))
 
 
-def _decoys(tile: int = TILE, n: int = N_DECOYS) -> np.ndarray:
-    return np.stack([pattern(f"decoy-{k}", tile) for k in range(n)])
+def _decoys(tile: int = TILE, n: int = N_DECOYS, method: str = METHOD) -> np.ndarray:
+    return np.stack([pattern(f"decoy-{k}", tile, method) for k in range(n)])
 
 
 # -- embedding ------------------------------------------------------------------------------------
@@ -135,9 +150,9 @@ def embed(canvas: np.ndarray, y0: int, x0: int, mask: np.ndarray, settings: Wate
     where ``mask`` (placed at y0, x0) is true; in place, returns ``canvas``."""
     if not settings.enabled or not mask.any():
         return canvas
-    p = _cache.get(settings.key)
+    p = _cache.get((settings.key, settings.method))
     if p is None:
-        p = _cache[settings.key] = pattern(settings.key)
+        p = _cache[(settings.key, settings.method)] = pattern(settings.key, TILE, settings.method)
     h, w = mask.shape
     ys = (np.arange(y0, y0 + h) % TILE)[:, None]
     xs = (np.arange(x0, x0 + w) % TILE)[None, :]
@@ -159,11 +174,14 @@ def _luma(frame: np.ndarray) -> np.ndarray:
     return 0.299 * f[..., 0] + 0.587 * f[..., 1] + 0.114 * f[..., 2]
 
 
-def residual(frame: np.ndarray, clip: float = 8.0) -> np.ndarray:
-    """High-passed luma (minus its 3x3 mean, clipped to +-clip so edges do not dominate),
-    scaled to unit standard deviation so every frame weighs the same."""
-    y = _luma(frame)
-    r = y - cv2.blur(y, (3, 3), borderType=cv2.BORDER_REFLECT)
+def _band(y: np.ndarray, box: int) -> np.ndarray:
+    return y - cv2.blur(y, (box, box), borderType=cv2.BORDER_REFLECT)
+
+
+def residual(frame: np.ndarray, clip: float = 8.0, box: int = 3) -> np.ndarray:
+    """Band-passed luma (minus its ``box`` x ``box`` mean, clipped to +-clip so edges do not
+    dominate), scaled to unit standard deviation so every frame weighs the same."""
+    r = _band(_luma(frame), box)
     np.clip(r, -clip, clip, out=r)
     return r / (float(r.std()) + 1e-6)
 
@@ -203,41 +221,64 @@ def _frames_of(source, max_frames: int) -> Iterable[np.ndarray]:
         yield np.asarray(f)
 
 
-def detect(source, key: str = DEFAULT_KEY, max_frames: int = 300, threshold: float = DETECT_THRESHOLD) -> dict:
-    """Look for the watermark in a video file, a PNG folder or an iterable of RGB frames (the
-    first ``max_frames``).
+def _bank(key: str, method: str) -> np.ndarray:
+    """(1 + N_DECOYS, TILE, TILE) float32: the key's pattern and the decoys, band-passed like the
+    frames (tile-periodic), so each correlation is a matched filter."""
+    box = METHODS[method][1]
+    bank = np.concatenate([pattern(key, TILE, method)[None], _decoys(TILE, N_DECOYS, method)]).astype(np.float32)
+    pad = box  # wrap around the tile: the pattern repeats on the frame's grid
+    out = np.empty_like(bank)
+    for k, p in enumerate(bank):
+        big = np.pad(p, pad, mode="wrap")
+        out[k] = _band(big, box)[pad:-pad, pad:-pad]
+    return out
 
-    Each frame's high-passed luma is summed per tile position of the grid over the frames, then
-    every tile is correlated with the key's pattern and with ``N_DECOYS`` decoy patterns. A tile's
-    correlations are scaled by their spread over the decoys (so busy, static background tiles
-    count as little as they deserve), and a pattern's statistic is the sum of its positive tile
-    scores squared: the mark only sits in the tiles of the face, and this finds it wherever it
-    is. ``score`` is the key's statistic in standard deviations of the decoys' statistics (under
-    no mark the key is just one more decoy). Returns ``{"score", "present", "threshold",
-    "frames", "peak_tile_z"}``."""
-    bank = np.concatenate([pattern(key)[None], _decoys()]).astype(np.float32)  # (1 + D, T, T)
-    acc = None
-    n = 0
-    for frame in _frames_of(source, max_frames):
-        t = tiles(residual(frame))
-        if t.size == 0:
-            continue
-        acc = t.astype(np.float64) if acc is None else acc + t
-        n += 1
-    if acc is None or n == 0:
-        return {"score": 0.0, "present": False, "threshold": threshold, "frames": n, "peak_tile_z": 0.0}
+
+def _score(acc: np.ndarray, bank: np.ndarray) -> tuple[float, float]:
     c = np.einsum("yixj,dij->dyx", acc.astype(np.float32), bank)  # (1 + D, rows, cols)
     sd = c[1:].std(axis=0, ddof=1)
     z = c / np.where(sd > 0, sd, 1.0)
     stat = (np.maximum(z, 0.0) ** 2).sum(axis=(1, 2))
     spread = stat[1:].std(ddof=1)
     score = float((stat[0] - stat[1:].mean()) / spread) if spread > 0 else 0.0
+    return score, float(z[0].max())
+
+
+def detect(source, key: str = DEFAULT_KEY, max_frames: int = 300, threshold: float = DETECT_THRESHOLD) -> dict:
+    """Look for the watermark (every method in ``METHODS``) in a video file, a PNG folder or an
+    iterable of RGB frames (the first ``max_frames``).
+
+    Each frame's band-passed luma is summed per tile position of the grid over the frames, then
+    every tile is correlated with the key's pattern and with ``N_DECOYS`` decoy patterns. A tile's
+    correlations are scaled by their spread over the decoys (so busy, static background tiles
+    count as little as they deserve), and a pattern's statistic is the sum of its positive tile
+    scores squared: the mark only sits in the tiles of the face, and this finds it wherever it
+    is. ``score`` is the key's statistic in standard deviations of the decoys' statistics (under
+    no mark the key is just one more decoy); the method that scores highest is reported.
+    Returns ``{"score", "present", "threshold", "frames", "peak_tile_z", "method", "scores"}``."""
+    acc: dict[str, np.ndarray] = {}
+    n = 0
+    for frame in _frames_of(source, max_frames):
+        for method, (_cell, box) in METHODS.items():
+            t = tiles(residual(frame, box=box))
+            if t.size == 0:
+                break
+            acc[method] = t.astype(np.float64) if method not in acc else acc[method] + t
+        else:
+            n += 1
+    if not acc or n == 0:
+        return {"score": 0.0, "present": False, "threshold": threshold, "frames": n, "peak_tile_z": 0.0, "method": None, "scores": {}}
+    scores = {m: _score(a, _bank(key, m)) for m, a in acc.items()}
+    best = max(scores, key=lambda m: scores[m][0])
+    score, peak = scores[best]
     return {
         "score": round(score, 2),
         "present": bool(score > threshold),
         "threshold": threshold,
         "frames": n,
-        "peak_tile_z": round(float(z[0].max()), 2),
+        "peak_tile_z": round(peak, 2),
+        "method": best,
+        "scores": {m: round(v[0], 2) for m, v in scores.items()},
     }
 
 

@@ -260,7 +260,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--adapt-steps", type=int, default=40, help="adaptation steps run for adapt_running.png (default 40)")
     p.add_argument("--size", default="1440x900", help="window size WxH")
     args = p.parse_args(argv)
-    w, h = (int(v) for v in args.size.lower().split("x"))
+    for flag, path in (("--project", args.project), ("--video", args.video), ("--dub-audio", args.dub_audio)):
+        if path is not None and not path.exists():
+            p.error(f"{flag} {path}: no such file or folder")
+    if args.project is not None and not (args.project / "project.json").is_file():
+        p.error(f"--project {args.project}: not a DubStudio project (no project.json)")
+    try:
+        w, h = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        p.error(f"--size {args.size}: give WxH, e.g. 1440x900")
     return take(args.out, args.video, args.frame, (w, h), args.project, args.dub_audio, args.adapt_steps)
 
 

@@ -8,6 +8,7 @@ import json
 
 import cv2
 import numpy as np
+import pytest
 from PIL import Image
 
 from dubstudio.export.mark import (
@@ -35,6 +36,49 @@ def test_pattern_is_keyed_balanced_and_stable():
     assert p.shape == (64, 64) and set(np.unique(p)) == {-1, 1} and p.sum() == 0
     assert np.array_equal(p, pattern())
     assert abs((p * pattern("another key")).mean()) < 0.05
+    assert np.array_equal(p[::2, ::2].repeat(2, 0).repeat(2, 1), p)  # v2: 2x2-pixel cells
+    v1 = pattern(method="dubstudio-pn-luma-v1")
+    assert v1.sum() == 0 and not np.array_equal(v1[::2, ::2].repeat(2, 0).repeat(2, 1), v1)  # v1: single pixels
+
+
+def test_v1_marks_are_still_found_and_named():
+    """Exports made before v2 carry v1 marks; check-mark must still find them."""
+    frames = [textured(s) for s in range(10)]
+    for method in ("dubstudio-pn-luma-v1", "dubstudio-pn-luma-v2"):
+        marked = []
+        for f in frames:
+            g = f.copy()
+            embed(g, 120, 160, np.ones((140, 180), bool), WatermarkSettings(amplitude=2, method=method))
+            marked.append(g)
+        found = detect(marked)
+        assert found["present"] and found["method"] == method and set(found["scores"]) == {"dubstudio-pn-luma-v1", "dubstudio-pn-luma-v2"}
+    with pytest.raises(ValueError, match="unknown watermark method"):
+        WatermarkSettings(method="v3")
+
+
+def test_v2_survives_x264s_default_quality_on_a_short_shot(tmp_path):
+    """A 24-frame shot re-encoded at crf 23: the 2x2-cell mark stays far above the threshold where
+    the single-pixel one (whose energy the encoder quantises first) is lost."""
+    import av
+
+    rng = np.random.default_rng(3)
+    base = cv2.GaussianBlur(rng.integers(60, 200, (256, 256, 3)).astype(np.float32), (0, 0), 6)  # smooth "skin"
+    scores = {}
+    for method in ("dubstudio-pn-luma-v1", "dubstudio-pn-luma-v2"):
+        path = tmp_path / f"{method}.mp4"
+        with av.open(str(path), "w") as c:
+            st = c.add_stream("libx264", rate=25)
+            st.width = st.height = 256
+            st.pix_fmt, st.options = "yuv420p", {"crf": "23", "preset": "fast"}
+            for k in range(24):
+                f = np.clip(base + rng.normal(0, 1.5, base.shape), 0, 255).astype(np.uint8)
+                embed(f, 64, 64, np.ones((128, 128), bool), WatermarkSettings(method=method))
+                for pk in st.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                    c.mux(pk)
+            for pk in st.encode():
+                c.mux(pk)
+        scores[method] = detect(path)["scores"][method]
+    assert scores["dubstudio-pn-luma-v2"] > 20 and scores["dubstudio-pn-luma-v2"] > 2 * scores["dubstudio-pn-luma-v1"], scores
 
 
 def test_embed_touches_only_the_mask_by_the_amplitude():
@@ -100,5 +144,5 @@ def test_manifest_and_container_tags():
     tags = container_metadata(man)
     assert tags["dubstudio_synthetic"] == "1" and "compositeSynthetic" in tags["digital_source_type"]
     back = json.loads(tags["dubstudio_manifest"])
-    assert back["synthetic"] and back["frames_rendered"] == 9 and back["watermark"]["method"] == "dubstudio-pn-luma-v1"
+    assert back["synthetic"] and back["frames_rendered"] == 9 and back["watermark"]["method"] == "dubstudio-pn-luma-v2" and back["watermark"]["cell"] == 2
     assert back["watermark"]["key_id"] and "key" not in back["watermark"]
