@@ -3,8 +3,9 @@
 The 852 surface triangles come from mediapipe's own tessellation. ``FACEMESH_TESSELATION``
 is published as a frozenset of edges, but its source lists the edges as (a,b),(b,c),(c,a)
 triples; reading them in source order gives consistently wound triangles (ENVIRONMENT.md).
-We read the installed module's source with ``ast`` instead of copying 2,556 edges here, so
-the topology always matches the landmark model that produced the points.
+They ship as ``resources/face_triangles.npy`` (read from the installed module's source with
+``ast`` by ``python -m dubstudio.tracking.topology``; a test checks the file against it), so a
+packaged app whose mediapipe has no ``.py`` sources still has its mesh.
 
 The tessellation has holes at the eyes and the mouth. The mouth is closed by our own
 *interior* vertices: ``INTERIOR_ROWS`` rows interpolated between the upper and lower inner
@@ -19,6 +20,8 @@ import functools
 import inspect
 
 import numpy as np
+
+from dubstudio import paths
 
 N_LANDMARKS = 478  # 468 mesh + 10 iris (refine_landmarks=True)
 N_TESSELATION_TRIANGLES = 852
@@ -62,9 +65,23 @@ def _tessellation_edges_in_source_order() -> list[tuple[int, int]]:
     raise RuntimeError("mediapipe's face_mesh_connections has no FACEMESH_TESSELATION list")
 
 
+TRIANGLES_FILE = paths.RESOURCES / "face_triangles.npy"
+
+
 @functools.lru_cache(maxsize=1)
 def surface_triangles() -> np.ndarray:
     """(852, 3) int32 triangles over the 478 landmark vertices, consistently wound."""
+    try:
+        tris = np.load(TRIANGLES_FILE)
+    except OSError as e:
+        raise RuntimeError(f"the face mesh's triangles are missing ({TRIANGLES_FILE}); reinstall DubStudio") from e
+    if tris.shape != (N_TESSELATION_TRIANGLES, 3) or tris.min() < 0 or tris.max() >= N_LANDMARKS:
+        raise RuntimeError(f"{TRIANGLES_FILE} is not the face mesh's {N_TESSELATION_TRIANGLES} triangles; reinstall DubStudio")
+    return tris.astype(np.int32)
+
+
+def triangles_from_mediapipe() -> np.ndarray:
+    """The surface triangles read from the installed mediapipe's source (see the module doc)."""
     edges = _tessellation_edges_in_source_order()
     if len(edges) % 3:
         raise RuntimeError("FACEMESH_TESSELATION is not a list of edge triples")
@@ -145,3 +162,8 @@ def all_triangles() -> np.ndarray:
 
 def n_model_vertices() -> int:
     return N_LANDMARKS + n_interior_vertices()
+
+
+if __name__ == "__main__":  # rebuild resources/face_triangles.npy from the installed mediapipe
+    np.save(TRIANGLES_FILE, triangles_from_mediapipe())
+    print(f"wrote {TRIANGLES_FILE}")

@@ -15,6 +15,12 @@ def test_tessellation_has_852_triangles_over_478_landmarks():
     assert all(len(set(t)) == 3 for t in tris)
 
 
+def test_shipped_triangles_are_mediapipes_tessellation():
+    """resources/face_triangles.npy (what runs, even without mediapipe's .py sources) is what the
+    installed mediapipe's source lists, in the same order and winding."""
+    assert np.array_equal(topo.surface_triangles(), topo.triangles_from_mediapipe())
+
+
 def test_all_triangles_are_consistently_wound_and_close_the_mouth():
     tris = topo.all_triangles()
     directed = Counter()
