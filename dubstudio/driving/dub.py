@@ -136,6 +136,7 @@ def drive_from_dubber(project: Project, dubber_video: Path, offset_s: float = 0.
     progress.stage("retarget")
     values, ok, fmap = retarget(dubber, actor, motion_s)
     values = _close_outside(values, ok, actor, dubber, motion_s)
+    check_overlap(dubber_video.name, "dubber clip", dubber.n_frames / float(dubber.fps), motion_s, actor)
     t = np.arange(actor.n_frames) / float(actor.fps) - motion_s
     inside = (t >= 0) & (t <= (dubber.n_frames - 1) / float(dubber.fps))
     return DubberDrive(
@@ -155,6 +156,21 @@ def dub_from_dubber(project: Project, dubber_video: Path, offset_s: float = 0.0,
     # the picture may have been shifted against it (av_sync), the audio never is.
     record_dub_audio(project, Path(dubber_video), "dubber", offset_s, start_in_shot_s=offset_s)
     return DubResult(source=str(dubber_video), driven_frames=n, frames=actor.n_frames, details=d.details)
+
+
+def check_overlap(name: str, what: str, duration_s: float, start_s: float, actor: Tracking) -> None:
+    """A clear error, before any curve is written, when a source placed at ``start_s`` in the
+    shot covers less than one frame of it (too short, or an offset past either end): driving
+    would otherwise close the mouth over the whole shot."""
+    from dubstudio.errors import DubStudioError
+
+    fps = float(actor.fps)
+    shot_s = actor.n_frames / fps
+    overlap = min(shot_s, start_s + duration_s) - max(0.0, start_s)
+    if overlap < 1.0 / fps:
+        raise DubStudioError(
+            f"the {what} {name} ({duration_s:.2f} s, starting {start_s:+.2f} s into the shot) does not overlap "
+            f"the {shot_s:.2f} s shot by a single frame: nothing to dub. Check the file and --offset.")
 
 
 def _close_outside(values: np.ndarray, ok: np.ndarray, actor: Tracking, dubber: Tracking, offset_s: float) -> np.ndarray:
@@ -197,8 +213,10 @@ def dub_from_audio(project: Project, audio: Path, offset_s: float = 0.0, progres
     audio's first sample plays (> 0: the new line starts later in the shot, after silence; < 0:
     the audio's first -offset_s seconds are skipped)."""
     from dubstudio.driving.audio2expr_train import drive_project_from_audio
+    from dubstudio.io.audio import audio_info
 
-    project_tracking(project)  # a clear error when the shot is not tracked yet
+    actor = project_tracking(project)  # a clear error when the shot is not tracked yet
+    check_overlap(Path(audio).name, "dialogue", audio_info(audio).duration_s, offset_s, actor)
     # predict_curves' own offset is the other way round: shot frame i hears audio time
     # i / fps + its offset, so the audio starting offset_s into the shot is its -offset_s.
     res = drive_project_from_audio(project, audio, offset_s=-offset_s, progress=progress)

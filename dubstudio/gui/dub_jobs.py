@@ -65,12 +65,14 @@ def audio_drive(project, audio: str | Path, offset_s: float = 0.0, config=None, 
     Uses the user's generic audio-to-expression model when one was trained, adapted to this
     actor on the shot's own audio; without one a small per-actor model is trained (cached)."""
     from dubstudio.driving.audio2expr_train import AdaptConfig, drive_project_from_audio, find_generic
-    from dubstudio.driving.dub import project_tracking
+    from dubstudio.driving.dub import check_overlap, project_tracking
+    from dubstudio.io.audio import audio_info
     from dubstudio.io.project import cached_fingerprint
 
     progress = progress or Progress()
     audio = _check_source(audio, "dubbed audio")
-    project_tracking(project)  # a clear error when the shot is not tracked yet
+    actor = project_tracking(project)  # a clear error when the shot is not tracked yet
+    check_overlap(audio.name, "dialogue", audio_info(audio).duration_s, float(offset_s), actor)
     # predict_curves' own offset is the other way round (shot frame i hears audio time
     # i / fps + its offset), as dubstudio.driving.dub.dub_from_audio converts it
     res = drive_project_from_audio(project, audio, find_generic(), offset_s=-float(offset_s), save=False,

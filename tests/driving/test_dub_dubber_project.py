@@ -85,3 +85,24 @@ def test_cli_dubber_sync_flag_is_checked(actor_project, media):
         capture_output=True, text=True, timeout=120,
     )
     assert out.returncode != 0 and "--dubber-sync" in out.stderr
+
+
+def test_a_source_that_misses_the_shot_is_refused_and_writes_nothing(actor_project, media, tmp_path):
+    """Dialogue or a dubber clip placed past either end of the shot (or shorter than a frame) would
+    close the mouth over the whole shot: a clear error instead, and the saved curves are untouched."""
+    from dubstudio.driving.dub import dub_from_audio
+    from dubstudio.errors import DubStudioError
+
+    store = CurveStore(actor_project)
+    before = store.load(project_tracking(actor_project)).evaluate_all()
+    with pytest.raises(DubStudioError, match="does not overlap"):
+        dub_from_audio(actor_project, media / "speech_de.wav", offset_s=10.0)  # the shot is 5 s
+    with pytest.raises(DubStudioError, match="does not overlap"):
+        dub_from_audio(actor_project, media / "speech_de.wav", offset_s=-60.0)
+    with pytest.raises(DubStudioError, match="dubber clip dubber_a.mp4"):
+        dub_from_dubber(actor_project, media / "dubber_a.mp4", offset_s=-5.0, sync="off")  # the clip is 4.7 s
+    np.testing.assert_array_equal(store.load(project_tracking(actor_project)).evaluate_all(), before)
+    out = subprocess.run(
+        [sys.executable, "-m", "dubstudio.cli", "dub", "--project", str(actor_project.root), "--audio", str(media / "speech_de.wav"),
+         "--offset", "6"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2 and "nothing to dub" in out.stderr and "Traceback" not in out.stderr
