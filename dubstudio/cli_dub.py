@@ -44,6 +44,14 @@ def cmd_dub(args) -> int:
         text += f"\nthe dubber's audio runs {av['seconds']:+.2f} s against their picture (> 0: late); their motion was shifted to match it"
     elif av.get("reason"):
         text += f"\ndubber sync: {av['reason']}"
+    ad = result.details.get("adaptation") or {}
+    sync, rng = ad.get("sync") or {}, ad.get("range") or {}
+    if sync.get("applied"):
+        k = int(sync["moved_frames"])
+        text += (f"\nthe predicted mouth {'trailed' if k < 0 else 'led'} the dialogue's sound by {abs(k)} frames "
+                 f"(a model trained on this shot learns its own audio/picture offset); moved {'earlier' if k < 0 else 'later'} to match it")
+    if rng.get("applied") and rng.get("gain", 1.0) > 1.0:
+        text += f"\njaw opening scaled by {rng['gain']:.2f} to the actor's own range while speaking"
     _emit(args, out, text)
     return 0
 

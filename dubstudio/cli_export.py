@@ -141,15 +141,27 @@ def cmd_check_mark(args) -> int:
     if not path.exists():
         raise DubStudioError(f"{path} not found; give an exported video or PNG folder.")
     meta = read_mark(path)
-    wm = detect(path, max_frames=args.max_frames)
+    sizes = _original_size(args.original_size) if args.original_size else ("larger-standard" if args.rescaled else None)
+    wm = detect(path, max_frames=args.max_frames, sizes=sizes)
     result = {"path": str(path), "metadata_synthetic": meta["synthetic"], "manifest": meta.get("manifest"), "watermark": wm,
               "synthetic": bool(meta["synthetic"] or wm["present"])}
     human = (
         f"{path.name}: metadata says {'SYNTHETIC' if meta['synthetic'] else 'nothing'}; "
         f"watermark score {wm['score']} over {wm['frames']} frames ({'present' if wm['present'] else 'not found'}, threshold {wm['threshold']})"
+        + (f", found at {wm['size'][0]}x{wm['size'][1]} (the file was scaled)" if wm.get("size") else "")
     )
     _emit(args, result, human)
     return 0
+
+
+def _original_size(text: str) -> list[tuple[int, int]]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+        if w <= 0 or h <= 0:
+            raise ValueError
+    except ValueError:
+        raise DubStudioError(f"--original-size {text}: give WxH, e.g. 1920x1080") from None
+    return [(w, h)]
 
 
 def register(subparsers, common_flags=None) -> None:
@@ -212,5 +224,9 @@ def register(subparsers, common_flags=None) -> None:
     sp = subparsers.add_parser("check-mark", help="tell whether a video or PNG folder carries DubStudio's synthetic mark")
     sp.add_argument("path", help="video file or PNG folder")
     sp.add_argument("--max-frames", type=int, default=300, help="frames to scan for the watermark (default 300)")
+    g = sp.add_mutually_exclusive_group()
+    g.add_argument("--rescaled", action="store_true",
+                   help="the file may be a downscaled copy: also look at it resampled to each larger standard frame size (slower)")
+    g.add_argument("--original-size", metavar="WxH", help="the file was scaled from this frame size: look at it resampled to it")
     common(sp)
     sp.set_defaults(func=cmd_check_mark)

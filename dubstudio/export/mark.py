@@ -244,9 +244,28 @@ def _score(acc: np.ndarray, bank: np.ndarray) -> tuple[float, float]:
     return score, float(z[0].max())
 
 
-def detect(source, key: str = DEFAULT_KEY, max_frames: int = 300, threshold: float = DETECT_THRESHOLD) -> dict:
+# frame sizes exports are commonly made at: what a downscaled copy may have been made from
+STANDARD_SIZES = [(1280, 720), (1920, 1080), (2560, 1440), (3840, 2160), (720, 1280), (1080, 1920), (1440, 2560),
+                  (2160, 3840), (1080, 1080), (2048, 858), (1998, 1080), (4096, 1716), (3996, 2160)]
+
+
+def larger_standard_sizes(width: int, height: int, tolerance: float = 0.01, max_factor: float = 2.25) -> list[tuple[int, int]]:
+    """Standard frame sizes larger than ``width`` x ``height`` (by at most ``max_factor``, e.g.
+    1080p to 480p) with the same aspect ratio: the sizes a downscaled copy of an export may have
+    been made from."""
+    ar = width / height
+    return [(w, h) for w, h in STANDARD_SIZES if width < w <= max_factor * width and abs(w / h - ar) <= tolerance * ar]
+
+
+def detect(source, key: str = DEFAULT_KEY, max_frames: int = 300, threshold: float = DETECT_THRESHOLD,
+           sizes: list[tuple[int, int]] | str | None = None) -> dict:
     """Look for the watermark (every method in ``METHODS``) in a video file, a PNG folder or an
     iterable of RGB frames (the first ``max_frames``).
+
+    ``sizes``: also look at the frames resampled (bicubic) to each of these (width, height): the
+    mark lives on the export's pixel grid, so a downscaled copy is checked at the size it was made
+    from; ``"larger-standard"``: the ``larger_standard_sizes`` of the first frame. The best size is
+    reported as ``size``.
 
     Each frame's band-passed luma is summed per tile position of the grid over the frames, then
     every tile is correlated with the key's pattern and with ``N_DECOYS`` decoy patterns. A tile's
@@ -254,22 +273,30 @@ def detect(source, key: str = DEFAULT_KEY, max_frames: int = 300, threshold: flo
     count as little as they deserve), and a pattern's statistic is the sum of its positive tile
     scores squared: the mark only sits in the tiles of the face, and this finds it wherever it
     is. ``score`` is the key's statistic in standard deviations of the decoys' statistics (under
-    no mark the key is just one more decoy); the method that scores highest is reported.
-    Returns ``{"score", "present", "threshold", "frames", "peak_tile_z", "method", "scores"}``."""
-    acc: dict[str, np.ndarray] = {}
+    no mark the key is just one more decoy); the method (and size) that scores highest is reported.
+    Returns ``{"score", "present", "threshold", "frames", "peak_tile_z", "method", "scores", "size"}``
+    (``scores``: per method at the best size; ``size``: None for the frames as they are)."""
+    acc: dict[tuple, np.ndarray] = {}
     n = 0
     for frame in _frames_of(source, max_frames):
-        for method, (_cell, box) in METHODS.items():
-            t = tiles(residual(frame, box=box))
-            if t.size == 0:
-                break
-            acc[method] = t.astype(np.float64) if method not in acc else acc[method] + t
-        else:
-            n += 1
+        if sizes == "larger-standard":
+            sizes = larger_standard_sizes(frame.shape[1], frame.shape[0])
+        used = False
+        for size in [None, *(sizes or [])]:
+            f = frame if size is None else cv2.resize(frame, size, interpolation=cv2.INTER_CUBIC)
+            for method, (_cell, box) in METHODS.items():
+                t = tiles(residual(f, box=box))
+                if t.size == 0:
+                    continue
+                acc[(size, method)] = t.astype(np.float64) if (size, method) not in acc else acc[(size, method)] + t
+                used = True
+        n += used
     if not acc or n == 0:
-        return {"score": 0.0, "present": False, "threshold": threshold, "frames": n, "peak_tile_z": 0.0, "method": None, "scores": {}}
-    scores = {m: _score(a, _bank(key, m)) for m, a in acc.items()}
-    best = max(scores, key=lambda m: scores[m][0])
+        return {"score": 0.0, "present": False, "threshold": threshold, "frames": n, "peak_tile_z": 0.0, "method": None,
+                "scores": {}, "size": None}
+    banks = {m: _bank(key, m) for m in METHODS}
+    scores = {k: _score(a, banks[k[1]]) for k, a in acc.items()}
+    best = max(scores, key=lambda k: scores[k][0])
     score, peak = scores[best]
     return {
         "score": round(score, 2),
@@ -277,8 +304,9 @@ def detect(source, key: str = DEFAULT_KEY, max_frames: int = 300, threshold: flo
         "threshold": threshold,
         "frames": n,
         "peak_tile_z": round(peak, 2),
-        "method": best,
-        "scores": {m: round(v[0], 2) for m, v in scores.items()},
+        "method": best[1],
+        "scores": {m: round(v[0], 2) for (sz, m), v in scores.items() if sz == best[0]},
+        "size": None if best[0] is None else list(best[0]),
     }
 
 

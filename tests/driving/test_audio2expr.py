@@ -195,6 +195,45 @@ def test_drive_project_writes_a_driven_layer(generic, shot, media, tmp_path):
     # Adaptation is cached by content: a second call does not retrain.
     again = drive_project_from_audio(project, media / "speech_de.wav", generic[0], config=TINY_ADAPT, save=False)
     assert again.adaptation["metrics"]["seconds"] == res.adaptation["metrics"]["seconds"]
+    # The driven jaw keeps the actor's range of motion; without the match it is the model's own.
+    rng = res.adaptation["range"]
+    assert rng["applied"] and 1.0 <= rng["gain"] <= 2.0
+    raw = drive_project_from_audio(project, media / "speech_de.wav", generic[0], config=TINY_ADAPT, save=False, match_range=False)
+    assert "range" not in raw.adaptation
+    np.testing.assert_allclose(res.values[:, 1:], raw.values[:, 1:])  # only the jaw is scaled
+    r, m = res.values[:, 0], raw.values[:, 0]
+    up = m > 0
+    assert np.all(r[up] >= m[up] - 1e-9) and np.all(r[up] <= np.clip(m[up] * rng["gain"], -0.2, 1.0) + 2e-3)  # gain shown to 3 places
+    assert np.array_equal(r[m <= 0], m[m <= 0])
+
+
+def test_match_jaw_range_restores_the_actors_spread_and_leaves_silence_alone(shot, audio):
+    """A shrunk prediction's opening is scaled back to the actor's own wide opening while speaking
+    (closed and pressed lips stay as they are); the gain is clamped; audio without speech changes
+    nothing."""
+    from dubstudio.driving.a2e_predict import match_jaw_range
+
+    _, tracking, _ = shot
+    n = tracking.n_frames
+    values = np.zeros((n, len(CONTROL_NAMES)))
+    values[:, 0] = 0.5 * tracking.controls[:, 0]  # a mumbling copy of the actor's jaw
+    out, info = match_jaw_range(values, audio, tracking)
+    assert info["applied"] and 1.3 < info["gain"] <= 2.0, info
+    shut = values[:, 0] <= 0
+    assert shut.any() and np.array_equal(out[shut, 0], values[shut, 0]) and np.array_equal(out[:, 1:], values[:, 1:])
+    full = np.isclose(out[~shut, 0], np.clip(values[~shut, 0] * info["gain"], -0.2, 1.0), atol=1e-9)
+    assert full.mean() > 0.5 and np.all(out[~shut, 0] >= values[~shut, 0])  # full gain while speaking
+    # a pause in the line (here: its second half silenced) keeps the model's own opening
+    paused = audio.copy()
+    paused[len(paused) // 2 :] = 0.0
+    out2, info2 = match_jaw_range(values, paused, tracking)
+    mid = slice(int(n * 0.6), int(n * 0.95))
+    assert info2["applied"] and np.array_equal(out2[mid, 0], values[mid, 0])
+    tiny = values.copy()
+    tiny[:, 0] *= 0.05
+    assert match_jaw_range(tiny, audio, tracking)[1]["gain"] == 2.0  # clamped
+    quiet, info = match_jaw_range(values, np.zeros_like(audio), tracking)
+    assert not info["applied"] and quiet is values
 
 
 def test_lag_correlation_finds_a_shift():
@@ -241,3 +280,27 @@ def test_closure_term_weights_up_a_mouth_that_mumbles_through_a_closure():
     closed = pred.clone()
     closed[0, 8:11, 0] = 0.0
     assert a2e_loss(closed, tgt, valid, silent, std, TINY_TRAIN, closure)[0] < plain
+
+
+def test_align_to_dialogue_removes_a_clear_lag_and_keeps_the_natural_lead(shot, audio):
+    """A driven jaw that follows the sound 4 frames late (what a model trained on an out-of-sync
+    shot learns) is moved back; a 1-frame offset, or a mouth unrelated to the sound, is left alone."""
+    from dubstudio.driving.a2e_actor import _shift, lag_correlation
+    from dubstudio.driving.a2e_predict import align_to_dialogue
+    from dubstudio.driving.audio_features import speech_envelope
+
+    _, tracking, _ = shot
+    n = tracking.n_frames
+    env = speech_envelope(audio, n, tracking.fps, band=(1000.0, 3000.0))
+    values = np.zeros((n, len(CONTROL_NAMES)))
+    values[:, 0] = env / env.max() * 0.5
+    values[:, 1] = np.arange(n)  # any other control moves with the jaw
+    late = _shift(values, -4)  # late[t] = values[t - 4]
+    out, info = align_to_dialogue(late, audio, tracking)
+    assert info["applied"] and info["moved_frames"] == -4, info
+    assert lag_correlation(out[:, 0], env, 10)[0] == 0 and np.array_equal(out[20:-20, 1], values[20:-20, 1])
+    same, info = align_to_dialogue(_shift(values, -1), audio, tracking)
+    assert not info["applied"] and np.array_equal(same, _shift(values, -1))
+    noise = values.copy()
+    noise[:, 0] = np.random.default_rng(0).normal(0.2, 0.05, n)
+    assert not align_to_dialogue(noise, audio, tracking)[1]["applied"]

@@ -47,6 +47,11 @@ def test_cli_export_copy_baseline_json_and_check_mark(derived_shot, media, tmp_p
     assert main(["check-mark", str(shot.clip), "--json"]) == 0  # in-process: the source carries no mark
     clean = last_json(capsys.readouterr().out)
     assert not clean["synthetic"] and not clean["watermark"]["present"]
+    assert main(["check-mark", str(out), "--original-size", "384x384", "--json"]) == 0  # looked at as it is and at 384
+    again = last_json(capsys.readouterr().out)["watermark"]
+    assert again["present"] and again["size"] is None  # not scaled: found as it is
+    assert main(["check-mark", str(out), "--original-size", "wide"]) == 2
+    assert "give WxH" in capsys.readouterr().err
 
 
 def _run(capsys, *argv) -> tuple[int, str, str]:

@@ -146,3 +146,35 @@ def test_manifest_and_container_tags():
     back = json.loads(tags["dubstudio_manifest"])
     assert back["synthetic"] and back["frames_rendered"] == 9 and back["watermark"]["method"] == "dubstudio-pn-luma-v2" and back["watermark"]["cell"] == 2
     assert back["watermark"]["key_id"] and "key" not in back["watermark"]
+
+
+def test_a_downscaled_copy_is_found_at_the_size_it_was_made_from(tmp_path):
+    """The mark lives on the export's pixel grid: a 1280x720 export scaled to 960x540 and re-encoded
+    (ffmpeg, as a re-upload would) is not found as it is, but is when resampled back to a larger
+    standard size."""
+    import subprocess
+
+    import av
+
+    rng = np.random.default_rng(5)
+    base = cv2.resize(rng.integers(60, 200, (45, 80, 3)).astype(np.float32), (1280, 720), interpolation=cv2.INTER_CUBIC)
+    src = tmp_path / "export.mp4"
+    with av.open(str(src), "w") as c:
+        st = c.add_stream("libx264", rate=25)
+        st.width, st.height, st.pix_fmt, st.options = 1280, 720, "yuv420p", {"crf": "17", "preset": "fast"}
+        for _ in range(24):
+            f = np.clip(base + rng.normal(0, 1.5, base.shape), 0, 255).astype(np.uint8)
+            embed(f, 200, 400, np.ones((320, 480), bool), WatermarkSettings())
+            for pk in st.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                c.mux(pk)
+        for pk in st.encode():
+            c.mux(pk)
+    small = tmp_path / "small.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(src), "-vf", "scale=960:540", "-c:v", "libx264", "-crf", "18", str(small)],
+                   check=True, timeout=120)
+    assert detect(src)["present"] and detect(src)["size"] is None
+    as_is = detect(small)
+    assert not as_is["present"], as_is
+    found = detect(small, sizes="larger-standard")
+    assert found["present"] and found["size"] == [1280, 720], found
+    assert detect(small, sizes=[(1280, 720)])["present"]
