@@ -210,6 +210,10 @@ class CompareController(QObject):
         self.shown_final: int | None = None  # frame whose final dubbed image is on screen
         device = getattr(win, "job_device", None) or (lambda: getattr(win, "device_name", "cpu"))
         self.provider = DubbedFrames(s, device=device, parent=self)
+        # show what the export will make: the export dialog's skin-detail switch
+        settings = getattr(win, "settings", None)
+        if settings is not None:
+            self.provider.detail = lambda: 0.0 if str(settings.value("export/detail", "true")).lower() == "false" else 1.0
         self._revision = 0
         self._grey_cache: tuple[int, int, QImage] | None = None
         self._last_frame = 0

@@ -16,6 +16,7 @@ was in flight when the edit happened is dropped when it arrives instead of being
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable
@@ -120,6 +121,7 @@ class _Job:
     tracking: object  # a Tracking snapshot (immutable: corrections make new ones)
     window: dict[int, np.ndarray]
     user_mask: object = _NO_MASK  # a copy of the editor's mask layer (None: no edits)
+    detail: float | None = None  # the composite's detail pass (None: the compositor's own)
 
 
 class _RenderThread(QThread):
@@ -181,6 +183,8 @@ class _RenderThread(QThread):
                 try:
                     if job.user_mask is not _NO_MASK and hasattr(comp, "user_mask"):
                         comp.user_mask = job.user_mask
+                    if job.detail is not None and comp.settings.detail != job.detail:
+                        comp.settings = dataclasses.replace(comp.settings, detail=job.detail)
                     rgb = render_dubbed_frame(renderer, comp, reader.frame(job.frame), job.tracking, job.frame, job.window)
                     self.rendered.emit(job.frame, job.key, to_qimage(rgb))
                 except DubStudioError as e:
@@ -212,6 +216,9 @@ class DubbedFrames(QObject):
         # () -> the mask editor's live layer (gui/mask_tool.py) or None; copied once per change
         self.user_mask: Callable[[], object] | None = None
         self._mask_copy: object = _NO_MASK
+        # () -> the detail pass the export will use (the export dialog's switch), or None
+        self.detail: Callable[[], float] | None = None
+        self._detail_used: float | None = None
         self.device = device
         self.loader = loader
         self.cache = FrameCache(cache_bytes)
@@ -270,6 +277,11 @@ class DubbedFrames(QObject):
             return
         i = int(i)
         self._wanted = i
+        detail = None if self.detail is None else float(self.detail())
+        if detail != self._detail_used:  # the export's setting changed: every render is stale
+            if self._detail_used is not None:
+                self.invalidate_all()
+            self._detail_used = detail
         if self._thread is None:
             self._start_thread()
         n = s.tracking.n_frames
@@ -288,7 +300,7 @@ class DubbedFrames(QObject):
         if self.user_mask is not None and self._mask_copy is _NO_MASK:
             layer = self.user_mask()
             self._mask_copy = None if layer is None else layer.copy()
-        return _Job(i, self.key(i), s.tracking, window, self._mask_copy)
+        return _Job(i, self.key(i), s.tracking, window, self._mask_copy, self._detail_used)
 
     def mask_changed(self, frames: tuple[int, int] | None) -> None:
         """The user's mask edits changed on frames [start, stop) (None: anywhere)."""

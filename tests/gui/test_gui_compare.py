@@ -152,5 +152,16 @@ def test_neural_dubbed_side_arrives_from_the_worker(make_window, adapted_templat
         qtbot.waitUntil(lambda: p.get(FRAME + 1) is not None, timeout=120_000)  # read-ahead
         with qtbot.waitSignal(c.dubbed_shown, timeout=120_000, check_params_cb=lambda i: i == FRAME + 1):
             win.goto(FRAME + 1)
+        # the export dialog's skin-detail switch: the compare view shows what the export will make
+        with_detail = _rgb(p.get(FRAME + 1))
+        win.settings.setValue("export/detail", "false")
+        try:
+            with qtbot.waitSignal(c.dubbed_shown, timeout=120_000, check_params_cb=lambda i: i == FRAME + 1):
+                p.request(FRAME + 1)
+                assert p.get(FRAME + 1) is None
+            without = _rgb(p.get(FRAME + 1))
+            assert not np.array_equal(without, with_detail) and np.array_equal(without[:20], with_detail[:20])
+        finally:
+            win.settings.setValue("export/detail", "true")
     finally:
         torch.set_num_threads(n)
