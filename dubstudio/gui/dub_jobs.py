@@ -47,6 +47,15 @@ class DubDrive:
             if av.get("applied"):
                 text += (f"; their audio runs {abs(av['seconds']):.2f} s {'late' if av['seconds'] > 0 else 'early'} against "
                          f"their picture, so the motion was shifted to match it")
+        if self.kind == "audio":
+            ad = self.details.get("adaptation") or {}
+            sync, rng = ad.get("sync") or {}, ad.get("range") or {}
+            if sync.get("applied"):
+                k = int(sync["moved_frames"])
+                text += (f"; the predicted mouth {'trailed' if k < 0 else 'led'} the line by {abs(k)} frames and was moved "
+                         f"{'earlier' if k < 0 else 'later'} to match its sound")
+            if rng.get("applied") and rng.get("gain", 1.0) > 1.0:
+                text += f"; its opening was scaled by {rng['gain']:.2f} to the actor's own range"
         return text + (f"; {note}" if note else "") + ". Undo (Ctrl+Z) puts the previous mouth back."
 
 

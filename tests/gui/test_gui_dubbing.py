@@ -197,3 +197,16 @@ def test_a_mouth_driven_outside_the_editor_is_not_called_undubbed(make_window, t
     assert win.dubbing.status.text() == "not dubbed yet"
     win.actions["undo"].trigger()
     assert "Mouth driven from line_12.wav" in win.dubbing.status.text()
+
+
+def test_the_dub_message_says_what_the_sync_check_and_the_range_did(tmp_path):
+    """After a dub from audio the status message names a timing correction and an opening gain."""
+    from dubstudio.gui.dub_jobs import DubDrive
+
+    ad = {"sync": {"applied": True, "moved_frames": -3}, "range": {"applied": True, "gain": 1.95}}
+    d = DubDrive(None, "audio", tmp_path / "line.wav", 0.0, 0.0, 199, 199, {"adaptation": ad})
+    text = d.summary()
+    assert "trailed the line by 3 frames and was moved earlier" in text and "scaled by 1.95" in text
+    plain = DubDrive(None, "audio", tmp_path / "line.wav", 0.0, 0.0, 199, 199,
+                     {"adaptation": {"sync": {"applied": False}, "range": {"applied": True, "gain": 1.0}}}).summary()
+    assert "moved" not in plain and "scaled" not in plain
