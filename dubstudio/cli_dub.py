@@ -13,7 +13,7 @@ def register(sub, common) -> None:
     src.add_argument("--audio", help="the dubbed dialogue track (wav, or any file with audio)")
     sp.add_argument("--offset", type=float, default=0.0, help="shot time (s) where the new performance starts; negative skips the start of the audio/dubber clip")
     sp.add_argument("--dubber-sync", default="auto", metavar="auto|off|SECONDS",
-                    help="the dubber clip's own audio/picture offset: auto = measured with the installed audio model and "
+                    help="the dubber clip's own audio/picture offset: auto = measured (their mouth against their sound, and with the installed audio model) and "
                          "applied when clear; off; or SECONDS (> 0: their audio is late). The audio is never moved, the motion is.")
     common(sp)
     sp.set_defaults(func=cmd_dub)
@@ -41,7 +41,8 @@ def cmd_dub(args) -> int:
     text = f"drove {result.driven_frames}/{result.frames} frames from {result.source}; tracked curves kept (reset any range to go back)"
     av = result.details.get("av_sync") or {}
     if av.get("applied"):
-        text += f"\nthe dubber's audio runs {av['seconds']:+.2f} s against their picture (> 0: late); their motion was shifted to match it"
+        how = " (their mouth checked against their sound)" if (av.get("sound") or {}).get("applied") else ""
+        text += f"\nthe dubber's audio runs {av['seconds']:+.2f} s against their picture (> 0: late){how}; their motion was shifted to match it"
     elif av.get("reason"):
         text += f"\ndubber sync: {av['reason']}"
     ad = result.details.get("adaptation") or {}

@@ -192,22 +192,27 @@ def estimate_av_offset(clip: Any, generic: Any, max_s: float = 0.4) -> dict:
                       AdaptConfig(sync_max_s=max_s, sync_min_gain=0.0))
 
 
+def lag_profile(x: np.ndarray, y: np.ndarray, max_lag: int = 5) -> np.ndarray:
+    """Pearson r of ``x`` against ``y`` at lags -max_lag..max_lag (NaN where undefined). Lag k > 0:
+    ``x`` is k frames late vs ``y`` (x[t + k] pairs with y[t])."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    out = np.full(2 * max_lag + 1, np.nan)
+    for i, k in enumerate(range(-max_lag, max_lag + 1)):
+        a = x[k:] if k >= 0 else x[: len(x) + k]
+        b = y[: len(y) - k] if k >= 0 else y[-k:]
+        if len(a) >= 3 and a.std() >= 1e-12 and b.std() >= 1e-12:
+            out[i] = float(np.corrcoef(a, b)[0, 1])
+    return out
+
+
 def lag_correlation(x: np.ndarray, y: np.ndarray, max_lag: int = 5) -> tuple[int, float, float]:
     """(best lag, Pearson r at it, r at lag 0). Lag k > 0: ``x`` is k frames late vs ``y``
     (x[t + k] pairs with y[t])."""
-    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    best, r0 = (0, -np.inf), np.nan
-    for k in range(-max_lag, max_lag + 1):
-        a = x[k:] if k >= 0 else x[: len(x) + k]
-        b = y[: len(y) - k] if k >= 0 else y[-k:]
-        if len(a) < 3 or a.std() < 1e-12 or b.std() < 1e-12:
-            continue
-        r = float(np.corrcoef(a, b)[0, 1])
-        if k == 0:
-            r0 = r
-        if r > best[1]:
-            best = (k, r)
-    return best[0], float(best[1]), float(r0)
+    prof = lag_profile(x, y, max_lag)
+    if np.all(np.isnan(prof)):
+        return 0, float("-inf"), float("nan")
+    i = int(np.nanargmax(prof))
+    return i - max_lag, float(prof[i]), float(prof[max_lag])
 
 
 # ------------------------------------------------------------------------------------ linear layer

@@ -20,6 +20,10 @@ from dubstudio.tracking.face_model import CONTROL_NAMES, CONTROL_RANGE
 
 RANGE_GAIN_LIMITS = (1.0, 2.0)  # only ever opens more: shrinking measured worse (decisions.md)
 SYNC_MAX_S, SYNC_MIN_GAIN = 0.4, 0.1
+# a jaw that moves less than this (std, inter-ocular units; speech moves it 0.1-0.19 in the media
+# clips) has no timing to check: a still mouth's tracking drift can correlate with a line's
+# loudness at any lag (the built-in sample: r 0.32 at -6 frames with a jaw std of 0.008)
+SYNC_MIN_MOTION = 0.02
 
 
 def predict_curves(
@@ -145,9 +149,11 @@ def align_to_dialogue(values: np.ndarray, audio: np.ndarray, tracking: Any, max_
     model, the per-actor model of talk_b (whose sound runs ~4 frames off its picture) drove a
     German line 7 frames late, talk_e's a Mandarin line 3. Viewers judge sync by the mouth
     opening with the sound, so a clear lag is removed: at least 2 frames, r better than at lag 0
-    by ``SYNC_MIN_GAIN``, and both halves of the line within a frame of it. The natural lead of
-    about a frame is left alone."""
-    from dubstudio.driving.a2e_actor import _shift, lag_correlation
+    by ``SYNC_MIN_GAIN``, and each half of the line peaking within a frame of it (a local peak
+    above the half's r at lag 0 and at least half the whole line's: on a few seconds of speech a
+    half's highest r can sit at the search's edge, where little overlaps). The natural lead of about a frame is left alone. The dubber path runs the same
+    check on the retargeted mouth against the dubber's own sound."""
+    from dubstudio.driving.a2e_actor import _shift, lag_correlation, lag_profile
     from dubstudio.driving.audio_features import speech_envelope
     from dubstudio.tracking.face_model import JAW
 
@@ -162,14 +168,33 @@ def align_to_dialogue(values: np.ndarray, audio: np.ndarray, tracking: Any, max_
     if ok.sum() < 4 * max(max_lag, 1) or env[ok].std() < 1e-9:
         return values, info | {"reason": "too little dialogue to check"}
     jaw, e = values[ok, JAW], env[ok]
+    if jaw.std() < SYNC_MIN_MOTION:
+        return values, info | {"reason": "the mouth barely moves: no timing to check"}
     lag, r, r0 = lag_correlation(jaw, e, max_lag)
     half = len(jaw) // 2  # a lag both halves of the line agree on, not a fluke of one stretch
-    halves = [lag_correlation(jaw[sl], e[sl], max_lag)[0] for sl in (slice(0, half), slice(half, None))]
-    info |= {"lag_best": int(lag), "lag_halves": halves, "r_best": round(r, 3), "r_lag0": round(r0, 3)}
-    if abs(lag) < 2 or not np.isfinite(r0) or r - r0 < SYNC_MIN_GAIN or max(abs(h - lag) for h in halves) > 1:
+    profiles = [lag_profile(jaw[sl], e[sl], max_lag) for sl in (slice(0, half), slice(half, None))]
+    halves = [int(np.nanargmax(pr)) - max_lag if np.isfinite(pr).any() else None for pr in profiles]
+    agree = all(_peak_near(pr, lag + max_lag, floor=max(r / 2, pr[max_lag] if np.isfinite(pr[max_lag]) else -1.0))
+                for pr in profiles)
+    info |= {"lag_best": int(lag), "lag_halves": halves, "halves_agree": agree, "r_best": round(r, 3), "r_lag0": round(r0, 3)}
+    if abs(lag) < 2 or not np.isfinite(r0) or r - r0 < SYNC_MIN_GAIN or not agree:
         return values, info
     # moved_frames < 0: the mouth now moves earlier
     return _shift(values, int(lag)), info | {"moved_frames": int(-lag), "seconds": round(-lag / float(fps), 3), "applied": True}
+
+
+def _peak_near(profile: np.ndarray, i: int, tol: int = 1, floor: float = -1.0) -> bool:
+    """Whether ``profile`` (r per lag) has a local maximum above ``floor`` within ``tol`` entries
+    of index ``i``."""
+    n = len(profile)
+    for j in range(max(0, i - tol), min(n, i + tol + 1)):
+        v = profile[j]
+        if not np.isfinite(v) or v <= floor:
+            continue
+        nb = [profile[k] for k in (j - 1, j + 1) if 0 <= k < n and np.isfinite(profile[k])]
+        if all(v >= w for w in nb):
+            return True
+    return False
 
 
 def match_jaw_range(values: np.ndarray, audio: np.ndarray, tracking: Any, own_audio: Any = None,

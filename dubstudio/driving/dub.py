@@ -77,7 +77,8 @@ def dubber_av_sync(dubber_project: Project, dubber_video: Path, sync: str | floa
     """How late the dubber clip's audio is against its picture (``seconds`` > 0: audio late).
 
     ``sync``: "auto" measures it with the person-generic audio model (the lag between the jaw it
-    predicts from the clip's audio and the dubber's tracked jaw) and applies it only when clear;
+    predicts from the clip's audio and the dubber's tracked jaw) and applies it only when clear
+    (``drive_from_dubber`` then checks the retargeted mouth against the sound as well);
     "off" applies nothing; a number is the user's own measurement in seconds. Recordings made
     with a separate sound recorder are often a few frames off, and a retarget would carry that
     offset into the dub."""
@@ -118,15 +119,15 @@ def drive_from_dubber(project: Project, dubber_video: Path, offset_s: float = 0.
     """Track the dubbing actor's video (cached in the project's ``dubbers/<stem>``) and retarget
     their mouth onto the actor; ``offset_s`` is the shot time where the dubber clip (and its
     audio) starts. When the dubber's own audio is late against their picture (``sync``, see
-    ``dubber_av_sync``) the motion is delayed by as much, so the dub matches the audio that is
-    muxed. The CLI stores the result, the editor pushes it as one undoable edit."""
+    ``dubber_av_sync``; with "auto" also ``_check_against_sound``) the motion is delayed by as
+    much, so the dub matches the audio that is muxed. The CLI stores the result, the editor pushes it as one undoable edit."""
     from dubstudio.driving.retarget import retarget
     from dubstudio.errors import DubStudioError
 
     progress = progress or Progress()
     dubber_video = Path(dubber_video)
     actor = project_tracking(project)
-    dub_project = Project.create(project.path(f"dubbers/{dubber_video.stem}"), dubber_video)
+    dub_project = _dubber_project(project, dubber_video)
     dubber, metrics = track(dubber_video, dub_project, TrackSettings(), progress)
     if not np.any(dubber.has_face):
         raise DubStudioError(f"no face was found in the dubber video {dubber_video.name}; film the dubbing actor facing the camera.")
@@ -134,9 +135,16 @@ def drive_from_dubber(project: Project, dubber_video: Path, offset_s: float = 0.
     av = dubber_av_sync(dub_project, dubber_video, sync, generic)
     motion_s = offset_s + av["seconds"]  # shot time where the dubber's picture starts
     progress.stage("retarget")
+    check_overlap(dubber_video.name, "dubber clip", dubber.n_frames / float(dubber.fps), motion_s, actor)
     values, ok, fmap = retarget(dubber, actor, motion_s)
     values = _close_outside(values, ok, actor, dubber, motion_s)
-    check_overlap(dubber_video.name, "dubber clip", dubber.n_frames / float(dubber.fps), motion_s, actor)
+    if sync == "auto":
+        # what the viewer judges: the actor's new mouth against the sound that is muxed with it
+        moved, av = _check_against_sound(values, dubber_video, offset_s, actor, av)
+        if moved:
+            motion_s = offset_s + av["seconds"]
+            values, ok, fmap = retarget(dubber, actor, motion_s)
+            values = _close_outside(values, ok, actor, dubber, motion_s)
     t = np.arange(actor.n_frames) / float(actor.fps) - motion_s
     inside = (t >= 0) & (t <= (dubber.n_frames - 1) / float(dubber.fps))
     return DubberDrive(
@@ -156,6 +164,42 @@ def dub_from_dubber(project: Project, dubber_video: Path, offset_s: float = 0.0,
     # the picture may have been shifted against it (av_sync), the audio never is.
     record_dub_audio(project, Path(dubber_video), "dubber", offset_s, start_in_shot_s=offset_s)
     return DubResult(source=str(dubber_video), driven_frames=n, frames=actor.n_frames, details=d.details)
+
+
+def _dubber_project(project: Project, dubber_video: Path) -> Project:
+    """The project caching the dubber clip's tracking: ``dubbers/<stem>``, or ``<stem>-<hash>``
+    when that folder already tracks another clip of the same name (a new take exported over the
+    old file name must not be refused, nor reuse the old take's tracking)."""
+    from dubstudio.io.project import PROJECT_FILE, cached_fingerprint
+
+    folder = project.path(f"dubbers/{dubber_video.stem}")
+    if (folder / PROJECT_FILE).exists() and Project.open(folder).video_fingerprint != cached_fingerprint(dubber_video.resolve()):
+        folder = project.path(f"dubbers/{dubber_video.stem}-{cached_fingerprint(dubber_video.resolve())[:10]}")
+    return Project.create(folder, dubber_video)
+
+
+def _check_against_sound(values: np.ndarray, dubber_video: Path, offset_s: float, actor: Tracking, av: dict) -> tuple[bool, dict]:
+    """``align_to_dialogue`` on the retargeted mouth against the dubber clip's own sound as it
+    plays in the shot. It finds what the audio model's estimate left (or, with no model
+    installed, the whole offset): dubber_a's picture leads its sound by 5 frames, the model sees
+    3. Returns (moved, ``av`` with the total shift in ``seconds`` and the check under ``sound``)."""
+    from dubstudio.driving.a2e_data import as_audio
+    from dubstudio.driving.a2e_predict import _shifted, align_to_dialogue
+    from dubstudio.errors import MediaError
+
+    try:
+        heard = _shifted(as_audio(dubber_video), -offset_s)  # shot frame 0 hears audio time -offset_s
+    except MediaError as e:
+        return False, av | {"sound": {"applied": False, "reason": f"the dubber clip's audio cannot be read ({e})"}}
+    _, check = align_to_dialogue(values, heard, actor)
+    out = av | {"sound": check}
+    if not check.get("applied"):
+        if "no audio-to-expression model" in str(av.get("reason", "")):
+            out["reason"] = "no clear offset between the dubber's mouth and their sound"
+        return False, out
+    out.pop("reason", None)
+    total = float(av["seconds"]) + check["moved_frames"] / float(actor.fps)
+    return True, out | {"seconds": total, "applied": abs(total) > 1e-9}
 
 
 def check_overlap(name: str, what: str, duration_s: float, start_s: float, actor: Tracking) -> None:

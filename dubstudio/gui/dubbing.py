@@ -96,8 +96,8 @@ class DubSourceDialog(QDialog):
         self.sync_mode = QComboBox()
         self.sync_mode.addItems(["Auto: measure and correct", "Off", "Set by hand"])
         self.sync_mode.setToolTip("Recordings with a separate sound recorder are often a few frames off. Auto measures the "
-                                  "offset between the dubber's mouth and their audio with the installed audio model and "
-                                  "shifts their motion when it is clear; the audio itself is never moved.")
+                                  "offset between the dubber's mouth and their sound (with the audio model when one is trained) "
+                                  "and shifts their motion when it is clear; the audio itself is never moved.")
         self.sync_s = QDoubleSpinBox()
         self.sync_s.setRange(-1.0, 1.0)
         self.sync_s.setDecimals(3)

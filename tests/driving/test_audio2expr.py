@@ -304,3 +304,30 @@ def test_align_to_dialogue_removes_a_clear_lag_and_keeps_the_natural_lead(shot, 
     noise = values.copy()
     noise[:, 0] = np.random.default_rng(0).normal(0.2, 0.05, n)
     assert not align_to_dialogue(noise, audio, tracking)[1]["applied"]
+
+
+def test_align_to_dialogue_needs_both_halves_of_the_line(shot, audio):
+    """A lag seen in one half of the line only (the other half's mouth unrelated to the sound) is
+    not moved: one stretch of speech is not enough to say the whole dub is off."""
+    from dubstudio.driving.a2e_actor import _shift, lag_profile
+    from dubstudio.driving.a2e_predict import _peak_near, align_to_dialogue
+    from dubstudio.driving.audio_features import speech_envelope
+
+    _, tracking, _ = shot
+    n = tracking.n_frames
+    env = speech_envelope(audio, n, tracking.fps, band=(1000.0, 3000.0))
+    values = np.zeros((n, len(CONTROL_NAMES)))
+    values[:, 0] = env / env.max() * 0.5
+    late = _shift(values, -4)
+    half = n // 2
+    late[half:, 0] = np.random.default_rng(1).permutation(late[half:, 0])  # the second half: no relation to the sound
+    out, info = align_to_dialogue(late, audio, tracking)
+    assert not info["applied"] and not info["halves_agree"] and out is late, info
+    # a mouth that barely moves has no timing to check, however well its drift correlates
+    still = _shift(values, -4) * 0.02
+    out, info = align_to_dialogue(still, audio, tracking)
+    assert not info["applied"] and "barely moves" in info["reason"] and out is still
+    # a local peak near the lag counts even where the half's highest r sits elsewhere
+    prof = np.array([0.3, 0.1, 0.0, 0.2, 0.26, 0.1, 0.0])
+    assert _peak_near(prof, 4, floor=0.15) and not _peak_near(prof, 4, floor=0.3) and not _peak_near(prof, 1, tol=0)
+    assert np.isnan(lag_profile(np.ones(10), np.arange(10.0), 2)).all()

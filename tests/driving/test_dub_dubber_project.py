@@ -29,8 +29,10 @@ def test_dubber_drives_curves_and_keeps_tracking(actor_project, media):
     assert res.frames == 125 and res.driven_frames == 125
     curves = CurveStore(actor_project).load(actor)
     jaw = curves.evaluate("jaw_open")
-    # dubber_a is 4.72 s: the shot's last frames (after 4.68 s) ease to closed.
-    assert np.all(np.abs(jaw[-5:]) < 1e-9)
+    # dubber_a's picture leads its sound by 5 frames (0.2 s): the motion is delayed to match the
+    # sound, so the 4.72 s clip's motion ends at 4.92 s and the shot's last 2 frames are closed.
+    assert res.details["av_sync"]["applied"] and res.details["av_sync"]["seconds"] == pytest.approx(0.2, abs=0.041)
+    assert np.all(np.abs(jaw[-2:]) < 1e-9)
     # Inside the dubber clip the curve differs from the actor's own speech.
     assert np.abs(jaw[:110] - tracked_before[:110, 0]).mean() > 0.02
     # The dubber moves the jaw: a real open/close pattern, in the actor's range.
@@ -68,14 +70,19 @@ def test_dubber_sync_off_given_and_auto_without_model(actor_project, media, monk
     monkeypatch.setattr(a2e_generic, "find_generic", lambda: None)  # no model installed here
     off = drive_from_dubber(actor_project, media / "dubber_a.mp4", sync="off")
     assert off.details["av_sync"] == {"seconds": 0.0, "applied": False, "method": "off"}
-    auto = drive_from_dubber(actor_project, media / "dubber_a.mp4", sync="auto")
-    assert not auto.details["av_sync"]["applied"] and "no audio-to-expression model" in auto.details["av_sync"]["reason"]
-    np.testing.assert_array_equal(auto.values, off.values)
     # the dubber's audio is 0.2 s late against their picture: their motion is delayed 5 frames (25 fps)
     late = drive_from_dubber(actor_project, media / "dubber_a.mp4", sync=0.2)
-    assert late.details["av_sync"]["applied"]
+    assert late.details["av_sync"]["applied"] and "sound" not in late.details["av_sync"]  # the user's number is kept
     np.testing.assert_allclose(late.values[20:100], off.values[15:95], atol=1e-6)
     assert not np.allclose(late.values[20:100], off.values[20:100])
+    # with no model, auto checks the retargeted mouth against the dubber's sound: without the
+    # shift it leads by 5 frames in both halves of the clip (r 0.36 against 0.07 at lag 0)
+    auto = drive_from_dubber(actor_project, media / "dubber_a.mp4", sync="auto")
+    av = auto.details["av_sync"]
+    assert av["applied"] and av["sound"]["applied"] and av["sound"]["lag_best"] <= -4
+    assert av["seconds"] == pytest.approx(-av["sound"]["lag_best"] / 25.0)
+    k = -av["sound"]["lag_best"]
+    np.testing.assert_allclose(auto.values[20:100], off.values[20 - k:100 - k], atol=1e-6)
 
 
 def test_cli_dubber_sync_flag_is_checked(actor_project, media):
@@ -106,3 +113,27 @@ def test_a_source_that_misses_the_shot_is_refused_and_writes_nothing(actor_proje
         [sys.executable, "-m", "dubstudio.cli", "dub", "--project", str(actor_project.root), "--audio", str(media / "speech_de.wav"),
          "--offset", "6"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 2 and "nothing to dub" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_dubber_clip_without_sound_is_driven_unshifted(actor_project, media, tmp_path, monkeypatch):
+    """No sound to check the mouth against: auto leaves the motion where the picture puts it and
+    says why, instead of failing."""
+    import av
+
+    from dubstudio.driving import a2e_generic
+    from dubstudio.driving.dub import drive_from_dubber
+
+    monkeypatch.setattr(a2e_generic, "find_generic", lambda: None)
+    mute = tmp_path / "dubber_a.mp4"  # same stem: the dubber's cached tracking is reused
+    with av.open(str(media / "dubber_a.mp4")) as src, av.open(str(mute), "w") as dst:
+        vin = src.streams.video[0]
+        vout = dst.add_stream_from_template(vin)
+        for packet in src.demux(vin):
+            if packet.dts is not None:
+                packet.stream = vout
+                dst.mux(packet)
+    off = drive_from_dubber(actor_project, media / "dubber_a.mp4", sync="off")
+    auto = drive_from_dubber(actor_project, mute, sync="auto")
+    avs = auto.details["av_sync"]
+    assert not avs["applied"] and "cannot be read" in avs["sound"]["reason"], avs
+    np.testing.assert_allclose(auto.values, off.values, atol=1e-9)
