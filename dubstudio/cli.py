@@ -194,6 +194,9 @@ def cmd_info(args) -> int:
             "frames": r.n_frames, "duration_s": round(float(r.duration_s), 3), "codec": r.codec,
             "pix_fmt": r.pix_fmt, "has_audio": r.has_audio,
         }
+    from dubstudio.io.timecode import read_start_timecode
+
+    info["timecode"] = read_start_timecode(args.video)
     _emit(args, info, "\n".join(f"{k:10s} {v}" for k, v in info.items()))
     return 0
 

@@ -124,6 +124,8 @@ def cmd_export(args) -> int:
         f"exported {result['frames']} frames ({result['frames_with_face']} re-rendered) at {result['fps']} fps -> {result['output']}  [{result['frames_per_s']} frames/s]",
         f"  {audio_line}",
     ]
+    if result.get("timecode"):
+        lines.append(f"  starts at the shot's source timecode {result['timecode']}")
     if "verify" in result:
         v = result["verify"]
         lines.append("  verified with ffprobe: ok" if v["ok"] else "  ffprobe check FAILED: " + "; ".join(v["problems"]))

@@ -91,6 +91,9 @@ def export_shot(
     if audio.report.get("kind") in ("dubbed", "file") and _takes_mel(renderer):
         mel = mel_windows(audio, n, fps)
     name = renderer_name or type(renderer).__name__
+    from dubstudio.io.timecode import read_start_timecode
+
+    start_tc = read_start_timecode(video_path or project.video_path)
     manifest = build_manifest(
         project=Path(project.root).name,
         source_video=Path(video_path or project.video_path).name,
@@ -104,6 +107,7 @@ def export_shot(
         side_by_side=settings.side_by_side,
         curves_edited=edited,
         settings=_frozen_settings(settings, fmt_name),
+        source_timecode=start_tc,
     )
 
     stats = new_stats()
@@ -153,6 +157,7 @@ def export_shot(
         "height": h + (h % 2 if fmt_name != "png" else 0),
         "duration_s": round(float(n / fps), 6),
         "side_by_side": settings.side_by_side,
+        "timecode": start_tc,
         "renderer": name,
         "curves_edited": edited,
         "audio": audio.report,
@@ -168,7 +173,7 @@ def export_shot(
         from dubstudio.export.verify import check
 
         vc = {"mp4": "h264", "mov": "prores", "png": "png"}[fmt_name]
-        result["verify"] = check(out, n, fps, audio.samples is not None, vc)
+        result["verify"] = check(out, n, fps, audio.samples is not None, vc, timecode=start_tc if fmt_name != "png" else None)
     return result
 
 
@@ -202,4 +207,4 @@ def _takes_mel(renderer) -> bool:
 def _open_sink(fmt_name, fmt, out: Path, fps: Fraction, canvas: np.ndarray, audio, manifest: dict, settings: ExportSettings):
     if fmt_name == "png":
         return PngSequenceSink(out, audio, manifest, settings.png_compression)
-    return VideoSink(out, fmt, fps, canvas.shape[1], canvas.shape[0], audio, manifest)
+    return VideoSink(out, fmt, fps, canvas.shape[1], canvas.shape[0], audio, manifest, timecode=manifest.get("source_timecode"))

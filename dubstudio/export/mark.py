@@ -327,6 +327,7 @@ def build_manifest(
     side_by_side: bool = False,
     curves_edited: bool = False,
     settings: dict | None = None,
+    source_timecode: str | None = None,
 ) -> dict:
     """What was made, by what, from what: the JSON stored in the container and beside PNGs.
     File *names* only (no folders): an export should not leak the editor's disk layout."""
@@ -339,6 +340,7 @@ def build_manifest(
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "project": project,
         "source_video": source_video,
+        "source_timecode": source_timecode,  # the export starts at the same timecode (it conforms back)
         "frames": frames,
         "frames_rendered": frames_rendered,
         "fps": fps,

@@ -61,12 +61,20 @@ def summarize(path: str | Path) -> dict:
             out["audio"] = {"codec": info.subtype, "sample_rate": info.samplerate, "channels": info.channels,
                             "duration_s": info.frames / info.samplerate, "samples": info.frames}
         out["n_streams"] = int(bool(frames)) + int(out["audio"] is not None)
+        try:  # a PNG sequence keeps the start timecode in its manifest
+            out["timecode"] = json.loads((path / "manifest.json").read_text()).get("source_timecode")
+        except (OSError, ValueError):
+            out["timecode"] = None
         return out
     d = ffprobe(path)
     v = [s for s in d["streams"] if s.get("codec_type") == "video"]
     a = [s for s in d["streams"] if s.get("codec_type") == "audio"]
-    out: dict = {"n_streams": len(d["streams"]), "format_tags": d.get("format", {}).get("tags", {}),
-                 "format_duration_s": _f(d.get("format", {}).get("duration"))}
+    tags = d.get("format", {}).get("tags", {})
+    tc = [s.get("tags", {}).get("timecode") for s in d["streams"]] + [tags.get("timecode")]
+    out: dict = {"n_streams": len(d["streams"]), "n_av_streams": len(v) + len(a), "format_tags": tags,
+                 "format_duration_s": _f(d.get("format", {}).get("duration")),
+                 "data_streams": [s.get("codec_tag_string") for s in d["streams"] if s.get("codec_type") not in ("video", "audio")],
+                 "timecode": next((t for t in tc if t), None)}
     if v:
         s = v[0]
         rate = Fraction(s.get("avg_frame_rate") or "0/1") if s.get("avg_frame_rate") not in (None, "0/0") else None
@@ -87,17 +95,22 @@ def summarize(path: str | Path) -> dict:
     return out
 
 
-def check(path: str | Path, n_frames: int, fps: Fraction, audio: bool, video_codec: str | None = None, audio_codec: str | None = None) -> dict:
-    """``{"ok": bool, "problems": [...], "summary": summarize(path)}``: stream count, codecs,
-    frame count, frame rate, duration, |audio - video| < 1 frame."""
+def check(path: str | Path, n_frames: int, fps: Fraction, audio: bool, video_codec: str | None = None, audio_codec: str | None = None,
+          timecode: str | None = None) -> dict:
+    """``{"ok": bool, "problems": [...], "summary": summarize(path)}``: stream count (video and
+    audio; a timecode track is not a picture or sound stream), codecs, frame count, frame rate,
+    duration, |audio - video| < 1 frame, and the start ``timecode`` when one is expected."""
     s = summarize(path)
     fps = Fraction(fps)
     frame_s = float(1 / fps)
     problems = []
     v, a = s.get("video"), s.get("audio")
     want_streams = 1 + int(audio)
-    if s["n_streams"] != want_streams:
-        problems.append(f"{s['n_streams']} streams, expected {want_streams}")
+    n_av = s.get("n_av_streams", s["n_streams"])
+    if n_av != want_streams:
+        problems.append(f"{n_av} video/audio streams, expected {want_streams}")
+    if timecode is not None and s.get("timecode") != timecode:
+        problems.append(f"start timecode {s.get('timecode')}, expected {timecode}")
     if v is None:
         problems.append("no video stream")
     else:

@@ -30,9 +30,11 @@ _OURS = ("frame_", "audio.wav", "manifest.json")
 
 
 class VideoSink:
-    """H.264/ProRes video with the audio track and the synthetic mark in the container."""
+    """H.264/ProRes video with the audio track, the synthetic mark in the container and, when the
+    shot has one, its start timecode (a ``tmcd`` track)."""
 
-    def __init__(self, path: Path, fmt: VideoFormat, fps: Fraction, width: int, height: int, audio, manifest: dict) -> None:
+    def __init__(self, path: Path, fmt: VideoFormat, fps: Fraction, width: int, height: int, audio, manifest: dict,
+                 timecode: str | None = None) -> None:
         from dubstudio.io.video_writer import VideoWriter, WriterAudio
 
         path = Path(path)
@@ -44,7 +46,8 @@ class VideoSink:
             wa = WriterAudio(audio.samples, audio.sample_rate, fmt.audio_codec, fmt.audio_rate(ch))
         self.writer = VideoWriter(
             path, fps, width, height, codec=fmt.codec, pix_fmt=fmt.pix_fmt, options=dict(fmt.options),
-            metadata=container_metadata(manifest), audio=wa, container_options=dict(fmt.container_options),
+            # a "timecode" tag makes the mov/mp4 muxer write a tmcd track: NLEs read the start timecode from it
+            metadata=container_metadata(manifest) | ({"timecode": timecode} if timecode else {}), audio=wa, container_options=dict(fmt.container_options),
             container_format=fmt.name,
         )
         self.path = path

@@ -22,15 +22,18 @@ class Playhead:
     def __init__(self, n_frames: int = 1, fps: Fraction | int = 25) -> None:
         self._n = max(1, int(n_frames))
         self.fps = Fraction(fps)
+        self.start_timecode: str | None = None
         self._frame = 0
         self._in, self._out = 0, self._n - 1
 
     # -- shot --
 
-    def reset(self, n_frames: int, fps: Fraction | int) -> None:
-        """A new shot: frame 0, in/out on the whole shot."""
+    def reset(self, n_frames: int, fps: Fraction | int, start_timecode: str | None = None) -> None:
+        """A new shot: frame 0, in/out on the whole shot. ``start_timecode``: the source
+        timecode of frame 0, when the file carries one."""
         self._n = max(1, int(n_frames))
         self.fps = Fraction(fps)
+        self.start_timecode = start_timecode
         self._in, self._out = 0, self._n - 1
         self._frame = 0
         self.shot_changed.emit(self._n)
@@ -104,10 +107,8 @@ class Playhead:
         return float(Fraction(self._frame if frame is None else int(frame)) / self.fps)
 
     def timecode(self, frame: int | None = None) -> str:
-        """HH:MM:SS:FF with the nominal (rounded) frame rate; non-drop-frame."""
-        f = self._frame if frame is None else int(frame)
-        nominal = max(1, round(self.fps))
-        secs, ff = divmod(f, nominal)
-        mm, ss = divmod(secs, 60)
-        hh, mm = divmod(mm, 60)
-        return f"{hh:02d}:{mm:02d}:{ss:02d}:{ff:02d}"
+        """The frame's source timecode (HH:MM:SS:FF; ``;`` for drop-frame) counted from the
+        shot's start timecode, or from 00:00:00:00 when the file has none."""
+        from dubstudio.io.timecode import timecode_at
+
+        return timecode_at(self.start_timecode, self.fps, self._frame if frame is None else int(frame))

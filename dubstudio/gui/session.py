@@ -83,7 +83,7 @@ class ShotSession(QObject):
         self.project, self.info = data.project, data.info
         self.store = CurveStore(data.project)
         self.correction_store = CorrectionStore(data.project)
-        self.playhead.reset(data.info.n_frames, data.info.fps)
+        self.playhead.reset(data.info.n_frames, data.info.fps, data.info.start_timecode)
         self.tracking_note = "loading tracking…"
         self.shot_opened.emit()
 

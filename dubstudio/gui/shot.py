@@ -36,10 +36,14 @@ class VideoInfo:
     codec: str
     duration_s: float
     has_audio: bool
+    start_timecode: str | None = None  # the source timecode of frame 0 (None: the file has none)
 
     @classmethod
     def of(cls, r: VideoReader) -> VideoInfo:
-        return cls(r.path, r.width, r.height, r.fps, r.n_frames, r.codec, r.duration_s, r.has_audio)
+        from dubstudio.io.timecode import read_start_timecode
+
+        return cls(r.path, r.width, r.height, r.fps, r.n_frames, r.codec, r.duration_s, r.has_audio,
+                   read_start_timecode(r.path))
 
     def describe(self) -> str:
         fps = float(self.fps)
@@ -47,6 +51,7 @@ class VideoInfo:
         return (
             f"{self.width}x{self.height}, {rate} fps, {self.n_frames} frames "
             f"({self.duration_s:.2f} s), {self.codec}{', audio' if self.has_audio else ', no audio'}"
+            + (f", TC {self.start_timecode}" if self.start_timecode else "")
         )
 
 

@@ -54,9 +54,13 @@ def scale_tracking(t, idx: np.ndarray, k: float, fps: Fraction, no_face=()):
     return type(t)(**kw)
 
 
-def write_shot_clip(path: Path, frames: np.ndarray, fps: Fraction, audio: np.ndarray | None = None, sr: int = 44100) -> Path:
-    """H.264 (+ AAC of ``audio`` (channels, n) float32) test clip, independent of our writer."""
+def write_shot_clip(path: Path, frames: np.ndarray, fps: Fraction, audio: np.ndarray | None = None, sr: int = 44100,
+                    timecode: str | None = None) -> Path:
+    """H.264 (+ AAC of ``audio`` (channels, n) float32) test clip, independent of our writer;
+    ``timecode``: the start timecode an edit's export would stamp on it."""
     with av.open(str(path), "w") as out:
+        if timecode:
+            out.metadata["timecode"] = timecode
         vs = out.add_stream("libx264", rate=Fraction(fps))
         vs.width, vs.height, vs.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
         vs.options = {"crf": "14", "preset": "ultrafast"}
@@ -94,18 +98,18 @@ class Shot:
 
 @pytest.fixture
 def derived_shot(talk_b, tmp_path):
-    """``derived_shot(n=24, fps=30000/1001, scale=0.5, audio_s=None, channels=1, loop=None, no_face=())``."""
+    """``derived_shot(n=24, fps=30000/1001, scale=0.5, audio_s=None, channels=1, loop=None, no_face=(), timecode=None)``."""
     tracking, source = talk_b
     counter = iter(range(1000))
 
     def make(n: int = 24, fps=Fraction(30000, 1001), scale: float = 0.5, audio_s: float | None = None,
-             channels: int = 1, start: int = 40, no_face=(), sr: int = 44100) -> Shot:
+             channels: int = 1, start: int = 40, no_face=(), sr: int = 44100, timecode: str | None = None) -> Shot:
         k = next(counter)
         idx = (start + np.arange(n)) % len(source)
         w, h = int(round(tracking.width * scale)), int(round(tracking.height * scale))
         frames = np.stack([cv2.resize(source[i], (w, h), interpolation=cv2.INTER_AREA) for i in idx])
         audio = None if audio_s is None else tone(audio_s, sr, channels)
-        clip = write_shot_clip(tmp_path / f"shot{k}.mp4", frames, Fraction(fps), audio, sr)
+        clip = write_shot_clip(tmp_path / f"shot{k}.mp4", frames, Fraction(fps), audio, sr, timecode)
         project = Project.create(tmp_path / f"proj{k}", clip)
         t = scale_tracking(tracking, idx, scale, Fraction(fps), no_face)
         rel = "cache/track/tracking.npz"

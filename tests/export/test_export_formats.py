@@ -214,3 +214,31 @@ def test_the_mark_covers_the_rendered_area_even_where_the_render_matches_the_fra
     assert res["frames_watermarked"] == 24
     found = detect(out)
     assert found["present"] and found["score"] > 20, found
+
+
+def test_the_export_starts_at_the_shots_source_timecode(derived_shot, shifted, tmp_path):
+    """A shot stamped with its source timecode (01:00:59;20 drop-frame, as an edit exports a
+    29.97 shot) is exported with the same start timecode in every format, so it conforms back."""
+    from dubstudio.io.timecode import read_start_timecode
+
+    shot = derived_shot(n=12, fps=Fraction(30000, 1001), audio_s=0.5, timecode="01:00:59;20")
+    assert read_start_timecode(shot.clip) == "01:00:59;20"
+    r = shifted(shot.tracking, shot.clip)
+    for name, kw in (("dub.mp4", {}), ("review.mov", {"side_by_side": True})):
+        res = export_shot(shot.project, r, tmp_path / name, settings(verify=True, **kw))
+        assert res["timecode"] == "01:00:59;20" and res["verify"]["ok"], res["verify"]
+        d = ffprobe(tmp_path / name)
+        tmcd = [s for s in d["streams"] if s["codec_type"] == "data"]
+        assert [s["codec_tag_string"] for s in tmcd] == ["tmcd"] and tmcd[0]["tags"]["timecode"] == "01:00:59;20"
+        assert json.loads(d["format"]["tags"]["dubstudio_manifest"])["source_timecode"] == "01:00:59;20"
+        with VideoReader(tmp_path / name) as back:  # the timecode track is not a picture
+            assert back.n_frames == 12
+    res = export_shot(shot.project, r, tmp_path / "seq", settings(format="png", verify=True))
+    assert res["verify"]["ok"] and json.loads((tmp_path / "seq" / "manifest.json").read_text())["source_timecode"] == "01:00:59;20"
+    # the check fails on a file whose timecode is not the shot's
+    assert not check(tmp_path / "dub.mp4", 12, Fraction(30000, 1001), True, timecode="10:00:00:00")["ok"]
+    # a shot without a timecode gets none (no invented 00:00:00:00 track)
+    plain = derived_shot(n=12, fps=Fraction(25))
+    res = export_shot(plain.project, shifted(plain.tracking, plain.clip), tmp_path / "plain.mp4", settings(verify=True))
+    assert res["timecode"] is None and res["verify"]["summary"]["timecode"] is None
+    assert not [s for s in ffprobe(tmp_path / "plain.mp4")["streams"] if s["codec_type"] == "data"]

@@ -146,3 +146,28 @@ def test_pyside_keeps_refcounts(qtbot):
         o.s.emit(i)
     after = (sys.getrefcount(None), sys.getrefcount(True))
     assert after[0] >= before[0] - 20 and after[1] >= before[1] - 20, (before, after)
+
+
+def test_the_timeline_counts_the_shots_source_timecode(make_window, sample_video, tmp_path, qtbot):
+    """A shot stamped with its source timecode (as an edit exports it) shows that timecode, not
+    one counted from zero, so the editor can find the frame the director names."""
+    import av
+
+    from conftest import open_and_wait
+
+    clip = tmp_path / "stamped.mp4"
+    with av.open(str(sample_video)) as src, av.open(str(clip), "w") as dst:
+        dst.metadata["timecode"] = "10:00:00:00"
+        vin = src.streams.video[0]
+        vout = dst.add_stream_from_template(vin)
+        for packet in src.demux(vin):
+            if packet.dts is not None:
+                packet.stream = vout
+                dst.mux(packet)
+    win = make_window()
+    open_and_wait(qtbot, win, clip)
+    ph = win.session.playhead
+    assert win.session.info.start_timecode == "10:00:00:00" and "TC 10:00:00:00" in win.session.info.describe()
+    ph.set_frame(26)
+    assert ph.timecode() == "10:00:01:01"
+    qtbot.waitUntil(lambda: "10:00:01:01" in win.timeline.time_label.text(), timeout=3_000)
