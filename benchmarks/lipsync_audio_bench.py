@@ -1,7 +1,7 @@
 """Audio-to-expression benchmark without downloaded weights; prints one JSON object.
 
     .venv/bin/python benchmarks/lipsync_audio_bench.py [--holdout talk_c|all] [--steps 1500]
-        [--work /tmp/a2e_bench] [--threads 1]
+        [--work /tmp/a2e_bench] [--threads 1] [--seed 0] [--warp F] [--freq-masks N]
 
 1. Hold-out: for each held-out talking clip, train the generic model on the *other* clips, adapt
    the actor layer on the first 60 % of the held-out clip (its own audio + tracking), predict the
@@ -62,12 +62,17 @@ def tracked_project(work: Path, name: str) -> Path:
     return d
 
 
+# training options of the generic model under test (``--warp`` etc.); ``TAG`` names its files
+TRAIN_OPTIONS: dict = {}
+TAG = ""
+
+
 def generic_for(work: Path, train: list[str], steps: int, threads: int, retrain: bool) -> tuple[Path, float | None]:
-    out = work / f"generic_{'+'.join(c.removeprefix('talk_') for c in train)}_{steps}.pt"
+    out = work / f"generic_{'+'.join(c.removeprefix('talk_') for c in train)}_{steps}{TAG}.pt"
     if out.is_file() and not retrain:
         return out, None
     t0 = time.perf_counter()
-    train_generic([work / "projects" / c for c in train], out, TrainConfig(steps=steps, threads=threads))
+    train_generic([work / "projects" / c for c in train], out, TrainConfig(steps=steps, threads=threads, **TRAIN_OPTIONS))
     return out, time.perf_counter() - t0
 
 
@@ -162,7 +167,17 @@ def main() -> int:
     ap.add_argument("--work", type=Path, default=Path("/tmp/a2e_bench"))
     ap.add_argument("--retrain", action="store_true")
     ap.add_argument("--skip-languages", action="store_true")
+    ap.add_argument("--seed", type=int, default=0, help="the generic model's training seed")
+    ap.add_argument("--warp", type=float, default=None, help="vocal-tract-length warp of the mel axis (+- fraction; default: TrainConfig's)")
+    ap.add_argument("--freq-masks", type=int, default=None, help="SpecAugment frequency masks per sample (default: TrainConfig's)")
     args = ap.parse_args()
+    global TAG
+    TRAIN_OPTIONS["seed"] = args.seed
+    if args.warp is not None:
+        TRAIN_OPTIONS["warp"] = args.warp
+    if args.freq_masks is not None:
+        TRAIN_OPTIONS["freq_masks"] = args.freq_masks
+    TAG = "".join(f"_{k}{v}" for k, v in sorted(TRAIN_OPTIONS.items()) if not (k == "seed" and v == 0))
     import torch
 
     torch.set_num_threads(args.threads)
@@ -170,7 +185,7 @@ def main() -> int:
     for c in CLIPS:
         tracked_project(args.work, c)
     names = CLIPS if args.holdout == "all" else args.holdout.split(",")
-    out = {"platform": platform.platform(), "threads": args.threads, "steps": args.steps,
+    out = {"platform": platform.platform(), "threads": args.threads, "steps": args.steps, "train_options": TRAIN_OPTIONS,
            "holdout": [holdout(args.work, c, args.steps, args.threads, args.retrain) for c in names]}
     h = out["holdout"]
     out["holdout_mean"] = {k: r2(np.mean([r[k] for r in h])) for k in
