@@ -92,8 +92,10 @@ def export_shot(
         mel = mel_windows(audio, n, fps)
     name = renderer_name or type(renderer).__name__
     from dubstudio.io.timecode import read_start_timecode
+    from dubstudio.io.video import color_tags
 
     start_tc = read_start_timecode(video_path or project.video_path)
+    color = color_tags(video_path or project.video_path)
     manifest = build_manifest(
         project=Path(project.root).name,
         source_video=Path(video_path or project.video_path).name,
@@ -132,7 +134,7 @@ def export_shot(
                     embed(canvas, *m, settings.watermark)
                     marked += 1
                 if sink is None:
-                    sink = _open_sink(fmt_name, fmt, out, fps, canvas, audio, manifest, settings)
+                    sink = _open_sink(fmt_name, fmt, out, fps, canvas, audio, manifest, settings, color)
                 sink.write(f.index, canvas)
         if sink is None or sink.frames != n:
             raise MediaError(
@@ -158,6 +160,7 @@ def export_shot(
         "duration_s": round(float(n / fps), 6),
         "side_by_side": settings.side_by_side,
         "timecode": start_tc,
+        "color": color.describe() if color.specified and fmt_name != "png" else None,
         "renderer": name,
         "curves_edited": edited,
         "audio": audio.report,
@@ -204,7 +207,7 @@ def _takes_mel(renderer) -> bool:
         return False
 
 
-def _open_sink(fmt_name, fmt, out: Path, fps: Fraction, canvas: np.ndarray, audio, manifest: dict, settings: ExportSettings):
+def _open_sink(fmt_name, fmt, out: Path, fps: Fraction, canvas: np.ndarray, audio, manifest: dict, settings: ExportSettings, color=None):
     if fmt_name == "png":
         return PngSequenceSink(out, audio, manifest, settings.png_compression)
-    return VideoSink(out, fmt, fps, canvas.shape[1], canvas.shape[0], audio, manifest, timecode=manifest.get("source_timecode"))
+    return VideoSink(out, fmt, fps, canvas.shape[1], canvas.shape[0], audio, manifest, timecode=manifest.get("source_timecode"), color=color)

@@ -83,6 +83,7 @@ def summarize(path: str | Path) -> dict:
             "width": s.get("width"), "height": s.get("height"), "fps": str(Fraction(s["r_frame_rate"])) if s.get("r_frame_rate") else None,
             "avg_fps": str(rate) if rate else None, "frames": int(s["nb_read_frames"]) if s.get("nb_read_frames") else None,
             "duration_s": _f(s.get("duration")), "start_s": _f(s.get("start_time")),
+            "color": {k: s.get(k) for k in ("color_range", "color_space", "color_transfer", "color_primaries")},
         }
     else:
         out["video"] = None

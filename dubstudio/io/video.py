@@ -16,6 +16,7 @@ import logging
 import math
 from collections import OrderedDict
 from collections.abc import Iterator
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -26,12 +27,49 @@ from dubstudio.errors import MediaError
 
 log = logging.getLogger(__name__)
 
+
+@dataclass(frozen=True)
+class ColorTags:
+    """A video's colour description, as ffmpeg's enums (AVColorPrimaries, AVColorTransferCharacteristic,
+    AVColorSpace, AVColorRange): 2 / 2 / 2 / 0 mean unspecified. The reader converts with the
+    matrix and range; an export carries all four, so an editor's player shows it as the source."""
+
+    primaries: int = 2
+    trc: int = 2
+    space: int = 2
+    range: int = 0
+
+    @classmethod
+    def of(cls, frame: av.VideoFrame) -> ColorTags:
+        return cls(int(frame.color_primaries), int(frame.color_trc), int(frame.colorspace), int(frame.color_range))
+
+    @property
+    def specified(self) -> bool:
+        return self != ColorTags()
+
+    def describe(self) -> str:
+        names = {1: "bt709", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 9: "bt2020nc", 10: "bt2020c"}
+        rng = {1: "tv", 2: "pc"}.get(self.range, "unspecified range")
+        return f"{names.get(self.space, 'matrix ' + str(self.space) if self.space != 2 else 'unspecified matrix')}, {rng}"
+
 # Frame rates that are written rounded in many files (e.g. 2997/100); snapped to the exact rational.
 _STANDARD_RATES = [Fraction(24000, 1001), Fraction(30000, 1001), Fraction(60000, 1001)] + [
     Fraction(r) for r in (24, 25, 30, 48, 50, 60, 100, 120)
 ]
 _MAX_SEEK_RETRIES = 4  # back off over this many earlier keyframes before decoding from the start
 _MAX_BAD_PACKETS = 250  # this many undecodable packets in a row: the stream is junk, not a glitch
+
+
+def color_tags(path: str | Path) -> ColorTags:
+    """The first video frame's colour tags (unspecified when the file cannot be decoded: the
+    caller's own reader reports that)."""
+    try:
+        with av.open(str(path), metadata_errors="ignore") as c:
+            for frame in c.decode(video=0):
+                return ColorTags.of(frame)
+    except (av.FFmpegError, OSError, ValueError, IndexError):
+        pass
+    return ColorTags()
 
 
 def open_container(path: Path, what: str) -> av.container.InputContainer:
@@ -208,6 +246,7 @@ class VideoReader:
         self.width, self.height = (first.height, first.width) if swap else (first.width, first.height)
         self.pix_fmt = first.format.name
         self.rotation = int(first.rotation)  # display-matrix angle (counter-clockwise), applied
+        self.color = ColorTags.of(first)
 
         self.fps = self._frame_rate()
         span = Fraction(int(self._pts[-1] - self._pts[0])) * self._tb

@@ -18,6 +18,7 @@ import av
 import numpy as np
 
 from dubstudio.errors import MediaError
+from dubstudio.io.video import ColorTags
 
 __all__ = ["VideoWriter", "WriterAudio"]
 
@@ -42,6 +43,11 @@ class WriterAudio:
         return int(self.samples.shape[0])
 
 
+def _sws_matrix(space: int) -> str:
+    """AVColorSpace -> the swscale matrix PyAV names (unspecified: BT.601, as the reader decodes it)."""
+    return {1: "itu709", 4: "fcc", 7: "smpte240m", 9: "bt2020", 10: "bt2020"}.get(int(space), "itu601")
+
+
 class VideoWriter:
     """Write RGB frames at a rational frame rate. H.264 (yuv420p) by default.
 
@@ -52,7 +58,10 @@ class VideoWriter:
 
     ``metadata``: container tags (mp4/mov need ``container_options={"movflags":
     "+use_metadata_tags"}`` to keep custom keys). ``audio``: a :class:`WriterAudio` to mux.
-    ``container_format`` ("mp4", "mov", ...) when the file name does not tell it.
+    ``container_format`` ("mp4", "mov", ...) when the file name does not tell it. ``color``: the
+    source's :class:`ColorTags`; frames are converted with its matrix and range and the stream is
+    tagged with it (None or unspecified: BT.601 limited, untagged, the way the reader decodes an
+    untagged source, so a player shows both alike).
     """
 
     def __init__(
@@ -69,6 +78,7 @@ class VideoWriter:
         container_options: dict[str, str] | None = None,
         stream_metadata: dict[str, str] | None = None,
         container_format: str | None = None,
+        color: ColorTags | None = None,
     ) -> None:
         self.path = Path(path)
         self.fps = Fraction(fps)
@@ -88,6 +98,11 @@ class VideoWriter:
             self._s = self._c.add_stream(codec, rate=self.fps)
             self._s.width, self._s.height = self.width, self.height
             self._s.pix_fmt = pix_fmt
+            self._color = color if color is not None and color.specified else None
+            if self._color is not None:  # written into the stream (H.264 VUI, mov colr atom)
+                cc = self._s.codec_context
+                cc.color_primaries, cc.color_trc = self._color.primaries, self._color.trc
+                cc.colorspace, cc.color_range = self._color.space, self._color.range
             self._s.time_base = 1 / self.fps
             self._s.options = options or ({"crf": "18", "preset": "veryfast"} if codec == "libx264" else {})
             for k, v in (stream_metadata or {}).items():
@@ -121,6 +136,12 @@ class VideoWriter:
             padded[:h, :w] = rgb[: self.height, : self.width]
             rgb = padded
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb, dtype=np.uint8), format="rgb24")
+        if self._color is not None:
+            # RGB -> YUV with the matrix and range the file is tagged with (swscale's default is
+            # BT.601 limited, which a player would then read as BT.709: a visible hue shift in HD)
+            frame = frame.reformat(format=self._s.pix_fmt, dst_colorspace=_sws_matrix(self._color.space),
+                                   dst_color_range=2 if self._color.range == 2 else 1,
+                                   dst_color_trc=self._color.trc, dst_color_primaries=self._color.primaries)
         frame.pts = self.frames
         self._encode(self._s, frame)
         self.frames += 1

@@ -284,7 +284,10 @@ def render_range(
             for f in gen:
                 if kind == "video":
                     if writer is None:
-                        writer = VideoWriter(target, tracking.fps, f.output.shape[1], f.output.shape[0])
+                        from dubstudio.io.video import color_tags
+
+                        writer = VideoWriter(target, tracking.fps, f.output.shape[1], f.output.shape[0],
+                                             color=color_tags(video_path or project.video_path))
                     writer.write(f.output)
                 else:
                     _write_png(target, f.index, f.output, settings.png_compression)

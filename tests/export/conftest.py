@@ -55,20 +55,28 @@ def scale_tracking(t, idx: np.ndarray, k: float, fps: Fraction, no_face=()):
 
 
 def write_shot_clip(path: Path, frames: np.ndarray, fps: Fraction, audio: np.ndarray | None = None, sr: int = 44100,
-                    timecode: str | None = None) -> Path:
+                    timecode: str | None = None, bt709: bool = False) -> Path:
     """H.264 (+ AAC of ``audio`` (channels, n) float32) test clip, independent of our writer;
-    ``timecode``: the start timecode an edit's export would stamp on it."""
+    ``timecode``: the start timecode an edit's export would stamp on it; ``bt709``: encoded and
+    tagged BT.709 (limited range), as HD camera and edit exports are."""
     with av.open(str(path), "w") as out:
         if timecode:
             out.metadata["timecode"] = timecode
         vs = out.add_stream("libx264", rate=Fraction(fps))
         vs.width, vs.height, vs.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
         vs.options = {"crf": "14", "preset": "ultrafast"}
+        if bt709:
+            cc = vs.codec_context
+            cc.color_primaries = cc.color_trc = cc.colorspace = 1
+            cc.color_range = 1
         aus = None
         if audio is not None:
             aus = out.add_stream("aac", rate=sr, layout="mono" if audio.shape[0] == 1 else "stereo")
         for rgb in frames:
-            for p in vs.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")):
+            f = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+            if bt709:
+                f = f.reformat(format="yuv420p", dst_colorspace="itu709", dst_color_range=1)
+            for p in vs.encode(f):
                 out.mux(p)
         for p in vs.encode():
             out.mux(p)
@@ -103,13 +111,14 @@ def derived_shot(talk_b, tmp_path):
     counter = iter(range(1000))
 
     def make(n: int = 24, fps=Fraction(30000, 1001), scale: float = 0.5, audio_s: float | None = None,
-             channels: int = 1, start: int = 40, no_face=(), sr: int = 44100, timecode: str | None = None) -> Shot:
+             channels: int = 1, start: int = 40, no_face=(), sr: int = 44100, timecode: str | None = None,
+             bt709: bool = False) -> Shot:
         k = next(counter)
         idx = (start + np.arange(n)) % len(source)
         w, h = int(round(tracking.width * scale)), int(round(tracking.height * scale))
         frames = np.stack([cv2.resize(source[i], (w, h), interpolation=cv2.INTER_AREA) for i in idx])
         audio = None if audio_s is None else tone(audio_s, sr, channels)
-        clip = write_shot_clip(tmp_path / f"shot{k}.mp4", frames, Fraction(fps), audio, sr, timecode)
+        clip = write_shot_clip(tmp_path / f"shot{k}.mp4", frames, Fraction(fps), audio, sr, timecode, bt709)
         project = Project.create(tmp_path / f"proj{k}", clip)
         t = scale_tracking(tracking, idx, scale, Fraction(fps), no_face)
         rel = "cache/track/tracking.npz"

@@ -242,3 +242,32 @@ def test_the_export_starts_at_the_shots_source_timecode(derived_shot, shifted, t
     res = export_shot(plain.project, shifted(plain.tracking, plain.clip), tmp_path / "plain.mp4", settings(verify=True))
     assert res["timecode"] is None and res["verify"]["summary"]["timecode"] is None
     assert not [s for s in ffprobe(tmp_path / "plain.mp4")["streams"] if s["codec_type"] == "data"]
+
+
+def test_the_export_keeps_the_shots_colour_tags(derived_shot, shifted, tmp_path):
+    """An HD shot encoded and tagged BT.709 exports BT.709-encoded and -tagged (H.264 and ProRes):
+    untagged, a player reads HD as BT.709 anyway and the export's BT.601 pixels shift hue against
+    the source on the same screen (saturated green by ~25 levels: tests/io/test_video_color.py)."""
+    shot = derived_shot(n=8, fps=Fraction(25), bt709=True)
+    r = shifted(shot.tracking, shot.clip)
+
+    def as_player(path):  # decoded the way the tags say, none of our code
+        import av
+
+        with av.open(str(path)) as c:
+            f = next(c.decode(video=0))
+            return f.reformat(format="rgb24", src_colorspace="itu709").to_ndarray().astype(int)
+
+    src = as_player(shot.clip)
+    cx, cy, side = shot.tracking.crop[0]  # the rendered area (centre, side): compare outside it
+    keep = np.ones(src.shape[:2], bool)
+    keep[max(0, int(cy - side / 2)):int(cy + side / 2) + 1, max(0, int(cx - side / 2)):int(cx + side / 2) + 1] = False
+    assert keep.mean() > 0.2
+    for name in ("dub.mp4", "dub.mov"):
+        res = export_shot(shot.project, r, tmp_path / name, settings(verify=True, watermark=_no_wm()))
+        v = res["verify"]["summary"]["video"]
+        assert v["color"] == {"color_range": "tv", "color_space": "bt709", "color_transfer": "bt709", "color_primaries": "bt709"}, v
+        assert res["color"] == "bt709, tv"
+        out = as_player(tmp_path / name)
+        # outside the face: re-encoding noise only (1.9 levels on average; BT.601 pixels read as BT.709: 3.7)
+        assert np.abs(out - src)[keep].mean() < 2.5
