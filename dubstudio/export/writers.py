@@ -76,7 +76,8 @@ def check_png_target(folder: Path) -> None:
 
 
 class PngSequenceSink:
-    """``frame_%06d.png`` named by the shot's frame number, ``audio.wav``, ``manifest.json``.
+    """``frame_%06d.png`` named by the shot's frame number, ``audio.wav`` (a Broadcast WAV whose
+    time reference is the shot's source timecode, when it has one), ``manifest.json``.
 
     Written into ``.<name>.partial-<pid>`` beside the target and renamed on success; a previous
     export in the target folder is replaced only then."""
@@ -119,6 +120,14 @@ class PngSequenceSink:
                 f.comment = self.manifest.get("note", "")[:500]
                 f.software = f"DubStudio {self.manifest.get('version', '')}"
                 f.write(np.ascontiguousarray(a.samples.T))
+            tc = self.manifest.get("source_timecode")
+            if tc:  # Broadcast WAV: the NLE places the sound at the pictures' timecode
+                from dubstudio.io.bwf import add_bext
+                from dubstudio.io.timecode import frames_since_midnight
+
+                fps = Fraction(self.manifest["fps"])
+                add_bext(self.tmp / "audio.wav", round(frames_since_midnight(tc, fps) * a.sample_rate / fps),
+                         description=f"DubStudio synthetic dub of {self.manifest.get('source_video', '')}, starting at {tc}")
         except (OSError, RuntimeError) as e:  # soundfile raises LibsndfileError (a RuntimeError)
             if isinstance(e, OSError):
                 raise _error(e, self.folder) from e

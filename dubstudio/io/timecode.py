@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 _TC = re.compile(r"^(\d{2}):(\d{2}):(\d{2})([:;.,])(\d{2,3})$")
 
-__all__ = ["read_start_timecode", "parse_timecode", "timecode_at"]
+__all__ = ["read_start_timecode", "parse_timecode", "timecode_at", "frames_since_midnight"]
 
 
 def nominal_rate(fps: Fraction) -> int:
@@ -91,3 +91,17 @@ def timecode_at(start: str | None, fps: Fraction, frame: int) -> str:
         mm, ss = divmod(secs, 60)
         hh, mm = divmod(mm, 60)
         return f"{hh % 24:02d}:{mm:02d}:{ss:02d}:{ff:02d}"
+
+
+def frames_since_midnight(start: str, fps: Fraction) -> int:
+    """How many frames ``start`` counts from 00:00:00:00 (drop-frame aware): its position in
+    real time is that many frames at ``fps`` (a Broadcast WAV's time reference)."""
+    from timecode import Timecode
+
+    fps = Fraction(fps)
+    rate = str(fps.numerator) if fps.denominator == 1 else f"{fps.numerator}/{fps.denominator}"
+    try:
+        return int(Timecode(rate, start, force_non_drop_frame=";" not in start).frames) - 1
+    except (ValueError, TypeError, ZeroDivisionError):
+        hh, mm, ss, ff = (int(x) for x in re.split(r"[:;]", start))
+        return ((hh * 60 + mm) * 60 + ss) * nominal_rate(fps) + ff

@@ -235,6 +235,12 @@ def test_the_export_starts_at_the_shots_source_timecode(derived_shot, shifted, t
             assert back.n_frames == 12
     res = export_shot(shot.project, r, tmp_path / "seq", settings(format="png", verify=True))
     assert res["verify"]["ok"] and json.loads((tmp_path / "seq" / "manifest.json").read_text())["source_timecode"] == "01:00:59;20"
+    # its WAV is a Broadcast WAV starting at that timecode: 01:00:59;20 is frame 107892 + 1790 =
+    # 109682 of the day (drop-frame: an hour is 107892 frames, minute 0 drops none), and
+    # 109682 * 1001/30000 s * 48 kHz = 175,666,691 samples since midnight (ffprobe reads it)
+    wav = ffprobe(tmp_path / "seq" / "audio.wav", count_frames=False)
+    assert wav["format"]["tags"]["time_reference"] == "175666691"
+    assert sf.info(str(tmp_path / "seq" / "audio.wav")).frames == res["audio"]["samples"]
     # the check fails on a file whose timecode is not the shot's
     assert not check(tmp_path / "dub.mp4", 12, Fraction(30000, 1001), True, timecode="10:00:00:00")["ok"]
     # a shot without a timecode gets none (no invented 00:00:00:00 track)
