@@ -41,8 +41,12 @@ def cmd_dub(args) -> int:
     text = f"drove {result.driven_frames}/{result.frames} frames from {result.source}; tracked curves kept (reset any range to go back)"
     av = result.details.get("av_sync") or {}
     if av.get("applied"):
-        how = " (their mouth checked against their sound)" if (av.get("sound") or {}).get("applied") else ""
-        text += f"\nthe dubber's audio runs {av['seconds']:+.2f} s against their picture (> 0: late){how}; their motion was shifted to match it"
+        secs = float(av["seconds"])
+        how = {"given": "as given", "auto": "measured"}.get(av.get("method"), "measured")
+        if (av.get("sound") or {}).get("applied"):
+            how += " (their mouth against their sound)"
+        text += (f"\nthe dubber's audio runs {abs(secs):.2f} s {'late' if secs > 0 else 'early'} against their picture, {how}; "
+                 f"their motion was {'delayed' if secs > 0 else 'advanced'} to match it")
     elif av.get("reason"):
         text += f"\ndubber sync: {av['reason']}"
     ad = result.details.get("adaptation") or {}
