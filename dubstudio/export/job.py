@@ -114,6 +114,7 @@ def export_shot(
 
     stats = new_stats()
     gen = render_frames(project, tracking, renderer, range(n), controls, progress, settings.render, video_path, stats, mel)
+    deep = _deep_source(video_path or project.video_path, fmt_name, settings)
     progress.stage("export")
     progress.update(0, n)
     sink = None
@@ -133,6 +134,8 @@ def export_shot(
                         m = sbs.map_mask(*m)
                     embed(canvas, *m, settings.watermark)
                     marked += 1
+                if deep is not None:  # the original's extra bits outside (and under) what the composite changed
+                    canvas = _deepen(canvas, f.original, deep.next(f.index))
                 if sink is None:
                     sink = _open_sink(fmt_name, fmt, out, fps, canvas, audio, manifest, settings, color)
                 sink.write(f.index, canvas)
@@ -146,6 +149,8 @@ def export_shot(
     finally:
         if sink is not None:  # cancel or error: nothing under the final name
             sink.close(keep=False)
+        if deep is not None:
+            deep.close()
     wall = time.perf_counter() - t0
     h, w = canvas.shape[:2]
     result = {
@@ -161,6 +166,7 @@ def export_shot(
         "side_by_side": settings.side_by_side,
         "timecode": start_tc,
         "color": color.describe() if color.specified and fmt_name != "png" else None,
+        "source_bits_kept": deep is not None,
         "renderer": name,
         "curves_edited": edited,
         "audio": audio.report,
@@ -178,6 +184,48 @@ def export_shot(
         vc = {"mp4": "h264", "mov": "prores", "png": "png"}[fmt_name]
         result["verify"] = check(out, n, fps, audio.samples is not None, vc, timecode=start_tc if fmt_name != "png" else None)
     return result
+
+
+class _DeepFrames:
+    """The source's frames at 16 bits, decoded in step with the render pipeline's 8-bit ones."""
+
+    def __init__(self, video: Path) -> None:
+        from dubstudio.io.video import VideoReader
+
+        self.reader = VideoReader(video, cache_size=0, deep=True)
+        self.frames = self.reader.iter_frames()
+
+    def next(self, index: int) -> np.ndarray:
+        i, rgb = next(self.frames)
+        if i != index:
+            raise MediaError(f"the source's frames went out of step ({i} for {index}); export again.")
+        return rgb
+
+    def close(self) -> None:
+        self.frames.close()
+        self.reader.close()
+
+
+def _deep_source(video, fmt_name: str, settings: ExportSettings) -> _DeepFrames | None:
+    """A 16-bit decode of a 10/12-bit source when the output keeps more than 8 bits (ProRes is
+    10-bit): the render pipeline works in 8 bits, and re-quantising the whole frame to 8 would
+    band skies and gradients the camera recorded in 10. Side-by-side reviews stay 8-bit."""
+    from dubstudio.io.video import VideoReader
+
+    if fmt_name != "mov" or settings.side_by_side:
+        return None
+    with VideoReader(video, cache_size=0) as r:
+        if r.bit_depth <= 8:
+            return None
+    return _DeepFrames(Path(video))
+
+
+def _deepen(canvas: np.ndarray, original8: np.ndarray, original16: np.ndarray) -> np.ndarray:
+    """The 16-bit original plus what the composite (and the watermark) changed in 8 bits: pixels
+    left alone keep every bit of the source, changed pixels keep its fine gradation under the
+    change."""
+    delta = canvas.astype(np.int32) - original8.astype(np.int32)
+    return np.clip(original16.astype(np.int32) + delta * 257, 0, 65535).astype(np.uint16)
 
 
 def _frozen_settings(s: ExportSettings, fmt_name: str) -> dict:

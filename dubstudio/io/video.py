@@ -4,8 +4,9 @@
 decode), so ``n_frames`` is exact and frame ``i`` is "the i-th frame in display order" even with
 B-frames. Random access seeks to the keyframe at/before the wanted pts and decodes forward;
 sequential access (``i == last + 1``) keeps decoding without seeking. Frames come out as upright
-HxWx3 uint8 RGB: display-matrix rotation/flip side data is applied, and swscale converts with the
-frame's own range/matrix tags (full-range ``yuvj420p`` comes out with full levels).
+HxWx3 uint8 RGB (uint16 with ``deep=True``, for sources of more than 8 bits): display-matrix
+rotation/flip side data is applied, and swscale converts with the frame's own range/matrix tags
+(full-range ``yuvj420p`` comes out with full levels).
 
 Every failure a user can meet becomes a one-sentence ``MediaError``; no raw ``av`` traceback.
 """
@@ -203,8 +204,10 @@ class VideoReader:
     Not thread-safe: use one reader per thread (they are cheap to open).
     """
 
-    def __init__(self, path: str | Path, *, cache_size: int = 8, threads: bool = True) -> None:
+    def __init__(self, path: str | Path, *, cache_size: int = 8, threads: bool = True, deep: bool = False) -> None:
         self.path = Path(path)
+        # deep: frames come out as uint16 RGB (rgb48), keeping a 10/12-bit source's precision
+        self.deep = bool(deep)
         self._container = open_container(self.path, "video file")
         self._lru: OrderedDict[int, np.ndarray] = OrderedDict()
         self._cache_size = max(0, cache_size)
@@ -247,6 +250,7 @@ class VideoReader:
         self.pix_fmt = first.format.name
         self.rotation = int(first.rotation)  # display-matrix angle (counter-clockwise), applied
         self.color = ColorTags.of(first)
+        self.bit_depth = max((c.bits for c in first.format.components), default=8)  # of the stored samples
 
         self.fps = self._frame_rate()
         span = Fraction(int(self._pts[-1] - self._pts[0])) * self._tb
@@ -350,7 +354,7 @@ class VideoReader:
         return min(max(i, 0), self.n_frames - 1)
 
     def frame(self, i: int) -> np.ndarray:
-        """Frame ``i`` (display order) as an upright HxWx3 uint8 RGB array (the caller owns it)."""
+        """Frame ``i`` (display order) as an upright HxWx3 uint8 (``deep``: uint16) RGB array (the caller owns it)."""
         self._check_index(i)
         hit = self._lru.get(i)
         if hit is not None:
@@ -505,7 +509,7 @@ class VideoReader:
     def _to_rgb(self, frame: av.VideoFrame) -> np.ndarray:
         w, h = self._coded_size
         try:
-            rgb = frame.to_ndarray(format="rgb24", width=w, height=h)
+            rgb = frame.to_ndarray(format="rgb48le" if self.deep else "rgb24", width=w, height=h)
         except av.FFmpegError as e:
             raise MediaError(
                 f"{self.path.name}: cannot convert {frame.format.name} frames to RGB ({ffmpeg_reason(e)}); "

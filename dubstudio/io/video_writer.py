@@ -132,10 +132,13 @@ class VideoWriter:
     def write(self, rgb: np.ndarray) -> None:
         h, w = rgb.shape[:2]
         if (w, h) != (self.width, self.height):
-            padded = np.zeros((self.height, self.width, 3), np.uint8)
+            padded = np.zeros((self.height, self.width, 3), rgb.dtype)
             padded[:h, :w] = rgb[: self.height, : self.width]
             rgb = padded
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb, dtype=np.uint8), format="rgb24")
+        if rgb.dtype == np.uint16:  # 16-bit RGB: a 10-bit encoder keeps more than 8 bits of it
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb48le")
+        else:
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb, dtype=np.uint8), format="rgb24")
         if self._color is not None:
             # RGB -> YUV with the matrix and range the file is tagged with (swscale's default is
             # BT.601 limited, which a player would then read as BT.709: a visible hue shift in HD)

@@ -91,6 +91,24 @@ def write_shot_clip(path: Path, frames: np.ndarray, fps: Fraction, audio: np.nda
     return path
 
 
+def write_prores10_clip(path: Path, frames: np.ndarray, fps: Fraction) -> Path:
+    """ProRes 422 HQ (10-bit) test clip whose pixels carry detail finer than 8 bits: each frame is
+    the 8-bit picture plus a horizontal ramp of 0 to 1 8-bit level (0-255 in 16-bit units)."""
+    w = frames.shape[2]
+    ramp = np.linspace(0, 255, w).astype(np.int32)[None, :, None]
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("prores_ks", rate=Fraction(fps))
+        vs.width, vs.height, vs.pix_fmt = frames.shape[2], frames.shape[1], "yuv422p10le"
+        vs.options = {"profile": "3"}
+        for rgb in frames:
+            deep = np.clip(rgb.astype(np.int32) * 257 + ramp, 0, 65535).astype(np.uint16)
+            for p in vs.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(deep), format="rgb48le")):
+                out.mux(p)
+        for p in vs.encode():
+            out.mux(p)
+    return path
+
+
 def tone(seconds: float, sr: int, channels: int = 1, hz: float = 440.0) -> np.ndarray:
     n = int(round(seconds * sr))
     x = (0.3 * np.sin(2 * np.pi * hz * np.arange(n) / sr)).astype(np.float32)
@@ -112,13 +130,16 @@ def derived_shot(talk_b, tmp_path):
 
     def make(n: int = 24, fps=Fraction(30000, 1001), scale: float = 0.5, audio_s: float | None = None,
              channels: int = 1, start: int = 40, no_face=(), sr: int = 44100, timecode: str | None = None,
-             bt709: bool = False) -> Shot:
+             bt709: bool = False, prores10: bool = False) -> Shot:
         k = next(counter)
         idx = (start + np.arange(n)) % len(source)
         w, h = int(round(tracking.width * scale)), int(round(tracking.height * scale))
         frames = np.stack([cv2.resize(source[i], (w, h), interpolation=cv2.INTER_AREA) for i in idx])
         audio = None if audio_s is None else tone(audio_s, sr, channels)
-        clip = write_shot_clip(tmp_path / f"shot{k}.mp4", frames, Fraction(fps), audio, sr, timecode, bt709)
+        if prores10:  # a 10-bit camera original (no audio)
+            clip = write_prores10_clip(tmp_path / f"shot{k}.mov", frames, Fraction(fps))
+        else:
+            clip = write_shot_clip(tmp_path / f"shot{k}.mp4", frames, Fraction(fps), audio, sr, timecode, bt709)
         project = Project.create(tmp_path / f"proj{k}", clip)
         t = scale_tracking(tracking, idx, scale, Fraction(fps), no_face)
         rel = "cache/track/tracking.npz"
