@@ -208,11 +208,12 @@ class _DeepFrames:
 
 def _deep_source(video, fmt_name: str, settings: ExportSettings) -> _DeepFrames | None:
     """A 16-bit decode of a 10/12-bit source when the output keeps more than 8 bits (ProRes is
-    10-bit): the render pipeline works in 8 bits, and re-quantising the whole frame to 8 would
-    band skies and gradients the camera recorded in 10. Side-by-side reviews stay 8-bit."""
+    10-bit, PNG frames are then written at 16): the render pipeline works in 8 bits, and
+    re-quantising the whole frame to 8 would band skies and gradients the camera recorded in 10.
+    Side-by-side reviews stay 8-bit."""
     from dubstudio.io.video import VideoReader
 
-    if fmt_name != "mov" or settings.side_by_side:
+    if fmt_name not in ("mov", "png") or settings.side_by_side:
         return None
     with VideoReader(video, cache_size=0) as r:
         if r.bit_depth <= 8:

@@ -76,7 +76,8 @@ def check_png_target(folder: Path) -> None:
 
 
 class PngSequenceSink:
-    """``frame_%06d.png`` named by the shot's frame number, ``audio.wav`` (a Broadcast WAV whose
+    """``frame_%06d.png`` named by the shot's frame number (16-bit when given uint16 frames: a
+    source of more than 8 bits), ``audio.wav`` (a Broadcast WAV whose
     time reference is the shot's source timecode, when it has one), ``manifest.json``.
 
     Written into ``.<name>.partial-<pid>`` beside the target and renamed on success; a previous

@@ -303,6 +303,11 @@ def test_a_10_bit_source_keeps_its_bits_in_a_prores_export(derived_shot, shifted
     review = export_shot(shot.project, r, tmp_path / "review.mov", settings(side_by_side=True))
     assert not review["source_bits_kept"]
     assert not export_shot(shot.project, r, tmp_path / "dub.mp4", settings())["source_bits_kept"]  # H.264 here is 8-bit
+    # a PNG sequence gets 16-bit frames: lossless, so outside the face they are the source's decode
+    assert export_shot(shot.project, r, tmp_path / "seq", settings(format="png", verify=True))["source_bits_kept"]
+    png = cv2.cvtColor(cv2.imread(str(tmp_path / "seq" / "frame_000003.png"), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGR2RGB)
+    assert png.dtype == np.uint16 and np.abs(png.astype(np.int64) - source)[keep].max() == 0
+    assert detect(tmp_path / "seq")["present"]
     from dubstudio.export import job
 
     monkeypatch.setattr(job, "_deep_source", lambda *a: None)  # the same ProRes export through 8 bits
