@@ -192,7 +192,7 @@ def cmd_info(args) -> int:
         info = {
             "path": str(r.path), "width": r.width, "height": r.height, "fps": str(r.fps),
             "frames": r.n_frames, "duration_s": round(float(r.duration_s), 3), "codec": r.codec,
-            "pix_fmt": r.pix_fmt, "has_audio": r.has_audio,
+            "pix_fmt": r.pix_fmt, "bit_depth": r.bit_depth, "has_audio": r.has_audio,
         }
     from dubstudio.io.timecode import read_start_timecode
 

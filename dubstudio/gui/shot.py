@@ -37,20 +37,22 @@ class VideoInfo:
     duration_s: float
     has_audio: bool
     start_timecode: str | None = None  # the source timecode of frame 0 (None: the file has none)
+    bit_depth: int = 8
 
     @classmethod
     def of(cls, r: VideoReader) -> VideoInfo:
         from dubstudio.io.timecode import read_start_timecode
 
         return cls(r.path, r.width, r.height, r.fps, r.n_frames, r.codec, r.duration_s, r.has_audio,
-                   read_start_timecode(r.path))
+                   read_start_timecode(r.path), int(getattr(r, "bit_depth", 8)))
 
     def describe(self) -> str:
         fps = float(self.fps)
         rate = f"{fps:.3f}".rstrip("0").rstrip(".")
         return (
             f"{self.width}x{self.height}, {rate} fps, {self.n_frames} frames "
-            f"({self.duration_s:.2f} s), {self.codec}{', audio' if self.has_audio else ', no audio'}"
+            f"({self.duration_s:.2f} s), {self.codec}{f' {self.bit_depth}-bit' if self.bit_depth > 8 else ''}"
+            f"{', audio' if self.has_audio else ', no audio'}"
             + (f", TC {self.start_timecode}" if self.start_timecode else "")
         )
 
