@@ -190,6 +190,11 @@ def describe_result(r: dict) -> str:
     size = f"{r.get('width')}x{r.get('height')}"
     text = (f"Exported {r['frames']} frames ({r['duration_s']:.2f} s at {r['fps']} fps, {size}"
             f"{', side by side' if r.get('side_by_side') else ''}, {r.get('renderer')}) → {r['output']} · {audio} · {mark}")
+    kept = [f"timecode {r['timecode']}"] if r.get("timecode") else []
+    kept += [f"colour ({r['color']})"] if r.get("color") else []
+    kept += ["bit depth"] if r.get("source_bits_kept") else []
+    if kept:
+        text += " · keeps the shot's " + "; ".join(kept)
     v = r.get("verify")
     if v is not None:
         text += " · ffprobe: ok" if v.get("ok") else " · ffprobe check FAILED: " + "; ".join(v.get("problems", []))
