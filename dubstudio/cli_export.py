@@ -126,6 +126,10 @@ def cmd_export(args) -> int:
     ]
     if result.get("timecode"):
         lines.append(f"  starts at the shot's source timecode {result['timecode']}")
+    if result.get("color"):
+        lines.append(f"  the shot's colour tags kept: {result['color']}")
+    if result.get("source_bits_kept"):
+        lines.append("  the source's bit depth kept wherever the dub did not change the picture")
     if "verify" in result:
         v = result["verify"]
         lines.append("  verified with ffprobe: ok" if v["ok"] else "  ffprobe check FAILED: " + "; ".join(v["problems"]))
