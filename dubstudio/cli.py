@@ -192,12 +192,13 @@ def cmd_info(args) -> int:
         info = {
             "path": str(r.path), "width": r.width, "height": r.height, "fps": str(r.fps),
             "frames": r.n_frames, "duration_s": round(float(r.duration_s), 3), "codec": r.codec,
-            "pix_fmt": r.pix_fmt, "bit_depth": r.bit_depth, "has_audio": r.has_audio,
+            "pix_fmt": r.pix_fmt, "bit_depth": r.bit_depth, "pixel_aspect": f"{r.sar.numerator}:{r.sar.denominator}",
+            "has_audio": r.has_audio,
         }
     from dubstudio.io.timecode import read_start_timecode
 
     info["timecode"] = read_start_timecode(args.video)
-    _emit(args, info, "\n".join(f"{k:10s} {v}" for k, v in info.items()))
+    _emit(args, info, "\n".join(f"{k:12s} {v}" for k, v in info.items()))
     return 0
 
 

@@ -92,10 +92,11 @@ def export_shot(
         mel = mel_windows(audio, n, fps)
     name = renderer_name or type(renderer).__name__
     from dubstudio.io.timecode import read_start_timecode
-    from dubstudio.io.video import color_tags
+    from dubstudio.io.video import color_tags, sample_aspect
 
     start_tc = read_start_timecode(video_path or project.video_path)
     color = color_tags(video_path or project.video_path)
+    sar = sample_aspect(video_path or project.video_path)
     manifest = build_manifest(
         project=Path(project.root).name,
         source_video=Path(video_path or project.video_path).name,
@@ -111,6 +112,8 @@ def export_shot(
         settings=_frozen_settings(settings, fmt_name),
         source_timecode=start_tc,
     )
+    if sar != 1:  # a PNG has no pixel aspect of its own: the manifest says how to display the frames
+        manifest["pixel_aspect"] = f"{sar.numerator}:{sar.denominator}"
 
     stats = new_stats()
     gen = render_frames(project, tracking, renderer, range(n), controls, progress, settings.render, video_path, stats, mel)
@@ -137,7 +140,7 @@ def export_shot(
                 if deep is not None:  # the original's extra bits outside (and under) what the composite changed
                     canvas = _deepen(canvas, f.original, deep.next(f.index))
                 if sink is None:
-                    sink = _open_sink(fmt_name, fmt, out, fps, canvas, audio, manifest, settings, color)
+                    sink = _open_sink(fmt_name, fmt, out, fps, canvas, audio, manifest, settings, color, sar)
                 sink.write(f.index, canvas)
         if sink is None or sink.frames != n:
             raise MediaError(
@@ -167,6 +170,7 @@ def export_shot(
         "timecode": start_tc,
         "color": color.describe() if color.specified and fmt_name != "png" else None,
         "source_bits_kept": deep is not None,
+        "pixel_aspect": None if sar == 1 else f"{sar.numerator}:{sar.denominator}",
         "renderer": name,
         "curves_edited": edited,
         "audio": audio.report,
@@ -256,7 +260,9 @@ def _takes_mel(renderer) -> bool:
         return False
 
 
-def _open_sink(fmt_name, fmt, out: Path, fps: Fraction, canvas: np.ndarray, audio, manifest: dict, settings: ExportSettings, color=None):
+def _open_sink(fmt_name, fmt, out: Path, fps: Fraction, canvas: np.ndarray, audio, manifest: dict, settings: ExportSettings, color=None,
+               sar: Fraction | None = None):
     if fmt_name == "png":
         return PngSequenceSink(out, audio, manifest, settings.png_compression)
-    return VideoSink(out, fmt, fps, canvas.shape[1], canvas.shape[0], audio, manifest, timecode=manifest.get("source_timecode"), color=color)
+    return VideoSink(out, fmt, fps, canvas.shape[1], canvas.shape[0], audio, manifest, timecode=manifest.get("source_timecode"),
+                     color=color, sar=sar)

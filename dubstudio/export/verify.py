@@ -84,6 +84,7 @@ def summarize(path: str | Path) -> dict:
             "avg_fps": str(rate) if rate else None, "frames": int(s["nb_read_frames"]) if s.get("nb_read_frames") else None,
             "duration_s": _f(s.get("duration")), "start_s": _f(s.get("start_time")),
             "color": {k: s.get(k) for k in ("color_range", "color_space", "color_transfer", "color_primaries")},
+            "sample_aspect_ratio": s.get("sample_aspect_ratio"),
         }
     else:
         out["video"] = None

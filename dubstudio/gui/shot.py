@@ -38,13 +38,14 @@ class VideoInfo:
     has_audio: bool
     start_timecode: str | None = None  # the source timecode of frame 0 (None: the file has none)
     bit_depth: int = 8
+    sar: Fraction = Fraction(1)  # pixel aspect ratio (anamorphic footage: > 1)
 
     @classmethod
     def of(cls, r: VideoReader) -> VideoInfo:
         from dubstudio.io.timecode import read_start_timecode
 
         return cls(r.path, r.width, r.height, r.fps, r.n_frames, r.codec, r.duration_s, r.has_audio,
-                   read_start_timecode(r.path), int(getattr(r, "bit_depth", 8)))
+                   read_start_timecode(r.path), int(getattr(r, "bit_depth", 8)), Fraction(getattr(r, "sar", 1)))
 
     def describe(self) -> str:
         fps = float(self.fps)
@@ -54,6 +55,7 @@ class VideoInfo:
             f"({self.duration_s:.2f} s), {self.codec}{f' {self.bit_depth}-bit' if self.bit_depth > 8 else ''}"
             f"{', audio' if self.has_audio else ', no audio'}"
             + (f", TC {self.start_timecode}" if self.start_timecode else "")
+            + (f", pixels {self.sar.numerator}:{self.sar.denominator}" if self.sar != 1 else "")
         )
 
 

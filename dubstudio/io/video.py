@@ -73,6 +73,24 @@ def color_tags(path: str | Path) -> ColorTags:
     return ColorTags()
 
 
+def _sar(stream) -> Fraction:
+    """A video stream's sample (pixel) aspect ratio; 1 when square or unknown."""
+    for sar in (stream.sample_aspect_ratio, stream.codec_context.sample_aspect_ratio):
+        if sar and 0 < sar < 10:
+            return Fraction(sar)
+    return Fraction(1)
+
+
+def sample_aspect(path: str | Path) -> Fraction:
+    """The pixel aspect ratio of a video file (anamorphic footage: e.g. 2 for a 2x squeeze);
+    1 when square, unknown or unreadable."""
+    try:
+        with av.open(str(path), metadata_errors="ignore") as c:
+            return _sar(c.streams.video[0])
+    except (av.FFmpegError, OSError, ValueError, IndexError):
+        return Fraction(1)
+
+
 def open_container(path: Path, what: str) -> av.container.InputContainer:
     """``av.open`` for reading, with every failure mapped to a one-sentence MediaError."""
     if not path.exists():
@@ -240,6 +258,9 @@ class VideoReader:
         self.codec = s.codec_context.name
         self.pix_fmt = s.codec_context.pix_fmt or ""
         self._tb = s.time_base or Fraction(1, 90000)
+        # pixel aspect ratio (frames are stored as coded; the display stretches them); read before
+        # _first_frame reopens the container, which frees this stream object
+        self.sar = _sar(s)
         self._index_packets()
 
         first = self._first_frame()

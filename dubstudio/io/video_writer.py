@@ -61,7 +61,8 @@ class VideoWriter:
     ``container_format`` ("mp4", "mov", ...) when the file name does not tell it. ``color``: the
     source's :class:`ColorTags`; frames are converted with its matrix and range and the stream is
     tagged with it (None or unspecified: BT.601 limited, untagged, the way the reader decodes an
-    untagged source, so a player shows both alike).
+    untagged source, so a player shows both alike). ``sar``: the source's pixel aspect ratio
+    (anamorphic footage), written so players display the picture unsqueezed.
     """
 
     def __init__(
@@ -79,6 +80,7 @@ class VideoWriter:
         stream_metadata: dict[str, str] | None = None,
         container_format: str | None = None,
         color: ColorTags | None = None,
+        sar: Fraction | None = None,
     ) -> None:
         self.path = Path(path)
         self.fps = Fraction(fps)
@@ -98,6 +100,8 @@ class VideoWriter:
             self._s = self._c.add_stream(codec, rate=self.fps)
             self._s.width, self._s.height = self.width, self.height
             self._s.pix_fmt = pix_fmt
+            if sar is not None and Fraction(sar) != 1:  # anamorphic: players stretch the picture back
+                self._s.codec_context.sample_aspect_ratio = Fraction(sar)
             self._color = color if color is not None and color.specified else None
             if self._color is not None:  # written into the stream (H.264 VUI, mov colr atom)
                 cc = self._s.codec_context

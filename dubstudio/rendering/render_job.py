@@ -284,10 +284,11 @@ def render_range(
             for f in gen:
                 if kind == "video":
                     if writer is None:
-                        from dubstudio.io.video import color_tags
+                        from dubstudio.io.video import color_tags, sample_aspect
 
+                        src = video_path or project.video_path
                         writer = VideoWriter(target, tracking.fps, f.output.shape[1], f.output.shape[0],
-                                             color=color_tags(video_path or project.video_path))
+                                             color=color_tags(src), sar=sample_aspect(src))
                     writer.write(f.output)
                 else:
                     _write_png(target, f.index, f.output, settings.png_compression)

@@ -62,7 +62,7 @@ def write_overlay_video(video: Path, t: Tracking, out: Path, progress: Progress 
     progress = progress or Progress()
     progress.stage("overlay")
     model = t.model()
-    with VideoReader(video) as reader, VideoWriter(out, reader.fps, reader.width, reader.height, color=reader.color) as writer:
+    with VideoReader(video) as reader, VideoWriter(out, reader.fps, reader.width, reader.height, color=reader.color, sar=reader.sar) as writer:
         for i, rgb in reader.iter_frames():
             writer.write(draw_overlay(rgb, t, i, model))
             progress.update(i + 1, reader.n_frames)

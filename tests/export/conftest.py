@@ -55,7 +55,7 @@ def scale_tracking(t, idx: np.ndarray, k: float, fps: Fraction, no_face=()):
 
 
 def write_shot_clip(path: Path, frames: np.ndarray, fps: Fraction, audio: np.ndarray | None = None, sr: int = 44100,
-                    timecode: str | None = None, bt709: bool = False) -> Path:
+                    timecode: str | None = None, bt709: bool = False, sar: Fraction | None = None) -> Path:
     """H.264 (+ AAC of ``audio`` (channels, n) float32) test clip, independent of our writer;
     ``timecode``: the start timecode an edit's export would stamp on it; ``bt709``: encoded and
     tagged BT.709 (limited range), as HD camera and edit exports are."""
@@ -65,6 +65,8 @@ def write_shot_clip(path: Path, frames: np.ndarray, fps: Fraction, audio: np.nda
         vs = out.add_stream("libx264", rate=Fraction(fps))
         vs.width, vs.height, vs.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
         vs.options = {"crf": "14", "preset": "ultrafast"}
+        if sar is not None:  # anamorphic: pixels displayed sar times wider than tall
+            vs.codec_context.sample_aspect_ratio = Fraction(sar)
         if bt709:
             cc = vs.codec_context
             cc.color_primaries = cc.color_trc = cc.colorspace = 1
@@ -130,7 +132,7 @@ def derived_shot(talk_b, tmp_path):
 
     def make(n: int = 24, fps=Fraction(30000, 1001), scale: float = 0.5, audio_s: float | None = None,
              channels: int = 1, start: int = 40, no_face=(), sr: int = 44100, timecode: str | None = None,
-             bt709: bool = False, prores10: bool = False) -> Shot:
+             bt709: bool = False, prores10: bool = False, sar: Fraction | None = None) -> Shot:
         k = next(counter)
         idx = (start + np.arange(n)) % len(source)
         w, h = int(round(tracking.width * scale)), int(round(tracking.height * scale))
@@ -139,7 +141,7 @@ def derived_shot(talk_b, tmp_path):
         if prores10:  # a 10-bit camera original (no audio)
             clip = write_prores10_clip(tmp_path / f"shot{k}.mov", frames, Fraction(fps))
         else:
-            clip = write_shot_clip(tmp_path / f"shot{k}.mp4", frames, Fraction(fps), audio, sr, timecode, bt709)
+            clip = write_shot_clip(tmp_path / f"shot{k}.mp4", frames, Fraction(fps), audio, sr, timecode, bt709, sar)
         project = Project.create(tmp_path / f"proj{k}", clip)
         t = scale_tracking(tracking, idx, scale, Fraction(fps), no_face)
         rel = "cache/track/tracking.npz"

@@ -314,3 +314,18 @@ def test_a_10_bit_source_keeps_its_bits_in_a_prores_export(derived_shot, shifted
     export_shot(shot.project, r, tmp_path / "eight.mov", settings())
     # measured: 63 against 347 (1.35 8-bit levels: the 8-bit decode and re-encode of the whole frame)
     assert error(tmp_path / "dub.mov") < 0.5 * error(tmp_path / "eight.mov")
+
+
+def test_anamorphic_footage_keeps_its_pixel_aspect(derived_shot, shifted, tmp_path):
+    """A 2x anamorphic shot (pixels shown twice as wide as tall) exports with the same pixel aspect;
+    without it a player shows the dubbed shot squeezed to half its width."""
+    shot = derived_shot(n=8, fps=Fraction(25), sar=Fraction(2))
+    r = shifted(shot.tracking, shot.clip)
+    for name, kw in (("dub.mp4", {}), ("dub.mov", {}), ("review.mp4", {"side_by_side": True})):
+        res = export_shot(shot.project, r, tmp_path / name, settings(verify=True, **kw))
+        assert res["pixel_aspect"] == "2:1" and res["verify"]["summary"]["video"]["sample_aspect_ratio"] == "2:1", name
+    export_shot(shot.project, r, tmp_path / "seq", settings(format="png"))
+    assert json.loads((tmp_path / "seq" / "manifest.json").read_text())["pixel_aspect"] == "2:1"
+    square = derived_shot(n=8, fps=Fraction(25))
+    res = export_shot(square.project, shifted(square.tracking, square.clip), tmp_path / "square.mp4", settings(verify=True))
+    assert res["pixel_aspect"] is None and res["verify"]["summary"]["video"]["sample_aspect_ratio"] in (None, "1:1", "0:1")
