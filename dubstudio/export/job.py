@@ -91,7 +91,7 @@ def export_shot(
     if audio.report.get("kind") in ("dubbed", "file") and _takes_mel(renderer):
         mel = mel_windows(audio, n, fps)
     name = renderer_name or type(renderer).__name__
-    from dubstudio.io.timecode import read_start_timecode
+    from dubstudio.io.timecode import read_reel_name, read_start_timecode
     from dubstudio.io.video import color_tags, sample_aspect
 
     start_tc = read_start_timecode(video_path or project.video_path)
@@ -112,6 +112,9 @@ def export_shot(
         settings=_frozen_settings(settings, fmt_name),
         source_timecode=start_tc,
     )
+    reel = read_reel_name(video_path or project.video_path)
+    if reel:
+        manifest["source_reel"] = reel
     if sar != 1:  # a PNG has no pixel aspect of its own: the manifest says how to display the frames
         manifest["pixel_aspect"] = f"{sar.numerator}:{sar.denominator}"
 
@@ -265,4 +268,4 @@ def _open_sink(fmt_name, fmt, out: Path, fps: Fraction, canvas: np.ndarray, audi
     if fmt_name == "png":
         return PngSequenceSink(out, audio, manifest, settings.png_compression)
     return VideoSink(out, fmt, fps, canvas.shape[1], canvas.shape[0], audio, manifest, timecode=manifest.get("source_timecode"),
-                     color=color, sar=sar)
+                     color=color, sar=sar, reel=manifest.get("source_reel"))

@@ -34,7 +34,7 @@ class VideoSink:
     shot has them, its start timecode (a ``tmcd`` track) and colour tags (``color``: ColorTags)."""
 
     def __init__(self, path: Path, fmt: VideoFormat, fps: Fraction, width: int, height: int, audio, manifest: dict,
-                 timecode: str | None = None, color=None, sar: Fraction | None = None) -> None:
+                 timecode: str | None = None, color=None, sar: Fraction | None = None, reel: str | None = None) -> None:
         from dubstudio.io.video_writer import VideoWriter, WriterAudio
 
         path = Path(path)
@@ -49,6 +49,8 @@ class VideoSink:
             # a "timecode" tag makes the mov/mp4 muxer write a tmcd track: NLEs read the start timecode from it
             metadata=container_metadata(manifest) | ({"timecode": timecode} if timecode else {}), audio=wa, container_options=dict(fmt.container_options),
             container_format=fmt.name, color=color, sar=sar,
+            # the reel name goes into the tmcd track beside the timecode (conforming matches both)
+            stream_metadata={"reel_name": reel} if reel and timecode else None,
         )
         self.path = path
         self.frames = 0

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 _TC = re.compile(r"^(\d{2}):(\d{2}):(\d{2})([:;.,])(\d{2,3})$")
 
-__all__ = ["read_start_timecode", "parse_timecode", "timecode_at", "frames_since_midnight"]
+__all__ = ["read_start_timecode", "read_reel_name", "parse_timecode", "timecode_at", "frames_since_midnight"]
 
 
 def nominal_rate(fps: Fraction) -> int:
@@ -70,6 +70,19 @@ def read_start_timecode(path: str | Path) -> str | None:
                 return tc
             log.warning("%s: ignoring the timecode tag %r (not a valid timecode at %s fps)", Path(path).name, text, fps)
     return None
+
+
+def read_reel_name(path: str | Path) -> str | None:
+    """The source's reel (tape/card) name, which conforming matches with the timecode; a
+    ``reel_name`` tag on any stream or the container, None when there is none."""
+    import av
+
+    try:
+        with av.open(str(path), metadata_errors="ignore") as c:
+            names = [s.metadata.get("reel_name") for s in c.streams] + [c.metadata.get("reel_name")]
+    except (av.FFmpegError, OSError, ValueError):
+        return None
+    return next((str(n).strip()[:64] for n in names if n and str(n).strip()), None)
 
 
 def timecode_at(start: str | None, fps: Fraction, frame: int) -> str:

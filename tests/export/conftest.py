@@ -63,6 +63,8 @@ def write_shot_clip(path: Path, frames: np.ndarray, fps: Fraction, audio: np.nda
         if timecode:
             out.metadata["timecode"] = timecode
         vs = out.add_stream("libx264", rate=Fraction(fps))
+        if timecode:
+            vs.metadata["reel_name"] = "A001C003"  # the camera card, as a camera original names it
         vs.width, vs.height, vs.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
         vs.options = {"crf": "14", "preset": "ultrafast"}
         if sar is not None:  # anamorphic: pixels displayed sar times wider than tall
@@ -141,7 +143,8 @@ def derived_shot(talk_b, tmp_path):
         if prores10:  # a 10-bit camera original (no audio)
             clip = write_prores10_clip(tmp_path / f"shot{k}.mov", frames, Fraction(fps))
         else:
-            clip = write_shot_clip(tmp_path / f"shot{k}.mp4", frames, Fraction(fps), audio, sr, timecode, bt709, sar)
+            # stamped shots come as QuickTime (its timecode track also keeps the reel name; mp4's does not)
+            clip = write_shot_clip(tmp_path / f"shot{k}.{'mov' if timecode else 'mp4'}", frames, Fraction(fps), audio, sr, timecode, bt709, sar)
         project = Project.create(tmp_path / f"proj{k}", clip)
         t = scale_tracking(tracking, idx, scale, Fraction(fps), no_face)
         rel = "cache/track/tracking.npz"

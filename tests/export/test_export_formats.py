@@ -230,6 +230,9 @@ def test_the_export_starts_at_the_shots_source_timecode(derived_shot, shifted, t
         d = ffprobe(tmp_path / name)
         tmcd = [s for s in d["streams"] if s["codec_type"] == "data"]
         assert [s["codec_tag_string"] for s in tmcd] == ["tmcd"] and tmcd[0]["tags"]["timecode"] == "01:00:59;20"
+        assert json.loads(d["format"]["tags"]["dubstudio_manifest"])["source_reel"] == "A001C003"
+        if name.endswith(".mov"):  # QuickTime keeps the reel beside the timecode (mp4's tmcd has no reel)
+            assert tmcd[0]["tags"]["reel_name"] == "A001C003"
         assert json.loads(d["format"]["tags"]["dubstudio_manifest"])["source_timecode"] == "01:00:59;20"
         with VideoReader(tmp_path / name) as back:  # the timecode track is not a picture
             assert back.n_frames == 12
