@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont, QImage, QPainter, QWheelEvent
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QTransform, QWheelEvent
 from PySide6.QtWidgets import QFrame, QGraphicsScene, QGraphicsView, QWidget
 
 from dubstudio.gui.frames import FrameSource
@@ -178,7 +178,28 @@ class QtViewer(QGraphicsView):
 
     @property
     def zoom(self) -> float:
-        return self.transform().m11()
+        """Screen pixels per image row (anamorphic shots are drawn ``sar`` times wider than that)."""
+        return self.transform().m22()
+
+    def pixel_aspect(self) -> float:
+        """How much wider than tall the shot's pixels are displayed (anamorphic footage: > 1)."""
+        info = getattr(self.session, "info", None)
+        sar = float(getattr(info, "sar", 1) or 1)
+        return sar if 0.1 < sar < 10 else 1.0
+
+    def _fit_rect(self, rect: QRectF) -> None:
+        """fitInView with the shot's pixel aspect: an anamorphic frame is shown unsqueezed (scene
+        units stay image pixels, so every overlay, tool and mouse mapping is unchanged)."""
+        sar = self.pixel_aspect()
+        if sar == 1.0:
+            self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
+            return
+        vw, vh = self.viewport().width(), self.viewport().height()
+        if rect.isEmpty() or vw <= 0 or vh <= 0:
+            return
+        z = min(vw / (rect.width() * sar), vh / rect.height())
+        self.setTransform(QTransform.fromScale(z * sar, z))
+        self.centerOn(rect.center())
 
     def content_rect(self) -> QRectF:
         """The frame, or the frame and what a compare mode shows beside it (scene units)."""
@@ -202,7 +223,7 @@ class QtViewer(QGraphicsView):
         """Whole frame in view (and keep fitting on resize until the user zooms)."""
         if self.source is None:
             return
-        self.fitInView(self.content_rect(), Qt.AspectRatioMode.KeepAspectRatio)
+        self._fit_rect(self.content_rect())
         self._fit_mode = True
         self.zoom_changed.emit(self.zoom)
 
@@ -215,7 +236,7 @@ class QtViewer(QGraphicsView):
         if not side > 0:
             return False
         half = side * margin / 2
-        self.fitInView(QRectF(cx - half, cy - half, 2 * half, 2 * half), Qt.AspectRatioMode.KeepAspectRatio)
+        self._fit_rect(QRectF(cx - half, cy - half, 2 * half, 2 * half))
         self._fit_mode = False
         self.zoom_changed.emit(self.zoom)
         return True

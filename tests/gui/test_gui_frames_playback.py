@@ -171,3 +171,42 @@ def test_the_timeline_counts_the_shots_source_timecode(make_window, sample_video
     ph.set_frame(26)
     assert ph.timecode() == "10:00:01:01"
     qtbot.waitUntil(lambda: "10:00:01:01" in win.timeline.time_label.text(), timeout=3_000)
+
+
+def test_the_viewer_shows_anamorphic_pixels_unsqueezed(make_window, sample_video, tmp_path, qtbot):
+    """A 2x anamorphic shot (pixels shown twice as wide as tall) is displayed unsqueezed; scene
+    units stay image pixels, so the overlays and the mouse still address image pixels."""
+    import av
+    from PySide6.QtCore import QPointF
+
+    from conftest import open_and_wait
+
+    clip = tmp_path / "anamorphic.mp4"
+    with av.open(str(sample_video)) as src, av.open(str(clip), "w") as dst:
+        vs = dst.add_stream("libx264", rate=25)
+        vin = src.streams.video[0]
+        vs.width, vs.height, vs.pix_fmt = vin.width // 2, vin.height, "yuv420p"  # squeezed to half width
+        vs.codec_context.sample_aspect_ratio = 2
+        for i, f in enumerate(src.decode(vin)):
+            if i >= 10:
+                break
+            rgb = f.to_ndarray(format="rgb24")[:, ::2]
+            for p in vs.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")):
+                dst.mux(p)
+        for p in vs.encode():
+            dst.mux(p)
+    win = make_window()
+    open_and_wait(qtbot, win, clip)
+    v = win.viewer
+    assert win.session.info.sar == 2 and "pixels 2:1" in win.session.info.describe()
+    qtbot.waitUntil(lambda: v.shown_frame is not None, timeout=5_000)
+    v.fit()
+    t = v.transform()
+    assert t.m11() == pytest.approx(2 * t.m22()) and v.zoom == pytest.approx(t.m22())
+    w, h = v.source.size
+    centre = v.mapFromScene(QPointF(w / 2, h / 2))
+    corner = v.mapFromScene(QPointF(w, h))
+    # on screen the frame's width is 2 w to its height h: the unsqueezed picture
+    assert (corner.x() - centre.x()) / (corner.y() - centre.y()) == pytest.approx(2 * w / h, rel=0.02)
+    v.set_zoom(v.zoom * 2)
+    assert v.transform().m11() == pytest.approx(2 * v.transform().m22())  # zooming keeps the aspect
