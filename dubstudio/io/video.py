@@ -29,6 +29,13 @@ from dubstudio.errors import MediaError
 log = logging.getLogger(__name__)
 
 
+# swscale's default YUV 4:2:0 -> RGB path rounds down: every decoded frame came out about 1.2
+# levels dark (1.9 from 10-bit), and an export's untouched pixels with it. Accurate rounding with
+# full chroma interpolation is exact to +-0.3 (0 from 10-bit) for 7 ms a 1080p frame.
+RGB_CONVERSION = (av.video.reformatter.Interpolation.BILINEAR | av.video.reformatter.Interpolation.ACCURATE_RND
+                  | av.video.reformatter.Interpolation.FULL_CHR_H_INT)
+
+
 @dataclass(frozen=True)
 class ColorTags:
     """A video's colour description, as ffmpeg's enums (AVColorPrimaries, AVColorTransferCharacteristic,
@@ -530,7 +537,7 @@ class VideoReader:
     def _to_rgb(self, frame: av.VideoFrame) -> np.ndarray:
         w, h = self._coded_size
         try:
-            rgb = frame.to_ndarray(format="rgb48le" if self.deep else "rgb24", width=w, height=h)
+            rgb = frame.to_ndarray(format="rgb48le" if self.deep else "rgb24", width=w, height=h, interpolation=RGB_CONVERSION)
         except av.FFmpegError as e:
             raise MediaError(
                 f"{self.path.name}: cannot convert {frame.format.name} frames to RGB ({ffmpeg_reason(e)}); "

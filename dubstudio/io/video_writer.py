@@ -18,7 +18,7 @@ import av
 import numpy as np
 
 from dubstudio.errors import MediaError
-from dubstudio.io.video import ColorTags
+from dubstudio.io.video import RGB_CONVERSION, ColorTags
 
 __all__ = ["VideoWriter", "WriterAudio"]
 
@@ -148,7 +148,10 @@ class VideoWriter:
             # BT.601 limited, which a player would then read as BT.709: a visible hue shift in HD)
             frame = frame.reformat(format=self._s.pix_fmt, dst_colorspace=_sws_matrix(self._color.space),
                                    dst_color_range=2 if self._color.range == 2 else 1,
-                                   dst_color_trc=self._color.trc, dst_color_primaries=self._color.primaries)
+                                   dst_color_trc=self._color.trc, dst_color_primaries=self._color.primaries,
+                                   interpolation=RGB_CONVERSION)
+        else:  # converted here rather than by the encoder: the same accurate rounding as the reader
+            frame = frame.reformat(format=self._s.pix_fmt, interpolation=RGB_CONVERSION)
         frame.pts = self.frames
         self._encode(self._s, frame)
         self.frames += 1

@@ -96,16 +96,22 @@ def write_shot_clip(path: Path, frames: np.ndarray, fps: Fraction, audio: np.nda
 
 
 def write_prores10_clip(path: Path, frames: np.ndarray, fps: Fraction) -> Path:
-    """ProRes 422 HQ (10-bit) test clip whose pixels carry detail finer than 8 bits: each frame is
-    the 8-bit picture plus a horizontal ramp of 0 to 1 8-bit level (0-255 in 16-bit units)."""
-    w = frames.shape[2]
-    ramp = np.linspace(0, 255, w).astype(np.int32)[None, :, None]
+    """ProRes 422 HQ (10-bit) test clip with gradation finer than 8 bits: the top fifth of each
+    frame (above the face) is a smooth sky, a gradient of 6 8-bit levels over the width that
+    8 bits can only show as bands; the rest is the 8-bit picture."""
+    h, w = frames.shape[1:3]
+    sky_rows = h // 5
+    x = np.linspace(0.0, 1.0, w)[None, :, None]
+    y = np.linspace(0.0, 1.0, sky_rows)[:, None, None]
+    sky = (np.array([120.0, 150.0, 200.0]) + 6.0 * x + 2.0 * y) * 257.0
     with av.open(str(path), "w") as out:
         vs = out.add_stream("prores_ks", rate=Fraction(fps))
         vs.width, vs.height, vs.pix_fmt = frames.shape[2], frames.shape[1], "yuv422p10le"
         vs.options = {"profile": "3"}
         for rgb in frames:
-            deep = np.clip(rgb.astype(np.int32) * 257 + ramp, 0, 65535).astype(np.uint16)
+            deep = rgb.astype(np.float64) * 257
+            deep[:sky_rows] = sky
+            deep = np.clip(np.round(deep), 0, 65535).astype(np.uint16)
             for p in vs.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(deep), format="rgb48le")):
                 out.mux(p)
         for p in vs.encode():

@@ -29,14 +29,18 @@ CLIPS = {
 
 
 def reference_frames(path: Path, wanted: set[int]) -> dict[int, np.ndarray]:
-    """Plain sequential PyAV decode (no seeking, none of our code): the ground truth."""
+    """Plain sequential PyAV decode (no seeking, none of our code): the ground truth, converted to
+    RGB with the reader's swscale flags (accurate rounding; swscale's default is ~1 level dark)."""
+    from av.video.reformatter import Interpolation as I  # noqa: E741
+
+    flags = I.BILINEAR | I.ACCURATE_RND | I.FULL_CHR_H_INT
     out = {}
     with av.open(str(path)) as c:
         s = c.streams.video[0]
         s.thread_type = "AUTO"
         for i, f in enumerate(c.decode(s)):
             if i in wanted:
-                out[i] = f.to_ndarray(format="rgb24")
+                out[i] = f.to_ndarray(format="rgb24", interpolation=flags)
             if i >= max(wanted):
                 break
     return out
