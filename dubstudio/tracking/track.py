@@ -57,10 +57,24 @@ def _decode_thread(reader: VideoReader, start: int, stop: int, out: queue.Queue,
         out.put(e)
 
 
+def _unsqueeze(rgb: np.ndarray, sar: float) -> np.ndarray:
+    """An anamorphic frame resampled to square pixels (its displayed proportions)."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    return cv2.resize(rgb, (max(1, round(w * sar)), h), interpolation=cv2.INTER_LINEAR if sar > 1 else cv2.INTER_AREA)
+
+
 def detect_landmarks(video: Path, store: ChunkStore, settings: TrackSettings, progress: Progress) -> np.ndarray:
-    """(N, 478, 3) float32 landmarks, NaN where no face; resumable by chunk."""
+    """(N, 478, 3) float32 landmarks, NaN where no face; resumable by chunk.
+
+    Anamorphic footage (pixel aspect ``sar`` != 1) is unsqueezed for the detector, which expects
+    faces in their true proportions (a 2x squeeze lost a face on 11 of 30 frames), and the points
+    come back in stored pixels: x and depth divided by ``sar``, a scaling a turn of the head
+    (yaw) commutes with, so the face model's fit absorbs it into the actor's shape."""
     with VideoReader(video) as reader:
         n = reader.n_frames
+        sar = float(reader.sar)
         n_chunks = (n + settings.chunk_frames - 1) // settings.chunk_frames
         done_frames = sum(min(settings.chunk_frames, n - c * settings.chunk_frames) for c in range(n_chunks) if store.has(c))
         progress.stage("landmarks")
@@ -80,8 +94,11 @@ def detect_landmarks(video: Path, store: ChunkStore, settings: TrackSettings, pr
                         if isinstance(item, BaseException):
                             raise item
                         i, rgb = item
-                        pts = det.detect(rgb)
+                        pts = det.detect(rgb if sar == 1.0 else _unsqueeze(rgb, sar))
                         if pts is not None:
+                            if sar != 1.0:
+                                pts[:, 0] /= sar
+                                pts[:, 2] /= sar
                             lms[i - a] = pts
                         done_frames += 1
                         progress.update(done_frames, n)
@@ -194,12 +211,17 @@ def track(video: str | Path, project: Project, settings: TrackSettings = TrackSe
     progress = progress or Progress()
     t0 = time.perf_counter()
     video = Path(video)
-    key = project.stage_key("track", {"video": video}, {"version": TRACK_VERSION, **asdict(settings)})
+    from dubstudio.io.video import sample_aspect
+
+    # anamorphic shots are detected unsqueezed (since the ninth session): their older caches are stale
+    squeeze = {"unsqueezed_sar": str(sample_aspect(video))} if sample_aspect(video) != 1 else {}
+    key = project.stage_key("track", {"video": video}, {"version": TRACK_VERSION, **asdict(settings), **squeeze})
     if not force and project.stage_is_current("track", key):
         rec = project.stage_record("track")
         return Tracking.load(project.path(rec["outputs"]["tracking"])), dict(rec["metrics"], cached=True)
 
-    lm_key = project.stage_key("landmarks", {"video": video}, {"version": LANDMARK_VERSION, "chunk": settings.chunk_frames, "conf": settings.min_confidence})
+    lm_key = project.stage_key("landmarks", {"video": video}, {"version": LANDMARK_VERSION, "chunk": settings.chunk_frames,
+                                                             "conf": settings.min_confidence, **squeeze})
     store = ChunkStore(project.cache_dir("landmarks"), lm_key)
     landmarks = detect_landmarks(video, store, settings, progress)
     with VideoReader(video) as reader:
