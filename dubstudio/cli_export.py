@@ -4,7 +4,7 @@
                      [--renderer neural|copy] [--train-frames A:B] [--device auto]
                      [--audio FILE | --original-audio | --no-audio] [--audio-offset S]
                      [--audio-policy pad|trim|fit|error] [--side-by-side [--review-scale 0.5]]
-                     [--verify] [--json]
+                     [--verify] [--restart] [--json]
     dubstudio check-mark FILE_OR_FOLDER [--json]
 """
 
@@ -86,6 +86,7 @@ def _settings(args):
         prores_profile=args.prores,
         use_curves=not args.tracked_curves,
         verify=args.verify,
+        resume=not args.restart,
     )
 
 
@@ -124,6 +125,8 @@ def cmd_export(args) -> int:
         f"exported {result['frames']} frames ({result['frames_with_face']} re-rendered) at {result['fps']} fps -> {result['output']}  [{result['frames_per_s']} frames/s]",
         f"  {audio_line}",
     ]
+    if result.get("resume_note"):
+        lines.append(f"  {result['resume_note']}")
     if result.get("timecode"):
         lines.append(f"  starts at the shot's source timecode {result['timecode']}")
     if result.get("color"):
@@ -224,6 +227,9 @@ def register(subparsers, common_flags=None) -> None:
     g.add_argument("--no-watermark", action="store_true", help="no invisible watermark (the metadata mark is always written)")
     g.add_argument("--watermark-amplitude", type=float, default=2.0, help="watermark strength in luma code values (default 2)")
     g.add_argument("--verify", action="store_true", help="check the result with ffprobe (streams, codecs, frame count, durations)")
+    g.add_argument("--restart", action="store_true",
+                   help="render every frame again: by default a stopped export to the same name (cancelled, failed, killed) "
+                        "continues from the last segment it finished, when nothing that shapes the frames changed")
     common(sp)
     sp.set_defaults(func=cmd_export)
 

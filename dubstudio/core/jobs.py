@@ -58,6 +58,11 @@ class Progress:
         self._stage_t0 = time.perf_counter()
         self._stage_done0 = 0
 
+    def continue_from(self, done: int) -> None:
+        """This stage starts with ``done`` units already finished (a resumed job): its ETA counts
+        only the pace of the units done now."""
+        self._stage_done0 = int(done)
+
     def check(self) -> None:
         if self.token.cancelled:
             raise Cancelled(f"cancelled during '{self._stage}'; finished work is saved")
@@ -69,6 +74,6 @@ class Progress:
         now = time.perf_counter()
         elapsed = now - self._stage_t0
         eta = None
-        if total and done > 0:
-            eta = elapsed / done * (total - done)
+        if total and done > self._stage_done0:
+            eta = elapsed / (done - self._stage_done0) * (total - done)
         self.callback(ProgressEvent(self._stage, done, total, elapsed, eta, metrics))

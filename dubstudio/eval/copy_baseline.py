@@ -120,6 +120,13 @@ class CopyBaseline:
 
         return cls(tracking, VideoReader(video), train, **kw)
 
+    def fingerprint(self) -> str:
+        """What this renderer draws (with the shot's tracking and video, which the export keys
+        itself): a stopped export resumes only with the same one."""
+        import hashlib
+
+        return hashlib.sha256(repr(("copy-baseline", self.train, self.resolution, self.residual_weight, self.warp)).encode()).hexdigest()
+
     def crop(self, i: int) -> np.ndarray:
         """Real crop of frame ``i`` (training crops are kept: there are few of them)."""
         c = self._crop_cache.get(i)

@@ -20,10 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from dubstudio.core.jobs import Progress
-from dubstudio.errors import MediaError
+from dubstudio.errors import DubStudioError, MediaError
 from dubstudio.export.audio_track import AudioRequest, mel_windows, prepare_audio
 from dubstudio.export.formats import guess_format, video_format
 from dubstudio.export.mark import WatermarkSettings, build_manifest, embed, synthetic_mask
+from dubstudio.export.resume import ExportWork, array_digest, export_key, renderer_fingerprint, segment_length
 from dubstudio.export.review import ReviewSettings, SideBySide
 from dubstudio.export.writers import PngSequenceSink, VideoSink, check_png_target
 from dubstudio.rendering.render_job import RenderSettings, load_tracking, new_stats, render_frames
@@ -45,6 +46,7 @@ class ExportSettings:
     png_compression: int = 3
     use_curves: bool = True  # the project's edited/driven curves; False: the tracked ones
     verify: bool = False  # check the result with ffprobe and report it
+    resume: bool = True  # continue a stopped export of the same pixels (False: start over)
 
 
 def final_controls(project, tracking) -> tuple[np.ndarray | None, bool]:
@@ -118,16 +120,22 @@ def export_shot(
     if sar != 1:  # a PNG has no pixel aspect of its own: the manifest says how to display the frames
         manifest["pixel_aspect"] = f"{sar.numerator}:{sar.denominator}"
 
+    src = Path(video_path or project.video_path)
+    work = _open_work(project, tracking, renderer, out, fmt_name, settings, controls, mel, src, audio)
     stats = new_stats()
-    gen = render_frames(project, tracking, renderer, range(n), controls, progress, settings.render, video_path, stats, mel)
-    deep = _deep_source(video_path or project.video_path, fmt_name, settings)
-    progress.stage("export")
-    progress.update(0, n)
+    deep = None
     sink = None
-    sbs = None
-    marked = 0
     try:
-        with contextlib.closing(gen):
+        todo = range(work.done, n)
+        gen = render_frames(project, tracking, renderer, todo, controls, _WholeShot(progress, work.done, n), settings.render,
+                            video_path, stats, mel) if todo else iter(())
+        deep = _deep_source(src, fmt_name, settings, work.done)
+        progress.stage("export")
+        progress.continue_from(work.done)
+        progress.update(work.done, n)
+        sink = _open_sink(fmt_name, fmt, work, fps, audio, manifest, settings, color, sar)
+        sbs = None
+        with contextlib.closing(gen) if todo else contextlib.nullcontext():
             for f in gen:
                 canvas = f.output
                 if settings.side_by_side:
@@ -139,35 +147,41 @@ def export_shot(
                     if sbs is not None:
                         m = sbs.map_mask(*m)
                     embed(canvas, *m, settings.watermark)
-                    marked += 1
                 if deep is not None:  # the original's extra bits outside (and under) what the composite changed
                     canvas = _deepen(canvas, f.original, deep.next(f.index))
-                if sink is None:
-                    sink = _open_sink(fmt_name, fmt, out, fps, canvas, audio, manifest, settings, color, sar)
-                sink.write(f.index, canvas)
-        if sink is None or sink.frames != n:
+                sink.write(f.index, canvas, face=f.box is not None, marked=m is not None)
+        if sink.frames != n:
             raise MediaError(
-                f"the shot's video gave {0 if sink is None else sink.frames} of its {n} frames; "
+                f"the shot's video gave {sink.frames} of its {n} frames; "
                 f"check the file with `dubstudio info` and track it again if it changed."
             )
         sink.close(keep=True)
         sink = None
+    except DubStudioError as e:
+        if work.key is not None and work.done:
+            said = str(e).rstrip(". ")
+            raise type(e)(f"{said}. The {work.done} frames finished are kept: export to the same name again to continue from frame {work.done}.") from e
+        raise
     finally:
-        if sink is not None:  # cancel or error: nothing under the final name
+        if sink is not None:  # cancel or error: nothing under the final name; finished segments stay
             sink.close(keep=False)
+        else:
+            work.release()
         if deep is not None:
             deep.close()
     wall = time.perf_counter() - t0
-    h, w = canvas.shape[:2]
+    h, w = work.segments[-1]["height"], work.segments[-1]["width"]
     result = {
         "output": str(out),
         "format": fmt_name,
         "frames": n,
-        "frames_with_face": stats["frames_with_face"],
-        "frames_watermarked": marked,
+        "frames_with_face": work.totals("with_face"),
+        "frames_watermarked": work.totals("marked"),
+        "resumed_from_frame": work.resumed_from,
+        "resume_note": work.note,
         "fps": f"{fps.numerator}/{fps.denominator}",
-        "width": w + (w % 2 if fmt_name != "png" else 0),
-        "height": h + (h % 2 if fmt_name != "png" else 0),
+        "width": w,
+        "height": h,
         "duration_s": round(float(n / fps), 6),
         "side_by_side": settings.side_by_side,
         "timecode": start_tc,
@@ -180,7 +194,7 @@ def export_shot(
         "audio_conditioned_renderer": mel is not None,
         "synthetic_mark": {"metadata": True, "watermark": settings.watermark.describe()},
         "wall_s": round(wall, 3),
-        "frames_per_s": round(n / wall, 3) if wall > 0 else None,
+        "frames_per_s": round((n - work.resumed_from) / wall, 3) if wall > 0 else None,
         "timing_s": {k: round(stats[k], 3) for k in ("render_s", "composite_s", "post_s")},
     }
     if fmt is not None:
@@ -193,14 +207,31 @@ def export_shot(
     return result
 
 
+class _WholeShot:
+    """The render's progress (frames of its range) reported as frames of the whole shot, so a
+    continued export's bar picks up where the stopped one ended."""
+
+    def __init__(self, progress: Progress, offset: int, total: int) -> None:
+        self.progress, self.offset, self.total = progress, offset, total
+
+    def update(self, done: int, total: int | None = None, **metrics) -> None:
+        self.progress.update(self.offset + done, self.total, **metrics)
+
+    def check(self) -> None:
+        self.progress.check()
+
+    def stage(self, name: str) -> None:
+        self.progress.stage(name)
+
+
 class _DeepFrames:
     """The source's frames at 16 bits, decoded in step with the render pipeline's 8-bit ones."""
 
-    def __init__(self, video: Path) -> None:
+    def __init__(self, video: Path, start: int = 0) -> None:
         from dubstudio.io.video import VideoReader
 
         self.reader = VideoReader(video, cache_size=0, deep=True)
-        self.frames = self.reader.iter_frames()
+        self.frames = self.reader.iter_frames(start)
 
     def next(self, index: int) -> np.ndarray:
         i, rgb = next(self.frames)
@@ -213,7 +244,7 @@ class _DeepFrames:
         self.reader.close()
 
 
-def _deep_source(video, fmt_name: str, settings: ExportSettings) -> _DeepFrames | None:
+def _deep_source(video, fmt_name: str, settings: ExportSettings, start: int = 0) -> _DeepFrames | None:
     """A 16-bit decode of a 10/12-bit source when the output keeps more than 8 bits (ProRes is
     10-bit, PNG frames are then written at 16): the render pipeline works in 8 bits, and
     re-quantising the whole frame to 8 would band skies and gradients the camera recorded in 10.
@@ -225,7 +256,7 @@ def _deep_source(video, fmt_name: str, settings: ExportSettings) -> _DeepFrames 
     with VideoReader(video, cache_size=0) as r:
         if r.bit_depth <= 8:
             return None
-    return _DeepFrames(Path(video))
+    return _DeepFrames(Path(video), start)
 
 
 def _deepen(canvas: np.ndarray, original8: np.ndarray, original16: np.ndarray) -> np.ndarray:
@@ -263,9 +294,30 @@ def _takes_mel(renderer) -> bool:
         return False
 
 
-def _open_sink(fmt_name, fmt, out: Path, fps: Fraction, canvas: np.ndarray, audio, manifest: dict, settings: ExportSettings, color=None,
+def _open_sink(fmt_name, fmt, work: ExportWork, fps: Fraction, audio, manifest: dict, settings: ExportSettings, color=None,
                sar: Fraction | None = None):
     if fmt_name == "png":
-        return PngSequenceSink(out, audio, manifest, settings.png_compression)
-    return VideoSink(out, fmt, fps, canvas.shape[1], canvas.shape[0], audio, manifest, timecode=manifest.get("source_timecode"),
+        return PngSequenceSink(work, audio, manifest, settings.png_compression)
+    return VideoSink(work, fmt, fps, audio, manifest, timecode=manifest.get("source_timecode"),
                      color=color, sar=sar, reel=manifest.get("source_reel"))
+
+
+def _open_work(project, tracking, renderer, out: Path, fmt_name: str, settings: ExportSettings, controls, mel, video: Path,
+               audio) -> ExportWork:
+    """The export's work folder, with what a stopped run of the same export finished."""
+    from dubstudio.masks.store import MaskStore
+
+    key = export_key(
+        renderer_fp=renderer_fingerprint(renderer), tracking=tracking, controls=controls, mel=mel,
+        mask_file=MaskStore(project).mask_path if project is not None else None, video=video, fmt_name=fmt_name,
+        settings=_key_settings(settings) | {"audio_samples": array_digest(audio.samples)}, n_frames=tracking.n_frames, fps=Fraction(tracking.fps),
+    )
+    return ExportWork.open(out, key, tracking.n_frames, segment_length(Fraction(tracking.fps), settings.render.batch_size), settings.resume)
+
+
+def _key_settings(s: ExportSettings) -> dict:
+    """The settings that shape the output (the dubbed sound itself is keyed by its samples)."""
+    d = dataclasses.asdict(s)
+    for k in ("verify", "resume"):
+        d.pop(k, None)
+    return d

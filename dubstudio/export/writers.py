@@ -31,36 +31,70 @@ _OURS = ("frame_", "audio.wav", "manifest.json")
 
 class VideoSink:
     """H.264/ProRes video with the audio track, the synthetic mark in the container and, when the
-    shot has them, its start timecode (a ``tmcd`` track) and colour tags (``color``: ColorTags)."""
+    shot has them, its start timecode (a ``tmcd`` track) and colour tags (``color``: ColorTags).
 
-    def __init__(self, path: Path, fmt: VideoFormat, fps: Fraction, width: int, height: int, audio, manifest: dict,
-                 timecode: str | None = None, color=None, sar: Fraction | None = None, reel: str | None = None) -> None:
-        from dubstudio.io.video_writer import VideoWriter, WriterAudio
+    Frames go into video-only segment files in the export's work folder (``work``: an
+    ``ExportWork``), each closed and recorded when its last frame is in; ``close(keep=True)``
+    joins them by stream copy, muxing the audio and the tags, into the final name."""
 
-        path = Path(path)
-        if path.is_dir():
-            raise MediaError(f"{path} is a folder; give a file name ending in .{fmt.name}.")
-        wa = None
-        if audio is not None and audio.samples is not None:
-            ch = audio.samples.shape[0]
-            wa = WriterAudio(audio.samples, audio.sample_rate, fmt.audio_codec, fmt.audio_rate(ch))
-        self.writer = VideoWriter(
-            path, fps, width, height, codec=fmt.codec, pix_fmt=fmt.pix_fmt, options=dict(fmt.options),
-            # a "timecode" tag makes the mov/mp4 muxer write a tmcd track: NLEs read the start timecode from it
-            metadata=container_metadata(manifest) | ({"timecode": timecode} if timecode else {}), audio=wa, container_options=dict(fmt.container_options),
-            container_format=fmt.name, color=color, sar=sar,
-            # the reel name goes into the tmcd track beside the timecode (conforming matches both)
-            stream_metadata={"reel_name": reel} if reel and timecode else None,
-        )
-        self.path = path
-        self.frames = 0
+    def __init__(self, work, fmt: VideoFormat, fps: Fraction, audio, manifest: dict, timecode: str | None = None,
+                 color=None, sar: Fraction | None = None, reel: str | None = None) -> None:
+        if work.out.is_dir():
+            raise MediaError(f"{work.out} is a folder; give a file name ending in .{fmt.name}.")
+        self.work, self.fmt, self.fps = work, fmt, Fraction(fps)
+        self.audio, self.manifest = audio, manifest
+        self.timecode, self.color, self.sar, self.reel = timecode, color, sar, reel
+        self.path = work.out
+        self.frames = work.done
+        self._seg = None  # (start, stop, writer, counts)
 
-    def write(self, index: int, rgb: np.ndarray) -> None:
-        self.writer.write(rgb)
+    def write(self, index: int, rgb: np.ndarray, face: bool = False, marked: bool = False) -> None:
+        from dubstudio.io.video_writer import VideoWriter
+
+        if index != self.frames:
+            raise MediaError(f"export frames out of order ({index} for {self.frames}); export again.")
+        if self._seg is None:
+            start, stop = self.work.segment_of(index)
+            name = f"seg_{start:06d}.{self.fmt.name}"
+            w = VideoWriter(self.work.path / name, self.fps, rgb.shape[1], rgb.shape[0], codec=self.fmt.codec,
+                            pix_fmt=self.fmt.pix_fmt, options=dict(self.fmt.options), container_format=self.fmt.name,
+                            color=self.color, sar=self.sar)
+            self._seg = (start, stop, name, w, {"with_face": 0, "marked": 0, "width": w.width, "height": w.height})
+        start, stop, name, w, counts = self._seg
+        w.write(rgb)
+        counts["with_face"] += bool(face)
+        counts["marked"] += bool(marked)
         self.frames += 1
+        if self.frames == stop:
+            self._seg = None
+            w.close(keep=True)
+            self.work.record(start, stop, [name], **counts)
 
     def close(self, keep: bool) -> None:
-        self.writer.close(keep=keep)
+        if not keep:
+            if self._seg is not None:
+                self._seg[3].close(keep=False)
+                self._seg = None
+            self.work.keep_or_discard()
+            return
+        from dubstudio.io.video_concat import concat_segments
+        from dubstudio.io.video_writer import WriterAudio
+
+        if self._seg is not None or self.work.done != self.work.n_frames:
+            raise MediaError(f"the export has {self.work.done} of {self.work.n_frames} frames; export again.")
+        wa = None
+        if self.audio is not None and self.audio.samples is not None:
+            ch = self.audio.samples.shape[0]
+            wa = WriterAudio(self.audio.samples, self.audio.sample_rate, self.fmt.audio_codec, self.fmt.audio_rate(ch))
+        concat_segments(
+            self.path, [(s["start"], self.work.path / s["files"][0]) for s in self.work.segments], self.fps, wa,
+            # a "timecode" tag makes the mov/mp4 muxer write a tmcd track: NLEs read the start timecode from it
+            metadata=container_metadata(self.manifest) | ({"timecode": self.timecode} if self.timecode else {}),
+            # the reel name goes into the tmcd track beside the timecode (conforming matches both)
+            stream_metadata={"reel_name": self.reel} if self.reel and self.timecode else None,
+            container_format=self.fmt.name, container_options=dict(self.fmt.container_options),
+        )
+        self.work.discard()
 
 
 def check_png_target(folder: Path) -> None:
@@ -82,27 +116,25 @@ class PngSequenceSink:
     source of more than 8 bits), ``audio.wav`` (a Broadcast WAV whose
     time reference is the shot's source timecode, when it has one), ``manifest.json``.
 
-    Written into ``.<name>.partial-<pid>`` beside the target and renamed on success; a previous
-    export in the target folder is replaced only then."""
+    Written into the export's work folder beside the target (``work``: an ``ExportWork``; a
+    segment of frames is recorded there once all its frames are written) and renamed on success;
+    a previous export in the target folder is replaced only then."""
 
-    def __init__(self, folder: Path, audio, manifest: dict, compression: int = 3) -> None:
-        self.folder = Path(folder)
+    def __init__(self, work, audio, manifest: dict, compression: int = 3) -> None:
+        self.work = work
+        self.folder = work.out
         check_png_target(self.folder)
-        self.tmp = self.folder.with_name(f".{self.folder.name}.partial-{os.getpid()}")
-        try:
-            self.folder.parent.mkdir(parents=True, exist_ok=True)
-            if self.tmp.exists():
-                shutil.rmtree(self.tmp)
-            self.tmp.mkdir()
-        except OSError as e:
-            raise _error(e, self.folder) from e
+        self.tmp = work.path
         self.audio = audio
         self.manifest = manifest
         self.compression = int(compression)
         self._chunks = png_text_chunks(manifest)
-        self.frames = 0
+        self.frames = work.done
+        self._counts = {"with_face": 0, "marked": 0}
 
-    def write(self, index: int, rgb: np.ndarray) -> None:
+    def write(self, index: int, rgb: np.ndarray, face: bool = False, marked: bool = False) -> None:
+        if index != self.frames:
+            raise MediaError(f"export frames out of order ({index} for {self.frames}); export again.")
         ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, self.compression])
         if not ok:
             raise MediaError(f"cannot encode frame {index} as PNG.")
@@ -111,6 +143,13 @@ class PngSequenceSink:
         except OSError as e:
             raise _error(e, self.folder) from e
         self.frames += 1
+        self._counts["with_face"] += bool(face)
+        self._counts["marked"] += bool(marked)
+        start, stop = self.work.segment_of(index)
+        if self.frames == stop:
+            self.work.record(start, stop, [FRAME_NAME.format(i) for i in range(start, stop)],
+                             **self._counts, width=rgb.shape[1], height=rgb.shape[0])
+            self._counts = {"with_face": 0, "marked": 0}
 
     def _write_audio(self) -> None:
         import soundfile as sf
@@ -138,15 +177,15 @@ class PngSequenceSink:
 
     def close(self, keep: bool) -> None:
         if not keep:
-            shutil.rmtree(self.tmp, ignore_errors=True)
+            self.work.keep_or_discard()
             return
-        try:
-            self._write_audio()
-            atomic_write_json(self.tmp / "manifest.json", self.manifest)
-            self._move_into_place()
-        except BaseException:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            raise
+        if self.work.done != self.work.n_frames:
+            raise MediaError(f"the export has {self.work.done} of {self.work.n_frames} frames; export again.")
+        self._write_audio()
+        atomic_write_json(self.tmp / "manifest.json", self.manifest)
+        self.work.release()
+        (self.tmp / "state.json").unlink(missing_ok=True)
+        self._move_into_place()
 
     def _move_into_place(self) -> None:
         old = None

@@ -90,6 +90,7 @@ class ExportChoice:
     prores: str = "hq"
     detail: bool = True  # the original's fine skin detail on the render (the CLI's --detail 1, its default)
     verify: bool = True
+    restart: bool = False  # render everything again instead of continuing a stopped export
 
     def argv(self) -> list[str]:
         a = ["--project", str(self.project), "-o", str(self.output), "--format", self.format]
@@ -122,6 +123,8 @@ class ExportChoice:
             a += ["--detail", "0"]
         if self.verify:
             a += ["--verify"]
+        if self.restart:
+            a += ["--restart"]
         return a
 
     def command(self) -> str:
@@ -193,6 +196,8 @@ def describe_result(r: dict) -> str:
     kept = [f"timecode {r['timecode']}"] if r.get("timecode") else []
     kept += [f"colour ({r['color']})"] if r.get("color") else []
     kept += ["bit depth"] if r.get("source_bits_kept") else []
+    if r.get("resume_note"):
+        text += f" · {r['resume_note']}"
     if kept:
         text += " · keeps the shot's " + "; ".join(kept)
     v = r.get("verify")
@@ -289,6 +294,14 @@ class ExportDialog(QDialog):
         of.addRow(self.crf_label, self.crf)
         of.addRow(self.prores_label, self.prores)
         of.addRow("", side_row)
+        # a stopped export to this name (cancelled, failed, the editor closed): it continues
+        self.stopped_note = QLabel()
+        self.stopped_note.setWordWrap(True)
+        self.stopped_note.setStyleSheet(NOTE_STYLE)
+        self.restart = QCheckBox("Start over instead")
+        self.restart.setToolTip("Render every frame again rather than continue the stopped export")
+        of.addRow("", self.stopped_note)
+        of.addRow("", self.restart)
 
         # audio
         self.audio = QComboBox()
@@ -400,7 +413,7 @@ class ExportDialog(QDialog):
             w.currentIndexChanged.connect(self._refresh)
         for w in (self.output, self.audio_file, self.copy_frames):
             w.textChanged.connect(self._refresh)
-        for w in (self.side, self.offset_check, self.verify, self.detail):
+        for w in (self.side, self.offset_check, self.verify, self.detail, self.restart):
             w.toggled.connect(self._refresh)
         for w in (self.offset, self.scale):
             w.valueChanged.connect(self._refresh)
@@ -480,6 +493,7 @@ class ExportDialog(QDialog):
                                        + (". An adaptation is running: this uses the last finished one." if running else "."))
             self.renderer_note.setStyleSheet(NOTE_STYLE)
         self.export_button.setEnabled(self.renderer.count() > 0)
+        self._show_stopped()
         self._check_length(audio)
         try:
             self.command.setText(self.choice().command())
@@ -487,6 +501,19 @@ class ExportDialog(QDialog):
             self.command.setText("")
         self.command.setCursorPosition(0)
         self.output.setCursorPosition(len(self.output.text()))
+
+    def _show_stopped(self) -> None:
+        from dubstudio.export.resume import stopped_export
+
+        text = self.output.text().strip()
+        stopped = stopped_export(Path(text).expanduser()) if text else None
+        self.stopped_note.setVisible(stopped is not None)
+        self.restart.setVisible(stopped is not None)
+        if stopped is not None:
+            done, total = stopped
+            self.stopped_note.setText(
+                f"A stopped export to this name finished {done} of {total} frames. Exporting continues it from frame {done} "
+                "if nothing that shapes the frames changed since (weights, curves, mask, settings); otherwise it starts over.")
 
     def _audio_source(self, audio: str) -> tuple[Path | None, float]:
         """(file, where it starts in the shot) the export would use, before any override."""
@@ -552,6 +579,7 @@ class ExportDialog(QDialog):
             prores=self.prores.currentText(),
             detail=self.detail.isChecked(),
             verify=self.verify.isChecked(),
+            restart=not self.restart.isHidden() and self.restart.isChecked(),
         )
 
     def validate(self) -> ExportChoice:

@@ -126,6 +126,21 @@ class ActorRenderer:
             self._ref = self._crop(self.reference_frame)
         return self._ref
 
+    def fingerprint(self) -> str:
+        """What this renderer draws, as a hash: its weights, reference frame, texel coverage and
+        device kind (a CPU and a GPU differ in the last bits). A stopped export resumes only
+        with the same one (``dubstudio.export.resume``)."""
+        import hashlib
+
+        h = hashlib.sha256(f"actor-renderer:{self.resolution}:{self.window}:{self.reference_frame}:{self.device.type}:".encode())
+        for m in (self.gen, self.texture):
+            for k, v in m.state_dict().items():
+                h.update(k.encode())
+                h.update(v.detach().to("cpu").contiguous().numpy().tobytes())
+        if self.seen_texels is not None:
+            h.update(np.packbits(self.seen_texels).tobytes())
+        return h.hexdigest()
+
     def close(self) -> None:
         if self._reader is not None:
             self._reader.close()

@@ -117,6 +117,33 @@ def test_export_cancel_leaves_nothing(make_window, adapted_project, gui, qtbot, 
     assert not list(tmp_path.glob("*.mp4*"))
 
 
+def test_a_cancelled_export_is_offered_to_continue(make_window, adapted_project, gui, qtbot, tmp_path, monkeypatch):
+    """Cancel after a few segments: they stay beside the output, the dialog says so when the same
+    name is chosen again, and offers to start over instead."""
+    from dubstudio.export import resume
+
+    monkeypatch.setattr(resume, "SEGMENT_S", 0.32)  # 8 frames at 25 fps
+    win = make_window()
+    gui.open(win, adapted_project)
+    dlg = win.export.make_dialog()
+    out = tmp_path / "stopped.mp4"
+    dlg.output.setText(str(out))
+    assert dlg.stopped_note.isHidden() and dlg.restart.isHidden() and "--restart" not in dlg.command.text()
+    with qtbot.waitSignal(win.jobs.job_finished, timeout=120_000, check_params_cb=lambda j: j.name == "Export"):
+        job = win.export.start(dlg.validate())
+        qtbot.waitUntil(lambda: job.last_event is not None and job.last_event.stage == "export" and job.last_event.done >= 16, timeout=120_000)
+        job.cancel()
+    assert job.state == "cancelled" and not out.exists()
+    done, total = resume.stopped_export(out)
+    assert total == 50 and done >= 16 and done % 8 == 0
+    dlg = win.export.make_dialog()
+    dlg.output.setText(str(out))
+    assert not dlg.stopped_note.isHidden() and f"finished {done} of 50 frames" in dlg.stopped_note.text()
+    assert not dlg.validate().restart
+    dlg.restart.setChecked(True)
+    assert dlg.validate().restart and "--restart" in dlg.command.text()
+
+
 def test_export_refuses_without_saving_when_the_user_cancels(make_window, adapted_project, gui, tmp_path):
     win = make_window(answers={"export_unsaved": "cancel"})
     gui.open(win, adapted_project)
