@@ -159,7 +159,7 @@ def export_shot(
         sink = None
     except DubStudioError as e:
         if work.key is not None and work.done:
-            said = str(e).rstrip(". ")
+            said = str(e).removesuffix("; finished work is saved").rstrip(". ")
             raise type(e)(f"{said}. The {work.done} frames finished are kept: export to the same name again to continue from frame {work.done}.") from e
         raise
     finally:

@@ -134,7 +134,7 @@ class ExportWork:
     def _lock(self) -> None:
         lock = self.path / LOCK
         try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             try:
                 pid = int(lock.read_text().strip() or 0)
@@ -145,7 +145,7 @@ class ExportWork:
                 raise busy from None
             try:
                 lock.unlink(missing_ok=True)  # left by a killed export
-                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except OSError:
                 raise busy from None
         os.write(fd, str(os.getpid()).encode())

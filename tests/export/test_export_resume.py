@@ -165,3 +165,18 @@ def test_segments_are_whole_batches():
     assert resume.segment_length(Fraction(24000, 1001), 8) % 8 == 0
     assert resume.segment_length(Fraction(25), 3) % 3 == 0
     assert resume.segment_length(Fraction(25), 1) == 4
+
+
+def test_a_10_bit_source_continues_in_step(derived_shot, knowing, tmp_path):
+    """The source's 16-bit decode restarts at the resumed frame, in step with the render."""
+    shot = derived_shot(n=12, fps=Fraction(25), prores10=True)
+    s = ExportSettings(render=FAST, audio=AudioRequest("none"))
+    whole = export_shot(shot.project, knowing(shot.tracking, shot.clip), tmp_path / "whole.mov", s)
+    assert whole["source_bits_kept"]
+    out = tmp_path / "out.mov"
+    with pytest.raises(Cancelled):
+        export_shot(shot.project, knowing(shot.tracking, shot.clip), out, s, _cancel_after(8))
+    assert export_shot(shot.project, knowing(shot.tracking, shot.clip), out, s)["resumed_from_frame"] == 8
+    with VideoReader(out, deep=True) as a, VideoReader(tmp_path / "whole.mov", deep=True) as b:
+        for (_, x), (_, y) in zip(a.iter_frames(), b.iter_frames(), strict=True):
+            np.testing.assert_array_equal(x, y)
