@@ -66,7 +66,7 @@ def _settings(args):
     if args.batch_size < 1:
         raise DubStudioError("--batch-size must be at least 1.")
     try:
-        review = ReviewSettings(scale=args.review_scale, labels=not args.no_labels)
+        review = ReviewSettings(scale=args.review_scale, labels=not args.no_labels, burn_in=not args.no_burn_in)
         watermark = WatermarkSettings(enabled=not args.no_watermark, amplitude=args.watermark_amplitude)
     except ValueError as e:
         raise DubStudioError(f"{e}.") from e
@@ -221,6 +221,7 @@ def register(subparsers, common_flags=None) -> None:
     g.add_argument("--side-by-side", action="store_true", help="review export: original | dubbed, side by side")
     g.add_argument("--review-scale", type=float, default=1.0, help="scale of each half in a side-by-side review (e.g. 0.5 for 1080p)")
     g.add_argument("--no-labels", action="store_true", help="side by side without the ORIGINAL / DUBBED labels")
+    g.add_argument("--no-burn-in", action="store_true", help="side by side without the burned-in source timecode and frame number")
     g.add_argument("--crf", type=int, default=17, help="H.264 quality for mp4 (default 17, visually lossless)")
     g.add_argument("--preset", default="fast", help="x264 preset for mp4 (default fast)")
     g.add_argument("--prores", choices=("proxy", "lt", "standard", "hq"), default="hq", help="ProRes 422 profile for mov (default hq)")

@@ -140,8 +140,8 @@ def export_shot(
                 canvas = f.output
                 if settings.side_by_side:
                     if sbs is None:
-                        sbs = SideBySide(f.original.shape[1], f.original.shape[0], settings.review)
-                    canvas = sbs.compose(f.original, f.output)
+                        sbs = SideBySide(f.original.shape[1], f.original.shape[0], settings.review, start_tc, fps)
+                    canvas = sbs.compose(f.original, f.output, f.index)
                 m = synthetic_mask(f.original, f.output, f.box, f.weight) if settings.watermark.enabled else None
                 if m is not None:
                     if sbs is not None:
@@ -281,7 +281,7 @@ def _frozen_settings(s: ExportSettings, fmt_name: str) -> dict:
     elif fmt_name == "mov":
         out["prores_profile"] = s.prores_profile
     if s.side_by_side:
-        out["review"] = {"scale": s.review.scale, "labels": s.review.labels}
+        out["review"] = {"scale": s.review.scale, "labels": s.review.labels, "burn_in": s.review.burn_in}
     return out
 
 

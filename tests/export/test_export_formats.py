@@ -160,9 +160,9 @@ def test_side_by_side_geometry_and_mark(derived_shot, shifted, tmp_path):
     r = shifted(shot.tracking, shot.clip)
     none = AudioRequest("none")
     out, plain, flat = tmp_path / "review", tmp_path / "review_plain", tmp_path / "flat"
-    res = export_shot(shot.project, r, out, settings(side_by_side=True, review=ReviewSettings(labels=False), audio=none))
+    res = export_shot(shot.project, r, out, settings(side_by_side=True, review=ReviewSettings(labels=False, burn_in=False), audio=none))
     assert (res["width"], res["height"]) == (2 * 256 + 8, 256)
-    export_shot(shot.project, r, plain, settings(side_by_side=True, review=ReviewSettings(labels=False), audio=none, watermark=_no_wm()))
+    export_shot(shot.project, r, plain, settings(side_by_side=True, review=ReviewSettings(labels=False, burn_in=False), audio=none, watermark=_no_wm()))
     export_shot(shot.project, r, flat, settings(audio=none, watermark=_no_wm()))
     with VideoReader(shot.clip) as src:
         orig = src.frame(5)
@@ -190,6 +190,28 @@ def test_side_by_side_geometry_and_mark(derived_shot, shifted, tmp_path):
     assert (res["width"], res["height"]) == (2 * 128 + 8, 128) and res["verify"]["ok"]
     v = ffprobe(tmp_path / "half.mp4")["streams"][0]
     assert (v["width"], v["height"]) == (264, 128)
+
+
+def test_a_review_burns_in_the_source_timecode_and_frame(derived_shot, shifted, tmp_path):
+    """Review notes quote a timecode: each review frame shows its own, bottom centre, clear of both
+    halves' faces; the rest of the frame is the review without it."""
+    from dubstudio.export.review import SideBySide
+
+    shot = derived_shot(n=8, fps=Fraction(30000, 1001), scale=0.5, timecode="01:00:59;26")
+    r = shifted(shot.tracking, shot.clip)
+    kw = dict(side_by_side=True, audio=AudioRequest("none"), watermark=_no_wm())
+    export_shot(shot.project, r, tmp_path / "tc", settings(review=ReviewSettings(labels=False), **kw))
+    export_shot(shot.project, r, tmp_path / "bare", settings(review=ReviewSettings(labels=False, burn_in=False), **kw))
+    read = lambda p, i: cv2.imread(str(p / f"frame_{i:06d}.png")).astype(int)  # noqa: E731
+    for i in (3, 4):
+        diff = np.any(read(tmp_path / "tc", i) != read(tmp_path / "bare", i), axis=2)
+        ys, xs = np.nonzero(diff)
+        assert ys.min() > 256 * 0.8 and abs((xs.min() + xs.max()) / 2 - 260) < 8  # a box at the bottom centre
+    assert np.any(read(tmp_path / "tc", 3) != read(tmp_path / "tc", 4))
+    sbs = SideBySide(256, 256, ReviewSettings(), "01:00:59;26", Fraction(30000, 1001))
+    # 29.97 drop-frame: 01:01:00;00 and ;01 do not exist
+    assert sbs.burn_in_text(3) == "01:00:59;29   frame 3" and sbs.burn_in_text(4) == "01:01:00;02   frame 4"
+    assert SideBySide(256, 256).burn_in_text(7) == "frame 7"  # no timecode: the frame number alone
 
 
 def test_check_rejects_what_it_should(derived_shot, shifted, tmp_path):
