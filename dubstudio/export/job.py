@@ -24,7 +24,7 @@ from dubstudio.errors import DubStudioError, MediaError
 from dubstudio.export.audio_track import AudioRequest, mel_windows, prepare_audio
 from dubstudio.export.formats import guess_format, video_format
 from dubstudio.export.mark import WatermarkSettings, build_manifest, embed, synthetic_mask
-from dubstudio.export.resume import ExportWork, array_digest, export_key, renderer_fingerprint, segment_length
+from dubstudio.export.resume import ExportWork, base_key, renderer_fingerprint, segment_keys, segment_length
 from dubstudio.export.review import ReviewSettings, SideBySide
 from dubstudio.export.writers import PngSequenceSink, VideoSink, check_png_target
 from dubstudio.rendering.render_job import RenderSettings, load_tracking, new_stats, render_frames
@@ -88,6 +88,10 @@ def export_shot(
 
     progress.stage("prepare")
     controls, edited = final_controls(project, tracking) if settings.use_curves else (None, False)
+    if settings.use_curves and controls is None:
+        # the curves as the renderer gets them once edited, edited or not: a later export after an
+        # edit then finds the untouched segments rendered from the same numbers (resume.segment_keys)
+        controls = np.asarray(tracking.controls, np.float64)
     audio = prepare_audio(project, n, fps, settings.audio)
     mel = None
     if audio.report.get("kind") in ("dubbed", "file") and _takes_mel(renderer):
@@ -121,46 +125,52 @@ def export_shot(
         manifest["pixel_aspect"] = f"{sar.numerator}:{sar.denominator}"
 
     src = Path(video_path or project.video_path)
-    work = _open_work(project, tracking, renderer, out, fmt_name, settings, controls, mel, src, audio)
+    work = _open_work(project, tracking, renderer, out, fmt_name, settings, controls, mel, src)
     stats = new_stats()
     deep = None
     sink = None
     try:
-        todo = range(work.done, n)
-        gen = render_frames(project, tracking, renderer, todo, controls, _WholeShot(progress, work.done, n), settings.render,
-                            video_path, stats, mel) if todo else iter(())
-        deep = _deep_source(src, fmt_name, settings, work.done)
+        sink = _open_sink(fmt_name, fmt, work, fps, audio, manifest, settings, color, sar)
+        if settings.resume:
+            progress.stage("reading the previous export")
+            sink.reuse_previous()
         progress.stage("export")
         progress.continue_from(work.done)
         progress.update(work.done, n)
-        sink = _open_sink(fmt_name, fmt, work, fps, audio, manifest, settings, color, sar)
         sbs = None
-        with contextlib.closing(gen) if todo else contextlib.nullcontext():
-            for f in gen:
-                canvas = f.output
-                if settings.side_by_side:
-                    if sbs is None:
-                        sbs = SideBySide(f.original.shape[1], f.original.shape[0], settings.review, start_tc, fps)
-                    canvas = sbs.compose(f.original, f.output, f.index)
-                m = synthetic_mask(f.original, f.output, f.box, f.weight) if settings.watermark.enabled else None
-                if m is not None:
-                    if sbs is not None:
-                        m = sbs.map_mask(*m)
-                    embed(canvas, *m, settings.watermark)
-                if deep is not None:  # the original's extra bits outside (and under) what the composite changed
-                    canvas = _deepen(canvas, f.original, deep.next(f.index))
-                sink.write(f.index, canvas, face=f.box is not None, marked=m is not None)
-        if sink.frames != n:
+        for run in work.missing_runs():
+            gen = render_frames(project, tracking, renderer, run, controls, _WholeShot(progress, work.done, n), settings.render,
+                                video_path, stats, mel)
+            deep = _deep_source(src, fmt_name, settings, run.start)
+            with contextlib.closing(gen):
+                for f in gen:
+                    canvas = f.output
+                    if settings.side_by_side:
+                        if sbs is None:
+                            sbs = SideBySide(f.original.shape[1], f.original.shape[0], settings.review, start_tc, fps)
+                        canvas = sbs.compose(f.original, f.output, f.index)
+                    m = synthetic_mask(f.original, f.output, f.box, f.weight) if settings.watermark.enabled else None
+                    if m is not None:
+                        if sbs is not None:
+                            m = sbs.map_mask(*m)
+                        embed(canvas, *m, settings.watermark)
+                    if deep is not None:  # the original's extra bits outside (and under) what the composite changed
+                        canvas = _deepen(canvas, f.original, deep.next(f.index))
+                    sink.write(f.index, canvas, face=f.box is not None, marked=m is not None)
+            if deep is not None:
+                deep.close()
+                deep = None
+        if not work.complete:
             raise MediaError(
-                f"the shot's video gave {sink.frames} of its {n} frames; "
+                f"the shot's video gave {work.done} of its {n} frames; "
                 f"check the file with `dubstudio info` and track it again if it changed."
             )
         sink.close(keep=True)
         sink = None
     except DubStudioError as e:
-        if work.key is not None and work.done:
+        if work.reusable and work.done:
             said = str(e).removesuffix("; finished work is saved").rstrip(". ")
-            raise type(e)(f"{said}. The {work.done} frames finished are kept: export to the same name again to continue from frame {work.done}.") from e
+            raise type(e)(f"{said}. The {work.done} frames finished are kept: export to the same name again to continue.") from e
         raise
     finally:
         if sink is not None:  # cancel or error: nothing under the final name; finished segments stay
@@ -170,15 +180,18 @@ def export_shot(
         if deep is not None:
             deep.close()
     wall = time.perf_counter() - t0
-    h, w = work.segments[-1]["height"], work.segments[-1]["width"]
+    last = work.ordered()[-1]
+    h, w = last["height"], last["width"]
+    reused = work.from_stopped + work.from_previous
     result = {
         "output": str(out),
         "format": fmt_name,
         "frames": n,
         "frames_with_face": work.totals("with_face"),
         "frames_watermarked": work.totals("marked"),
-        "resumed_from_frame": work.resumed_from,
-        "resume_note": work.note,
+        "frames_reused": reused,
+        "frames_rendered": n - reused,
+        "resume_note": work.note(),
         "fps": f"{fps.numerator}/{fps.denominator}",
         "width": w,
         "height": h,
@@ -186,7 +199,7 @@ def export_shot(
         "side_by_side": settings.side_by_side,
         "timecode": start_tc,
         "color": color.describe() if color.specified and fmt_name != "png" else None,
-        "source_bits_kept": deep is not None,
+        "source_bits_kept": _keeps_source_bits(src, fmt_name, settings),
         "pixel_aspect": None if sar == 1 else f"{sar.numerator}:{sar.denominator}",
         "renderer": name,
         "curves_edited": edited,
@@ -194,7 +207,7 @@ def export_shot(
         "audio_conditioned_renderer": mel is not None,
         "synthetic_mark": {"metadata": True, "watermark": settings.watermark.describe()},
         "wall_s": round(wall, 3),
-        "frames_per_s": round((n - work.resumed_from) / wall, 3) if wall > 0 else None,
+        "frames_per_s": round((n - reused) / wall, 3) if wall > 0 else None,
         "timing_s": {k: round(stats[k], 3) for k in ("render_s", "composite_s", "post_s")},
     }
     if fmt is not None:
@@ -244,19 +257,21 @@ class _DeepFrames:
         self.reader.close()
 
 
-def _deep_source(video, fmt_name: str, settings: ExportSettings, start: int = 0) -> _DeepFrames | None:
-    """A 16-bit decode of a 10/12-bit source when the output keeps more than 8 bits (ProRes is
-    10-bit, PNG frames are then written at 16): the render pipeline works in 8 bits, and
-    re-quantising the whole frame to 8 would band skies and gradients the camera recorded in 10.
-    Side-by-side reviews stay 8-bit."""
+def _keeps_source_bits(video, fmt_name: str, settings: ExportSettings) -> bool:
+    """A 16-bit decode of a 10/12-bit source goes into the output when it keeps more than 8 bits
+    (ProRes is 10-bit, PNG frames are then written at 16): the render pipeline works in 8 bits,
+    and re-quantising the whole frame to 8 would band skies and gradients the camera recorded in
+    10. Side-by-side reviews stay 8-bit."""
     from dubstudio.io.video import VideoReader
 
     if fmt_name not in ("mov", "png") or settings.side_by_side:
-        return None
+        return False
     with VideoReader(video, cache_size=0) as r:
-        if r.bit_depth <= 8:
-            return None
-    return _DeepFrames(Path(video), start)
+        return r.bit_depth > 8
+
+
+def _deep_source(video, fmt_name: str, settings: ExportSettings, start: int = 0) -> _DeepFrames | None:
+    return _DeepFrames(Path(video), start) if _keeps_source_bits(video, fmt_name, settings) else None
 
 
 def _deepen(canvas: np.ndarray, original8: np.ndarray, original16: np.ndarray) -> np.ndarray:
@@ -302,22 +317,24 @@ def _open_sink(fmt_name, fmt, work: ExportWork, fps: Fraction, audio, manifest: 
                      color=color, sar=sar, reel=manifest.get("source_reel"))
 
 
-def _open_work(project, tracking, renderer, out: Path, fmt_name: str, settings: ExportSettings, controls, mel, video: Path,
-               audio) -> ExportWork:
+def _open_work(project, tracking, renderer, out: Path, fmt_name: str, settings: ExportSettings, controls, mel, video: Path) -> ExportWork:
     """The export's work folder, with what a stopped run of the same export finished."""
     from dubstudio.masks.store import MaskStore
 
-    key = export_key(
-        renderer_fp=renderer_fingerprint(renderer), tracking=tracking, controls=controls, mel=mel,
+    base = base_key(
+        renderer_fp=renderer_fingerprint(renderer), tracking=tracking,
         mask_file=MaskStore(project).mask_path if project is not None else None, video=video, fmt_name=fmt_name,
-        settings=_key_settings(settings) | {"audio_samples": array_digest(audio.samples)}, n_frames=tracking.n_frames, fps=Fraction(tracking.fps),
+        settings=_key_settings(settings), fps=Fraction(tracking.fps),
     )
-    return ExportWork.open(out, key, tracking.n_frames, segment_length(Fraction(tracking.fps), settings.render.batch_size), settings.resume)
+    seg_len = segment_length(Fraction(tracking.fps), settings.render.batch_size)
+    keys = segment_keys(base, tracking, controls, mel, seg_len, int(getattr(renderer, "window", 0) or 0))
+    return ExportWork.open(out, keys, tracking.n_frames, seg_len, settings.resume)
 
 
 def _key_settings(s: ExportSettings) -> dict:
-    """The settings that shape the output (the dubbed sound itself is keyed by its samples)."""
+    """The settings that shape the frames (the sound is muxed at the end, from this run's; where
+    the renderer hears it, its windows are part of each segment's key)."""
     d = dataclasses.asdict(s)
-    for k in ("verify", "resume"):
+    for k in ("verify", "resume", "audio"):
         d.pop(k, None)
     return d

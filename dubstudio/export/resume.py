@@ -1,21 +1,27 @@
-"""A long export continues where it stopped.
+"""A stopped export continues where it stopped; a re-export renders only what changed.
 
-An export writes its frames in segments of a few seconds into a work folder beside the output
-(``.<name>.dubstudio-export``). A segment counts once it is closed and listed in the folder's
-``state.json`` (written atomically). A cancel, an error, a full disk or a killed process loses at
-most the segment being written: the next export to the same name with the same *export key*
-renders only the frames that are missing, and the finished file is assembled from the segments.
+An export writes its frames in segments of a few seconds (whole render batches) into a work
+folder beside the output (``.<name>.dubstudio-export``). A segment counts once it is closed and
+listed in the folder's ``state.json`` (written atomically). The finished file is the segments
+joined by stream copy, and its manifest lists each segment with its *key* and a digest of its
+bytes.
 
-The key is a hash of everything that shapes the pixels: the renderer's weights (and device), the
-tracking, the final curves, the painted mask, the dubbed audio the renderer hears, the source
-video and the export settings. Segments start on multiples of the render batch, so a resumed
-export is bit for bit the export that was not interrupted. A renderer that cannot say what it
-is (``fingerprint()``) gets no key, and its export starts over every time.
+A segment's key is a hash of everything that shapes its pixels: the renderer's weights (and
+device), the source video, the painted mask, the export settings (the shot-wide part, ``base``),
+and the segment's own frames (and a margin of neighbours) of the tracking, the final curves and
+the audio windows the renderer hears. The next export to the same name reuses every segment whose
+key is unchanged, from a stopped run's work folder or from the previous finished export itself
+(checked against its digest), and renders only the others: a cancel, a full disk or a killed
+process loses at most the segment being written, and re-exporting after a fix to a few frames
+renders only the segments holding them. Segments start on multiples of the render batch, so a
+reused segment is bit for bit what rendering it again would give. A renderer that cannot say what
+it is (``fingerprint()``) gets no key, and its export renders everything every time.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import shutil
@@ -27,12 +33,15 @@ import numpy as np
 from dubstudio.errors import MediaError
 from dubstudio.io.atomic import atomic_write_json, file_fingerprint, settings_hash
 
-__all__ = ["ExportWork", "stopped_export", "export_key", "segment_length", "work_folder", "array_digest", "renderer_fingerprint"]
+__all__ = ["ExportWork", "stopped_export", "base_key", "segment_keys", "segment_length", "work_folder", "array_digest",
+           "renderer_fingerprint"]
 
 STATE = "state.json"
 LOCK = "lock"
-SEGMENT_S = 4.0  # seconds of frames per segment: what a cancel can lose
-_STATE_VERSION = 1
+SEGMENT_S = 4.0  # seconds of frames per segment: what a cancel can lose, what a small fix re-renders
+MARGIN = 8  # neighbouring frames whose curves a frame's render may read (the renderer's window)
+_STATE_VERSION = 2
+_TRACK_ROWS = ("has_face", "landmarks", "scale", "rotation", "translation", "controls", "residual", "crop")
 
 
 def work_folder(out: Path) -> Path:
@@ -42,7 +51,7 @@ def work_folder(out: Path) -> Path:
 
 def segment_length(fps: Fraction, batch_size: int) -> int:
     """Frames per segment: about ``SEGMENT_S`` seconds, a whole number of render batches (a
-    resumed render must batch its frames exactly as the first run did)."""
+    segment rendered on its own must batch its frames exactly as a whole-shot render does)."""
     b = max(1, int(batch_size))
     return b * max(1, math.ceil(float(fps) * SEGMENT_S / b))
 
@@ -61,62 +70,80 @@ def renderer_fingerprint(renderer) -> str | None:
     return fp() if callable(fp) else None
 
 
-def export_key(*, renderer_fp: str | None, tracking, controls, mel, mask_file: Path | None, video: Path,
-               fmt_name: str, settings: dict, n_frames: int, fps: Fraction) -> str | None:
-    """The hash that must match for finished segments to be reused (None: never reuse)."""
+def base_key(*, renderer_fp: str | None, tracking, mask_file: Path | None, video: Path, fmt_name: str, settings: dict,
+             fps: Fraction) -> str | None:
+    """The shot-wide part of every segment's key (None: nothing is ever reused)."""
     if renderer_fp is None:
         return None
-    track = {k: array_digest(getattr(tracking, k)) for k in ("has_face", "identity", "residual_basis", "scale", "rotation",
-                                                             "translation", "controls", "residual", "crop")}
     return settings_hash({
         "v": _STATE_VERSION,
         "renderer": renderer_fp,
-        "tracking": track,
-        "controls": array_digest(controls),
-        "mel": array_digest(mel),
+        "model": [array_digest(tracking.identity), array_digest(tracking.residual_basis)],
+        "frames": int(tracking.n_frames),
         "mask": file_fingerprint(mask_file) if mask_file is not None and Path(mask_file).is_file() else None,
         "video": file_fingerprint(video),
         "format": fmt_name,
         "settings": settings,
-        "frames": int(n_frames),
         "fps": Fraction(fps),
     })
+
+
+def segment_keys(base: str | None, tracking, controls, mel, seg_len: int, window: int = 0) -> list[str | None]:
+    """One key per segment of the shot: ``base`` and the segment's frames, with ``MARGIN`` (or the
+    renderer's temporal ``window``, if wider) neighbours each side, of the tracking, the final
+    curves and the audio windows."""
+    n = tracking.n_frames
+    margin = max(MARGIN, int(window))
+    starts = range(0, n, seg_len)
+    if base is None:
+        return [None] * len(starts)
+    keys = []
+    for a in starts:
+        lo, hi = max(0, a - margin), min(n, a + seg_len + margin)
+        rows = {k: array_digest(np.asarray(getattr(tracking, k))[lo:hi]) for k in _TRACK_ROWS}
+        keys.append(settings_hash({
+            "base": base, "start": a, "stop": min(n, a + seg_len), "rows": rows,
+            "controls": array_digest(None if controls is None else np.asarray(controls)[lo:hi]),
+            "mel": array_digest(None if mel is None else np.asarray(mel)[lo:hi]),
+        }))
+    return keys
 
 
 def stopped_export(out: Path) -> tuple[int, int] | None:
     """(frames finished, frames of the shot) of a stopped export to ``out``, or None: what the
     editor tells the user before exporting to that name again."""
-    import json
-
     try:
         state = json.loads((work_folder(out) / STATE).read_text())
         segs = state.get("segments") or []
-        return (int(segs[-1]["stop"]), int(state["frames"])) if segs and state.get("key") else None
+        done = sum(int(s["stop"]) - int(s["start"]) for s in segs if s.get("key"))
+        return (done, int(state["frames"])) if done else None
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
 class ExportWork:
-    """The work folder of one export: its finished segments and the lock that keeps a second
-    export to the same name out while this one runs.
+    """The work folder of one export: its planned segments, those finished (``segments``, by
+    start frame) and the lock that keeps a second export to the same name out while this one runs.
 
-    ``open`` reuses the segments a previous run left when its key matches (and ``resume``), and
-    clears them otherwise; ``note`` says which happened, for the user."""
+    ``open`` takes the finished segments a stopped run left whose keys still match, and clears
+    the rest; ``reuse_previous`` then takes matching segments from the previous finished export."""
 
-    def __init__(self, out: Path, key: str | None, n_frames: int, seg_len: int) -> None:
+    def __init__(self, out: Path, keys: list[str | None], n_frames: int, seg_len: int) -> None:
         self.out = Path(out)
         self.path = work_folder(self.out)
-        self.key = key
+        self.keys = list(keys)
         self.n_frames = int(n_frames)
         self.seg_len = int(seg_len)
-        self.segments: list[dict] = []
-        self.resumed_from = 0
-        self.note: str | None = None
+        self.segments: dict[int, dict] = {}
+        self.from_stopped = 0  # frames taken over from a stopped run
+        self.from_previous = 0  # frames taken from the previous finished export
+        self.restarted = False  # a stopped run's segments were dropped (all changed, or --restart)
+        self.asked_restart = False
         self._locked = False
 
     @classmethod
-    def open(cls, out: Path, key: str | None, n_frames: int, seg_len: int, resume: bool = True) -> ExportWork:
-        w = cls(out, key, n_frames, seg_len)
+    def open(cls, out: Path, keys: list[str | None], n_frames: int, seg_len: int, resume: bool = True) -> ExportWork:
+        w = cls(out, keys, n_frames, seg_len)
         try:
             w.path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -128,6 +155,62 @@ class ExportWork:
             w.release()
             raise
         return w
+
+    # -- the plan --
+
+    @property
+    def reusable(self) -> bool:
+        return bool(self.keys) and self.keys[0] is not None
+
+    def plan(self) -> list[tuple[int, int]]:
+        """(start, stop) of every segment of the shot."""
+        return [(a, min(a + self.seg_len, self.n_frames)) for a in range(0, self.n_frames, self.seg_len)]
+
+    def key_of(self, start: int) -> str | None:
+        return self.keys[start // self.seg_len]
+
+    def missing_runs(self) -> list[range]:
+        """The frames still to render, as runs of consecutive missing segments."""
+        runs: list[range] = []
+        for a, b in self.plan():
+            if a in self.segments:
+                continue
+            if runs and runs[-1].stop == a:
+                runs[-1] = range(runs[-1].start, b)
+            else:
+                runs.append(range(a, b))
+        return runs
+
+    @property
+    def done(self) -> int:
+        return sum(s["stop"] - s["start"] for s in self.segments.values())
+
+    @property
+    def complete(self) -> bool:
+        return all(a in self.segments for a, _ in self.plan())
+
+    def ordered(self) -> list[dict]:
+        return [self.segments[a] for a in sorted(self.segments)]
+
+    def totals(self, key: str) -> int:
+        return int(sum(s.get(key, 0) for s in self.segments.values()))
+
+    def segment_of(self, index: int) -> tuple[int, int]:
+        start = index - index % self.seg_len
+        return start, min(start + self.seg_len, self.n_frames)
+
+    def note(self) -> str | None:
+        """What this export took from earlier work, for the user."""
+        parts = []
+        if self.from_stopped:
+            parts.append(f"continued a stopped export ({self.from_stopped} frames were finished)")
+        if self.from_previous:
+            parts.append(f"{self.from_previous} frames unchanged since the previous export were kept")
+        if parts:
+            return "; ".join(parts) + f"; {self.n_frames - self.from_stopped - self.from_previous} rendered"
+        if self.restarted:
+            return "started over, as asked" if self.asked_restart else "started over: nothing the stopped export finished could be kept"
+        return None
 
     # -- the lock --
 
@@ -162,8 +245,6 @@ class ExportWork:
     # -- state --
 
     def _load(self, resume: bool) -> None:
-        import json
-
         state_file = self.path / STATE
         old = None
         if state_file.is_file():
@@ -171,67 +252,50 @@ class ExportWork:
                 old = json.loads(state_file.read_text())
             except (OSError, ValueError):
                 old = None
-        reusable = (
-            resume and self.key is not None and isinstance(old, dict) and old.get("key") == self.key
-            and old.get("frames") == self.n_frames and old.get("segment") == self.seg_len
-        )
-        if reusable:
-            segs = []
-            for s in old.get("segments", []):  # a prefix of whole segments whose files are all there
-                if s.get("start") != (segs[-1]["stop"] if segs else 0) or not self._complete(s):
-                    break
-                segs.append(s)
-            self.segments = segs
-            self.resumed_from = self.done
-            if self.done:
-                self.note = f"continued a stopped export: frames 0-{self.done - 1} were kept, {self.n_frames - self.done} rendered"
-        elif old is not None and old.get("segments"):
-            self.note = ("started over: the earlier stopped export was made from other settings, curves or weights"
-                         if resume else "started over, as asked")
-        if not self.segments:
-            self._clear()
+        old_segs = old.get("segments", []) if isinstance(old, dict) and old.get("version") == _STATE_VERSION else []
+        if resume and self.reusable and isinstance(old, dict) and old.get("frames") == self.n_frames and old.get("segment") == self.seg_len:
+            for s in old_segs:
+                a = s.get("start")
+                if isinstance(a, int) and 0 <= a < self.n_frames and a % self.seg_len == 0 and s.get("key") == self.key_of(a) and self._complete(s):
+                    self.segments[a] = s
+                    self.from_stopped += s["stop"] - s["start"]
+        self.restarted = bool(old_segs) and not self.segments
+        self.asked_restart = not resume
+        keep = {f for s in self.segments.values() for f in s["files"]}
+        for p in self.path.iterdir():  # everything else goes (a torn segment, changed ones)
+            if p.name in (LOCK, STATE) or p.name in keep:
+                continue
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
         self._save()
 
     def _complete(self, seg: dict) -> bool:
         files = seg.get("files") or []
         return bool(files) and all((self.path / f).is_file() for f in files)
 
-    def _clear(self) -> None:
-        for p in self.path.iterdir():
-            if p.name == LOCK:
-                continue
-            if p.is_dir():
-                shutil.rmtree(p, ignore_errors=True)
-            else:
-                p.unlink(missing_ok=True)
-
     def _save(self) -> None:
         try:
             atomic_write_json(self.path / STATE, {
-                "version": _STATE_VERSION, "key": self.key, "frames": self.n_frames, "segment": self.seg_len,
-                "output": self.out.name, "segments": self.segments,
+                "version": _STATE_VERSION, "frames": self.n_frames, "segment": self.seg_len,
+                "output": self.out.name, "segments": self.ordered(),
             })
         except Exception as e:  # noqa: BLE001 - ProjectError or OSError: say it as an export error
             raise MediaError(f"cannot write the export's progress beside {self.out}: {e}") from e
 
-    @property
-    def done(self) -> int:
-        return self.segments[-1]["stop"] if self.segments else 0
-
-    def totals(self, key: str) -> int:
-        return int(sum(s.get(key, 0) for s in self.segments))
-
-    def segment_of(self, index: int) -> tuple[int, int]:
-        start = index - index % self.seg_len
-        return start, min(start + self.seg_len, self.n_frames)
-
-    def record(self, start: int, stop: int, files: list[str], **counts: int) -> None:
-        """A finished segment (its files closed): listed only when the key allows resuming."""
-        if start != self.done:
-            raise MediaError(f"export segment {start}-{stop} does not follow frame {self.done}; export again.")
-        self.segments.append({"start": int(start), "stop": int(stop), "files": list(files), **{k: int(v) for k, v in counts.items()}})
-        if self.key is not None:
+    def record(self, start: int, stop: int, files: list[str], digest: str, **counts: int) -> None:
+        """A finished segment (its files closed)."""
+        if (start, stop) != self.segment_of(start) or start % self.seg_len:
+            raise MediaError(f"export segment {start}-{stop} is not one of the shot's; export again.")
+        self.segments[start] = {"start": int(start), "stop": int(stop), "files": list(files), "key": self.key_of(start),
+                                "digest": digest, **{k: int(v) for k, v in counts.items()}}
+        if self.reusable:
             self._save()
+
+    def manifest_segments(self) -> list[dict]:
+        """What the finished export's manifest lists, for the next export to reuse."""
+        return [{k: s[k] for k in ("start", "stop", "key", "digest", "with_face", "marked", "width", "height")} for s in self.ordered()]
 
     def discard(self) -> None:
         """The export is finished (or will never resume): remove the folder."""
@@ -239,11 +303,30 @@ class ExportWork:
         shutil.rmtree(self.path, ignore_errors=True)
 
     def keep_or_discard(self) -> None:
-        """After a stop: keep what can be resumed, remove what cannot."""
-        if self.key is None or not self.segments:
+        """After a stop: keep what can be reused, remove what cannot."""
+        if not self.reusable or not self.segments:
             self.discard()
         else:
             self.release()
+
+
+def previous_segments(manifest: dict | None, work: ExportWork) -> list[dict]:
+    """The previous export's segments (from its manifest) whose keys match this export's plan
+    and that the work folder does not hold yet."""
+    if not work.reusable or not isinstance(manifest, dict):
+        return []
+    segs = manifest.get("render_segments")
+    if manifest.get("frames") != work.n_frames or manifest.get("segment_frames") != work.seg_len or not isinstance(segs, list):
+        return []
+    out = []
+    for s in segs:
+        try:
+            a = int(s["start"])
+            if a % work.seg_len == 0 and 0 <= a < work.n_frames and a not in work.segments and s["key"] == work.key_of(a):
+                out.append(s)
+        except (KeyError, TypeError, ValueError):
+            continue
+    return out
 
 
 def _alive(pid: int) -> bool:

@@ -34,8 +34,9 @@ class VideoSink:
     shot has them, its start timecode (a ``tmcd`` track) and colour tags (``color``: ColorTags).
 
     Frames go into video-only segment files in the export's work folder (``work``: an
-    ``ExportWork``), each closed and recorded when its last frame is in; ``close(keep=True)``
-    joins them by stream copy, muxing the audio and the tags, into the final name."""
+    ``ExportWork``), each closed and recorded when its last frame is in; segments may be skipped
+    (the work holds them already). ``close(keep=True)`` joins them all by stream copy, muxing the
+    audio and the tags, into the final name."""
 
     def __init__(self, work, fmt: VideoFormat, fps: Fraction, audio, manifest: dict, timecode: str | None = None,
                  color=None, sar: Fraction | None = None, reel: str | None = None) -> None:
@@ -45,30 +46,33 @@ class VideoSink:
         self.audio, self.manifest = audio, manifest
         self.timecode, self.color, self.sar, self.reel = timecode, color, sar, reel
         self.path = work.out
-        self.frames = work.done
-        self._seg = None  # (start, stop, writer, counts)
+        self._seg = None  # [start, stop, name, writer, counts, next index]
 
     def write(self, index: int, rgb: np.ndarray, face: bool = False, marked: bool = False) -> None:
         from dubstudio.io.video_writer import VideoWriter
 
-        if index != self.frames:
-            raise MediaError(f"export frames out of order ({index} for {self.frames}); export again.")
         if self._seg is None:
             start, stop = self.work.segment_of(index)
+            if index != start or start in self.work.segments:
+                raise MediaError(f"export frame {index} does not start a segment still to write; export again.")
             name = f"seg_{start:06d}.{self.fmt.name}"
             w = VideoWriter(self.work.path / name, self.fps, rgb.shape[1], rgb.shape[0], codec=self.fmt.codec,
                             pix_fmt=self.fmt.pix_fmt, options=dict(self.fmt.options), container_format=self.fmt.name,
                             color=self.color, sar=self.sar)
-            self._seg = (start, stop, name, w, {"with_face": 0, "marked": 0, "width": w.width, "height": w.height})
-        start, stop, name, w, counts = self._seg
+            self._seg = [start, stop, name, w, {"with_face": 0, "marked": 0, "width": w.width, "height": w.height}, start]
+        start, stop, name, w, counts, expected = self._seg
+        if index != expected:
+            raise MediaError(f"export frames out of order ({index} for {expected}); export again.")
         w.write(rgb)
         counts["with_face"] += bool(face)
         counts["marked"] += bool(marked)
-        self.frames += 1
-        if self.frames == stop:
+        self._seg[5] = index + 1
+        if index + 1 == stop:
+            from dubstudio.io.video_concat import packet_digest
+
             self._seg = None
             w.close(keep=True)
-            self.work.record(start, stop, [name], **counts)
+            self.work.record(start, stop, [name], packet_digest(self.work.path / name), **counts)
 
     def close(self, keep: bool) -> None:
         if not keep:
@@ -80,21 +84,48 @@ class VideoSink:
         from dubstudio.io.video_concat import concat_segments
         from dubstudio.io.video_writer import WriterAudio
 
-        if self._seg is not None or self.work.done != self.work.n_frames:
+        if self._seg is not None or not self.work.complete:
             raise MediaError(f"the export has {self.work.done} of {self.work.n_frames} frames; export again.")
         wa = None
         if self.audio is not None and self.audio.samples is not None:
             ch = self.audio.samples.shape[0]
             wa = WriterAudio(self.audio.samples, self.audio.sample_rate, self.fmt.audio_codec, self.fmt.audio_rate(ch))
+        manifest = self.manifest | {"segment_frames": self.work.seg_len, "render_segments": self.work.manifest_segments()}
         concat_segments(
-            self.path, [(s["start"], self.work.path / s["files"][0]) for s in self.work.segments], self.fps, wa,
+            self.path, [(s["start"], self.work.path / s["files"][0]) for s in self.work.ordered()], self.fps, wa,
             # a "timecode" tag makes the mov/mp4 muxer write a tmcd track: NLEs read the start timecode from it
-            metadata=container_metadata(self.manifest) | ({"timecode": self.timecode} if self.timecode else {}),
+            metadata=container_metadata(manifest) | ({"timecode": self.timecode} if self.timecode else {}),
             # the reel name goes into the tmcd track beside the timecode (conforming matches both)
             stream_metadata={"reel_name": self.reel} if self.reel and self.timecode else None,
             container_format=self.fmt.name, container_options=dict(self.fmt.container_options),
         )
         self.work.discard()
+
+    def reuse_previous(self) -> None:
+        """Take the previous export's unchanged segments (stream copy, digest-checked)."""
+        from dubstudio.export.mark import read_mark
+        from dubstudio.export.resume import previous_segments
+        from dubstudio.io.video_concat import extract_segments
+
+        if not self.path.is_file():
+            return
+        try:
+            manifest = read_mark(self.path).get("manifest")
+        except Exception:  # noqa: BLE001 - not a file we can read: nothing to reuse
+            return
+        segs = previous_segments(manifest, self.work)
+        if not segs:
+            return
+        wanted = {int(s["start"]): self.work.path / f"seg_{int(s['start']):06d}.{self.fmt.name}" for s in segs}
+        digests = extract_segments(self.path, self.fps, {a for a, _ in self.work.plan()}, wanted, self.fmt.name)
+        for s in segs:
+            a = int(s["start"])
+            if digests.get(a) == s.get("digest"):
+                self.work.record(a, int(s["stop"]), [wanted[a].name], s["digest"],
+                                 **{k: int(s.get(k, 0)) for k in ("with_face", "marked", "width", "height")})
+                self.work.from_previous += int(s["stop"]) - a
+            else:
+                wanted[a].unlink(missing_ok=True)
 
 
 def check_png_target(folder: Path) -> None:
@@ -129,27 +160,65 @@ class PngSequenceSink:
         self.manifest = manifest
         self.compression = int(compression)
         self._chunks = png_text_chunks(manifest)
-        self.frames = work.done
-        self._counts = {"with_face": 0, "marked": 0}
+        self._seg = None  # [start, stop, counts, hash, next index]
 
     def write(self, index: int, rgb: np.ndarray, face: bool = False, marked: bool = False) -> None:
-        if index != self.frames:
-            raise MediaError(f"export frames out of order ({index} for {self.frames}); export again.")
+        import hashlib
+
+        if self._seg is None:
+            start, stop = self.work.segment_of(index)
+            if index != start or start in self.work.segments:
+                raise MediaError(f"export frame {index} does not start a segment still to write; export again.")
+            self._seg = [start, stop, {"with_face": 0, "marked": 0}, hashlib.sha256(), start]
+        start, stop, counts, h, expected = self._seg
+        if index != expected:
+            raise MediaError(f"export frames out of order ({index} for {expected}); export again.")
         ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, self.compression])
         if not ok:
             raise MediaError(f"cannot encode frame {index} as PNG.")
+        data = add_png_text(buf.tobytes(), self._chunks)
         try:
-            _write_bytes(self.tmp / FRAME_NAME.format(index), add_png_text(buf.tobytes(), self._chunks))
+            _write_bytes(self.tmp / FRAME_NAME.format(index), data)
         except OSError as e:
             raise _error(e, self.folder) from e
-        self.frames += 1
-        self._counts["with_face"] += bool(face)
-        self._counts["marked"] += bool(marked)
-        start, stop = self.work.segment_of(index)
-        if self.frames == stop:
-            self.work.record(start, stop, [FRAME_NAME.format(i) for i in range(start, stop)],
-                             **self._counts, width=rgb.shape[1], height=rgb.shape[0])
-            self._counts = {"with_face": 0, "marked": 0}
+        h.update(data)
+        counts["with_face"] += bool(face)
+        counts["marked"] += bool(marked)
+        self._seg[4] = index + 1
+        if index + 1 == stop:
+            self._seg = None
+            self.work.record(start, stop, [FRAME_NAME.format(i) for i in range(start, stop)], h.hexdigest(),
+                             **counts, width=rgb.shape[1], height=rgb.shape[0])
+
+    def reuse_previous(self) -> None:
+        """Take the previous export's unchanged frames (linked where the file system can, digest-checked)."""
+        import hashlib
+        import json
+
+        from dubstudio.export.resume import previous_segments
+
+        try:
+            manifest = json.loads((self.folder / "manifest.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        for s in previous_segments(manifest, self.work):
+            a, b = int(s["start"]), int(s["stop"])
+            names = [FRAME_NAME.format(i) for i in range(a, b)]
+            h = hashlib.sha256()
+            try:
+                for nm in names:
+                    h.update((self.folder / nm).read_bytes())
+            except OSError:
+                continue
+            if h.hexdigest() != s.get("digest"):
+                continue
+            try:
+                for nm in names:
+                    _link_or_copy(self.folder / nm, self.tmp / nm)
+            except OSError as e:
+                raise _error(e, self.folder) from e
+            self.work.record(a, b, names, s["digest"], **{k: int(s.get(k, 0)) for k in ("with_face", "marked", "width", "height")})
+            self.work.from_previous += b - a
 
     def _write_audio(self) -> None:
         import soundfile as sf
@@ -179,10 +248,11 @@ class PngSequenceSink:
         if not keep:
             self.work.keep_or_discard()
             return
-        if self.work.done != self.work.n_frames:
+        if self._seg is not None or not self.work.complete:
             raise MediaError(f"the export has {self.work.done} of {self.work.n_frames} frames; export again.")
         self._write_audio()
-        atomic_write_json(self.tmp / "manifest.json", self.manifest)
+        atomic_write_json(self.tmp / "manifest.json",
+                          self.manifest | {"segment_frames": self.work.seg_len, "render_segments": self.work.manifest_segments()})
         self.work.release()
         (self.tmp / "state.json").unlink(missing_ok=True)
         self._move_into_place()
@@ -202,6 +272,14 @@ class PngSequenceSink:
             raise _error(e, self.folder) from e
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    dst.unlink(missing_ok=True)
+    try:
+        os.link(src, dst)  # same file system (the work folder sits beside the output): no copy
+    except OSError:
+        shutil.copyfile(src, dst)
 
 
 def _write_bytes(path: Path, data: bytes) -> None:

@@ -10,6 +10,7 @@ written under a temporary name and renamed on success.
 from __future__ import annotations
 
 import errno
+import hashlib
 from fractions import Fraction
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import numpy as np
 from dubstudio.errors import MediaError
 from dubstudio.io.video_writer import _AUDIO_BLOCK, WriterAudio
 
-__all__ = ["concat_segments"]
+__all__ = ["concat_segments", "extract_segments", "packet_digest"]
 
 _DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
@@ -131,3 +132,76 @@ class _AudioFeeder:
         self.feed(self.samples.shape[1])
         for p in self.stream.encode(None):
             self.container.mux(p)
+
+
+def packet_digest(path: str | Path) -> str:
+    """sha256 of a video file's video packets (their bytes, in decode order): what stream copy
+    keeps, so a segment and its copy inside a joined file digest alike."""
+    h = hashlib.sha256()
+    with av.open(str(path)) as c:
+        for pkt in c.demux(c.streams.video[0]):
+            if pkt.dts is not None:
+                h.update(bytes(pkt))
+    return h.hexdigest()
+
+
+def extract_segments(path: str | Path, fps: Fraction, starts: set[int], wanted: dict[int, Path],
+                     container_format: str | None = None) -> dict[int, str]:
+    """Copy segments back out of a file joined by :func:`concat_segments`: ``wanted`` maps a
+    segment's first frame to the file to write it to (timestamps from 0 again); ``starts`` are all
+    segment starts of the file (a segment ends where the next begins: a keyframe at one of them).
+    Returns {start: packet digest} for the segments written; one that cannot be found is absent."""
+    fps = Fraction(fps)
+    frame_tb = 1 / fps
+    digests: dict[int, str] = {}
+    cur = None  # (start, container, stream, hash)
+
+    def finish():
+        nonlocal cur
+        if cur is not None:
+            start, out, _, h = cur
+            out.close()
+            digests[start] = h.hexdigest()
+            cur = None
+
+    try:
+        with av.open(str(path)) as src:
+            s = src.streams.video[0]
+            for pkt in src.demux(s):
+                if pkt.dts is None:
+                    continue
+                pts = round(pkt.pts * pkt.time_base * fps)
+                dts = round(pkt.dts * pkt.time_base * fps)
+                if pkt.is_keyframe and pts in starts:
+                    finish()
+                    if pts in wanted:
+                        out = av.open(str(wanted[pts]), mode="w", format=container_format)
+                        vs = out.add_stream_from_template(s)
+                        vs.codec_context.codec_tag = s.codec_context.codec_tag
+                        vs.codec_context.framerate = fps
+                        if s.sample_aspect_ratio:
+                            vs.codec_context.sample_aspect_ratio = s.sample_aspect_ratio
+                        vs.time_base = frame_tb
+                        cur = (pts, out, vs, hashlib.sha256())
+                if cur is None:
+                    continue
+                start, out, vs, h = cur
+                h.update(bytes(pkt))
+                pkt.pts, pkt.dts = pts - start, dts - start
+                pkt.duration = 1
+                pkt.time_base = frame_tb
+                pkt.stream = vs
+                out.mux(pkt)
+            finish()
+    except (OSError, av.FFmpegError) as e:
+        if cur is not None:
+            try:
+                cur[1].close()
+            except Exception:  # noqa: BLE001
+                pass
+            digests.pop(cur[0], None)
+            Path(wanted[cur[0]]).unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.errno in _DISK_FULL:
+            raise MediaError(f"disk full while reading the previous export back; free some space and export again.") from e
+        return digests  # a damaged previous export: what was read is kept, the rest is rendered
+    return digests

@@ -71,13 +71,13 @@ def test_a_cancelled_export_continues_and_equals_the_uninterrupted_one(derived_s
     whole = export_shot(shot.project, knowing(shot.tracking, shot.clip), tmp_path / f"whole_{name}", s)
 
     out = tmp_path / name
-    with pytest.raises(Cancelled, match="8 frames finished are kept.*continue from frame 8"):
+    with pytest.raises(Cancelled, match="8 frames finished are kept.*to continue"):
         export_shot(shot.project, knowing(shot.tracking, shot.clip), out, s, _cancel_after(8))
     assert not out.exists() and resume.work_folder(out).is_dir()
 
     r = knowing(shot.tracking, shot.clip)
     res = export_shot(shot.project, r, out, s)
-    assert res["resumed_from_frame"] == 8 and "frames 0-7 were kept" in res["resume_note"]
+    assert res["frames_reused"] == 8 and "continued a stopped export (8 frames were finished)" in res["resume_note"]
     assert _rendered(r) == list(range(8, 16))  # only what was missing
     assert not resume.work_folder(out).exists()
     for k in ("frames_with_face", "frames_watermarked", "width", "height"):
@@ -92,7 +92,7 @@ def test_the_continued_file_passes_ffprobe_with_its_sound(derived_shot, knowing,
     with pytest.raises(Cancelled):
         export_shot(shot.project, knowing(shot.tracking, shot.clip), out, s, _cancel_after(8))  # segments of 8 frames here
     res = export_shot(shot.project, knowing(shot.tracking, shot.clip), out, s)
-    assert res["resumed_from_frame"] == 8
+    assert res["frames_reused"] == 8
     assert res["verify"]["ok"], res["verify"]["problems"]
 
 
@@ -103,18 +103,18 @@ def test_a_change_that_shapes_the_pixels_starts_over(derived_shot, knowing, tmp_
         export_shot(shot.project, knowing(shot.tracking, shot.clip), out, ExportSettings(render=FAST), _cancel_after(8))
     r = knowing(shot.tracking, shot.clip)
     res = export_shot(shot.project, r, out, ExportSettings(render=FAST, crf=23))
-    assert res["resumed_from_frame"] == 0 and "started over" in res["resume_note"]
+    assert res["frames_reused"] == 0 and "started over" in res["resume_note"]
     assert _rendered(r) == list(range(16))
     # another renderer (other weights) too
     with pytest.raises(Cancelled):
         export_shot(shot.project, knowing(shot.tracking, shot.clip), out, ExportSettings(render=FAST), _cancel_after(8))
     r = knowing(shot.tracking, shot.clip, offset=3)
-    assert export_shot(shot.project, r, out, ExportSettings(render=FAST))["resumed_from_frame"] == 0
+    assert export_shot(shot.project, r, out, ExportSettings(render=FAST))["frames_reused"] == 0
     # and --restart, by request
     with pytest.raises(Cancelled):
         export_shot(shot.project, knowing(shot.tracking, shot.clip), out, ExportSettings(render=FAST), _cancel_after(8))
     res = export_shot(shot.project, knowing(shot.tracking, shot.clip), out, ExportSettings(render=FAST, resume=False))
-    assert res["resumed_from_frame"] == 0 and res["resume_note"] == "started over, as asked"
+    assert res["frames_reused"] == 0 and res["resume_note"] == "started over, as asked"
 
 
 def test_a_failed_assembly_keeps_every_frame(derived_shot, knowing, tmp_path, monkeypatch):
@@ -135,7 +135,7 @@ def test_a_failed_assembly_keeps_every_frame(derived_shot, knowing, tmp_path, mo
     monkeypatch.setattr(video_concat, "concat_segments", real)
     r = knowing(shot.tracking, shot.clip)
     res = export_shot(shot.project, r, out, ExportSettings(render=FAST))
-    assert res["resumed_from_frame"] == 16 and r.calls == [] and out.is_file()
+    assert res["frames_reused"] == 16 and r.calls == [] and out.is_file()
     assert res["frames_with_face"] == 16 and _frames(out).shape[0] == 16
 
 
@@ -176,7 +176,69 @@ def test_a_10_bit_source_continues_in_step(derived_shot, knowing, tmp_path):
     out = tmp_path / "out.mov"
     with pytest.raises(Cancelled):
         export_shot(shot.project, knowing(shot.tracking, shot.clip), out, s, _cancel_after(8))
-    assert export_shot(shot.project, knowing(shot.tracking, shot.clip), out, s)["resumed_from_frame"] == 8
+    assert export_shot(shot.project, knowing(shot.tracking, shot.clip), out, s)["frames_reused"] == 8
     with VideoReader(out, deep=True) as a, VideoReader(tmp_path / "whole.mov", deep=True) as b:
         for (_, x), (_, y) in zip(a.iter_frames(), b.iter_frames(), strict=True):
             np.testing.assert_array_equal(x, y)
+
+
+def _edit_jaw(shot, frame: int, value: float) -> None:
+    from dubstudio.core.curve_store import CurveStore
+    from dubstudio.core.curves import Key
+    from dubstudio.core.edits import SetKey
+    from dubstudio.driving.dub import load_curves
+
+    curves = load_curves(shot.project, shot.tracking)
+    SetKey("jaw_open", Key(frame, value)).apply(curves)
+    CurveStore(shot.project).save(curves)
+
+
+@pytest.mark.parametrize("name", ["out.mov", "frames"])
+def test_a_re_export_after_a_fix_renders_only_the_segments_it_touches(derived_shot, knowing, tmp_path, monkeypatch, name):
+    """The editor fixes the jaw on one frame and exports again: one segment is rendered, the rest
+    is copied from the previous export, and the file equals a fresh export of the fixed shot."""
+    monkeypatch.setattr(resume, "MARGIN", 1)  # a frame's render reads one neighbour each side (test renderer: none)
+    shot = derived_shot(n=24, fps=Fraction(25), audio_s=0.96)
+    s = ExportSettings(render=FAST)
+    out = tmp_path / name
+    first = export_shot(shot.project, knowing(shot.tracking, shot.clip), out, s)
+    assert first["frames_reused"] == 0 and first["frames_rendered"] == 24
+    _edit_jaw(shot, 9, 0.9)  # with its 3-frame ease it changes frames 7-11; with their neighbours, segments 4-15
+    r = knowing(shot.tracking, shot.clip)
+    res = export_shot(shot.project, r, out, s)
+    assert _rendered(r) == list(range(4, 16)) and res["frames_reused"] == 12
+    assert "12 frames unchanged since the previous export were kept; 12 rendered" in res["resume_note"]
+    assert res["frames_with_face"] == first["frames_with_face"] and not resume.work_folder(out).exists()
+    fresh = export_shot(shot.project, knowing(shot.tracking, shot.clip), tmp_path / f"fresh_{name}", ExportSettings(render=FAST, resume=False))
+    assert fresh["frames_reused"] == 0
+    np.testing.assert_array_equal(_frames(out), _frames(tmp_path / f"fresh_{name}"))
+    # nothing changed: nothing is rendered
+    r = knowing(shot.tracking, shot.clip)
+    assert export_shot(shot.project, r, out, s)["frames_reused"] == 24 and r.calls == []
+    # --restart renders everything
+    r = knowing(shot.tracking, shot.clip)
+    assert export_shot(shot.project, r, out, ExportSettings(render=FAST, resume=False))["frames_reused"] == 0 and _rendered(r) == list(range(24))
+
+
+def test_previous_frames_that_changed_on_disk_are_rendered_again(derived_shot, knowing, tmp_path):
+    """A frame of the previous PNG export overwritten by someone: its segment no longer matches
+    the digest in the manifest, so it is rendered, not trusted."""
+    import cv2
+
+    shot = derived_shot(n=16, fps=Fraction(25))
+    out = tmp_path / "frames"
+    export_shot(shot.project, knowing(shot.tracking, shot.clip), out, ExportSettings(render=FAST))
+    good = _frames(out)
+    cv2.imwrite(str(out / "frame_000005.png"), np.zeros_like(good[5]))
+    r = knowing(shot.tracking, shot.clip)
+    res = export_shot(shot.project, r, out, ExportSettings(render=FAST))
+    assert _rendered(r) == [4, 5, 6, 7] and res["frames_reused"] == 12
+    np.testing.assert_array_equal(_frames(out), good)
+
+
+def test_another_file_under_the_name_is_not_reused(derived_shot, knowing, tmp_path):
+    shot = derived_shot(n=8, fps=Fraction(25))
+    out = tmp_path / "out.mp4"
+    out.write_bytes(shot.clip.read_bytes())  # the source itself, not an export
+    r = knowing(shot.tracking, shot.clip)
+    assert export_shot(shot.project, r, out, ExportSettings(render=FAST))["frames_reused"] == 0 and _rendered(r) == list(range(8))
