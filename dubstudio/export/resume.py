@@ -33,7 +33,7 @@ import numpy as np
 from dubstudio.errors import MediaError
 from dubstudio.io.atomic import atomic_write_json, file_fingerprint, settings_hash
 
-__all__ = ["ExportWork", "stopped_export", "base_key", "segment_keys", "segment_length", "work_folder", "array_digest",
+__all__ = ["ExportWork", "stopped_export", "previous_export", "base_key", "segment_keys", "segment_length", "work_folder", "array_digest",
            "renderer_fingerprint"]
 
 STATE = "state.json"
@@ -119,6 +119,20 @@ def stopped_export(out: Path) -> tuple[int, int] | None:
         return (done, int(state["frames"])) if done else None
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+def previous_export(out: Path) -> bool:
+    """Whether ``out`` holds a finished export this version can take unchanged segments from."""
+    from dubstudio.export.mark import read_mark
+
+    out = Path(out)
+    if not out.exists():
+        return False
+    try:
+        man = read_mark(out).get("manifest")
+    except Exception:  # noqa: BLE001 - unreadable: nothing to take
+        return False
+    return isinstance(man, dict) and bool(man.get("render_segments"))
 
 
 class ExportWork:

@@ -503,17 +503,25 @@ class ExportDialog(QDialog):
         self.output.setCursorPosition(len(self.output.text()))
 
     def _show_stopped(self) -> None:
-        from dubstudio.export.resume import stopped_export
+        """What exporting to this name again will reuse: a stopped export's finished segments, or
+        the unchanged segments of a finished one."""
+        from dubstudio.export.resume import previous_export, stopped_export
 
         text = self.output.text().strip()
-        stopped = stopped_export(Path(text).expanduser()) if text else None
-        self.stopped_note.setVisible(stopped is not None)
-        self.restart.setVisible(stopped is not None)
+        path = Path(text).expanduser() if text else None
+        stopped = stopped_export(path) if path else None
+        previous = stopped is None and path is not None and previous_export(path)
+        self.stopped_note.setVisible(stopped is not None or previous)
+        self.restart.setVisible(stopped is not None or previous)
         if stopped is not None:
             done, total = stopped
             self.stopped_note.setText(
-                f"A stopped export to this name finished {done} of {total} frames. Exporting continues it from frame {done} "
-                "if nothing that shapes the frames changed since (weights, curves, mask, settings); otherwise it starts over.")
+                f"A stopped export to this name finished {done} of {total} frames. Exporting keeps every finished "
+                "segment whose frames did not change since (curves, mask, weights, settings) and renders the rest.")
+        elif previous:
+            self.stopped_note.setText(
+                "An earlier export has this name: exporting again renders only the segments whose frames changed "
+                "since (curves, mask, weights, settings) and copies the rest from it.")
 
     def _audio_source(self, audio: str) -> tuple[Path | None, float]:
         """(file, where it starts in the shot) the export would use, before any override."""

@@ -100,6 +100,12 @@ def test_export_job_saves_first_and_writes_a_marked_verified_file(make_window, a
     text = win.messages.text
     assert "Exported 50 frames (2.00 s at 25/1 fps" in text and "marked as synthetic" in text and "ffprobe: ok" in text
     assert win.actions["export"].isEnabled()
+    # the same name again: the dialog says only what changed will be rendered
+    dlg = win.export.make_dialog()
+    dlg.output.setText(str(out))
+    assert not dlg.stopped_note.isHidden() and "renders only the segments whose frames changed" in dlg.stopped_note.text()
+    dlg.output.setText(str(tmp_path / "exports" / "new.mp4"))
+    assert dlg.stopped_note.isHidden() and dlg.restart.isHidden()
     print(f"export of 50 frames: {r['wall_s']:.1f} s; GUI thread longest stall {monitor.max_ms:.0f} ms")
 
 
