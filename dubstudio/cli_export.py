@@ -229,8 +229,8 @@ def register(subparsers, common_flags=None) -> None:
     g.add_argument("--watermark-amplitude", type=float, default=2.0, help="watermark strength in luma code values (default 2)")
     g.add_argument("--verify", action="store_true", help="check the result with ffprobe (streams, codecs, frame count, durations)")
     g.add_argument("--restart", action="store_true",
-                   help="render every frame again: by default a stopped export to the same name (cancelled, failed, killed) "
-                        "continues from the last segment it finished, when nothing that shapes the frames changed")
+                   help="render every frame again: by default an export to a name that holds a stopped (cancelled, failed, "
+                        "killed) or finished export of the shot reuses its segments whose frames did not change")
     common(sp)
     sp.set_defaults(func=cmd_export)
 
