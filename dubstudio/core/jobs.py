@@ -77,3 +77,65 @@ class Progress:
         if total and done > self._stage_done0:
             eta = elapsed / (done - self._stage_done0) * (total - done)
         self.callback(ProgressEvent(self._stage, done, total, elapsed, eta, metrics))
+
+
+class OrderedWorker:
+    """Runs ``fn(item)`` for each ``put`` item, in order, on one background thread, at most
+    ``depth`` items behind: the producer (e.g. the renderer) and the consumer (e.g. the encoder,
+    which releases the GIL) then overlap. An error in ``fn`` is raised in the producer at its next
+    ``put`` or at ``finish``; ``abort`` drops what is queued and waits for the item in hand."""
+
+    def __init__(self, fn: Callable, depth: int = 4, name: str = "worker") -> None:
+        import queue
+
+        self._fn = fn
+        self._q: queue.Queue = queue.Queue(maxsize=max(1, depth))
+        self._error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._q.get()
+            if item is _END:
+                return
+            if self._error is not None or self._stop.is_set():
+                continue  # drain without working
+            try:
+                self._fn(item)
+            except BaseException as e:  # noqa: BLE001 - handed to the producer
+                self._error = e
+
+    def put(self, item) -> None:
+        import queue
+
+        while True:
+            if self._error is not None:
+                raise self._error
+            try:
+                self._q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def finish(self) -> None:
+        """Wait for every item; raise the consumer's error, if any."""
+        self._q.put(_END)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def abort(self) -> None:
+        """Drop the queued items and wait for the one in hand (errors are secondary then)."""
+        self._stop.set()
+        while self._thread.is_alive():
+            try:
+                self._q.put(_END, timeout=0.1)
+                break
+            except Exception:  # noqa: BLE001 - queue.Full: the thread is still draining
+                continue
+        self._thread.join()
+
+
+_END = object()

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dubstudio.core.jobs import Progress
-from dubstudio.errors import DubStudioError, MediaError
+from dubstudio.core.jobs import OrderedWorker, Progress
+from dubstudio.errors import Cancelled, DubStudioError, MediaError
 from dubstudio.export.audio_track import AudioRequest, mel_windows, prepare_audio
 from dubstudio.export.formats import guess_format, video_format
 from dubstudio.export.mark import WatermarkSettings, build_manifest, embed, synthetic_mask
@@ -127,8 +127,8 @@ def export_shot(
     src = Path(video_path or project.video_path)
     work = _open_work(project, tracking, renderer, out, fmt_name, settings, controls, mel, src)
     stats = new_stats()
-    deep = None
     sink = None
+    deep = None
     try:
         sink = _open_sink(fmt_name, fmt, work, fps, audio, manifest, settings, color, sar)
         if settings.resume:
@@ -138,25 +138,41 @@ def export_shot(
         progress.continue_from(work.done)
         progress.update(work.done, n)
         sbs = None
+
+        def finish_frame(f) -> None:
+            """Review layout, watermark, the source's extra bits, encode: on the writer thread."""
+            nonlocal sbs
+            canvas = f.output
+            if settings.side_by_side:
+                if sbs is None:
+                    sbs = SideBySide(f.original.shape[1], f.original.shape[0], settings.review, start_tc, fps)
+                canvas = sbs.compose(f.original, f.output, f.index)
+            m = synthetic_mask(f.original, f.output, f.box, f.weight) if settings.watermark.enabled else None
+            if m is not None:
+                if sbs is not None:
+                    m = sbs.map_mask(*m)
+                embed(canvas, *m, settings.watermark)
+            if deep is not None:  # the original's extra bits outside (and under) what the composite changed
+                canvas = _deepen(canvas, f.original, deep.next(f.index))
+            sink.write(f.index, canvas, face=f.box is not None, marked=m is not None)
+
         for run in work.missing_runs():
             gen = render_frames(project, tracking, renderer, run, controls, _WholeShot(progress, work.done, n), settings.render,
                                 video_path, stats, mel)
             deep = _deep_source(src, fmt_name, settings, run.start)
-            with contextlib.closing(gen):
-                for f in gen:
-                    canvas = f.output
-                    if settings.side_by_side:
-                        if sbs is None:
-                            sbs = SideBySide(f.original.shape[1], f.original.shape[0], settings.review, start_tc, fps)
-                        canvas = sbs.compose(f.original, f.output, f.index)
-                    m = synthetic_mask(f.original, f.output, f.box, f.weight) if settings.watermark.enabled else None
-                    if m is not None:
-                        if sbs is not None:
-                            m = sbs.map_mask(*m)
-                        embed(canvas, *m, settings.watermark)
-                    if deep is not None:  # the original's extra bits outside (and under) what the composite changed
-                        canvas = _deepen(canvas, f.original, deep.next(f.index))
-                    sink.write(f.index, canvas, face=f.box is not None, marked=m is not None)
+            # the encoder (which releases the GIL) works on frame k while the renderer makes k+1..
+            writer = OrderedWorker(finish_frame, depth=settings.render.batch_size, name="export-writer")
+            try:
+                with contextlib.closing(gen):
+                    for f in gen:
+                        writer.put(f)
+                writer.finish()
+            except Cancelled:
+                writer.finish()  # the frames rendered are written (a batch at most): less to do next time
+                raise
+            except BaseException:
+                writer.abort()
+                raise
             if deep is not None:
                 deep.close()
                 deep = None
