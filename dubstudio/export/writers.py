@@ -58,7 +58,7 @@ class VideoSink:
             name = f"seg_{start:06d}.{self.fmt.name}"
             w = VideoWriter(self.work.path / name, self.fps, rgb.shape[1], rgb.shape[0], codec=self.fmt.codec,
                             pix_fmt=self.fmt.pix_fmt, options=dict(self.fmt.options), container_format=self.fmt.name,
-                            color=self.color, sar=self.sar)
+                            color=self.color, sar=self.sar, label=str(self.path))
             self._seg = [start, stop, name, w, {"with_face": 0, "marked": 0, "width": w.width, "height": w.height}, start]
         start, stop, name, w, counts, expected = self._seg
         if index != expected:

@@ -81,8 +81,10 @@ class VideoWriter:
         container_format: str | None = None,
         color: ColorTags | None = None,
         sar: Fraction | None = None,
+        label: str | None = None,
     ) -> None:
         self.path = Path(path)
+        self.label = label or str(self.path)  # what error messages call the file (a segment: its export)
         self.fps = Fraction(fps)
         self._tmp = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
         # 4:2:0 and 4:2:2 need even sizes; pad by one pixel rather than fail.
@@ -116,8 +118,8 @@ class VideoWriter:
         except (av.FFmpegError, OSError, ValueError) as e:
             self._abort()
             if isinstance(e, OSError) and e.errno in _DISK_FULL:
-                raise MediaError(f"disk full: cannot write {self.path}; free some space and export again.") from e
-            raise MediaError(f"cannot write {self.path}: {e}") from e
+                raise MediaError(f"disk full: cannot write {self.label}; free some space and export again.") from e
+            raise MediaError(f"cannot write {self.label}: {e}") from e
 
     def _add_audio(self, audio: WriterAudio) -> None:
         x = np.asarray(audio.samples)
@@ -184,10 +186,10 @@ class VideoWriter:
     def _error(self, e: BaseException) -> MediaError:
         if isinstance(e, OSError) and e.errno in _DISK_FULL:
             return MediaError(
-                f"disk full while writing {self.path.name}; free some space and export again "
+                f"disk full while writing {Path(self.label).name}; free some space and export again "
                 f"(nothing was written under that name)."
             )
-        return MediaError(f"writing {self.path} failed: {e}; check the folder is writable and export again.")
+        return MediaError(f"writing {self.label} failed: {e}; check the folder is writable and export again.")
 
     @property
     def audio_samples_written(self) -> int:

@@ -80,7 +80,7 @@ def test_a_previous_export_survives_a_failed_one(derived_shot, shifted, tmp_path
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(VideoWriter, "_mux", full)
-    with pytest.raises(MediaError, match="disk full.*free some space"):
+    with pytest.raises(MediaError, match="disk full while writing keep.mp4; free some space"):
         export_shot(shot.project, r, out, ExportSettings(render=FAST, audio=AudioRequest("none")))
     assert calls["n"] >= 1
     assert out.read_bytes() == before  # the old export is intact

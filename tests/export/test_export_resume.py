@@ -242,3 +242,35 @@ def test_another_file_under_the_name_is_not_reused(derived_shot, knowing, tmp_pa
     out.write_bytes(shot.clip.read_bytes())  # the source itself, not an export
     r = knowing(shot.tracking, shot.clip)
     assert export_shot(shot.project, r, out, ExportSettings(render=FAST))["frames_reused"] == 0 and _rendered(r) == list(range(8))
+
+
+def test_a_full_disk_keeps_the_finished_segments(derived_shot, knowing, tmp_path, monkeypatch):
+    """The disk fills in the third segment: the message names the export and says what is kept;
+    once there is space again the export continues from there."""
+    import errno
+
+    from dubstudio.io.video_writer import VideoWriter
+
+    shot = derived_shot(n=16, fps=Fraction(25))
+    out = tmp_path / "out.mp4"
+    real = VideoWriter._mux
+    state = {"segments": 0}
+    real_close = VideoWriter.close
+
+    def close(self, keep=True):
+        real_close(self, keep)
+        state["segments"] += bool(keep)
+
+    def mux(self, packet):
+        if state["segments"] >= 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, packet)
+
+    monkeypatch.setattr(VideoWriter, "close", close)
+    monkeypatch.setattr(VideoWriter, "_mux", mux)
+    with pytest.raises(MediaError, match="disk full while writing out.mp4.*The 8 frames finished are kept"):
+        export_shot(shot.project, knowing(shot.tracking, shot.clip), out, ExportSettings(render=FAST))
+    monkeypatch.setattr(VideoWriter, "_mux", real)
+    r = knowing(shot.tracking, shot.clip)
+    res = export_shot(shot.project, r, out, ExportSettings(render=FAST, verify=True))
+    assert res["frames_reused"] == 8 and _rendered(r) == list(range(8, 16)) and res["verify"]["ok"]
