@@ -287,7 +287,10 @@ class ExportDialog(QDialog):
         side_row.addWidget(QLabel("scale"))
         side_row.addWidget(self.scale)
         out_box = QGroupBox("Output")
-        of = QFormLayout(out_box)
+        # notes below the form, not in it: QFormLayout gives a word-wrapped row too little height
+        ob = QVBoxLayout(out_box)
+        of = QFormLayout()
+        ob.addLayout(of)
         of.addRow("File", out_row)
         of.addRow("Format", self.format)
         self.crf_label, self.prores_label = QLabel("H.264 CRF"), QLabel("ProRes profile")
@@ -300,8 +303,8 @@ class ExportDialog(QDialog):
         self.stopped_note.setStyleSheet(NOTE_STYLE)
         self.restart = QCheckBox("Start over instead")
         self.restart.setToolTip("Render every frame again rather than continue the stopped export")
-        of.addRow("", self.stopped_note)
-        of.addRow("", self.restart)
+        ob.addWidget(self.stopped_note)
+        ob.addWidget(self.restart)
 
         # audio
         self.audio = QComboBox()
@@ -341,7 +344,9 @@ class ExportDialog(QDialog):
         for k, v in POLICY_LABELS.items():
             self.policy.addItem(v, k)
         audio_box = QGroupBox("Audio")
-        af = QFormLayout(audio_box)
+        ab = QVBoxLayout(audio_box)
+        af = QFormLayout()
+        ab.addLayout(af)
         af.addRow("Track", self.audio)
         self.audio_file_label = QLabel("File")
         af.addRow(self.audio_file_label, af_row)
@@ -350,7 +355,7 @@ class ExportDialog(QDialog):
         self.audio_note = QLabel()
         self.audio_note.setWordWrap(True)
         self.audio_note.setStyleSheet(NOTE_STYLE)
-        af.addRow(self.audio_note)
+        ab.addWidget(self.audio_note)
 
         # renderer
         self.renderer = QComboBox()
