@@ -506,6 +506,19 @@ class ExportDialog(QDialog):
             self.command.setText("")
         self.command.setCursorPosition(0)
         self.output.setCursorPosition(len(self.output.text()))
+        self._fit_height()
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        self._fit_height()  # the styled (polished) rows are taller than the hint before showing
+
+    def _fit_height(self) -> None:
+        """Tall enough for its rows and notes: Qt would cap a new dialog at 2/3 of the screen and
+        squeeze every row to its minimum (and a note that appears later needs room too)."""
+        want = self.sizeHint().height()
+        screen = self.screen().availableGeometry().height() if self.screen() is not None else want
+        if self.height() < want:
+            self.resize(max(self.width(), self.sizeHint().width()), min(want, screen))
 
     def _show_stopped(self) -> None:
         """What exporting to this name again will reuse: a stopped export's finished segments, or
