@@ -1,6 +1,6 @@
 """CLI commands ``export`` and ``check-mark`` (wired into ``dubstudio.cli`` via ``register``).
 
-    dubstudio export --project DIR -o OUT.mp4|OUT.mov|FOLDER [--format mp4|mov|png]
+    dubstudio export --project DIR -o OUT.mp4|OUT.mov|OUT.mxf|FOLDER [--format mp4|mov|mxf|png]
                      [--renderer neural|copy] [--train-frames A:B] [--device auto]
                      [--audio FILE | --original-audio | --no-audio] [--audio-offset S]
                      [--audio-policy pad|trim|fit|error] [--side-by-side [--review-scale 0.5]]
@@ -84,6 +84,7 @@ def _settings(args):
         crf=args.crf,
         preset=args.preset,
         prores_profile=args.prores,
+        dnxhr_profile=args.dnxhr,
         use_curves=not args.tracked_curves,
         verify=args.verify,
         resume=not args.restart,
@@ -189,8 +190,9 @@ def register(subparsers, common_flags=None) -> None:
         description="Re-render the whole shot with its final curves, composite it into the full frames and mux the dubbed audio.",
     )
     sp.add_argument("--project", required=True, help="project folder (tracked; adapted, unless --renderer copy)")
-    sp.add_argument("-o", "--output", required=True, help="OUT.mp4 (H.264 + AAC), OUT.mov (ProRes 422 + PCM) or a folder (PNG sequence + audio.wav)")
-    sp.add_argument("--format", choices=("mp4", "mov", "png"), help="override the format guessed from the output name")
+    sp.add_argument("-o", "--output", required=True,
+                    help="OUT.mp4 (H.264 + AAC), OUT.mov (ProRes 422 + PCM), OUT.mxf (DNxHR + PCM, for Avid) or a folder (PNG sequence + audio.wav)")
+    sp.add_argument("--format", choices=("mp4", "mov", "mxf", "png"), help="override the format guessed from the output name")
     g = sp.add_argument_group("renderer")
     g.add_argument("--renderer", choices=("neural", "copy"), default="neural", help="neural (default, needs `dubstudio adapt`) or the copy baseline")
     g.add_argument("--train-frames", help="frames the copy baseline copies mouths from, A:B (with --renderer copy)")
@@ -225,6 +227,8 @@ def register(subparsers, common_flags=None) -> None:
     g.add_argument("--crf", type=int, default=17, help="H.264 quality for mp4 (default 17, visually lossless)")
     g.add_argument("--preset", default="fast", help="x264 preset for mp4 (default fast)")
     g.add_argument("--prores", choices=("proxy", "lt", "standard", "hq"), default="hq", help="ProRes 422 profile for mov (default hq)")
+    g.add_argument("--dnxhr", choices=("lb", "sq", "hq", "hqx"), default="hq",
+                   help="DNxHR profile for mxf (default hq, 8-bit; hqx keeps a 10-bit source's bits)")
     g.add_argument("--no-watermark", action="store_true", help="no invisible watermark (the metadata mark is always written)")
     g.add_argument("--watermark-amplitude", type=float, default=2.0, help="watermark strength in luma code values (default 2)")
     g.add_argument("--verify", action="store_true", help="check the result with ffprobe (streams, codecs, frame count, durations)")

@@ -22,7 +22,7 @@ import numpy as np
 from dubstudio.core.jobs import OrderedWorker, Progress
 from dubstudio.errors import Cancelled, DubStudioError, MediaError
 from dubstudio.export.audio_track import AudioRequest, mel_windows, prepare_audio
-from dubstudio.export.formats import guess_format, video_format
+from dubstudio.export.formats import check_frame_size, guess_format, video_format
 from dubstudio.export.mark import WatermarkSettings, build_manifest, embed, synthetic_mask
 from dubstudio.export.resume import ExportWork, base_key, renderer_fingerprint, segment_keys, segment_length
 from dubstudio.export.review import ReviewSettings, SideBySide
@@ -43,6 +43,7 @@ class ExportSettings:
     crf: int = 17
     preset: str = "fast"
     prores_profile: str = "hq"
+    dnxhr_profile: str = "hq"  # mxf: lb | sq | hq (8-bit) | hqx (10-bit)
     png_compression: int = 3
     use_curves: bool = True  # the project's edited/driven curves; False: the tracked ones
     verify: bool = False  # check the result with ffprobe and report it
@@ -77,13 +78,18 @@ def export_shot(
     progress = progress or Progress()
     out = Path(out)
     fmt_name = guess_format(out, settings.format)
-    fmt = video_format(fmt_name, settings.crf, settings.preset, settings.prores_profile) if fmt_name != "png" else None
+    fmt = video_format(fmt_name, settings.crf, settings.preset, settings.prores_profile, settings.dnxhr_profile) if fmt_name != "png" else None
     if fmt_name == "png":
         check_png_target(out)
     elif out.is_dir():
         raise MediaError(f"{out} is a folder; give a file name ending in .{fmt_name}, or --format png for a PNG sequence.")
     tracking = tracking if tracking is not None else load_tracking(project)
     n, fps = tracking.n_frames, Fraction(tracking.fps)
+    if settings.side_by_side:
+        review = SideBySide(tracking.width, tracking.height, settings.review)
+        check_frame_size(fmt, review.width, review.height)
+    else:
+        check_frame_size(fmt, tracking.width, tracking.height)
     t0 = time.perf_counter()
 
     progress.stage("prepare")
@@ -231,7 +237,7 @@ def export_shot(
     if settings.verify:
         from dubstudio.export.verify import check
 
-        vc = {"mp4": "h264", "mov": "prores", "png": "png"}[fmt_name]
+        vc = {"mp4": "h264", "mov": "prores", "mxf": "dnxhd", "png": "png"}[fmt_name]
         result["verify"] = check(out, n, fps, audio.samples is not None, vc, timecode=start_tc if fmt_name != "png" else None)
     return result
 
@@ -280,7 +286,8 @@ def _keeps_source_bits(video, fmt_name: str, settings: ExportSettings) -> bool:
     10. Side-by-side reviews stay 8-bit."""
     from dubstudio.io.video import VideoReader
 
-    if fmt_name not in ("mov", "png") or settings.side_by_side:
+    ten_bit = fmt_name in ("mov", "png") or (fmt_name == "mxf" and settings.dnxhr_profile == "hqx")
+    if not ten_bit or settings.side_by_side:
         return False
     with VideoReader(video, cache_size=0) as r:
         return r.bit_depth > 8
@@ -311,6 +318,8 @@ def _frozen_settings(s: ExportSettings, fmt_name: str) -> dict:
         out["h264"] = {"crf": s.crf, "preset": s.preset}
     elif fmt_name == "mov":
         out["prores_profile"] = s.prores_profile
+    elif fmt_name == "mxf":
+        out["dnxhr_profile"] = s.dnxhr_profile
     if s.side_by_side:
         out["review"] = {"scale": s.review.scale, "labels": s.review.labels, "burn_in": s.review.burn_in}
     return out

@@ -354,15 +354,19 @@ def build_manifest(
     }
 
 
-def container_metadata(manifest: dict) -> dict[str, str]:
-    """Container tags for mp4/mov (written with movflags=+use_metadata_tags)."""
-    return {
+def container_metadata(manifest: dict, fmt_name: str = "mp4") -> dict[str, str]:
+    """Container tags for mp4/mov (written with movflags=+use_metadata_tags); in MXF, whose muxer
+    keeps only its own fields, as user comments (``comment_<key>``)."""
+    tags = {
         "comment": HUMAN_NOTE,
         "description": HUMAN_NOTE,
         "dubstudio_synthetic": "1",
         "digital_source_type": DIGITAL_SOURCE_TYPE,
         "dubstudio_manifest": json.dumps(manifest, sort_keys=True, separators=(",", ":")),
     }
+    if fmt_name == "mxf":
+        return {f"comment_{k}": v for k, v in tags.items() if k != "description"} | {"product_name": "DubStudio"}
+    return tags
 
 
 def png_text_chunks(manifest: dict) -> bytes:
@@ -406,6 +410,8 @@ def read_mark(path: str | Path) -> dict:
 
     with open_container(path, "video file") as c:
         tags = dict(c.metadata)
+    for k in [k for k in tags if k.startswith("comment_")]:  # MXF user comments
+        tags.setdefault(k.removeprefix("comment_"), tags[k])
     man = None
     if "dubstudio_manifest" in tags:
         try:

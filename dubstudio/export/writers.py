@@ -94,7 +94,7 @@ class VideoSink:
         concat_segments(
             self.path, [(s["start"], self.work.path / s["files"][0]) for s in self.work.ordered()], self.fps, wa,
             # a "timecode" tag makes the mov/mp4 muxer write a tmcd track: NLEs read the start timecode from it
-            metadata=container_metadata(manifest) | ({"timecode": self.timecode} if self.timecode else {}),
+            metadata=container_metadata(manifest, self.fmt.name) | ({"timecode": self.timecode} if self.timecode else {}),
             # the reel name goes into the tmcd track beside the timecode (conforming matches both)
             stream_metadata={"reel_name": self.reel} if self.reel and self.timecode else None,
             container_format=self.fmt.name, container_options=dict(self.fmt.container_options),

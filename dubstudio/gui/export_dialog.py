@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 FORMAT_LABELS = {
     "mp4": "MP4 — H.264 + AAC (delivery, review)",
     "mov": "MOV — ProRes 422 HQ + PCM (editing)",
+    "mxf": "MXF — DNxHR HQ + PCM (Avid Media Composer)",
     "png": "PNG sequence + WAV (a folder)",
 }
 AUDIO_LABELS = {"dubbed": "Dubbed", "original": "Original (the shot's own)", "file": "File…", "none": "None"}

@@ -12,6 +12,7 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
+from dubstudio.errors import DubStudioError
 from dubstudio.export.audio_track import AudioRequest
 from dubstudio.export.audio_track import AudioLengthError
 from dubstudio.export.job import ExportSettings, export_shot
@@ -212,6 +213,37 @@ def test_a_review_burns_in_the_source_timecode_and_frame(derived_shot, shifted, 
     # 29.97 drop-frame: 01:01:00;00 and ;01 do not exist
     assert sbs.burn_in_text(3) == "01:00:59;29   frame 3" and sbs.burn_in_text(4) == "01:01:00;02   frame 4"
     assert SideBySide(256, 256).burn_in_text(7) == "frame 7"  # no timecode: the frame number alone
+
+
+def test_mxf_dnxhr_for_avid(derived_shot, shifted, tmp_path, media):
+    """DNxHR HQ + PCM in MXF OP1a, with the start timecode and the synthetic mark (as MXF user
+    comments, which the muxer keeps where it drops custom tags), the watermark, and the 10-bit
+    DNxHR HQX profile."""
+    shot = derived_shot(n=25, fps=Fraction(30000, 1001), scale=0.75, timecode="10:00:00;00")
+    r = shifted(shot.tracking, shot.clip)
+    out = tmp_path / "dub.mxf"
+    res = export_shot(shot.project, r, out, settings(audio=AudioRequest("file", media / "speech_de.wav", policy="trim"), verify=True))
+    assert res["format"] == "mxf" and res["verify"]["ok"], res["verify"]["problems"]
+    d = ffprobe(out)
+    v = next(s for s in d["streams"] if s["codec_type"] == "video")
+    au = next(s for s in d["streams"] if s["codec_type"] == "audio")
+    assert (v["codec_name"], v["profile"], v["pix_fmt"], int(v["nb_read_frames"])) == ("dnxhd", "DNXHR HQ", "yuv422p", 25)
+    assert (au["codec_name"], int(au["sample_rate"])) == ("pcm_s24le", 48000)
+    assert d["format"]["tags"]["timecode"] == "10:00:00;00"
+    mark = read_mark(out)
+    assert mark["synthetic"] and mark["manifest"]["format"] == "mxf" and mark["manifest"]["settings"]["dnxhr_profile"] == "hq"
+    assert detect(out)["present"]
+    res = export_shot(shot.project, r, tmp_path / "hqx.mxf", settings(audio=AudioRequest("none"), dnxhr_profile="hqx", verify=True))
+    v = ffprobe(tmp_path / "hqx.mxf")["streams"][0]
+    assert res["verify"]["ok"] and (v["profile"], v["pix_fmt"]) == ("DNXHR HQX", "yuv422p10le")
+
+
+def test_mxf_refuses_frames_too_small_for_dnxhr_before_rendering(derived_shot, shifted, tmp_path):
+    shot = derived_shot(n=4, fps=Fraction(25), scale=0.25)  # 128 x 128
+    r = shifted(shot.tracking, shot.clip)
+    with pytest.raises(DubStudioError, match="DNxHR needs frames of at least 256x120.*ProRes"):
+        export_shot(shot.project, r, tmp_path / "small.mxf", settings())
+    assert r.calls == [] and not (tmp_path / "small.mxf").exists()
 
 
 def test_check_rejects_what_it_should(derived_shot, shifted, tmp_path):
