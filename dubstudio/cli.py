@@ -218,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     new = sp.add_mutually_exclusive_group()
     new.add_argument("--audio", help="new dialogue: track, adapt, drive the mouth from it and export the dubbed shot")
     new.add_argument("--dubber", help="a dubbing actor's video: as --audio, driven by their mouth and muxed with their audio")
-    sp.add_argument("-o", "--output", help="dubbed export (.mp4, .mov or a folder; default: PROJECT/dubbed.mp4)")
+    sp.add_argument("-o", "--output", help="dubbed export (.mp4, .mov, .mxf or a folder; default: PROJECT/dubbed.mp4)")
     sp.add_argument("--offset", type=float, default=0.0, help="shot time (s) where the new line starts; negative skips into it")
     sp.add_argument("--steps", type=int, default=600, help="adaptation steps (default 600: ~5 min on 2 CPU cores)")
     sp.add_argument("--mode", choices=("full", "texture", "mixed"), default="full", help="adaptation mode (texture/mixed need --prior)")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from dubstudio.errors import DubStudioError
 
-VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".m4v")
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mxf", ".mkv", ".avi", ".m4v")
 
 
 def register(subparsers, common_flags=None) -> None:

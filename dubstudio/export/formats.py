@@ -10,7 +10,7 @@
 - ``png``: a folder with ``frame_%06d.png`` (named by the shot's frame number), ``audio.wav``
   (PCM 24-bit) and ``manifest.json``.
 
-The format is taken from the output name (``.mp4``, ``.mov``, a folder or a name without a
+The format is taken from the output name (``.mp4``, ``.mov``, ``.mxf``, a folder or a name without a
 suffix) unless ``--format`` says otherwise.
 """
 

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 AUDIO_FILTER = "Audio (*.wav *.flac *.mp3 *.m4a *.aac *.ogg *.opus);;Videos with audio (*.mp4 *.mov *.mkv);;All files (*)"
-VIDEO_FILTER = "Videos (*.mp4 *.mov *.mkv *.avi *.m4v *.webm);;All files (*)"
+VIDEO_FILTER = "Videos (*.mp4 *.mov *.mxf *.mkv *.avi *.m4v *.webm);;All files (*)"
 DUB_PEN = pg.mkPen(QColor(250, 170, 80), width=1)
 START_PEN = pg.mkPen(QColor(250, 170, 80, 160), width=1, style=Qt.PenStyle.DashLine)
 JOB_NAME = "Dubbing"

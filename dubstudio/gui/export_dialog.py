@@ -89,6 +89,7 @@ class ExportChoice:
     device: str = "auto"
     crf: int = 17
     prores: str = "hq"
+    dnxhr: str = "hq"
     detail: bool = True  # the original's fine skin detail on the render (the CLI's --detail 1, its default)
     verify: bool = True
     restart: bool = False  # render everything again instead of continuing a stopped export
@@ -120,6 +121,8 @@ class ExportChoice:
             a += ["--crf", str(self.crf)]
         if self.format == "mov" and self.prores != "hq":
             a += ["--prores", self.prores]
+        if self.format == "mxf" and self.dnxhr != "hq":
+            a += ["--dnxhr", self.dnxhr]
         if not self.detail:
             a += ["--detail", "0"]
         if self.verify:
@@ -274,6 +277,9 @@ class ExportDialog(QDialog):
         self.crf.setMaximumWidth(90)
         self.prores = QComboBox()
         self.prores.addItems(["hq", "standard", "lt", "proxy"])
+        self.dnxhr = QComboBox()
+        for k, label in (("hq", "HQ (8-bit)"), ("hqx", "HQX (10-bit: keeps a 10-bit source's bits)"), ("sq", "SQ"), ("lb", "LB (offline)")):
+            self.dnxhr.addItem(label, k)
         self.side = QCheckBox("Side-by-side review (original | dubbed)")
         self.scale = QDoubleSpinBox()
         self.scale.setRange(0.1, 1.0)
@@ -297,6 +303,8 @@ class ExportDialog(QDialog):
         self.crf_label, self.prores_label = QLabel("H.264 CRF"), QLabel("ProRes profile")
         of.addRow(self.crf_label, self.crf)
         of.addRow(self.prores_label, self.prores)
+        self.dnxhr_label = QLabel("DNxHR profile")
+        of.addRow(self.dnxhr_label, self.dnxhr)
         of.addRow("", side_row)
         # a stopped export to this name (cancelled, failed, the editor closed): it continues
         self.stopped_note = QLabel()
@@ -415,7 +423,7 @@ class ExportDialog(QDialog):
         lay.addWidget(self.error)
         lay.addWidget(self.buttons)
 
-        for w in (self.audio, self.policy, self.renderer, self.prores):
+        for w in (self.audio, self.policy, self.renderer, self.prores, self.dnxhr):
             w.currentIndexChanged.connect(self._refresh)
         for w in (self.output, self.audio_file, self.copy_frames):
             w.textChanged.connect(self._refresh)
@@ -430,7 +438,7 @@ class ExportDialog(QDialog):
 
     def _set_suffix(self, fmt: str) -> None:
         p = Path(self.output.text().strip() or "export")
-        stem = p.with_suffix("") if p.suffix.lower() in (".mp4", ".mov") else p
+        stem = p.with_suffix("") if p.suffix.lower() in (".mp4", ".mov", ".mxf") else p
         self.output.setText(str(stem if fmt == "png" else stem.with_suffix(f".{fmt}")))
 
     def _browse(self) -> None:
@@ -458,6 +466,8 @@ class ExportDialog(QDialog):
         self.crf_label.setVisible(fmt == "mp4")
         self.prores.setVisible(fmt == "mov")
         self.prores_label.setVisible(fmt == "mov")
+        self.dnxhr.setVisible(fmt == "mxf")
+        self.dnxhr_label.setVisible(fmt == "mxf")
         self.scale.setEnabled(self.side.isChecked())
         audio = self.audio.currentData()
         self.audio_file.setEnabled(audio == "file")
@@ -604,6 +614,7 @@ class ExportDialog(QDialog):
             device=self.win.job_device(),
             crf=int(self.crf.value()),
             prores=self.prores.currentText(),
+            dnxhr=self.dnxhr.currentData(),
             detail=self.detail.isChecked(),
             verify=self.verify.isChecked(),
             restart=not self.restart.isHidden() and self.restart.isChecked(),

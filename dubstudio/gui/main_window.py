@@ -43,7 +43,7 @@ from dubstudio.gui.viewer import QtViewer
 log = logging.getLogger(__name__)
 
 AUTOSAVE_MS = 30_000
-VIDEO_FILTER = "Videos (*.mp4 *.mov *.mkv *.avi *.m4v *.webm);;All files (*)"
+VIDEO_FILTER = "Videos (*.mp4 *.mov *.mxf *.mkv *.avi *.m4v *.webm);;All files (*)"
 
 
 class MainWindow(QMainWindow):

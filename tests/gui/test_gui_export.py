@@ -58,6 +58,12 @@ def test_dialog_builds_the_cli_settings(make_window, tracked_project, sample_vid
     assert dlg.detail.isChecked() and st.render.composite.detail == 1.0 and "--detail" not in dlg.command.text()
     dlg.detail.setChecked(False)
     assert "--detail 0" in dlg.command.text() and build_settings(dlg.validate()).render.composite.detail == 0.0
+    # MXF for Avid: DNxHR, HQ by default, HQX (10-bit) on request
+    dlg.format.setCurrentIndex(dlg.format.findData("mxf"))
+    assert dlg.output.text().endswith(".mxf") and dlg.dnxhr.isVisibleTo(dlg) and not dlg.prores.isVisibleTo(dlg)
+    assert build_settings(dlg.choice()).format == "mxf" and "--dnxhr" not in dlg.command.text()
+    dlg.dnxhr.setCurrentIndex(dlg.dnxhr.findData("hqx"))
+    assert "--dnxhr hqx" in dlg.command.text() and build_settings(dlg.choice()).dnxhr_profile == "hqx"
     # PNG: a folder, no suffix
     dlg.format.setCurrentIndex(dlg.format.findData("png"))
     assert Path(dlg.output.text()).suffix == "" and build_settings(dlg.choice()).format == "png"
