@@ -193,7 +193,7 @@ def _edit_jaw(shot, frame: int, value: float) -> None:
     CurveStore(shot.project).save(curves)
 
 
-@pytest.mark.parametrize("name", ["out.mov", "out.mxf", "frames"])
+@pytest.mark.parametrize("name", ["out.mp4", "out.mov", "out.mxf", "frames"])
 def test_a_re_export_after_a_fix_renders_only_the_segments_it_touches(derived_shot, knowing, tmp_path, monkeypatch, name):
     """The editor fixes the jaw on one frame and exports again: one segment is rendered, the rest
     is copied from the previous export, and the file equals a fresh export of the fixed shot."""
