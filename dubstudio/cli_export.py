@@ -128,6 +128,10 @@ def cmd_export(args) -> int:
     ]
     if result.get("resume_note"):
         lines.append(f"  {result['resume_note']}")
+    for st in result.get("stopped_exports_beside") or []:
+        lines.append(f"  note: a stopped export to {st['output']} ({st['frames_finished']} of {st['frames']} frames, "
+                     f"{st['bytes'] / 2**20:.0f} MB in {st['work_folder']}) is beside it: export to that name to continue it, "
+                     f"or delete that folder")
     if result.get("timecode"):
         lines.append(f"  starts at the shot's source timecode {result['timecode']}")
     if result.get("color"):

@@ -24,7 +24,7 @@ from dubstudio.errors import Cancelled, DubStudioError, MediaError
 from dubstudio.export.audio_track import AudioRequest, mel_windows, prepare_audio
 from dubstudio.export.formats import check_frame_size, guess_format, video_format
 from dubstudio.export.mark import WatermarkSettings, build_manifest, embed, synthetic_mask
-from dubstudio.export.resume import ExportWork, base_key, renderer_fingerprint, segment_keys, segment_length
+from dubstudio.export.resume import ExportWork, base_key, renderer_fingerprint, segment_keys, segment_length, stopped_beside
 from dubstudio.export.review import ReviewSettings, SideBySide
 from dubstudio.export.writers import PngSequenceSink, VideoSink, check_png_target
 from dubstudio.rendering.render_job import RenderSettings, load_tracking, new_stats, render_frames
@@ -214,6 +214,7 @@ def export_shot(
         "frames_reused": reused,
         "frames_rendered": n - reused,
         "resume_note": work.note(),
+        "stopped_exports_beside": stopped_beside(out),
         "fps": f"{fps.numerator}/{fps.denominator}",
         "width": w,
         "height": h,

@@ -33,7 +33,7 @@ import numpy as np
 from dubstudio.errors import MediaError
 from dubstudio.io.atomic import atomic_write_json, file_fingerprint, settings_hash
 
-__all__ = ["ExportWork", "stopped_export", "previous_export", "base_key", "segment_keys", "segment_length", "work_folder", "array_digest",
+__all__ = ["ExportWork", "stopped_export", "stopped_beside", "previous_export", "base_key", "segment_keys", "segment_length", "work_folder", "array_digest",
            "renderer_fingerprint"]
 
 STATE = "state.json"
@@ -119,6 +119,30 @@ def stopped_export(out: Path) -> tuple[int, int] | None:
         return (done, int(state["frames"])) if done else None
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+def stopped_beside(out: Path) -> list[dict]:
+    """Other stopped exports in ``out``'s folder (their work folders hold disk space until that
+    name is exported again or the folder is deleted): name, frames finished, frames, bytes."""
+    out = Path(out)
+    found = []
+    try:
+        candidates = sorted(out.parent.glob(".*.dubstudio-export"))
+    except OSError:
+        return found
+    for w in candidates:
+        name = w.name.removeprefix(".").removesuffix(".dubstudio-export")
+        if name == out.name or not w.is_dir():
+            continue
+        got = stopped_export(w.parent / name)
+        if got is None:
+            continue
+        try:
+            size = sum(f.stat().st_size for f in w.iterdir() if f.is_file())
+        except OSError:
+            size = 0
+        found.append({"output": name, "frames_finished": got[0], "frames": got[1], "bytes": size, "work_folder": w.name})
+    return found
 
 
 def previous_export(out: Path) -> bool:

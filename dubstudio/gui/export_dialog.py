@@ -202,6 +202,10 @@ def describe_result(r: dict) -> str:
     kept += ["bit depth"] if r.get("source_bits_kept") else []
     if r.get("resume_note"):
         text += f" · {r['resume_note']}"
+    stopped = r.get("stopped_exports_beside") or []
+    if stopped:
+        text += " · stopped exports beside it, holding disk space until exported again or deleted: " + ", ".join(
+            f"{st['output']} ({st['frames_finished']}/{st['frames']} frames, {st['work_folder']})" for st in stopped)
     if kept:
         text += " · keeps the shot's " + "; ".join(kept)
     v = r.get("verify")

@@ -274,3 +274,18 @@ def test_a_full_disk_keeps_the_finished_segments(derived_shot, knowing, tmp_path
     r = knowing(shot.tracking, shot.clip)
     res = export_shot(shot.project, r, out, ExportSettings(render=FAST, verify=True))
     assert res["frames_reused"] == 8 and _rendered(r) == list(range(8, 16)) and res["verify"]["ok"]
+
+
+def test_a_finished_export_points_at_stopped_ones_beside_it(derived_shot, knowing, tmp_path):
+    """A stopped export to another name holds disk space in a hidden folder: the next finished
+    export in that folder says so (and touches nothing)."""
+    shot = derived_shot(n=16, fps=Fraction(25))
+    with pytest.raises(Cancelled):
+        export_shot(shot.project, knowing(shot.tracking, shot.clip), tmp_path / "take1.mov", ExportSettings(render=FAST), _cancel_after(8))
+    res = export_shot(shot.project, knowing(shot.tracking, shot.clip), tmp_path / "take2.mp4", ExportSettings(render=FAST))
+    [st] = res["stopped_exports_beside"]
+    assert (st["output"], st["frames_finished"], st["frames"], st["work_folder"]) == ("take1.mov", 8, 16, ".take1.mov.dubstudio-export")
+    assert st["bytes"] > 0 and resume.work_folder(tmp_path / "take1.mov").is_dir()
+    from dubstudio.gui.export_dialog import describe_result
+
+    assert "take1.mov (8/16 frames" in describe_result(res)
