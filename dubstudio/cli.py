@@ -18,6 +18,8 @@ from dubstudio.errors import Cancelled, DubStudioError
 
 
 OVERLAY_SUFFIXES = (".mp4", ".mov", ".mkv", ".png", ".jpg")
+RUN_STEPS = 600  # adaptation steps of `run` from the prior or from scratch
+RUN_STEPS_FROM_SHOT = 150  # from another shot of the actor (BENCHMARKS.md, "another shot of the same actor")
 
 
 def _progress(args):
@@ -144,6 +146,8 @@ def cmd_run(args) -> int:
 def _run_dub(args, video: Path, project_dir: Path) -> int:
     from dubstudio.pipeline import PipelineSettings, dub_shot
 
+    if args.steps is None:
+        args.steps = RUN_STEPS_FROM_SHOT if args.from_shot else RUN_STEPS
     if args.steps < 1:
         raise DubStudioError("--steps must be at least 1.")
     device = args.device
@@ -152,7 +156,8 @@ def _run_dub(args, video: Path, project_dir: Path) -> int:
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
     settings = PipelineSettings(steps=args.steps, mode=args.mode, prior=Path(args.prior) if args.prior else None,
-                                frames=args.frames, offset_s=args.offset, device=device, audio_policy=args.audio_policy)
+                                frames=args.frames, offset_s=args.offset, device=device, audio_policy=args.audio_policy,
+                                from_shot=Path(args.from_shot) if args.from_shot else None)
     out = Path(args.output) if args.output else project_dir / "dubbed.mp4"
     progress = _progress(args)
     try:
@@ -164,7 +169,8 @@ def _run_dub(args, video: Path, project_dir: Path) -> int:
     ok = ex.get("verify", {}).get("ok", True)
     _emit(args, result, f"dubbed {ex['frames']} frames ({result['dub']['driven_frames']} driven) -> {ex['output']}"
                         f"  [adapt {result['adapt']['steps']} steps{' (cached)' if result['adapt']['cached'] else ''}; "
-                        f"export {ex['frames_per_s']} frames/s; ffprobe {'ok' if ok else 'FAILED'}]")
+                        f"export {ex['frames_per_s']} frames/s; ffprobe {'ok' if ok else 'FAILED'}]"
+                        + (f"\nwarning: {result['adapt']['warning']}" if result["adapt"].get("warning") else ""))
     return 0 if ok else 1
 
 
@@ -220,9 +226,14 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--dubber", help="a dubbing actor's video: as --audio, driven by their mouth and muxed with their audio")
     sp.add_argument("-o", "--output", help="dubbed export (.mp4, .mov, .mxf or a folder; default: PROJECT/dubbed.mp4)")
     sp.add_argument("--offset", type=float, default=0.0, help="shot time (s) where the new line starts; negative skips into it")
-    sp.add_argument("--steps", type=int, default=600, help="adaptation steps (default 600: ~5 min on 2 CPU cores)")
+    sp.add_argument("--steps", type=int, help=f"adaptation steps (default {RUN_STEPS}: ~5 min on 2 CPU cores; "
+                    f"{RUN_STEPS_FROM_SHOT} with --from-shot)")
     sp.add_argument("--mode", choices=("full", "texture", "mixed"), default="full", help="adaptation mode (texture/mixed need --prior)")
-    sp.add_argument("--prior", help="prior renderer checkpoint (dubstudio prior train): faster adaptation")
+    start = sp.add_mutually_exclusive_group()
+    start.add_argument("--prior", help="prior renderer checkpoint (dubstudio prior train): faster adaptation")
+    start.add_argument("--from-shot", metavar="PROJECT",
+                       help="another shot of this actor, already adapted (its project folder or actor file): "
+                            "adaptation starts from it and needs far fewer steps")
     sp.add_argument("--frames", help="training frames A:B (default: the whole shot)")
     sp.add_argument("--audio-policy", choices=("pad", "trim", "fit", "error"), help="when the new audio is longer/shorter than the shot (default pad)")
     sp.add_argument("--device", default="auto", help="torch device: auto (GPU when present), cpu, cuda")

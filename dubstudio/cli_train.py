@@ -68,6 +68,9 @@ def register(subparsers, common_flags=None) -> None:
                          "mixed: full with the prior's data 1:1 (default: texture with --prior, else full)")
     sp.add_argument("--prior-projects", nargs="+", help="projects of the prior's identities for mixed mode "
                     "(default: where the prior recorded them)")
+    sp.add_argument("--from-shot", metavar="PROJECT|ACTOR_FILE",
+                    help="start from this actor's adaptation on another shot (its project folder or actor file) "
+                         "instead of a prior: a further shot of an actor needs far fewer steps")
     sp.add_argument("--frames", help="training frame range A:B (default: all)")
     sp.add_argument("--val-frames", help="held-out range C:D monitored during training (mouth PSNR)")
     sp.add_argument("--val-every", type=int, default=50, help="steps between validations (with --val-frames)")
@@ -211,7 +214,8 @@ def _emit(args, result: dict, human: str) -> None:
 
 def _human(r, what: str) -> str:
     return (f"{what}: {r.steps} steps (resumed from {r.resumed_from}), final loss {r.final_loss:.4f}, "
-            f"{r.steps_per_s:.2f} steps/s, {r.wall_s:.0f} s -> {r.path} ({r.stored_bytes / 1e6:.2f} MB)")
+            f"{r.steps_per_s:.2f} steps/s, {r.wall_s:.0f} s -> {r.path} ({r.stored_bytes / 1e6:.2f} MB)"
+            + (f"\nwarning: {r.warning}" if getattr(r, "warning", None) else ""))
 
 
 # ------------------------------------------------------------------------------------ commands
@@ -237,20 +241,21 @@ def cmd_prior_train(args) -> int:
 def cmd_adapt(args) -> int:
     from dubstudio.io.project import Project
     from dubstudio.training.data import parse_frames, tracking_of
-    from dubstudio.training.trainer import adapt
+    from dubstudio.training.trainer import actor_file_of, adapt
 
     _setup_torch(args)
     cfg = _config(args)
     project = Project.open(args.project)
     n = tracking_of(project)[0].n_frames
     mode = args.mode or ("texture" if args.prior else "full")
+    start = actor_file_of(args.from_shot) if args.from_shot else None
     prior_projects = [Project.open(p) for p in args.prior_projects] if args.prior_projects else None
     frames = parse_frames(args.frames, n)
     val = parse_frames(args.val_frames, n) if args.val_frames else None
     with _Reporter(args) as progress:
         r = adapt(project, mode, args.steps, frames=frames, prior=args.prior, prior_projects=prior_projects, cfg=cfg,
-                  device=args.device, progress=progress, restart=args.restart, val_frames=val)
-    res = {**r.to_json(), "mode": mode, "project": str(project.root)}
+                  device=args.device, progress=progress, restart=args.restart, val_frames=val, start_from=start)
+    res = {**r.to_json(), "mode": mode, "project": str(project.root), "from_shot": str(start) if start else None}
     vals = [h for h in r.history if "val_mouth_psnr" in h]
     if vals:
         res["val_mouth_psnr"] = vals[-1]["val_mouth_psnr"]

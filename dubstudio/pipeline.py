@@ -24,6 +24,7 @@ class PipelineSettings:
     offset_s: float = 0.0  # shot time where the new line starts (negative skips into the clip)
     device: str = "cpu"
     audio_policy: str | None = None  # export length policy (default: pad dubbed audio)
+    from_shot: Path | None = None  # another shot of the actor, adapted: start from it instead of the prior
 
 
 def dub_shot(
@@ -44,13 +45,14 @@ def dub_shot(
     from dubstudio.rendering.renderer import ActorRenderer
     from dubstudio.tracking.track import TrackSettings, track
     from dubstudio.training.data import parse_frames
-    from dubstudio.training.trainer import adapt
+    from dubstudio.training.trainer import actor_file_of, adapt
 
     if (audio is None) == (dubber is None):
         raise DubStudioError("give the new dialogue as --audio FILE or a dubbing actor's video as --dubber VIDEO (one of them).")
-    for p in (audio, dubber, settings.prior):
+    for p in (audio, dubber, settings.prior):  # (--from-shot is checked by actor_file_of, before tracking)
         if p is not None and not Path(p).is_file():
             raise DubStudioError(f"{p} not found; check the path.")
+    start = actor_file_of(settings.from_shot) if settings.from_shot is not None else None  # a wrong path fails now
     progress = progress or Progress()
     project = Project.create(project_dir, video)
     tracking, metrics = track(video, project, TrackSettings(), progress)
@@ -61,7 +63,8 @@ def dub_shot(
         from dubstudio.export.audio_track import check_audio_length
 
         check_audio_length(audio, tracking.n_frames, tracking.fps, settings.offset_s or 0.0, settings.audio_policy or "pad")
-    ad = adapt(project, settings.mode, settings.steps, frames=frames, prior=settings.prior, device=settings.device, progress=progress)
+    ad = adapt(project, settings.mode, settings.steps, frames=frames, prior=settings.prior, device=settings.device, progress=progress,
+               start_from=start)
     if dubber is not None:
         d = dub_from_dubber(project, Path(dubber), settings.offset_s, progress)
     else:
@@ -74,7 +77,8 @@ def dub_shot(
     return {
         "project": str(project.root),
         "tracking": {k: metrics[k] for k in ("frames", "frames_with_face", "landmark_rms_iod") if k in metrics},
-        "adapt": {"mode": settings.mode, "steps": ad.steps, "cached": ad.cached, "wall_s": round(ad.wall_s, 1), "path": str(ad.path)},
+        "adapt": {"mode": settings.mode, "steps": ad.steps, "cached": ad.cached, "wall_s": round(ad.wall_s, 1), "path": str(ad.path),
+                  "from_shot": str(start) if start is not None else None, "warning": ad.warning},
         "dub": {"source": d.source, "driven_frames": d.driven_frames, "frames": d.frames},
         "export": ex,
     }

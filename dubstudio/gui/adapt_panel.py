@@ -5,6 +5,9 @@ The job is ``dubstudio.training.trainer.adapt`` (the same as ``dubstudio adapt``
 and the training mouth PSNR as they arrive, and shows a preview (real crop | current rendering of
 one frame) that the trainer hands over every few steps from the worker thread; the panel keeps
 only the latest one (a lock-protected slot) and draws it on the next progress event.
+
+"From shot" starts from the actor's adaptation on another shot (``adapt(start_from=...)``) instead
+of the prior; its list offers the recent projects that have an adaptation.
 """
 
 from __future__ import annotations
@@ -100,6 +103,22 @@ class AdaptPanel(QWidget):
         prior_row.setContentsMargins(0, 0, 0, 0)
         prior_row.addWidget(self.prior, 1)
         prior_row.addWidget(browse)
+        self.from_shot = QComboBox()
+        self.from_shot.setEditable(True)
+        self.from_shot.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.from_shot.lineEdit().setPlaceholderText("none: start from the prior")
+        self.from_shot.setToolTip("Another shot of this actor that is already adapted (its project folder): this "
+                                  "shot starts from that adaptation, so far fewer steps are needed "
+                                  "(dubstudio adapt --from-shot). Leave empty to start from the prior.")
+        self.from_shot.currentTextChanged.connect(self._from_shot_changed)
+        browse_shot = QToolButton()
+        browse_shot.setText("…")
+        browse_shot.setToolTip("Choose the project folder of another shot of this actor")
+        browse_shot.clicked.connect(self._choose_shot)
+        shot_row = QHBoxLayout()
+        shot_row.setContentsMargins(0, 0, 0, 0)
+        shot_row.addWidget(self.from_shot, 1)
+        shot_row.addWidget(browse_shot)
         self.steps = QSpinBox()
         self.steps.setRange(1, 1_000_000)
         self.steps.setSingleStep(100)
@@ -138,6 +157,7 @@ class AdaptPanel(QWidget):
         form = QFormLayout()
         form.addRow("Mode", self.mode)
         form.addRow("Prior", prior_row)
+        form.addRow("From shot", shot_row)
         form.addRow("Steps", self.steps)
         form.addRow("Frames", self.frames)
         form.addRow("", self.sharp)
@@ -154,6 +174,8 @@ class AdaptPanel(QWidget):
         self._mode_changed(self.mode.currentText())
         session.tracking_changed.connect(self._update_enabled)
         session.shot_closed.connect(self._update_enabled)
+        session.tracking_changed.connect(self._fill_shots)
+        self._fill_shots()
         self._update_enabled()
 
     # -- state --
@@ -165,6 +187,38 @@ class AdaptPanel(QWidget):
         path, _ = QFileDialog.getOpenFileName(self, "Choose a prior renderer", self.prior.text(), "Checkpoints (*.pt);;All files (*)")
         if path:
             self.prior.setText(path)
+
+    def _fill_shots(self, *_: object) -> None:
+        """Offer the recent projects (not this one) that have an adaptation; keep what is typed."""
+        from dubstudio.gui.project_panel import RecentProjects
+        from dubstudio.io.project import Project
+
+        here = self.session.project.root.resolve() if self.session.project is not None else None
+        text = self.from_shot.currentText()
+        shots = []
+        for path in RecentProjects(self.settings).paths():
+            if here is not None and Path(path).resolve() == here:
+                continue
+            try:
+                if Project.open(path).stage_record("adapt"):
+                    shots.append(path)
+            except Exception:  # noqa: BLE001 - a damaged or foreign folder is simply not offered
+                continue
+        self.from_shot.blockSignals(True)
+        self.from_shot.clear()
+        self.from_shot.addItems([""] + shots)
+        self.from_shot.setEditText(text if here is None or text != str(here) else "")
+        self.from_shot.blockSignals(False)
+        self._from_shot_changed(self.from_shot.currentText())
+
+    def _from_shot_changed(self, text: str) -> None:
+        self.prior.setEnabled(not text.strip())  # the other shot's adaptation replaces the prior
+
+    def _choose_shot(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Choose another shot of this actor (its project folder)",
+                                                self.from_shot.currentText())
+        if path:
+            self.from_shot.setEditText(path)
 
     def _update_enabled(self, *_: object) -> None:
         running = self.job is not None and self.job.running
@@ -183,6 +237,7 @@ class AdaptPanel(QWidget):
         m = rec.get("metrics", {})
         loss = m.get("final_loss")
         return (f"Adapted: {m.get('mode', '?')}, {m.get('steps', '?')} steps"
+                + (f" from shot {m['from_shot']}" if m.get("from_shot") else "")
                 + (f", final loss {loss:.4f}" if isinstance(loss, (int, float)) else "")
                 + ". More steps continue from it.")
 
@@ -209,7 +264,20 @@ class AdaptPanel(QWidget):
             self.status.setText(str(e))
             return None
         mode, steps, prior = self.mode.currentText(), int(self.steps.value()), self.prior.text().strip() or None
-        if prior and not Path(prior).is_file():
+        start_from = None
+        if self.from_shot.currentText().strip():
+            from dubstudio.training.trainer import actor_file_of
+
+            try:
+                start_from = actor_file_of(self.from_shot.currentText().strip())
+            except DubStudioError as e:
+                self.status.setText(f"From shot: {e}")
+                return None
+            if mode == "mixed":
+                self.status.setText("From shot: mixed mode mixes the prior's people in; use full or texture.")
+                return None
+            prior = None
+        elif prior and not Path(prior).is_file():
             self.status.setText(f"Prior not found: {prior}")
             return None
         sharp = self.sharp.isChecked()
@@ -225,7 +293,7 @@ class AdaptPanel(QWidget):
 
             cfg = TrainConfig(w_vgg=SHARP_W_VGG, vgg_region="mouth") if sharp else TrainConfig()
             return adapt(project, mode, steps, frames=frames, prior=prior, cfg=cfg, device=device, progress=progress,
-                         preview=slot.put, preview_frame=preview_frame, preview_every=every)
+                         preview=slot.put, preview_frame=preview_frame, preview_every=every, start_from=start_from)
 
         self._steps.clear()
         self._loss.clear()
@@ -237,7 +305,8 @@ class AdaptPanel(QWidget):
         self.job.cancelled.connect(lambda _m: self.status.setText("Cancelled: the checkpoint is saved; Start resumes it."))
         self.job.finished.connect(self._update_enabled)
         self.job.finished.connect(self._show_preview)
-        self.status.setText(f"Adapting ({mode}, {steps} steps on {device})…")
+        origin = f" from {Path(self.from_shot.currentText().strip()).name}" if start_from is not None else ""
+        self.status.setText(f"Adapting ({mode}{origin}, {steps} steps on {device})…")
         self._update_enabled()
         return self.job
 
@@ -270,7 +339,8 @@ class AdaptPanel(QWidget):
 
     def _on_done(self, result) -> None:
         self.status.setText(f"Adapted: {result.steps} steps, final loss {result.final_loss:.4f}, "
-                            f"{result.stored_bytes / 1e6:.1f} MB → {Path(result.path).name}")
+                            f"{result.stored_bytes / 1e6:.1f} MB → {Path(result.path).name}"
+                            + (f"\n⚠ {result.warning[0].upper()}{result.warning[1:]}" if result.warning else ""))
         self.adapted.emit(result)
 
     @property

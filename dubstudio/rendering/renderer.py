@@ -63,18 +63,13 @@ class ActorRenderer:
     def load(cls, project: Project | str | Path, device: torch.device | str = "cpu", mode: str | None = None,
              actor: str | Path | None = None) -> ActorRenderer:
         """The project's latest adaptation (or that of ``mode``, or the actor file ``actor``)."""
-        from dubstudio.training.trainer import TrainConfig
+        from dubstudio.training.trainer import TrainConfig, actor_file_of
 
         if not isinstance(project, Project):
             project = Project.open(project)
         device = torch.device(device)
         if actor is None:
-            stage = "adapt" if mode is None else f"adapt_{mode}"
-            rec = project.stage_record(stage)
-            if not rec:
-                what = "an adaptation" if mode is None else f"a '{mode}' adaptation"
-                raise ProjectError(f"{project.root} has no {what} yet; run `dubstudio adapt --project {project.root}` first.")
-            actor = project.path(rec["outputs"]["actor"])
+            actor = actor_file_of(project.root, mode)
         a = ckpt.load(actor, "actor", map_location="cpu")
         cfg = TrainConfig.from_dict(a["config"])
         if a["generator"] is not None:

@@ -197,6 +197,22 @@ def solve_identity(samples: list[np.ndarray], template: np.ndarray, closed_fract
     return neutral
 
 
+def shape_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """How far apart two neutral face shapes (``Tracking.identity``) are: the RMS vertex distance
+    after a similarity alignment of ``b`` onto ``a``, both centred and scaled to unit RMS radius.
+    On the media clips: one person in three shots of one take 0.005-0.011, two people 0.036-0.087."""
+    a = np.asarray(a, np.float64) - np.mean(a, axis=0)
+    b = np.asarray(b, np.float64) - np.mean(b, axis=0)
+    a = a / np.sqrt((a**2).sum(1).mean())
+    b = b / np.sqrt((b**2).sum(1).mean())
+    u, sv, vt = np.linalg.svd(b.T @ a)
+    if np.linalg.det(u @ vt) < 0:  # a rotation, never a mirror
+        u[:, -1] *= -1
+        sv[-1] *= -1
+    scale = sv.sum() / (b**2).sum()
+    return float(np.sqrt(((scale * b @ (u @ vt) - a) ** 2).sum(1).mean()))
+
+
 def solve_residual_basis(
     model: FaceModel, samples: list[np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray]:

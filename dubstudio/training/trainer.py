@@ -12,6 +12,10 @@
   lives in ``cache/adapt/<mode>-<key>.state.pt`` of the project (one per mode: a run with other
   settings replaces it), the result is ``cache/adapt/actor_<mode>-<key>.pt`` (one per configuration)
   and the project's ``adapt`` / ``adapt_<mode>`` stage records point to the latest.
+- ``adapt(..., start_from=ACTOR)``: the same actor in another shot. The texture and the generator
+  start from that shot's adaptation instead of the prior, so a further shot of an actor needs a
+  short run (BENCHMARKS.md, "another shot of the same actor"); texels that shot saw and this one
+  does not keep what it learned.
 
 The models, optimisers and the training loop of one run are ``session.Session`` (re-exported
 here); how long work reports progress and when it checkpoints is described there.
@@ -48,6 +52,9 @@ from dubstudio.training.session import Session, torch_batch  # noqa: F401 (torch
 log = logging.getLogger(__name__)
 
 MODES = ("texture", "full", "mixed")
+# above this ``shape_distance`` between another shot's tracked face and this one, starting from that
+# shot is flagged as maybe another person (one person across shots: 0.005-0.011, two people >= 0.036)
+SAME_ACTOR_MAX_DISTANCE = 0.025
 TEX_INITS = ("random", "prior-mean")
 ADAPT_VERSION = 1
 _NAME_BAD = re.compile(r"[^A-Za-z0-9_-]+")
@@ -130,12 +137,14 @@ class TrainResult:
     resumed_from: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
     cached: bool = False
+    warning: str | None = None  # something the user should check (e.g. another shot that is not this actor)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "path": str(self.path), "steps": self.steps, "steps_run": self.steps_run,
             "final_loss": self.final_loss, "steps_per_s": self.steps_per_s, "wall_s": self.wall_s,
             "stored_bytes": self.stored_bytes, "resumed_from": self.resumed_from, "cached": self.cached,
+            "warning": self.warning,
         }
 
 
@@ -264,8 +273,12 @@ def adapt(
     preview: Callable[[int, np.ndarray], None] | None = None,
     preview_frame: int | None = None,
     preview_every: int = 25,
+    start_from: str | Path | None = None,
 ) -> TrainResult:
     """Adapt the renderer to ``project``'s actor on ``frames``; see the module docstring.
+
+    ``start_from``: an actor file of the same person adapted on another shot
+    (``actor_file_of(project_or_file)`` finds it); excludes ``prior``.
 
     ``preview(step, image)``, if given, is called from the training thread every ``preview_every``
     steps with a (R, 2R, 3) uint8 image, the real crop of ``preview_frame`` (default: the middle
@@ -277,10 +290,23 @@ def adapt(
     device = _device(device)
     if mode not in MODES:
         raise DubStudioError(f"unknown adaptation mode {mode!r}; use one of {', '.join(MODES)}.")
-    if mode == "texture" and prior is None:
+    if mode == "texture" and prior is None and start_from is None:
         raise DubStudioError("texture mode trains only the texture, so it needs a prior renderer: give --prior FILE.")
 
     prior_ck = None
+    src = None  # the actor file of another shot this run starts from
+    if start_from is not None:
+        if prior is not None:
+            raise DubStudioError("start either from a prior (--prior) or from another shot of the actor (--from-shot), not both.")
+        if mode == "mixed":
+            raise DubStudioError("mixed mode mixes the prior's people into the batches; starting from another shot "
+                                 "of the actor, use full (or texture) mode.")
+        src = _start_source(start_from)
+        pcfg = TrainConfig.from_dict(src["config"])
+        cfg = cfg.replace(resolution=pcfg.resolution, generator=pcfg.generator,
+                          tex_resolution=pcfg.tex_resolution, tex_levels=pcfg.tex_levels)
+        if src["generator"] is None:  # a texture-mode actor: its generator is its prior's
+            prior = src["prior"]["path"]
     if prior is not None:
         prior_ck = ckpt.load(prior, "prior")
         pcfg = TrainConfig.from_dict(prior_ck["config"])
@@ -290,12 +316,15 @@ def adapt(
     torch.manual_seed(cfg.seed)  # texture initialisation
     tracking, track_key = tracking_of(project)
     actor = identity_name(project)
+    warning = _other_actor_warning(src, start_from, tracking) if src is not None else None
     idx = _face_frames(project, frames)
     caches = {actor: FrameCache.build(project, idx, cfg.resolution, progress, tracking)}
     ref_frame = int(caches[actor].indices[neutral_reference(caches[actor], tracking)])
 
     textures = {actor: cfg.new_texture()}
-    if cfg.tex_init == "prior-mean" and prior_ck is not None:
+    if src is not None:
+        textures[actor].load_state_dict({k: v.float() for k, v in src["texture"].items()})
+    elif cfg.tex_init == "prior-mean" and prior_ck is not None:
         prior_mean_texture(textures[actor], prior_ck["textures"])
     trainable = [actor]
     others: list[str] = []
@@ -333,7 +362,8 @@ def adapt(
 
     key = project.stage_key(
         "adapt",
-        {"tracking": track_key, "prior": ckpt.fingerprint(prior) if prior else "", "others": sorted(other_keys)},
+        {"tracking": track_key, "prior": ckpt.fingerprint(prior) if prior else "", "others": sorted(other_keys),
+         **({"start_from": ckpt.fingerprint(start_from)} if src is not None else {})},
         {"version": ADAPT_VERSION, "mode": mode, "frames": idx, "config": cfg.key_dict()},
     )
     adir = project.cache_dir("adapt")
@@ -349,7 +379,8 @@ def adapt(
         if prev is not None and prev.get("key") == key and int(prev["step"]) == steps:
             _record(project, mode, actor_path, prev.get("metrics", {}))
             return TrainResult(actor_path, steps, 0, float(prev["metrics"].get("final_loss", float("nan"))), 0.0,
-                               time.perf_counter() - t_all, actor_path.stat().st_size, steps, prev.get("history", []), cached=True)
+                               time.perf_counter() - t_all, actor_path.stat().st_size, steps, prev.get("history", []), cached=True,
+                               warning=warning)
 
     b_actor = cfg.batch_size if mode != "mixed" else (cfg.batch_size + 1) // 2
 
@@ -359,9 +390,14 @@ def adapt(
         return [actor] * b_actor + [others[k] for k in rng.integers(len(others), size=cfg.batch_size - b_actor)]
 
     sampler = WindowSampler(caches, cfg.generator.window)
+    if src is not None and src["generator"] is not None:
+        gen_state = src["generator"]
+    else:
+        gen_state = prior_ck["generator"] if prior_ck is not None else None
+    # texture mode stores no generator when it is the prior's file; one fine-tuned on another shot is stored
+    store_generator = mode != "texture" or (src is not None and src["generator"] is not None)
     sess = Session(
-        cfg, device, sampler, plan, textures, trainable, train_generator=(mode != "texture"),
-        generator_state=prior_ck["generator"] if prior_ck is not None else None,
+        cfg, device, sampler, plan, textures, trainable, train_generator=(mode != "texture"), generator_state=gen_state,
     )
     if val_frames:
         vcache = FrameCache.build(project, _face_frames(project, val_frames), cfg.resolution, progress, tracking)
@@ -396,18 +432,25 @@ def adapt(
     # the stored texture: texels no training frame sampled get their seen neighbours' features
     # (texel_coverage explains the blotch this prevents); the training state keeps the raw one
     seen = training_coverage(caches[actor], cfg.tex_resolution)
+    if src is not None and src.get("seen_texels") is not None:
+        seen |= src["seen_texels"].cpu().bool()  # what the other shot learned is kept, not filled over
     texture = copy.deepcopy(sess.textures[actor]).cpu()
     n_filled = fill_unseen(texture, seen)
     metrics = {"final_loss": sess.final_loss, "steps": sess.step, "mode": mode,
                "steps_per_s": n_run / loop_s if n_run else 0.0,
                "texels_seen": int(seen.sum()), "texels_filled": n_filled}
+    if src is not None:
+        metrics["from_shot"] = _shot_name(start_from)
     payload = {
         "key": key, "mode": mode, "config": cfg.to_dict(), "step": sess.step, "actor": actor,
         "frames": idx, "reference_frame": ref_frame, "tracking_key": track_key,
+        "identity": torch.from_numpy(np.asarray(tracking.identity, np.float32)),  # for the same-actor check
         "texture": texture.state_fp16(), "texture_shape": cfg.texture_shape(), "seen_texels": seen,
         "prior": {"path": str(Path(prior).resolve()), "fingerprint": ckpt.fingerprint(prior)} if prior else None,
-        "generator": sess.gen.state_dict() if mode != "texture" else None,
+        "generator": sess.gen.state_dict() if store_generator else None,
         "history": sess.history, "metrics": metrics,
+        "start_from": ({"path": str(Path(start_from).resolve()), "fingerprint": ckpt.fingerprint(start_from),
+                        "actor": src["actor"], "frames": len(src["frames"])} if src is not None else None),
     }
     size = ckpt.save(actor_path, "actor", payload)
     metrics["stored_bytes"] = size
@@ -415,8 +458,64 @@ def adapt(
     return TrainResult(
         path=actor_path, steps=sess.step, steps_run=n_run, final_loss=sess.final_loss,
         steps_per_s=metrics["steps_per_s"], wall_s=time.perf_counter() - t_all, stored_bytes=size,
-        resumed_from=resumed_from, history=sess.history,
+        resumed_from=resumed_from, history=sess.history, warning=warning,
     )
+
+
+def actor_file_of(source: str | Path, mode: str | None = None) -> Path:
+    """The actor file behind ``source``: an actor file itself, or a project folder's latest
+    adaptation (of ``mode``, when given)."""
+    source = Path(source)
+    if source.is_file():
+        return source
+    try:
+        project = Project.open(source)
+    except ProjectError as e:
+        raise ProjectError(f"{source} is neither an actor file nor a project folder ({e})") from e
+    stage = "adapt" if mode is None else f"adapt_{mode}"
+    rec = project.stage_record(stage)
+    if not rec:
+        what = "adaptation" if mode is None else f"'{mode}' adaptation"
+        raise ProjectError(f"{project.root} has no {what} yet; run `dubstudio adapt --project {project.root}` first.")
+    path = project.path(rec["outputs"]["actor"])
+    if not path.is_file():
+        raise ProjectError(f"the adaptation of {project.root} points to {path}, which is missing; adapt that shot again.")
+    return path
+
+
+def _shot_name(actor_file: str | Path) -> str:
+    """The project folder an actor file sits in (``<project>/cache/adapt/actor_*.pt``), else its name."""
+    p = Path(actor_file).resolve()
+    return p.parents[2].name if p.parent.name == "adapt" and p.parent.parent.name == "cache" else p.name
+
+
+def _other_actor_warning(src: dict[str, Any], start_from: str | Path, tracking) -> str | None:
+    """A warning when the other shot's tracked face shape is as far from this one as two people's."""
+    from dubstudio.tracking.fitting import shape_distance
+
+    ident = src.get("identity")
+    if ident is None:  # an actor file from before identities were stored: nothing to compare
+        return None
+    d = shape_distance(tracking.identity, ident.cpu().numpy())
+    if d <= SAME_ACTOR_MAX_DISTANCE:
+        return None
+    msg = (f"the face tracked in {_shot_name(start_from)} differs from this shot's by {d:.3f}, as much as two "
+           f"different people's do (the same actor in another shot: about 0.01); check that it is the same actor.")
+    log.warning(msg)
+    return msg
+
+
+def _start_source(path: str | Path) -> dict[str, Any]:
+    """An actor checkpoint to start from, its prior checked when it needs one."""
+    src = ckpt.load(path, "actor")
+    if src["generator"] is None:
+        p = src.get("prior") or {}
+        if not p.get("path") or not Path(p["path"]).is_file():
+            raise ProjectError(f"{path} was adapted in texture mode to the prior {p.get('path')}, which is missing; "
+                               f"put it back or start from a full adaptation of that shot.")
+        if ckpt.fingerprint(p["path"]) != p["fingerprint"]:
+            raise ProjectError(f"the prior {p['path']} has changed since {path} was adapted; adapt that shot again.")
+    return src
 
 
 @torch.no_grad()

@@ -40,3 +40,20 @@ def test_run_with_new_audio_exports_a_verified_dub(media: Path, tmp_path: Path) 
                        capture_output=True, text=True, timeout=600, env=env)
     assert r.returncode == 2 and "past the end of the shot" in r.stderr and "--audio-policy trim" in r.stderr
     assert not list((tmp_path / "proj2").rglob("actor_*.pt")) and not (tmp_path / "b.mp4").exists()
+    # a further shot of the same actor starts from this one's adaptation
+    shot_b = tmp_path / "shot_b.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-ss", "2", "-i", str(media / "talk_b.mp4"), "-t", "2", "-c:v", "libx264",
+                    "-preset", "ultrafast", "-c:a", "aac", str(shot_b)], check=True, timeout=120)
+    r = subprocess.run([sys.executable, "-m", "dubstudio.cli", "run", str(shot_b), "--audio", str(media / "speech_zh.wav"),
+                        "--audio-policy", "trim", "--steps", "2", "--from-shot", str(tmp_path / "proj"),
+                        "--project", str(tmp_path / "proj_b"), "-o", str(tmp_path / "b_dubbed.mp4"), "--json", "-q"],
+                       capture_output=True, text=True, timeout=900, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res_b = json.loads(r.stdout.strip().splitlines()[-1])
+    assert res_b["adapt"]["from_shot"] == res["adapt"]["path"] and res_b["export"]["verify"]["ok"]
+    # a shot that was never adapted cannot be started from: refused before tracking
+    r = subprocess.run([sys.executable, "-m", "dubstudio.cli", "run", str(shot_b), "--audio", str(media / "speech_zh.wav"),
+                        "--from-shot", str(tmp_path / "proj2"), "--project", str(tmp_path / "proj_c")],
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 2 and "has no adaptation yet" in r.stderr, r.stderr[-1000:]
+    assert not (tmp_path / "proj_c").exists()

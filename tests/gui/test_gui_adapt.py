@@ -3,6 +3,8 @@ plot and the real | rendered preview updating while it runs, and the GUI thread 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 
@@ -65,3 +67,43 @@ def test_sharper_mouth_trains_with_the_mouth_perceptual_term(make_window, tracke
     cfg = torch.load(result.path, map_location="cpu", weights_only=True)["config"]
     assert cfg["w_vgg"] == 0.3 and cfg["vgg_region"] == "mouth"
     assert win.settings.value("adapt/sharp") == "true"  # remembered
+
+
+def test_a_further_shot_starts_from_a_recent_shot_of_the_actor(make_window, tracked_project, tracked_template, gui,
+                                                               qtbot, tmp_path):
+    import shutil
+
+    import torch
+
+    from dubstudio.training.trainer import actor_file_of
+
+    win = make_window()
+    gui.open(win, tracked_project)  # shot A: adapted first
+    panel = win.adapt_panel
+    panel.mode.setCurrentText("full")
+    panel.prior.setText("")
+    panel.steps.setValue(3)
+    panel.frames.setText("0:20")
+    assert panel.from_shot.count() == 1  # nothing adapted yet: only "none"
+    with qtbot.waitSignal(panel.adapted, timeout=180_000):
+        panel.start()
+    shot_b = tmp_path / "shot_b.dubstudio"
+    shutil.copytree(tracked_template, shot_b)
+    gui.open(win, shot_b)
+    offered = [panel.from_shot.itemText(i) for i in range(panel.from_shot.count())]
+    assert str(tracked_project.resolve()) in offered and str(shot_b.resolve()) not in offered
+    panel.from_shot.setCurrentText(str(tracked_project.resolve()))
+    assert not panel.prior.isEnabled()  # the other shot replaces the prior
+    panel.steps.setValue(2)
+    panel.frames.setText("20:40")
+    with qtbot.waitSignal(panel.adapted, timeout=180_000) as sig:
+        panel.start()
+        assert "from tracked.dubstudio" in panel.status.text()
+    got = torch.load(sig.args[0].path, map_location="cpu", weights_only=True)
+    assert Path(got["start_from"]["path"]) == actor_file_of(tracked_project).resolve()
+    panel.job = None
+    panel._update_enabled()
+    assert "from shot tracked.dubstudio" in panel.status.text()
+
+    panel.from_shot.setCurrentText(str(tmp_path / "not_a_project"))
+    assert panel.start() is None and "From shot:" in panel.status.text()
