@@ -9,7 +9,8 @@ shot A = 0-20 s (the actor's first shot, adapted on all 500 frames), shot B = 30
 = shot B reframed (a 0.81x crop off centre, scaled back to 256 px) and graded (brighter, warmer,
 more saturated, gamma 0.9), as a different camera set-up of the same scene would be. On B and C
 each run adapts on frames 0-399 and is validated on the held-out frames 400-499 (mouth PSNR of
-the rendered crop inside the mouth mask, 8 windows, every 25 steps): from scratch, from the prior
+the rendered crop inside the mouth mask, and over the whole generated lower-face region, which
+shows a colour mismatch the mouth alone hides; 8 windows, every 25 steps): from scratch, from the prior
 (with --prior), and from shot A's adaptation (``adapt(start_from=...)``), full mode, 128 px.
 Reported: the curves, the step at which each run first reaches the scratch run's final value,
 and wall time.
@@ -56,8 +57,8 @@ def cut(work: Path) -> dict[str, Path]:
     return out
 
 
-def curve(history: list[dict]) -> list[tuple[int, float]]:
-    return [(int(h["step"]), round(float(h["val_mouth_psnr"]), 2)) for h in history if "val_mouth_psnr" in h]
+def curve(history: list[dict], key: str) -> list[tuple[int, float]]:
+    return [(int(h["step"]), round(float(h[key]), 2)) for h in history if key in h]
 
 
 def first_reach(c: list[tuple[int, float]], level: float) -> int | None:
@@ -93,13 +94,16 @@ def main() -> int:
         for label, kw in starts:
             t0 = time.perf_counter()
             r = adapt(projects[shot], "full", args.steps, frames=TRAIN, val_frames=VAL, cfg=cfg, **kw)
-            rows[label] = {"curve": curve(r.history), "wall_s": round(time.perf_counter() - t0, 1), "cached": r.cached,
+            rows[label] = {"wall_s": round(time.perf_counter() - t0, 1), "cached": r.cached,
                            "steps_per_s": round(r.steps_per_s, 2)}
-        final = rows["scratch"]["curve"][-1][1]
-        for row in rows.values():
-            row["final"] = row["curve"][-1][1]
-            row["step_0"] = row["curve"][0][1]
-            row["steps_to_scratch_final"] = first_reach(row["curve"], final)
+            for what, key in (("mouth", "val_mouth_psnr"), ("region", "val_mask_psnr")):
+                rows[label][what] = {"curve": curve(r.history, key)}
+        for what in ("mouth", "region"):
+            final = rows["scratch"][what]["curve"][-1][1]
+            for row in rows.values():
+                c = row[what]["curve"]
+                row[what].update(final=c[-1][1], step_0=c[0][1], at_150=dict(c).get(150),
+                                 steps_to_scratch_final=first_reach(c, final))
         res["shots"][shot] = rows
     print(json.dumps(res))
     return 0

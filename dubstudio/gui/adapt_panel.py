@@ -45,6 +45,9 @@ MODE_HELP = {
     "mixed": "like full, with the prior's actors mixed in 1:1 (needs a prior; keeps it general)",
 }
 
+FROM_SHOT_HELP = ("starts from this actor's adaptation on the other shot: about 150 steps match a 600-step run "
+                  "from scratch, and also re-fit a colour grade that differs between the shots")
+
 
 class _PreviewSlot:
     """The latest preview image, written by the training thread, read by the GUI thread."""
@@ -181,7 +184,11 @@ class AdaptPanel(QWidget):
     # -- state --
 
     def _mode_changed(self, mode: str) -> None:
-        self.mode_help.setText(MODE_HELP.get(mode, ""))
+        text = MODE_HELP.get(mode, "")
+        if self.from_shot.currentText().strip():
+            text = (FROM_SHOT_HELP if mode != "mixed" else "mixed mode cannot start from another shot; use full or "
+                    "texture")
+        self.mode_help.setText(text)
 
     def _choose_prior(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Choose a prior renderer", self.prior.text(), "Checkpoints (*.pt);;All files (*)")
@@ -213,6 +220,7 @@ class AdaptPanel(QWidget):
 
     def _from_shot_changed(self, text: str) -> None:
         self.prior.setEnabled(not text.strip())  # the other shot's adaptation replaces the prior
+        self._mode_changed(self.mode.currentText())
 
     def _choose_shot(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Choose another shot of this actor (its project folder)",
