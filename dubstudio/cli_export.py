@@ -131,7 +131,7 @@ def cmd_export(args) -> int:
     for st in result.get("stopped_exports_beside") or []:
         lines.append(f"  note: a stopped export to {st['output']} ({st['frames_finished']} of {st['frames']} frames, "
                      f"{st['bytes'] / 2**20:.0f} MB in {st['work_folder']}) is beside it: export to that name to continue it, "
-                     f"or delete that folder")
+                     f"or free the space with `dubstudio stopped-exports {Path(result['output']).parent} --delete`")
     if result.get("timecode"):
         lines.append(f"  starts at the shot's source timecode {result['timecode']}")
     if result.get("color"):
@@ -165,6 +165,33 @@ def cmd_check_mark(args) -> int:
         + (f", found at {wm['size'][0]}x{wm['size'][1]} (the file was scaled)" if wm.get("size") else "")
     )
     _emit(args, result, human)
+    return 0
+
+
+def cmd_stopped_exports(args) -> int:
+    from dubstudio.cli import _emit
+    from dubstudio.export.resume import delete_stopped, stopped_in
+
+    folder = Path(args.folder)
+    if folder.is_file():
+        folder = folder.parent  # an export's file: the folder it is in
+    if not folder.is_dir():
+        raise DubStudioError(f"{folder} is not a folder; give the folder the exports were written to.")
+    names = args.name or None
+    if args.delete:
+        done = delete_stopped(folder, names)
+        freed = sum(d["bytes"] for d in done if d["deleted"])
+        lines = [f"deleted the stopped export to {d['output']} ({d['frames_finished']} of {d['frames']} frames, "
+                 f"{d['bytes'] / 2**20:.0f} MB)" if d["deleted"] else f"kept {d['output']}: {d['reason']}" for d in done]
+        human = "\n".join(lines + [f"{freed / 2**20:.0f} MB freed"]) if done else f"no stopped exports in {folder}"
+        _emit(args, {"folder": str(folder), "deleted": done, "bytes_freed": freed}, human)
+        return 0 if all(d["deleted"] for d in done) else 1
+    found = [st for st in stopped_in(folder) if names is None or st["output"] in names]
+    lines = [f"{st['output']}: {st['frames_finished']} of {st['frames']} frames, {st['bytes'] / 2**20:.0f} MB in {st['work_folder']}"
+             + (" (exporting now)" if st["running"] else "") for st in found]
+    human = ("\n".join(lines) + "\nexport to a name again to continue it, or delete with --delete") if found else \
+        f"no stopped exports in {folder}"
+    _emit(args, {"folder": str(folder), "stopped": found}, human)
     return 0
 
 
@@ -241,6 +268,14 @@ def register(subparsers, common_flags=None) -> None:
                         "killed) or finished export of the shot reuses its segments whose frames did not change")
     common(sp)
     sp.set_defaults(func=cmd_export)
+
+    sp = subparsers.add_parser("stopped-exports", help="list (or delete) the stopped exports in a folder, "
+                               "which hold disk space until continued")
+    sp.add_argument("folder", help="the folder exports were written to (or one export's file in it)")
+    sp.add_argument("--delete", action="store_true", help="delete them (an export running now is left alone)")
+    sp.add_argument("--name", action="append", help="only the stopped export to this output name (repeatable)")
+    common(sp)
+    sp.set_defaults(func=cmd_stopped_exports)
 
     sp = subparsers.add_parser("check-mark", help="tell whether a video or PNG folder carries DubStudio's synthetic mark")
     sp.add_argument("path", help="video file or PNG folder")

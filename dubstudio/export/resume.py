@@ -33,7 +33,7 @@ import numpy as np
 from dubstudio.errors import MediaError
 from dubstudio.io.atomic import atomic_write_json, file_fingerprint, settings_hash
 
-__all__ = ["ExportWork", "stopped_export", "stopped_beside", "previous_export", "base_key", "segment_keys", "segment_length", "work_folder", "array_digest",
+__all__ = ["ExportWork", "stopped_export", "stopped_in", "stopped_beside", "delete_stopped", "previous_export", "base_key", "segment_keys", "segment_length", "work_folder", "array_digest",
            "renderer_fingerprint"]
 
 STATE = "state.json"
@@ -121,28 +121,59 @@ def stopped_export(out: Path) -> tuple[int, int] | None:
         return None
 
 
-def stopped_beside(out: Path) -> list[dict]:
-    """Other stopped exports in ``out``'s folder (their work folders hold disk space until that
-    name is exported again or the folder is deleted): name, frames finished, frames, bytes."""
-    out = Path(out)
+def stopped_in(folder: Path, exclude: str | None = None) -> list[dict]:
+    """The stopped exports in ``folder`` (their work folders hold disk space until that name is
+    exported again or they are deleted): name, frames finished, frames, bytes, work folder, and
+    whether an export to that name is running right now (its lock is held by a live process)."""
     found = []
     try:
-        candidates = sorted(out.parent.glob(".*.dubstudio-export"))
+        candidates = sorted(Path(folder).glob(".*.dubstudio-export"))
     except OSError:
         return found
     for w in candidates:
         name = w.name.removeprefix(".").removesuffix(".dubstudio-export")
-        if name == out.name or not w.is_dir():
+        if name == exclude or not w.is_dir():
             continue
         got = stopped_export(w.parent / name)
         if got is None:
             continue
         try:
-            size = sum(f.stat().st_size for f in w.iterdir() if f.is_file())
+            size = sum(f.stat().st_size for f in w.rglob("*") if f.is_file())
         except OSError:
             size = 0
-        found.append({"output": name, "frames_finished": got[0], "frames": got[1], "bytes": size, "work_folder": w.name})
+        found.append({"output": name, "frames_finished": got[0], "frames": got[1], "bytes": size, "work_folder": w.name,
+                      "running": _lock_held(w)})
     return found
+
+
+def stopped_beside(out: Path) -> list[dict]:
+    """Other stopped exports in ``out``'s folder (see ``stopped_in``)."""
+    out = Path(out)
+    return [st for st in stopped_in(out.parent, exclude=out.name) if not st["running"]]
+
+
+def delete_stopped(folder: Path, names: list[str] | None = None) -> list[dict]:
+    """Delete the work folders of the stopped exports in ``folder`` (all, or those whose output
+    name is in ``names``); an export running now is left alone. Returns each with ``deleted``."""
+    out = []
+    for st in stopped_in(folder):
+        if names is not None and st["output"] not in names:
+            continue
+        if st["running"]:
+            out.append({**st, "deleted": False, "reason": "an export to this name is running"})
+            continue
+        shutil.rmtree(Path(folder) / st["work_folder"], ignore_errors=True)
+        gone = not (Path(folder) / st["work_folder"]).exists()
+        out.append({**st, "deleted": gone, **({} if gone else {"reason": "could not be removed (permissions?)"})})
+    return out
+
+
+def _lock_held(work: Path) -> bool:
+    try:
+        pid = int((work / LOCK).read_text().strip() or 0)
+    except (OSError, ValueError):
+        return False
+    return bool(pid) and _alive(pid)  # (this process too: the editor exports in a worker thread)
 
 
 def previous_export(out: Path) -> bool:

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMenu,
+    QPushButton,
     QSpinBox,
     QToolButton,
     QVBoxLayout,
@@ -318,6 +319,18 @@ class ExportDialog(QDialog):
         self.restart.setToolTip("Render every frame again rather than continue the stopped export")
         ob.addWidget(self.stopped_note)
         ob.addWidget(self.restart)
+        # stopped exports to other names in the same folder: their hidden work folders hold disk space
+        self.others_note = QLabel()
+        self.others_note.setWordWrap(True)
+        self.others_note.setStyleSheet(NOTE_STYLE)
+        self.delete_others = QPushButton("Delete them")
+        self.delete_others.setToolTip("Delete the finished segments of these stopped exports (they cannot be continued "
+                                      "afterwards); same as dubstudio stopped-exports FOLDER --delete")
+        self.delete_others.clicked.connect(self._delete_others)
+        others_row = QHBoxLayout()
+        others_row.addWidget(self.others_note, 1)
+        others_row.addWidget(self.delete_others, 0, Qt.AlignmentFlag.AlignTop)
+        ob.addLayout(others_row)
 
         # audio
         self.audio = QComboBox()
@@ -514,6 +527,7 @@ class ExportDialog(QDialog):
             self.renderer_note.setStyleSheet(NOTE_STYLE)
         self.export_button.setEnabled(self.renderer.count() > 0)
         self._show_stopped()
+        self._show_others()
         self._check_length(audio)
         try:
             self.command.setText(self.choice().command())
@@ -555,6 +569,43 @@ class ExportDialog(QDialog):
             self.stopped_note.setText(
                 "An earlier export has this name: exporting again renders only the segments whose frames changed "
                 "since (curves, mask, weights, settings) and copies the rest from it.")
+
+    def _stopped_others(self) -> list[dict]:
+        from dubstudio.export.resume import stopped_beside
+
+        text = self.output.text().strip()
+        return stopped_beside(Path(text).expanduser()) if text else []
+
+    def _show_others(self) -> None:
+        others = self._stopped_others()
+        self.others_note.setVisible(bool(others))
+        self.delete_others.setVisible(bool(others))
+        if others:
+            size = sum(st["bytes"] for st in others)
+            self.others_note.setText(
+                f"Stopped exports in this folder hold {size / 2**20:.0f} MB until they are exported again: "
+                + ", ".join(f"{st['output']} ({st['frames_finished']}/{st['frames']} frames)" for st in others) + ".")
+
+    def _delete_others(self) -> None:
+        from dubstudio.export.resume import delete_stopped
+
+        others = self._stopped_others()
+        if not others:
+            return self._show_others()
+        names = [st["output"] for st in others]
+        size = sum(st["bytes"] for st in others)
+        text = (f"Delete the finished frames of {len(names)} stopped export(s) ({', '.join(names)}, {size / 2**20:.0f} MB)? "
+                "They cannot be continued afterwards; finished exports are not touched.")
+        if self.win.prompter.ask("delete_stopped", text, self) != "yes":
+            return None
+        folder = Path(self.output.text().strip()).expanduser().parent
+        done = delete_stopped(folder, names)
+        kept = [d for d in done if not d["deleted"]]
+        self._show_others()
+        if kept:
+            self.others_note.setVisible(True)
+            self.others_note.setText("Not deleted: " + ", ".join(f"{d['output']} ({d['reason']})" for d in kept))
+        return None
 
     def _audio_source(self, audio: str) -> tuple[Path | None, float]:
         """(file, where it starts in the shot) the export would use, before any override."""

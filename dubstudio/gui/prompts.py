@@ -22,6 +22,7 @@ QUESTIONS = {
     "recover": ("Recover unsaved edits?", ("yes", "no"), "yes"),
     "unsaved": ("Unsaved changes", ("save", "discard", "cancel"), "save"),
     "export_unsaved": ("Save before exporting?", ("save", "cancel"), "save"),
+    "delete_stopped": ("Delete stopped exports?", ("yes", "no"), "no"),
 }
 _BUTTONS = {
     "yes": QMessageBox.StandardButton.Yes,

@@ -289,3 +289,30 @@ def test_a_finished_export_points_at_stopped_ones_beside_it(derived_shot, knowin
     from dubstudio.gui.export_dialog import describe_result
 
     assert "take1.mov (8/16 frames" in describe_result(res)
+
+
+def test_stopped_exports_are_listed_and_deleted_but_not_a_running_one(derived_shot, knowing, tmp_path, capsys):
+    import json
+
+    from dubstudio.cli import main
+
+    shot = derived_shot(n=16, fps=Fraction(25))
+    for name in ("take1.mov", "take2.mp4"):
+        with pytest.raises(Cancelled):
+            export_shot(shot.project, knowing(shot.tracking, shot.clip), tmp_path / name, ExportSettings(render=FAST), _cancel_after(8))
+    res = export_shot(shot.project, knowing(shot.tracking, shot.clip), tmp_path / "final.mp4", ExportSettings(render=FAST))
+    assert {st["output"] for st in res["stopped_exports_beside"]} == {"take1.mov", "take2.mp4"}
+    # take2 is being exported right now (its lock is held by a live process): listed, never deleted
+    (resume.work_folder(tmp_path / "take2.mp4") / resume.LOCK).write_text(str(os.getpid()))
+    assert main(["stopped-exports", str(tmp_path), "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["stopped"]
+    assert [(st["output"], st["frames_finished"], st["running"]) for st in listed] == [("take1.mov", 8, False), ("take2.mp4", 8, True)]
+    assert main(["stopped-exports", str(tmp_path / "final.mp4"), "--delete", "--json"]) == 1  # one could not go
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [(d["output"], d["deleted"]) for d in out["deleted"]] == [("take1.mov", True), ("take2.mp4", False)]
+    assert out["bytes_freed"] == listed[0]["bytes"] > 0
+    assert not resume.work_folder(tmp_path / "take1.mov").exists() and resume.work_folder(tmp_path / "take2.mp4").is_dir()
+    assert (tmp_path / "final.mp4").is_file()  # a finished export is never touched
+    (resume.work_folder(tmp_path / "take2.mp4") / resume.LOCK).unlink()
+    assert [d["output"] for d in resume.delete_stopped(tmp_path, ["take2.mp4"]) if d["deleted"]] == ["take2.mp4"]
+    assert resume.stopped_in(tmp_path) == []

@@ -154,6 +154,16 @@ def test_a_cancelled_export_is_offered_to_continue(make_window, adapted_project,
     assert not dlg.validate().restart
     dlg.restart.setChecked(True)
     assert dlg.validate().restart and "--restart" in dlg.command.text()
+    # another name in the same folder: the stopped one is named, with a button that frees its space
+    dlg.output.setText(str(tmp_path / "final.mp4"))
+    assert not dlg.others_note.isHidden() and "stopped.mp4 (" in dlg.others_note.text()
+    win.prompter.answers["delete_stopped"] = "no"
+    dlg.delete_others.click()
+    assert resume.work_folder(out).is_dir()
+    win.prompter.answers["delete_stopped"] = "yes"
+    dlg.delete_others.click()
+    assert not resume.work_folder(out).exists() and dlg.others_note.isHidden() and dlg.delete_others.isHidden()
+    assert any(k == "delete_stopped" for k, _ in win.prompter.asked)
 
 
 def test_export_refuses_without_saving_when_the_user_cancels(make_window, adapted_project, gui, tmp_path):
