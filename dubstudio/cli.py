@@ -57,20 +57,9 @@ def _emit(args, result: dict, human: str) -> None:
 
 
 def _default_project_dir(video: Path) -> Path:
-    """Beside the video, unless that folder is read-only (checked by mode bits: as root,
-    access() says yes even on a read-only share); then in the user data folder."""
-    import stat
+    from dubstudio.paths import default_project_dir
 
-    from dubstudio.paths import user_data_dir
-
-    folder = video.resolve().parent
-    try:
-        writable = bool(folder.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
-    except OSError:
-        writable = False
-    if writable:
-        return video.with_name(video.stem + ".dubstudio")
-    return user_data_dir() / "projects" / (video.stem + ".dubstudio")
+    return default_project_dir(video)
 
 
 def cmd_track(args) -> int:
@@ -261,6 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     from dubstudio import cli_export
 
     cli_export.register(sub, common)
+    from dubstudio import cli_batch
+
+    cli_batch.register(sub, common)
 
     sp = sub.add_parser("sample", help="build the built-in sample clip")
     sp.add_argument("-o", "--output", help="folder to write sample_astronaut.mp4 into (default: the user data folder)")

@@ -25,3 +25,20 @@ def user_data_dir() -> Path:
         return Path(env)
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "dubstudio"
+
+
+def default_project_dir(video: Path) -> Path:
+    """A shot's project folder: beside the video (VIDEO's name + .dubstudio), unless that folder is
+    read-only (checked by mode bits: as root, access() says yes even on a read-only share); then
+    in the user data folder."""
+    import stat
+
+    video = Path(video)
+    folder = video.resolve().parent
+    try:
+        writable = bool(folder.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    except OSError:
+        writable = False
+    if writable:
+        return video.with_name(video.stem + ".dubstudio")
+    return user_data_dir() / "projects" / (video.stem + ".dubstudio")

@@ -64,7 +64,7 @@ def dub_shot(
 
         check_audio_length(audio, tracking.n_frames, tracking.fps, settings.offset_s or 0.0, settings.audio_policy or "pad")
     ad = adapt(project, settings.mode, settings.steps, frames=frames, prior=settings.prior, device=settings.device, progress=progress,
-               start_from=start)
+               start_from=start, keep_longer=True)
     if dubber is not None:
         d = dub_from_dubber(project, Path(dubber), settings.offset_s, progress)
     else:

@@ -301,7 +301,8 @@ class AdaptPanel(QWidget):
 
             cfg = TrainConfig(w_vgg=SHARP_W_VGG, vgg_region="mouth") if sharp else TrainConfig()
             return adapt(project, mode, steps, frames=frames, prior=prior, cfg=cfg, device=device, progress=progress,
-                         preview=slot.put, preview_frame=preview_frame, preview_every=every, start_from=start_from)
+                         preview=slot.put, preview_frame=preview_frame, preview_every=every, start_from=start_from,
+                         keep_longer=True)
 
         self._steps.clear()
         self._loss.clear()

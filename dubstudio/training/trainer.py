@@ -274,11 +274,14 @@ def adapt(
     preview_frame: int | None = None,
     preview_every: int = 25,
     start_from: str | Path | None = None,
+    keep_longer: bool = False,
 ) -> TrainResult:
     """Adapt the renderer to ``project``'s actor on ``frames``; see the module docstring.
 
     ``start_from``: an actor file of the same person adapted on another shot
     (``actor_file_of(project_or_file)`` finds it); excludes ``prior``.
+    ``keep_longer``: an adaptation of the same inputs already trained past ``steps`` is returned as
+    it is (the editor and ``run``, which have no --restart) instead of being refused.
 
     ``preview(step, image)``, if given, is called from the training thread every ``preview_every``
     steps with a (R, 2R, 3) uint8 image, the real crop of ``preview_frame`` (default: the middle
@@ -376,11 +379,11 @@ def adapt(
             prev = ckpt.load(actor_path, "actor")
         except ckpt.CheckpointError:
             prev = None
-        if prev is not None and prev.get("key") == key and int(prev["step"]) == steps:
+        if prev is not None and prev.get("key") == key and (int(prev["step"]) == steps or (keep_longer and int(prev["step"]) > steps)):
             _record(project, mode, actor_path, prev.get("metrics", {}))
-            return TrainResult(actor_path, steps, 0, float(prev["metrics"].get("final_loss", float("nan"))), 0.0,
-                               time.perf_counter() - t_all, actor_path.stat().st_size, steps, prev.get("history", []), cached=True,
-                               warning=warning)
+            return TrainResult(actor_path, int(prev["step"]), 0, float(prev["metrics"].get("final_loss", float("nan"))), 0.0,
+                               time.perf_counter() - t_all, actor_path.stat().st_size, int(prev["step"]), prev.get("history", []),
+                               cached=True, warning=warning)
 
     b_actor = cfg.batch_size if mode != "mixed" else (cfg.batch_size + 1) // 2
 

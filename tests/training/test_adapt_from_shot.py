@@ -176,3 +176,13 @@ def test_starting_from_another_persons_shot_warns(shots, shot_a_full, media, tmp
     assert res.warning and "check that it is the same actor" in res.warning and "other_actor" in res.warning
     mine = adapt(shots[0], "full", 2, frames=FRAMES_A, cfg=TINY, restart=True).path  # stores the identity too
     assert adapt(b, "full", 1, frames=FRAMES_B, cfg=TINY, start_from=mine, restart=True).warning is None
+
+
+def test_fewer_steps_than_trained_keep_the_longer_run_where_there_is_no_restart(shots):
+    _, b, _ = shots
+    kw = dict(frames=FRAMES_B, cfg=TINY.replace(seed=7))
+    longer = adapt(b, "full", 4, restart=True, **kw)
+    with pytest.raises(ckpt.CheckpointError, match="already trained to 4 steps"):
+        adapt(b, "full", 2, **kw)  # `dubstudio adapt` says so (it has --restart)
+    kept = adapt(b, "full", 2, keep_longer=True, **kw)  # the editor and `run` use what is there
+    assert kept.cached and kept.steps == 4 and kept.path == longer.path

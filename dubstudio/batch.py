@@ -1,0 +1,199 @@
+"""Many shots headless, one shot list (``dubstudio batch LIST.csv``).
+
+A film's dub is dozens of shots, a few actors each. The shot list is a CSV (what a spreadsheet or
+an EDL tool exports), one row per shot::
+
+    shot,audio,dubber,actor,offset,output,audio_policy
+    reel1/sh010.mov,dub/sh010_de.wav,,anna,0.0,out/sh010_de.mov,
+    reel1/sh020.mov,dub/sh020_de.wav,,anna,,,
+    reel1/sh030.mov,,dubbers/sh030_take2.mp4,ben,,,trim
+
+``shot`` and one of ``audio`` / ``dubber`` are required; the rest may be empty. Paths are relative
+to the list's folder. Each row is ``pipeline.dub_shot`` (track, adapt, drive, export, ffprobe), so
+every stage is cached: running the list again after a crash, a kill or a fix redoes only what is
+missing or changed. Rows with the same ``actor`` share the adaptation: the first of them that
+succeeds adapts from the prior (``steps``) and the others start from it (``from_shot_steps``;
+BENCHMARKS.md, "another shot of the same actor"). A row without an actor is adapted on its own.
+
+The whole list is checked before any work (missing files, unknown columns, bad numbers: every
+problem, with its line), and a row that fails later is reported and the others go on.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from dubstudio.core.jobs import Progress
+from dubstudio.errors import Cancelled, DubStudioError
+
+COLUMNS = ("shot", "audio", "dubber", "actor", "offset", "output", "audio_policy")
+POLICIES = ("pad", "trim", "fit", "error")
+EXPORT_SUFFIXES = (".mp4", ".mov", ".mxf")
+
+
+@dataclass(frozen=True)
+class ShotRow:
+    line: int  # line in the CSV file (the header is line 1)
+    shot: Path
+    audio: Path | None
+    dubber: Path | None
+    actor: str
+    offset_s: float
+    output: Path | None
+    audio_policy: str | None
+
+
+@dataclass
+class RowResult:
+    line: int
+    shot: str
+    actor: str
+    ok: bool = False
+    output: str | None = None
+    project: str | None = None
+    from_shot: str | None = None
+    adapt_steps: int | None = None
+    wall_s: float = 0.0
+    error: str | None = None
+    warning: str | None = None
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class BatchResult:
+    rows: list[RowResult] = field(default_factory=list)
+    wall_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.rows)
+
+    def to_json(self) -> dict:
+        return {"ok": self.ok, "shots": len(self.rows), "failed": sum(not r.ok for r in self.rows),
+                "wall_s": round(self.wall_s, 1), "rows": [r.to_json() for r in self.rows]}
+
+
+def read_shot_list(path: str | Path) -> list[ShotRow]:
+    """The rows of a shot list, or one DubStudioError that names every problem with its line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's UTF-8 export starts with a BOM
+    except OSError as e:
+        raise DubStudioError(f"cannot read the shot list {path}: {e.strerror or e}") from e
+    except UnicodeDecodeError:
+        raise DubStudioError(f"{path} is not a UTF-8 text file; export the shot list as CSV (UTF-8).") from None
+    reader = csv.DictReader(text.splitlines())
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    if "shot" not in header:
+        raise DubStudioError(f"{path}: the first line must name the columns, with at least 'shot' and 'audio' or "
+                             f"'dubber' (columns: {', '.join(COLUMNS)}).")
+    unknown = [h for h in header if h and h not in COLUMNS]
+    if unknown:
+        raise DubStudioError(f"{path}: unknown column(s) {', '.join(unknown)}; the columns are {', '.join(COLUMNS)}.")
+    base = path.resolve().parent
+    rows, problems = [], []
+    for raw in reader:
+        n = reader.line_num  # the file's line (blank lines count; DictReader skips them)
+        cell = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k is not None}
+        if not any(cell.values()):
+            continue  # a blank line
+        where = f"line {n}"
+
+        def file_of(key: str, must_exist: bool = True) -> Path | None:
+            if not cell.get(key):
+                return None
+            p = Path(cell[key]).expanduser()
+            p = p if p.is_absolute() else base / p
+            if must_exist and not p.is_file():
+                problems.append(f"{where}: {key} {cell[key]} not found")
+            return p
+
+        shot = file_of("shot")
+        if shot is None:
+            problems.append(f"{where}: no shot")
+        audio, dubber = file_of("audio"), file_of("dubber")
+        if (audio is None) == (dubber is None):
+            problems.append(f"{where}: give the new dialogue as audio or a dubbing actor's video as dubber (one of them)")
+        try:
+            offset = float(cell.get("offset") or 0.0)
+        except ValueError:
+            problems.append(f"{where}: offset {cell['offset']!r} is not a number of seconds")
+            offset = 0.0
+        policy = cell.get("audio_policy") or None
+        if policy is not None and policy not in POLICIES:
+            problems.append(f"{where}: audio_policy {policy!r} is not one of {', '.join(POLICIES)}")
+        output = file_of("output", must_exist=False)
+        if output is not None and output.suffix.lower() not in EXPORT_SUFFIXES:
+            problems.append(f"{where}: output {cell['output']} must end in {', '.join(EXPORT_SUFFIXES)}")
+        if shot is not None:
+            rows.append(ShotRow(n, shot, audio, dubber, cell.get("actor", ""), offset, output, policy))
+    outputs: dict[Path, int] = {}
+    for r in rows:
+        if r.output is not None:
+            first = outputs.setdefault(r.output.resolve(), r.line)
+            if first != r.line:
+                problems.append(f"line {r.line}: output {r.output.name} is also line {first}'s")
+    if problems:
+        raise DubStudioError(f"{path}: " + "; ".join(problems))
+    if not rows:
+        raise DubStudioError(f"{path} lists no shots.")
+    return rows
+
+
+def run_batch(rows: list[ShotRow], settings, out_dir: Path | None = None, from_shot_steps: int = 150,
+              progress: Progress | None = None, on_row=None) -> BatchResult:
+    """Dub every row (``settings``: the ``pipeline.PipelineSettings`` of the first shot of each
+    actor). ``on_row(RowResult)`` is called after each row. A cancel stops after the current stage
+    (what is done stays cached)."""
+    from dubstudio.paths import default_project_dir
+    from dubstudio.pipeline import dub_shot
+
+    outputs = [row.output or (out_dir or row.shot.parent) / f"{row.shot.stem}_dubbed.mp4" for row in rows]
+    taken: dict[Path, int] = {}
+    for row, out in zip(rows, outputs, strict=True):
+        first = taken.setdefault(out.resolve(), row.line)
+        if first != row.line:
+            raise DubStudioError(f"lines {first} and {row.line} would both export to {out}; give one of them an output.")
+    progress = progress or Progress()
+    result = BatchResult()
+    t_all = time.perf_counter()
+    seeds: dict[str, Path] = {}  # actor -> project folder of their adapted shot
+    for row, out in zip(rows, outputs, strict=True):
+        res = RowResult(row.line, str(row.shot), row.actor)
+        project = default_project_dir(row.shot)
+        seed = seeds.get(row.actor) if row.actor else None
+        s = replace(settings, offset_s=row.offset_s, audio_policy=row.audio_policy or settings.audio_policy)
+        if seed is not None and seed.resolve() != project.resolve():
+            s = replace(s, from_shot=seed, prior=None, steps=from_shot_steps,
+                        mode="full" if settings.mode == "mixed" else settings.mode)
+        t0 = time.perf_counter()
+        try:
+            progress.stage(f"shot {row.shot.name}")
+            got = dub_shot(row.shot, project, out, row.audio, row.dubber, s, progress)
+        except Cancelled:
+            raise
+        except DubStudioError as e:
+            res.error = str(e)
+        except Exception as e:  # noqa: BLE001 - one shot's failure must not lose the others' work
+            res.error = f"unexpected error: {type(e).__name__}: {e}"
+        else:
+            ad = got["adapt"]
+            verify = got["export"].get("verify") or {}
+            res.ok = bool(verify.get("ok", True))
+            if not res.ok:
+                res.error = "ffprobe check failed: " + "; ".join(verify.get("problems", []))
+            res.output, res.project = str(out), got["project"]
+            res.from_shot, res.adapt_steps, res.warning = ad.get("from_shot"), ad["steps"], ad.get("warning")
+            if row.actor and row.actor not in seeds:
+                seeds[row.actor] = Path(got["project"])
+        res.wall_s = round(time.perf_counter() - t0, 1)
+        result.rows.append(res)
+        if on_row is not None:
+            on_row(res)
+    result.wall_s = time.perf_counter() - t_all
+    return result
