@@ -54,7 +54,7 @@ def cmd_batch(args) -> int:
                                 device=device, audio_policy=args.audio_policy)
 
     def said(r) -> None:
-        if args.json or args.quiet:
+        if args.json:  # (-q silences the progress bars, not the results)
             return
         if r.ok:
             how = f"from {Path(r.from_shot).parents[2].name}" if r.from_shot else "adapted"

@@ -298,4 +298,6 @@ def adapt_project(project: Any, generic: Any = None, config: AdaptConfig = Adapt
                              {"note": f"shot audio unusable ({e}); only the actor's resting mouth is applied"})
     ad.save(p.path(rel))
     p.record_stage(STAGE, key, {"actor": rel}, {k: v for k, v in ad.metadata().items() if k != "generic"})
-    return ad
+    # what a later run loads, bit for bit (the file holds float32 scales): curves driven now and
+    # after a restart must be equal, or a re-export would see every frame as changed
+    return ActorAdaptation.load(p.path(rel))

@@ -185,6 +185,7 @@ def test_drive_project_writes_a_driven_layer(generic, shot, media, tmp_path):
 
     _, tracking, _ = shot
     shutil.copytree(shot[0].root, tmp_path / "p")  # own copy: the shared project stays unedited
+    shutil.rmtree(tmp_path / "p" / "cache" / "audio2expr", ignore_errors=True)  # adapted in this call, not loaded
     project = Project.open(tmp_path / "p")
     res = drive_project_from_audio(project, media / "speech_de.wav", generic[0], config=TINY_ADAPT)
     assert res.values.shape == (tracking.n_frames, len(CONTROL_NAMES))
@@ -195,6 +196,8 @@ def test_drive_project_writes_a_driven_layer(generic, shot, media, tmp_path):
     # Adaptation is cached by content: a second call does not retrain.
     again = drive_project_from_audio(project, media / "speech_de.wav", generic[0], config=TINY_ADAPT, save=False)
     assert again.adaptation["metrics"]["seconds"] == res.adaptation["metrics"]["seconds"]
+    # ... and drives bit for bit the same curves (a re-export keys its segments on them)
+    assert np.array_equal(again.values, res.values)
     # The driven jaw keeps the actor's range of motion; without the match it is the model's own.
     rng = res.adaptation["range"]
     assert rng["applied"] and 1.0 <= rng["gain"] <= 2.0
@@ -331,3 +334,17 @@ def test_align_to_dialogue_needs_both_halves_of_the_line(shot, audio):
     prof = np.array([0.3, 0.1, 0.0, 0.2, 0.26, 0.1, 0.0])
     assert _peak_near(prof, 4, floor=0.15) and not _peak_near(prof, 4, floor=0.3) and not _peak_near(prof, 1, tol=0)
     assert np.isnan(lag_profile(np.ones(10), np.arange(10.0), 2)).all()
+
+
+def test_a_cached_scratch_adaptation_drives_the_same_curves_as_the_fresh_one(shot, media, tmp_path):
+    """Without a generic model the shot's own model is trained; the next run loads it from disk. Its
+    curves must be bit for bit the fresh run's: a re-export keys its segments on them (a float32
+    round trip of the scales once made every frame of the second export "changed")."""
+    shutil.copytree(shot[0].root, tmp_path / "p")
+    shutil.rmtree(tmp_path / "p" / "cache" / "audio2expr", ignore_errors=True)
+    project = Project.open(tmp_path / "p")
+    fresh = drive_project_from_audio(project, media / "speech_de.wav", None, config=TINY_ADAPT, save=False)
+    again = drive_project_from_audio(project, media / "speech_de.wav", None, config=TINY_ADAPT, save=False)
+    assert fresh.adaptation["mode"] == "scratch"
+    assert again.adaptation["metrics"]["seconds"] == fresh.adaptation["metrics"]["seconds"]  # loaded, not retrained
+    assert np.array_equal(again.values, fresh.values)
