@@ -82,9 +82,10 @@ class AdaptPanel(QWidget):
     preview_shown = Signal(int)  # step of the preview now on screen
 
     def __init__(self, session: ShotSession, jobs: JobManager, settings: QSettings, device=lambda: "cpu",
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, prompter=None) -> None:
         super().__init__(parent)
         self.session, self.jobs, self.settings, self.device = session, jobs, settings, device
+        self.prompter = prompter  # questions to the user (the window's; a plain dialog when None)
         self.job: Job | None = None
         self.preview_every: int | None = None  # None: about 20 previews per run
         self._slot = _PreviewSlot()
@@ -284,6 +285,16 @@ class AdaptPanel(QWidget):
             if mode == "mixed":
                 self.status.setText("From shot: mixed mode mixes the prior's people in; use full or texture.")
                 return None
+            from dubstudio.training.trainer import other_actor_warning
+
+            try:
+                warning = other_actor_warning(start_from, s.project)
+            except DubStudioError as e:
+                self.status.setText(f"From shot: {e}")
+                return None
+            if warning and self.win_prompt("other_actor", warning[0].upper() + warning[1:] + " Start from it anyway?") != "yes":
+                self.status.setText("Not started: choose a shot of this actor, or leave From shot empty.")
+                return None
             prior = None
         elif prior and not Path(prior).is_file():
             self.status.setText(f"Prior not found: {prior}")
@@ -318,6 +329,12 @@ class AdaptPanel(QWidget):
         self.status.setText(f"Adapting ({mode}{origin}, {steps} steps on {device})…")
         self._update_enabled()
         return self.job
+
+    def win_prompt(self, kind: str, text: str) -> str:
+        """Ask through the window's prompter (tests answer without a dialog)."""
+        from dubstudio.gui.prompts import Prompter
+
+        return (self.prompter or Prompter()).ask(kind, text, self)
 
     def cancel(self) -> None:
         if self.job is not None:

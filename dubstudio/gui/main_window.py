@@ -95,7 +95,7 @@ class MainWindow(QMainWindow):
         self.resizeDocks([dock], [270], Qt.Orientation.Horizontal)
         self.device_name = "cpu"  # the DeviceProbe's answer; jobs train and render there
         self.prefs = Preferences.load(self.settings)
-        self.adapt_panel = AdaptPanel(self.session, self.jobs, self.settings, device=self.job_device)
+        self.adapt_panel = AdaptPanel(self.session, self.jobs, self.settings, device=self.job_device, prompter=self.prompter)
         self.adapt_dock = QDockWidget("Adapt", self)
         self.adapt_dock.setObjectName("adapt_dock")
         self.adapt_dock.setWidget(self.adapt_panel)

@@ -23,6 +23,7 @@ QUESTIONS = {
     "unsaved": ("Unsaved changes", ("save", "discard", "cancel"), "save"),
     "export_unsaved": ("Save before exporting?", ("save", "cancel"), "save"),
     "delete_stopped": ("Delete stopped exports?", ("yes", "no"), "no"),
+    "other_actor": ("Another actor?", ("yes", "no"), "no"),
 }
 _BUTTONS = {
     "yes": QMessageBox.StandardButton.Yes,

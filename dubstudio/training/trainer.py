@@ -492,6 +492,12 @@ def _shot_name(actor_file: str | Path) -> str:
     return p.parents[2].name if p.parent.name == "adapt" and p.parent.parent.name == "cache" else p.name
 
 
+def other_actor_warning(start_from: str | Path, project: Project) -> str | None:
+    """Before a run: the warning ``adapt(start_from=...)`` would give (None when the shots look like
+    one person, or when the actor file predates stored identities)."""
+    return _other_actor_warning(ckpt.load(start_from, "actor"), start_from, tracking_of(project)[0])
+
+
 def _other_actor_warning(src: dict[str, Any], start_from: str | Path, tracking) -> str | None:
     """A warning when the other shot's tracked face shape is as far from this one as two people's."""
     from dubstudio.tracking.fitting import shape_distance

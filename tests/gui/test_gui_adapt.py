@@ -107,3 +107,38 @@ def test_a_further_shot_starts_from_a_recent_shot_of_the_actor(make_window, trac
 
     panel.from_shot.setCurrentText(str(tmp_path / "not_a_project"))
     assert panel.start() is None and "From shot:" in panel.status.text()
+
+
+def test_a_shot_that_looks_like_another_person_is_questioned_before_adapting(make_window, tracked_project,
+                                                                             tracked_template, gui, qtbot, tmp_path):
+    import shutil
+
+    import torch
+
+    from dubstudio.training.trainer import actor_file_of
+
+    win = make_window(answers={"other_actor": "no"})
+    gui.open(win, tracked_project)
+    panel = win.adapt_panel
+    panel.mode.setCurrentText("full")
+    panel.prior.setText("")
+    panel.steps.setValue(2)
+    panel.frames.setText("0:20")
+    with qtbot.waitSignal(panel.adapted, timeout=180_000):
+        panel.start()
+    # the other shot's stored face made 15 % wider: as far from this one as another person's
+    src = actor_file_of(tracked_project)
+    ck = torch.load(src, map_location="cpu", weights_only=True)
+    ck["identity"] = ck["identity"] * torch.tensor([1.15, 1.0, 1.0])
+    torch.save(ck, src)
+    shot_b = tmp_path / "shot_b.dubstudio"
+    shutil.copytree(tracked_template, shot_b)
+    gui.open(win, shot_b)
+    panel.from_shot.setCurrentText(str(tracked_project.resolve()))
+    assert panel.start() is None and "Not started" in panel.status.text()
+    kind, text = win.prompter.asked[-1]
+    assert kind == "other_actor" and "check that it is the same actor" in text
+    win.prompter.answers["other_actor"] = "yes"  # the editor knows better (a lookalike double, say)
+    with qtbot.waitSignal(panel.adapted, timeout=180_000) as sig:
+        panel.start()
+    assert sig.args[0].warning and "⚠" in panel.status.text()
