@@ -186,3 +186,19 @@ def test_fewer_steps_than_trained_keep_the_longer_run_where_there_is_no_restart(
         adapt(b, "full", 2, **kw)  # `dubstudio adapt` says so (it has --restart)
     kept = adapt(b, "full", 2, keep_longer=True, **kw)  # the editor and `run` use what is there
     assert kept.cached and kept.steps == 4 and kept.path == longer.path
+
+
+def test_a_cancelled_run_from_another_shot_resumes_from_its_checkpoint(shots, shot_a_full):
+    from dubstudio.core.jobs import Progress
+    from dubstudio.errors import Cancelled
+
+    _, b, _ = shots
+    kw = dict(frames=FRAMES_B, cfg=TINY.replace(seed=3), start_from=shot_a_full)
+    progress = Progress(lambda ev: ev.stage.startswith("adapt") and ev.done == 2 and progress.token.cancel())
+    with pytest.raises(Cancelled):
+        adapt(b, "full", 6, progress=progress, restart=True, **kw)
+    res = adapt(b, "full", 6, **kw)
+    assert res.resumed_from == 3 and res.steps_run == 3 and res.steps == 6
+    straight = adapt(b, "full", 6, restart=True, **kw)
+    got, want = ckpt.load(res.path, "actor")["generator"], ckpt.load(straight.path, "actor")["generator"]
+    assert all(torch.equal(got[k], want[k]) for k in want)
