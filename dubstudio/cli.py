@@ -157,7 +157,8 @@ def _run_dub(args, video: Path, project_dir: Path) -> int:
     ex = result["export"]
     ok = ex.get("verify", {}).get("ok", True)
     _emit(args, result, f"dubbed {ex['frames']} frames ({result['dub']['driven_frames']} driven) -> {ex['output']}"
-                        f"  [adapt {result['adapt']['steps']} steps{' (cached)' if result['adapt']['cached'] else ''}; "
+                        f"  [adapt {result['adapt']['steps']} steps{' (cached)' if result['adapt']['cached'] else ''}"
+                        f"{' from ' + str(args.from_shot) if args.from_shot else ''}; "
                         f"export {ex['frames_per_s']} frames/s; ffprobe {'ok' if ok else 'FAILED'}]"
                         + (f"\nwarning: {result['adapt']['warning']}" if result["adapt"].get("warning") else ""))
     return 0 if ok else 1
@@ -221,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     start = sp.add_mutually_exclusive_group()
     start.add_argument("--prior", help="prior renderer checkpoint (dubstudio prior train): faster adaptation")
     start.add_argument("--from-shot", metavar="PROJECT",
-                       help="another shot of this actor, already adapted (its project folder or actor file): "
+                       help="another shot of this actor, already adapted (its project folder, video or actor file): "
                             "adaptation starts from it and needs far fewer steps")
     sp.add_argument("--frames", help="training frames A:B (default: the whole shot)")
     sp.add_argument("--audio-policy", choices=("pad", "trim", "fit", "error"), help="when the new audio is longer/shorter than the shot (default pad)")

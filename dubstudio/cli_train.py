@@ -68,8 +68,8 @@ def register(subparsers, common_flags=None) -> None:
                          "mixed: full with the prior's data 1:1 (default: texture with --prior, else full)")
     sp.add_argument("--prior-projects", nargs="+", help="projects of the prior's identities for mixed mode "
                     "(default: where the prior recorded them)")
-    sp.add_argument("--from-shot", metavar="PROJECT|ACTOR_FILE",
-                    help="start from this actor's adaptation on another shot (its project folder or actor file) "
+    sp.add_argument("--from-shot", metavar="SHOT",
+                    help="start from this actor's adaptation on another shot (its project folder, video or actor file) "
                          "instead of a prior: a further shot of an actor needs far fewer steps")
     sp.add_argument("--frames", help="training frame range A:B (default: all)")
     sp.add_argument("--val-frames", help="held-out range C:D monitored during training (mouth PSNR)")
@@ -260,5 +260,5 @@ def cmd_adapt(args) -> int:
     if vals:
         res["val_mouth_psnr"] = vals[-1]["val_mouth_psnr"]
         res["val_mask_psnr"] = vals[-1]["val_mask_psnr"]
-    _emit(args, res, _human(r, f"adapt ({mode})"))
+    _emit(args, res, _human(r, f"adapt ({mode}{', from ' + args.from_shot if args.from_shot else ''})"))
     return 0

@@ -466,11 +466,17 @@ def adapt(
 
 
 def actor_file_of(source: str | Path, mode: str | None = None) -> Path:
-    """The actor file behind ``source``: an actor file itself, or a project folder's latest
-    adaptation (of ``mode``, when given)."""
+    """The actor file behind ``source``: an actor file itself (``.pt``), a project folder's latest
+    adaptation (of ``mode``, when given), or a shot's video, meaning its default project."""
     source = Path(source)
-    if source.is_file():
+    if source.is_file() and source.suffix.lower() == ".pt":
         return source
+    if source.is_file():  # a shot's video: its project beside it (where `run` and the editor put it)
+        from dubstudio.paths import default_project_dir
+
+        source = default_project_dir(source)
+        if not source.is_dir():
+            raise ProjectError(f"{source} does not exist: give the project folder of that shot (or its actor file).")
     try:
         project = Project.open(source)
     except ProjectError as e:

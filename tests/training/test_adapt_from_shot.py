@@ -202,3 +202,16 @@ def test_a_cancelled_run_from_another_shot_resumes_from_its_checkpoint(shots, sh
     straight = adapt(b, "full", 6, restart=True, **kw)
     got, want = ckpt.load(res.path, "actor")["generator"], ckpt.load(straight.path, "actor")["generator"]
     assert all(torch.equal(got[k], want[k]) for k in want)
+
+
+def test_the_other_shot_may_be_named_by_its_video(tmp_path, shots, shot_a_full):
+    import shutil
+
+    a, _, _ = shots
+    video = tmp_path / "sh010.mp4"
+    shutil.copy2(a.video_path, video)
+    with pytest.raises(ProjectError, match="does not exist"):
+        actor_file_of(video)  # never opened: no project beside it
+    shutil.copytree(a.root, tmp_path / "sh010.dubstudio")
+    Project.create(tmp_path / "sh010.dubstudio", video)  # the copy follows the video's new place
+    assert actor_file_of(video).name == actor_file_of(a.root).name
