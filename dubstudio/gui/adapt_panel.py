@@ -123,6 +123,9 @@ class AdaptPanel(QWidget):
         shot_row.setContentsMargins(0, 0, 0, 0)
         shot_row.addWidget(self.from_shot, 1)
         shot_row.addWidget(browse_shot)
+        self.from_shot_note = QLabel()  # does the other shot's tracked face look like this one's?
+        self.from_shot_note.setWordWrap(True)
+        self.from_shot_note.setVisible(False)
         self.steps = QSpinBox()
         self.steps.setRange(1, 1_000_000)
         self.steps.setSingleStep(100)
@@ -162,6 +165,7 @@ class AdaptPanel(QWidget):
         form.addRow("Mode", self.mode)
         form.addRow("Prior", prior_row)
         form.addRow("From shot", shot_row)
+        form.addRow("", self.from_shot_note)
         form.addRow("Steps", self.steps)
         form.addRow("Frames", self.frames)
         form.addRow("", self.sharp)
@@ -197,7 +201,8 @@ class AdaptPanel(QWidget):
             self.prior.setText(path)
 
     def _fill_shots(self, *_: object) -> None:
-        """Offer the recent projects (not this one) that have an adaptation; keep what is typed."""
+        """Offer the recent projects (not this one) that have an adaptation, the most alike
+        tracked face first; keep what is typed."""
         from dubstudio.gui.project_panel import RecentProjects
         from dubstudio.io.project import Project
 
@@ -212,6 +217,8 @@ class AdaptPanel(QWidget):
                     shots.append(path)
             except Exception:  # noqa: BLE001 - a damaged or foreign folder is simply not offered
                 continue
+        far = {p: self._face_distance(p) for p in shots}
+        shots.sort(key=lambda p: (far[p] is None, far[p] or 0.0))
         self.from_shot.blockSignals(True)
         self.from_shot.clear()
         self.from_shot.addItems([""] + shots)
@@ -222,6 +229,33 @@ class AdaptPanel(QWidget):
     def _from_shot_changed(self, text: str) -> None:
         self.prior.setEnabled(not text.strip())  # the other shot's adaptation replaces the prior
         self._mode_changed(self.mode.currentText())
+        from dubstudio.training.trainer import SAME_ACTOR_MAX_DISTANCE
+
+        d = self._face_distance(text.strip()) if text.strip() else None
+        self.from_shot_note.setVisible(d is not None)
+        if d is not None and d <= SAME_ACTOR_MAX_DISTANCE:
+            self.from_shot_note.setText(f"Same face as this shot (shape distance {d:.3f}).")
+            self.from_shot_note.setStyleSheet("color: #81c784;")
+        elif d is not None:
+            self.from_shot_note.setText(f"⚠ The face tracked there differs from this one by {d:.3f}, as much as two "
+                                        "people's do (one actor: about 0.01). Is it the same actor?")
+            self.from_shot_note.setStyleSheet("color: #ffb74d;")
+
+    def _face_distance(self, source: str) -> float | None:
+        """Shape distance between the tracked faces of ``source`` (a From shot entry) and this
+        shot; None when either is not known."""
+        from dubstudio.io.project import Project
+        from dubstudio.tracking.fitting import shape_distance
+        from dubstudio.training.trainer import shot_of, tracked_identity
+
+        if self.session.tracking is None:
+            return None
+        try:
+            root = shot_of(source)
+            other = tracked_identity(Project.open(root)) if root is not None else None
+        except Exception:  # noqa: BLE001 - a half-typed path or a foreign folder: nothing to say
+            return None
+        return None if other is None else shape_distance(self.session.tracking.identity, other)
 
     def _choose_shot(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Choose another shot of this actor (its project folder)",

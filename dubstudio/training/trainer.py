@@ -498,6 +498,32 @@ def _shot_name(actor_file: str | Path) -> str:
     return p.parents[2].name if p.parent.name == "adapt" and p.parent.parent.name == "cache" else p.name
 
 
+def tracked_identity(project: Project) -> np.ndarray | None:
+    """A tracked project's neutral face shape, read alone from its tracking file (cheap: the
+    editor compares it with every recent shot); None when the shot is not tracked."""
+    rec = project.stage_record("track")
+    if not rec or "tracking" not in rec.get("outputs", {}):
+        return None
+    try:
+        with np.load(project.path(rec["outputs"]["tracking"]), allow_pickle=False) as z:
+            return np.asarray(z["identity"])
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def shot_of(source: str | Path) -> Path | None:
+    """The project folder behind a From shot entry (folder, actor file or video), or None."""
+    source = Path(source)
+    if source.is_file() and source.suffix.lower() == ".pt":
+        p = source.resolve()
+        return p.parents[2] if p.parent.name == "adapt" and p.parent.parent.name == "cache" else None
+    if source.is_file():
+        from dubstudio.paths import default_project_dir
+
+        source = default_project_dir(source)
+    return source if source.is_dir() else None
+
+
 def other_actor_warning(start_from: str | Path, project: Project) -> str | None:
     """Before a run: the warning ``adapt(start_from=...)`` would give (None when the shots look like
     one person, or when the actor file predates stored identities)."""

@@ -94,6 +94,7 @@ def test_a_further_shot_starts_from_a_recent_shot_of_the_actor(make_window, trac
     assert str(tracked_project.resolve()) in offered and str(shot_b.resolve()) not in offered
     panel.from_shot.setCurrentText(str(tracked_project.resolve()))
     assert not panel.prior.isEnabled()  # the other shot replaces the prior
+    assert not panel.from_shot_note.isHidden() and panel.from_shot_note.text().startswith("Same face")
     panel.steps.setValue(2)
     panel.frames.setText("20:40")
     with qtbot.waitSignal(panel.adapted, timeout=180_000) as sig:
@@ -131,9 +132,18 @@ def test_a_shot_that_looks_like_another_person_is_questioned_before_adapting(mak
     ck = torch.load(src, map_location="cpu", weights_only=True)
     ck["identity"] = ck["identity"] * torch.tensor([1.15, 1.0, 1.0])
     torch.save(ck, src)
+    track_file = tracked_project / "cache" / "track" / "tracking.npz"  # and the shot's tracking, as the editor reads it
+    with np.load(track_file) as z:
+        arrays = dict(z)
+    arrays["identity"] = arrays["identity"] * np.array([1.15, 1.0, 1.0], arrays["identity"].dtype)
+    np.savez(track_file, **arrays)
     shot_b = tmp_path / "shot_b.dubstudio"
     shutil.copytree(tracked_template, shot_b)
     gui.open(win, shot_b)
+    panel.from_shot.setCurrentText(str(tracked_project.resolve()))
+    assert not panel.from_shot_note.isHidden() and "Is it the same actor?" in panel.from_shot_note.text()
+    panel.from_shot.setCurrentText("")
+    assert panel.from_shot_note.isHidden()
     panel.from_shot.setCurrentText(str(tracked_project.resolve()))
     assert panel.start() is None and "Not started" in panel.status.text()
     kind, text = win.prompter.asked[-1]
