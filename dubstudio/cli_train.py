@@ -241,7 +241,8 @@ def cmd_prior_train(args) -> int:
 def cmd_adapt(args) -> int:
     from dubstudio.io.project import Project
     from dubstudio.training.data import parse_frames, tracking_of
-    from dubstudio.training.trainer import actor_file_of, adapt
+    from dubstudio.training.from_shot import actor_file_of
+    from dubstudio.training.trainer import adapt
 
     _setup_torch(args)
     cfg = _config(args)

@@ -45,7 +45,8 @@ def dub_shot(
     from dubstudio.rendering.renderer import ActorRenderer
     from dubstudio.tracking.track import TrackSettings, track
     from dubstudio.training.data import parse_frames
-    from dubstudio.training.trainer import actor_file_of, adapt
+    from dubstudio.training.from_shot import actor_file_of
+    from dubstudio.training.trainer import adapt
 
     if (audio is None) == (dubber is None):
         raise DubStudioError("give the new dialogue as --audio FILE or a dubbing actor's video as --dubber VIDEO (one of them).")

@@ -229,7 +229,7 @@ class AdaptPanel(QWidget):
     def _from_shot_changed(self, text: str) -> None:
         self.prior.setEnabled(not text.strip())  # the other shot's adaptation replaces the prior
         self._mode_changed(self.mode.currentText())
-        from dubstudio.training.trainer import SAME_ACTOR_MAX_DISTANCE
+        from dubstudio.training.from_shot import SAME_ACTOR_MAX_DISTANCE
 
         d = self._face_distance(text.strip()) if text.strip() else None
         self.from_shot_note.setVisible(d is not None)
@@ -246,7 +246,7 @@ class AdaptPanel(QWidget):
         shot; None when either is not known."""
         from dubstudio.io.project import Project
         from dubstudio.tracking.fitting import shape_distance
-        from dubstudio.training.trainer import shot_of, tracked_identity
+        from dubstudio.training.from_shot import shot_of, tracked_identity
 
         if self.session.tracking is None:
             return None
@@ -309,7 +309,7 @@ class AdaptPanel(QWidget):
         mode, steps, prior = self.mode.currentText(), int(self.steps.value()), self.prior.text().strip() or None
         start_from = None
         if self.from_shot.currentText().strip():
-            from dubstudio.training.trainer import actor_file_of
+            from dubstudio.training.from_shot import actor_file_of
 
             try:
                 start_from = actor_file_of(self.from_shot.currentText().strip())
@@ -319,7 +319,7 @@ class AdaptPanel(QWidget):
             if mode == "mixed":
                 self.status.setText("From shot: mixed mode mixes the prior's people in; use full or texture.")
                 return None
-            from dubstudio.training.trainer import other_actor_warning
+            from dubstudio.training.from_shot import other_actor_warning
 
             try:
                 warning = other_actor_warning(start_from, s.project)

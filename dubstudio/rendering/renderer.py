@@ -63,7 +63,8 @@ class ActorRenderer:
     def load(cls, project: Project | str | Path, device: torch.device | str = "cpu", mode: str | None = None,
              actor: str | Path | None = None) -> ActorRenderer:
         """The project's latest adaptation (or that of ``mode``, or the actor file ``actor``)."""
-        from dubstudio.training.trainer import TrainConfig, actor_file_of
+        from dubstudio.training.from_shot import actor_file_of
+        from dubstudio.training.trainer import TrainConfig
 
         if not isinstance(project, Project):
             project = Project.open(project)

@@ -12,9 +12,9 @@
   lives in ``cache/adapt/<mode>-<key>.state.pt`` of the project (one per mode: a run with other
   settings replaces it), the result is ``cache/adapt/actor_<mode>-<key>.pt`` (one per configuration)
   and the project's ``adapt`` / ``adapt_<mode>`` stage records point to the latest.
-- ``adapt(..., start_from=ACTOR)``: the same actor in another shot. The texture and the generator
-  start from that shot's adaptation instead of the prior, so a further shot of an actor needs a
-  short run (BENCHMARKS.md, "another shot of the same actor"); texels that shot saw and this one
+- ``adapt(..., start_from=ACTOR)``: the same actor in another shot (``from_shot`` finds its actor
+  file and checks the face). The texture and the generator start from that shot's adaptation
+  instead of the prior, so a further shot of an actor needs a short run (BENCHMARKS.md, "another shot of the same actor"); texels that shot saw and this one
   does not keep what it learned.
 
 The models, optimisers and the training loop of one run are ``session.Session`` (re-exported
@@ -47,14 +47,12 @@ from dubstudio.rendering.neural_texture import NeuralTexture
 from dubstudio.rendering.texel_coverage import fill_unseen, seen_texels
 from dubstudio.training import checkpoint as ckpt
 from dubstudio.training.data import FrameCache, WindowSampler, neutral_reference, tracking_of
+from dubstudio.training.from_shot import same_actor_warning, shot_name, start_source
 from dubstudio.training.session import Session, torch_batch  # noqa: F401 (torch_batch: re-exported, it lived here)
 
 log = logging.getLogger(__name__)
 
 MODES = ("texture", "full", "mixed")
-# above this ``shape_distance`` between another shot's tracked face and this one, starting from that
-# shot is flagged as maybe another person (one person across shots: 0.005-0.011, two people >= 0.036)
-SAME_ACTOR_MAX_DISTANCE = 0.025
 TEX_INITS = ("random", "prior-mean")
 ADAPT_VERSION = 1
 _NAME_BAD = re.compile(r"[^A-Za-z0-9_-]+")
@@ -304,7 +302,7 @@ def adapt(
         if mode == "mixed":
             raise DubStudioError("mixed mode mixes the prior's people into the batches; starting from another shot "
                                  "of the actor, use full (or texture) mode.")
-        src = _start_source(start_from)
+        src = start_source(start_from)
         pcfg = TrainConfig.from_dict(src["config"])
         cfg = cfg.replace(resolution=pcfg.resolution, generator=pcfg.generator,
                           tex_resolution=pcfg.tex_resolution, tex_levels=pcfg.tex_levels)
@@ -319,7 +317,7 @@ def adapt(
     torch.manual_seed(cfg.seed)  # texture initialisation
     tracking, track_key = tracking_of(project)
     actor = identity_name(project)
-    warning = _other_actor_warning(src, start_from, tracking) if src is not None else None
+    warning = same_actor_warning(src, start_from, tracking) if src is not None else None
     idx = _face_frames(project, frames)
     caches = {actor: FrameCache.build(project, idx, cfg.resolution, progress, tracking)}
     ref_frame = int(caches[actor].indices[neutral_reference(caches[actor], tracking)])
@@ -443,7 +441,7 @@ def adapt(
                "steps_per_s": n_run / loop_s if n_run else 0.0,
                "texels_seen": int(seen.sum()), "texels_filled": n_filled}
     if src is not None:
-        metrics["from_shot"] = _shot_name(start_from)
+        metrics["from_shot"] = shot_name(start_from)
     payload = {
         "key": key, "mode": mode, "config": cfg.to_dict(), "step": sess.step, "actor": actor,
         "frames": idx, "reference_frame": ref_frame, "tracking_key": track_key,
@@ -463,100 +461,6 @@ def adapt(
         steps_per_s=metrics["steps_per_s"], wall_s=time.perf_counter() - t_all, stored_bytes=size,
         resumed_from=resumed_from, history=sess.history, warning=warning,
     )
-
-
-def actor_file_of(source: str | Path, mode: str | None = None) -> Path:
-    """The actor file behind ``source``: an actor file itself (``.pt``), a project folder's latest
-    adaptation (of ``mode``, when given), or a shot's video, meaning its default project."""
-    source = Path(source)
-    if source.is_file() and source.suffix.lower() == ".pt":
-        return source
-    if source.is_file():  # a shot's video: its project beside it (where `run` and the editor put it)
-        from dubstudio.paths import default_project_dir
-
-        source = default_project_dir(source)
-        if not source.is_dir():
-            raise ProjectError(f"{source} does not exist: give the project folder of that shot (or its actor file).")
-    try:
-        project = Project.open(source)
-    except ProjectError as e:
-        raise ProjectError(f"{source} is neither an actor file nor a project folder ({e})") from e
-    stage = "adapt" if mode is None else f"adapt_{mode}"
-    rec = project.stage_record(stage)
-    if not rec:
-        what = "adaptation" if mode is None else f"'{mode}' adaptation"
-        raise ProjectError(f"{project.root} has no {what} yet; run `dubstudio adapt --project {project.root}` first.")
-    path = project.path(rec["outputs"]["actor"])
-    if not path.is_file():
-        raise ProjectError(f"the adaptation of {project.root} points to {path}, which is missing; adapt that shot again.")
-    return path
-
-
-def _shot_name(actor_file: str | Path) -> str:
-    """The project folder an actor file sits in (``<project>/cache/adapt/actor_*.pt``), else its name."""
-    p = Path(actor_file).resolve()
-    return p.parents[2].name if p.parent.name == "adapt" and p.parent.parent.name == "cache" else p.name
-
-
-def tracked_identity(project: Project) -> np.ndarray | None:
-    """A tracked project's neutral face shape, read alone from its tracking file (cheap: the
-    editor compares it with every recent shot); None when the shot is not tracked."""
-    rec = project.stage_record("track")
-    if not rec or "tracking" not in rec.get("outputs", {}):
-        return None
-    try:
-        with np.load(project.path(rec["outputs"]["tracking"]), allow_pickle=False) as z:
-            return np.asarray(z["identity"])
-    except (OSError, KeyError, ValueError):
-        return None
-
-
-def shot_of(source: str | Path) -> Path | None:
-    """The project folder behind a From shot entry (folder, actor file or video), or None."""
-    source = Path(source)
-    if source.is_file() and source.suffix.lower() == ".pt":
-        p = source.resolve()
-        return p.parents[2] if p.parent.name == "adapt" and p.parent.parent.name == "cache" else None
-    if source.is_file():
-        from dubstudio.paths import default_project_dir
-
-        source = default_project_dir(source)
-    return source if source.is_dir() else None
-
-
-def other_actor_warning(start_from: str | Path, project: Project) -> str | None:
-    """Before a run: the warning ``adapt(start_from=...)`` would give (None when the shots look like
-    one person, or when the actor file predates stored identities)."""
-    return _other_actor_warning(ckpt.load(start_from, "actor"), start_from, tracking_of(project)[0])
-
-
-def _other_actor_warning(src: dict[str, Any], start_from: str | Path, tracking) -> str | None:
-    """A warning when the other shot's tracked face shape is as far from this one as two people's."""
-    from dubstudio.tracking.fitting import shape_distance
-
-    ident = src.get("identity")
-    if ident is None:  # an actor file from before identities were stored: nothing to compare
-        return None
-    d = shape_distance(tracking.identity, ident.cpu().numpy())
-    if d <= SAME_ACTOR_MAX_DISTANCE:
-        return None
-    msg = (f"the face tracked in {_shot_name(start_from)} differs from this shot's by {d:.3f}, as much as two "
-           f"different people's do (the same actor in another shot: about 0.01); check that it is the same actor.")
-    log.warning(msg)
-    return msg
-
-
-def _start_source(path: str | Path) -> dict[str, Any]:
-    """An actor checkpoint to start from, its prior checked when it needs one."""
-    src = ckpt.load(path, "actor")
-    if src["generator"] is None:
-        p = src.get("prior") or {}
-        if not p.get("path") or not Path(p["path"]).is_file():
-            raise ProjectError(f"{path} was adapted in texture mode to the prior {p.get('path')}, which is missing; "
-                               f"put it back or start from a full adaptation of that shot.")
-        if ckpt.fingerprint(p["path"]) != p["fingerprint"]:
-            raise ProjectError(f"the prior {p['path']} has changed since {path} was adapted; adapt that shot again.")
-    return src
 
 
 @torch.no_grad()

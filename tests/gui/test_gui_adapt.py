@@ -75,7 +75,7 @@ def test_a_further_shot_starts_from_a_recent_shot_of_the_actor(make_window, trac
 
     import torch
 
-    from dubstudio.training.trainer import actor_file_of
+    from dubstudio.training.from_shot import actor_file_of
 
     win = make_window()
     gui.open(win, tracked_project)  # shot A: adapted first
@@ -116,7 +116,7 @@ def test_a_shot_that_looks_like_another_person_is_questioned_before_adapting(mak
 
     import torch
 
-    from dubstudio.training.trainer import actor_file_of
+    from dubstudio.training.from_shot import actor_file_of
 
     win = make_window(answers={"other_actor": "no"})
     gui.open(win, tracked_project)

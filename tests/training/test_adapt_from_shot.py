@@ -14,7 +14,8 @@ from dubstudio.errors import DubStudioError, ProjectError
 from dubstudio.io.project import Project
 from dubstudio.rendering.renderer import ActorRenderer
 from dubstudio.training import checkpoint as ckpt
-from dubstudio.training.trainer import actor_file_of, adapt, train_prior
+from dubstudio.training.from_shot import actor_file_of
+from dubstudio.training.trainer import adapt, train_prior
 from tests.training.test_renderer_training import N_FRAMES, TINY, _trim
 
 pytestmark = pytest.mark.media

@@ -1,0 +1,116 @@
+"""Another shot of the same actor: the actor file to start an adaptation from, and whether that
+shot's tracked face is this one's (``trainer.adapt(start_from=...)``, `--from-shot`, the editor's
+From shot; docs/decisions.md, eleventh session)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dubstudio.errors import ProjectError
+from dubstudio.io.project import Project
+from dubstudio.training import checkpoint as ckpt
+from dubstudio.training.data import tracking_of
+
+log = logging.getLogger(__name__)
+
+# above this ``shape_distance`` between another shot's tracked face and this one, starting from that
+# shot is flagged as maybe another person (one person across shots: 0.005-0.011, two people >= 0.036)
+SAME_ACTOR_MAX_DISTANCE = 0.025
+
+
+def actor_file_of(source: str | Path, mode: str | None = None) -> Path:
+    """The actor file behind ``source``: an actor file itself (``.pt``), a project folder's latest
+    adaptation (of ``mode``, when given), or a shot's video, meaning its default project."""
+    source = Path(source)
+    if source.is_file() and source.suffix.lower() == ".pt":
+        return source
+    if source.is_file():  # a shot's video: its project beside it (where `run` and the editor put it)
+        from dubstudio.paths import default_project_dir
+
+        source = default_project_dir(source)
+        if not source.is_dir():
+            raise ProjectError(f"{source} does not exist: give the project folder of that shot (or its actor file).")
+    try:
+        project = Project.open(source)
+    except ProjectError as e:
+        raise ProjectError(f"{source} is neither an actor file nor a project folder ({e})") from e
+    stage = "adapt" if mode is None else f"adapt_{mode}"
+    rec = project.stage_record(stage)
+    if not rec:
+        what = "adaptation" if mode is None else f"'{mode}' adaptation"
+        raise ProjectError(f"{project.root} has no {what} yet; run `dubstudio adapt --project {project.root}` first.")
+    path = project.path(rec["outputs"]["actor"])
+    if not path.is_file():
+        raise ProjectError(f"the adaptation of {project.root} points to {path}, which is missing; adapt that shot again.")
+    return path
+
+
+def shot_name(actor_file: str | Path) -> str:
+    """The project folder an actor file sits in (``<project>/cache/adapt/actor_*.pt``), else its name."""
+    p = Path(actor_file).resolve()
+    return p.parents[2].name if p.parent.name == "adapt" and p.parent.parent.name == "cache" else p.name
+
+
+def tracked_identity(project: Project) -> np.ndarray | None:
+    """A tracked project's neutral face shape, read alone from its tracking file (cheap: the
+    editor compares it with every recent shot); None when the shot is not tracked."""
+    rec = project.stage_record("track")
+    if not rec or "tracking" not in rec.get("outputs", {}):
+        return None
+    try:
+        with np.load(project.path(rec["outputs"]["tracking"]), allow_pickle=False) as z:
+            return np.asarray(z["identity"])
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def shot_of(source: str | Path) -> Path | None:
+    """The project folder behind a From shot entry (folder, actor file or video), or None."""
+    source = Path(source)
+    if source.is_file() and source.suffix.lower() == ".pt":
+        p = source.resolve()
+        return p.parents[2] if p.parent.name == "adapt" and p.parent.parent.name == "cache" else None
+    if source.is_file():
+        from dubstudio.paths import default_project_dir
+
+        source = default_project_dir(source)
+    return source if source.is_dir() else None
+
+
+def other_actor_warning(start_from: str | Path, project: Project) -> str | None:
+    """Before a run: the warning ``adapt(start_from=...)`` would give (None when the shots look like
+    one person, or when the actor file predates stored identities)."""
+    return same_actor_warning(ckpt.load(start_from, "actor"), start_from, tracking_of(project)[0])
+
+
+def same_actor_warning(src: dict[str, Any], start_from: str | Path, tracking) -> str | None:
+    """A warning when the other shot's tracked face shape is as far from this one as two people's."""
+    from dubstudio.tracking.fitting import shape_distance
+
+    ident = src.get("identity")
+    if ident is None:  # an actor file from before identities were stored: nothing to compare
+        return None
+    d = shape_distance(tracking.identity, ident.cpu().numpy())
+    if d <= SAME_ACTOR_MAX_DISTANCE:
+        return None
+    msg = (f"the face tracked in {shot_name(start_from)} differs from this shot's by {d:.3f}, as much as two "
+           f"different people's do (the same actor in another shot: about 0.01); check that it is the same actor.")
+    log.warning(msg)
+    return msg
+
+
+def start_source(path: str | Path) -> dict[str, Any]:
+    """An actor checkpoint to start from, its prior checked when it needs one."""
+    src = ckpt.load(path, "actor")
+    if src["generator"] is None:
+        p = src.get("prior") or {}
+        if not p.get("path") or not Path(p["path"]).is_file():
+            raise ProjectError(f"{path} was adapted in texture mode to the prior {p.get('path')}, which is missing; "
+                               f"put it back or start from a full adaptation of that shot.")
+        if ckpt.fingerprint(p["path"]) != p["fingerprint"]:
+            raise ProjectError(f"the prior {p['path']} has changed since {path} was adapted; adapt that shot again.")
+    return src
