@@ -224,7 +224,7 @@ def adaptations(project) -> list[tuple[str | None, str]]:
 
     def label(rec) -> str:
         m = rec.get("metrics", {})
-        return f"{m.get('mode', '?')}, {m.get('steps', '?')} steps"
+        return f"{m.get('mode', '?')}, {m.get('steps', '?')} steps" + (f" from shot {m['from_shot']}" if m.get("from_shot") else "")
 
     latest = project.stage_record("adapt")
     if usable(latest):

@@ -105,6 +105,9 @@ def test_a_further_shot_starts_from_a_recent_shot_of_the_actor(make_window, trac
     panel.job = None
     panel._update_enabled()
     assert "from shot tracked.dubstudio" in panel.status.text()
+    from dubstudio.gui.export_dialog import adaptations
+
+    assert "from shot tracked.dubstudio" in adaptations(win.session.project)[0][1]  # the export dialog's renderer list
 
     panel.from_shot.setCurrentText(str(tmp_path / "not_a_project"))
     assert panel.start() is None and "From shot:" in panel.status.text()
