@@ -88,6 +88,7 @@ def _settings(args):
         use_curves=not args.tracked_curves,
         verify=args.verify,
         resume=not args.restart,
+        guide_track=args.guide_track,
     )
 
 
@@ -250,6 +251,9 @@ def register(subparsers, common_flags=None) -> None:
                    help="when the audio's length differs from the shot's by a frame or more: pad = pad with silence, error if "
                         "longer (default for dubbed audio); trim = cut at the shot's end, error if shorter; fit = either "
                         "(default for the shot's own audio); error = refuse")
+    g.add_argument("--guide-track", action="store_true",
+                   help="also the shot's own sound, as a second audio track (PNG: audio_original.wav): a guide for "
+                        "reviewing the dub against the original performance and for the mix")
     g = sp.add_argument_group("output")
     g.add_argument("--side-by-side", action="store_true", help="review export: original | dubbed, side by side")
     g.add_argument("--review-scale", type=float, default=1.0, help="scale of each half in a side-by-side review (e.g. 0.5 for 1080p)")

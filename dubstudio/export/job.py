@@ -48,6 +48,9 @@ class ExportSettings:
     use_curves: bool = True  # the project's edited/driven curves; False: the tracked ones
     verify: bool = False  # check the result with ffprobe and report it
     resume: bool = True  # continue a stopped export of the same pixels (False: start over)
+    # also the shot's own sound, as a second audio track (mov/mp4/mxf) or audio_original.wav (PNG):
+    # a guide for reviewing the dub against the original performance and for the mix
+    guide_track: bool = False
 
 
 def final_controls(project, tracking) -> tuple[np.ndarray | None, bool]:
@@ -99,6 +102,7 @@ def export_shot(
         # edit then finds the untouched segments rendered from the same numbers (resume.segment_keys)
         controls = np.asarray(tracking.controls, np.float64)
     audio = prepare_audio(project, n, fps, settings.audio)
+    guide = _guide_track(project, n, fps, audio, settings)
     mel = None
     if audio.report.get("kind") in ("dubbed", "file") and _takes_mel(renderer):
         mel = mel_windows(audio, n, fps)
@@ -127,6 +131,8 @@ def export_shot(
     reel = read_reel_name(video_path or project.video_path)
     if reel:
         manifest["source_reel"] = reel
+    if guide is not None:  # which sound is which track
+        manifest["audio_tracks"] = ["dubbed" if audio.samples is not None else None, "original (guide)"]
     if sar != 1:  # a PNG has no pixel aspect of its own: the manifest says how to display the frames
         manifest["pixel_aspect"] = f"{sar.numerator}:{sar.denominator}"
 
@@ -136,7 +142,7 @@ def export_shot(
     sink = None
     deep = None
     try:
-        sink = _open_sink(fmt_name, fmt, work, fps, audio, manifest, settings, color, sar)
+        sink = _open_sink(fmt_name, fmt, work, fps, audio, manifest, settings, color, sar, guide)
         if settings.resume:
             progress.stage("reading the previous export")
             sink.reuse_previous()
@@ -227,6 +233,7 @@ def export_shot(
         "renderer": name,
         "curves_edited": edited,
         "audio": audio.report,
+        "guide_track": guide is not None,
         "audio_conditioned_renderer": mel is not None,
         "synthetic_mark": {"metadata": True, "watermark": settings.watermark.describe()},
         "wall_s": round(wall, 3),
@@ -239,7 +246,8 @@ def export_shot(
         from dubstudio.export.verify import check
 
         vc = {"mp4": "h264", "mov": "prores", "mxf": "dnxhd", "png": "png"}[fmt_name]
-        result["verify"] = check(out, n, fps, audio.samples is not None, vc, timecode=start_tc if fmt_name != "png" else None)
+        n_audio = int(audio.samples is not None) + int(guide is not None)
+        result["verify"] = check(out, n, fps, n_audio, vc, timecode=start_tc if fmt_name != "png" else None)
     return result
 
 
@@ -315,6 +323,8 @@ def _frozen_settings(s: ExportSettings, fmt_name: str) -> dict:
         "curves": "final" if s.use_curves else "tracked",
         "audio_request": {"mode": s.audio.mode, "offset_s": s.audio.offset_s, "policy": s.audio.policy},
     }
+    if s.guide_track:
+        out["guide_track"] = True
     if fmt_name == "mp4":
         out["h264"] = {"crf": s.crf, "preset": s.preset}
     elif fmt_name == "mov":
@@ -336,11 +346,27 @@ def _takes_mel(renderer) -> bool:
 
 
 def _open_sink(fmt_name, fmt, work: ExportWork, fps: Fraction, audio, manifest: dict, settings: ExportSettings, color=None,
-               sar: Fraction | None = None):
+               sar: Fraction | None = None, guide=None):
     if fmt_name == "png":
-        return PngSequenceSink(work, audio, manifest, settings.png_compression)
+        return PngSequenceSink(work, audio, manifest, settings.png_compression, guide=guide)
     return VideoSink(work, fmt, fps, audio, manifest, timecode=manifest.get("source_timecode"),
-                     color=color, sar=sar, reel=manifest.get("source_reel"))
+                     color=color, sar=sar, reel=manifest.get("source_reel"), guide=guide)
+
+
+def _guide_track(project, n: int, fps: Fraction, audio, settings: ExportSettings):
+    """The shot's own sound for ``guide_track``, fitted to the shot; None when not asked for."""
+    if not settings.guide_track:
+        return None
+    if audio.report.get("kind") == "original":
+        raise DubStudioError("the export's sound is already the shot's own: a second track of it would add nothing; "
+                             "export the dubbed audio with the guide track, or leave the guide track off.")
+    try:
+        guide = prepare_audio(project, n, fps, AudioRequest(mode="original"))
+    except DubStudioError as e:
+        raise DubStudioError(f"the guide track cannot be made ({e}); leave the guide track off.") from e
+    if guide.samples is None:
+        raise DubStudioError("the shot has no sound of its own to add as a second track; leave the guide track off.")
+    return guide
 
 
 def _open_work(project, tracking, renderer, out: Path, fmt_name: str, settings: ExportSettings, controls, mel, video: Path) -> ExportWork:
@@ -361,6 +387,6 @@ def _key_settings(s: ExportSettings) -> dict:
     """The settings that shape the frames (the sound is muxed at the end, from this run's; where
     the renderer hears it, its windows are part of each segment's key)."""
     d = dataclasses.asdict(s)
-    for k in ("verify", "resume", "audio"):
+    for k in ("verify", "resume", "audio", "guide_track"):
         d.pop(k, None)
     return d

@@ -55,12 +55,15 @@ def summarize(path: str | Path) -> dict:
 
         frames = sorted(p.name for p in path.glob("frame_*.png"))
         out = {"streams": len(frames) > 0, "video": {"codec": "png", "frames": len(frames)}, "audio": None}
-        wav = path / "audio.wav"
-        if wav.is_file():
-            info = sf.info(str(wav))
-            out["audio"] = {"codec": info.subtype, "sample_rate": info.samplerate, "channels": info.channels,
-                            "duration_s": info.frames / info.samplerate, "samples": info.frames}
-        out["n_streams"] = int(bool(frames)) + int(out["audio"] is not None)
+        tracks = []
+        for wav in (path / "audio.wav", path / "audio_original.wav"):  # the dub; the shot's own sound (guide)
+            if wav.is_file():
+                info = sf.info(str(wav))
+                tracks.append({"codec": info.subtype, "sample_rate": info.samplerate, "channels": info.channels,
+                               "duration_s": info.frames / info.samplerate, "samples": info.frames, "file": wav.name})
+        out["audio"] = tracks[0] if tracks else None
+        out["audio_tracks"] = tracks
+        out["n_streams"] = int(bool(frames)) + len(tracks)
         try:  # a PNG sequence keeps the start timecode in its manifest
             out["timecode"] = json.loads((path / "manifest.json").read_text()).get("source_timecode")
         except (OSError, ValueError):
@@ -88,20 +91,18 @@ def summarize(path: str | Path) -> dict:
         }
     else:
         out["video"] = None
-    if a:
-        s = a[0]
-        out["audio"] = {"codec": s.get("codec_name"), "sample_rate": int(s.get("sample_rate", 0)), "channels": s.get("channels"),
-                        "duration_s": _f(s.get("duration")), "start_s": _f(s.get("start_time"))}
-    else:
-        out["audio"] = None
+    out["audio_tracks"] = [{"codec": s.get("codec_name"), "sample_rate": int(s.get("sample_rate", 0)), "channels": s.get("channels"),
+                            "duration_s": _f(s.get("duration")), "start_s": _f(s.get("start_time"))} for s in a]
+    out["audio"] = out["audio_tracks"][0] if a else None
     return out
 
 
-def check(path: str | Path, n_frames: int, fps: Fraction, audio: bool, video_codec: str | None = None, audio_codec: str | None = None,
+def check(path: str | Path, n_frames: int, fps: Fraction, audio: bool | int, video_codec: str | None = None, audio_codec: str | None = None,
           timecode: str | None = None) -> dict:
     """``{"ok": bool, "problems": [...], "summary": summarize(path)}``: stream count (video and
-    audio; a timecode track is not a picture or sound stream), codecs, frame count, frame rate,
-    duration, |audio - video| < 1 frame, and the start ``timecode`` when one is expected."""
+    ``audio`` tracks: True/1, or 2 with the guide track; a timecode track is not a picture or sound
+    stream), codecs, frame count, frame rate, duration, |audio - video| < 1 frame for every audio
+    track, and the start ``timecode`` when one is expected."""
     s = summarize(path)
     fps = Fraction(fps)
     frame_s = float(1 / fps)
@@ -133,12 +134,13 @@ def check(path: str | Path, n_frames: int, fps: Fraction, audio: bool, video_cod
     if audio:
         if a is None:
             problems.append("no audio stream")
-        else:
-            if audio_codec and a["codec"] != audio_codec:
-                problems.append(f"audio codec {a['codec']}, expected {audio_codec}")
+        for k, t in enumerate((s.get("audio_tracks") or [a]) if a else []):
+            which = "audio" if k == 0 else f"audio track {k + 1}"
+            if audio_codec and t["codec"] != audio_codec:
+                problems.append(f"{which} codec {t['codec']}, expected {audio_codec}")
             vd = v["duration_s"] if v and v.get("duration_s") is not None else n_frames * frame_s
-            if a.get("duration_s") is None or abs(a["duration_s"] - vd) >= frame_s:
-                problems.append(f"audio lasts {a.get('duration_s')} s vs video {vd:.4f} s (must differ by < 1 frame)")
+            if t.get("duration_s") is None or abs(t["duration_s"] - vd) >= frame_s:
+                problems.append(f"{which} lasts {t.get('duration_s')} s vs video {vd:.4f} s (must differ by < 1 frame)")
     elif a is not None:
         problems.append("unexpected audio stream")
     return {"ok": not problems, "problems": problems, "summary": s}

@@ -26,7 +26,8 @@ __all__ = ["VideoSink", "PngSequenceSink", "check_png_target"]
 
 _DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 FRAME_NAME = "frame_{:06d}.png"
-_OURS = ("frame_", "audio.wav", "manifest.json")
+GUIDE_WAV = "audio_original.wav"  # the shot's own sound, with ExportSettings.guide_track
+_OURS = ("frame_", "audio.wav", GUIDE_WAV, "manifest.json")
 
 
 class VideoSink:
@@ -39,11 +40,12 @@ class VideoSink:
     audio and the tags, into the final name."""
 
     def __init__(self, work, fmt: VideoFormat, fps: Fraction, audio, manifest: dict, timecode: str | None = None,
-                 color=None, sar: Fraction | None = None, reel: str | None = None) -> None:
+                 color=None, sar: Fraction | None = None, reel: str | None = None, guide=None) -> None:
         if work.out.is_dir():
             raise MediaError(f"{work.out} is a folder; give a file name ending in .{fmt.name}.")
         self.work, self.fmt, self.fps = work, fmt, Fraction(fps)
         self.audio, self.manifest = audio, manifest
+        self.guide = guide  # the shot's own sound, muxed as a second track (ExportSettings.guide_track)
         self.timecode, self.color, self.sar, self.reel = timecode, color, sar, reel
         self.path = work.out
         self._seg = None  # [start, stop, name, writer, counts, next index]
@@ -86,13 +88,11 @@ class VideoSink:
 
         if self._seg is not None or not self.work.complete:
             raise MediaError(f"the export has {self.work.done} of {self.work.n_frames} frames; export again.")
-        wa = None
-        if self.audio is not None and self.audio.samples is not None:
-            ch = self.audio.samples.shape[0]
-            wa = WriterAudio(self.audio.samples, self.audio.sample_rate, self.fmt.audio_codec, self.fmt.audio_rate(ch))
+        wa = [WriterAudio(a.samples, a.sample_rate, self.fmt.audio_codec, self.fmt.audio_rate(a.samples.shape[0]))
+              for a in (self.audio, self.guide) if a is not None and a.samples is not None]
         manifest = self.manifest | {"segment_frames": self.work.seg_len, "render_segments": self.work.manifest_segments()}
         concat_segments(
-            self.path, [(s["start"], self.work.path / s["files"][0]) for s in self.work.ordered()], self.fps, wa,
+            self.path, [(s["start"], self.work.path / s["files"][0]) for s in self.work.ordered()], self.fps, wa or None,
             # a "timecode" tag makes the mov/mp4 muxer write a tmcd track: NLEs read the start timecode from it
             metadata=container_metadata(manifest, self.fmt.name) | ({"timecode": self.timecode} if self.timecode else {}),
             # the reel name goes into the tmcd track beside the timecode (conforming matches both)
@@ -151,8 +151,9 @@ class PngSequenceSink:
     segment of frames is recorded there once all its frames are written) and renamed on success;
     a previous export in the target folder is replaced only then."""
 
-    def __init__(self, work, audio, manifest: dict, compression: int = 3) -> None:
+    def __init__(self, work, audio, manifest: dict, compression: int = 3, guide=None) -> None:
         self.work = work
+        self.guide = guide  # the shot's own sound: audio_original.wav beside audio.wav
         self.folder = work.out
         check_png_target(self.folder)
         self.tmp = work.path
@@ -220,14 +221,14 @@ class PngSequenceSink:
             self.work.record(a, b, names, s["digest"], **{k: int(s.get(k, 0)) for k in ("with_face", "marked", "width", "height")})
             self.work.from_previous += b - a
 
-    def _write_audio(self) -> None:
+    def _write_audio(self, a=None, name: str = "audio.wav") -> None:
         import soundfile as sf
 
-        a = self.audio
+        a = self.audio if a is None else a
         if a is None or a.samples is None:
             return
         try:
-            with sf.SoundFile(self.tmp / "audio.wav", "w", samplerate=a.sample_rate, channels=a.samples.shape[0], subtype="PCM_24", format="WAV") as f:
+            with sf.SoundFile(self.tmp / name, "w", samplerate=a.sample_rate, channels=a.samples.shape[0], subtype="PCM_24", format="WAV") as f:
                 f.comment = self.manifest.get("note", "")[:500]
                 f.software = f"DubStudio {self.manifest.get('version', '')}"
                 f.write(np.ascontiguousarray(a.samples.T))
@@ -237,12 +238,12 @@ class PngSequenceSink:
                 from dubstudio.io.timecode import frames_since_midnight
 
                 fps = Fraction(self.manifest["fps"])
-                add_bext(self.tmp / "audio.wav", round(frames_since_midnight(tc, fps) * a.sample_rate / fps),
+                add_bext(self.tmp / name, round(frames_since_midnight(tc, fps) * a.sample_rate / fps),
                          description=f"DubStudio synthetic dub of {self.manifest.get('source_video', '')}, starting at {tc}")
         except (OSError, RuntimeError) as e:  # soundfile raises LibsndfileError (a RuntimeError)
             if isinstance(e, OSError):
                 raise _error(e, self.folder) from e
-            raise MediaError(f"cannot write {self.folder / 'audio.wav'}: {e}; check free space and export again.") from e
+            raise MediaError(f"cannot write {self.folder / name}: {e}; check free space and export again.") from e
 
     def close(self, keep: bool) -> None:
         if not keep:
@@ -251,6 +252,8 @@ class PngSequenceSink:
         if self._seg is not None or not self.work.complete:
             raise MediaError(f"the export has {self.work.done} of {self.work.n_frames} frames; export again.")
         self._write_audio()
+        if self.guide is not None:
+            self._write_audio(self.guide, GUIDE_WAV)
         atomic_write_json(self.tmp / "manifest.json",
                           self.manifest | {"segment_frames": self.work.seg_len, "render_segments": self.work.manifest_segments()})
         self.work.release()

@@ -94,6 +94,7 @@ class ExportChoice:
     detail: bool = True  # the original's fine skin detail on the render (the CLI's --detail 1, its default)
     verify: bool = True
     restart: bool = False  # render everything again instead of continuing a stopped export
+    guide_track: bool = False  # also the shot's own sound, as a second track
 
     def argv(self) -> list[str]:
         a = ["--project", str(self.project), "-o", str(self.output), "--format", self.format]
@@ -114,6 +115,8 @@ class ExportChoice:
                 a += ["--audio-offset", f"{self.audio_offset:g}"]
             if self.audio_policy:
                 a += ["--audio-policy", self.audio_policy]
+        if self.guide_track:
+            a += ["--guide-track"]
         if self.side_by_side:
             a += ["--side-by-side"]
             if self.review_scale != 1.0:
@@ -378,6 +381,11 @@ class ExportDialog(QDialog):
         af.addRow(self.audio_file_label, af_row)
         af.addRow("Offset", off_row)
         af.addRow("Length", self.policy)
+        self.guide = QCheckBox("Also the shot's own sound, as a second track (guide)")
+        self.guide.setToolTip("For reviewing the dub against the original performance, and for the mix; "
+                              "a PNG sequence gets audio_original.wav (dubstudio export --guide-track)")
+        self.guide.setVisible(self.shot_has_audio)
+        af.addRow("", self.guide)
         self.audio_note = QLabel()
         self.audio_note.setWordWrap(True)
         self.audio_note.setStyleSheet(NOTE_STYLE)
@@ -444,7 +452,7 @@ class ExportDialog(QDialog):
             w.currentIndexChanged.connect(self._refresh)
         for w in (self.output, self.audio_file, self.copy_frames):
             w.textChanged.connect(self._refresh)
-        for w in (self.side, self.offset_check, self.verify, self.detail, self.restart):
+        for w in (self.side, self.offset_check, self.verify, self.detail, self.restart, self.guide):
             w.toggled.connect(self._refresh)
         for w in (self.offset, self.scale):
             w.valueChanged.connect(self._refresh)
@@ -491,6 +499,7 @@ class ExportDialog(QDialog):
         self.audio_file_label.setEnabled(audio == "file")
         for w in (self.offset_check, self.policy):
             w.setEnabled(audio != "none")
+        self.guide.setEnabled(audio != "original")  # a second copy of the first track adds nothing
         self.offset.setEnabled(audio != "none" and self.offset_check.isChecked())
         if audio == "dubbed":
             note = f"The dubbed dialogue recorded by the last dub ({self.rec.get('kind', 'audio')}), in sync with the mouth."
@@ -673,6 +682,7 @@ class ExportDialog(QDialog):
             detail=self.detail.isChecked(),
             verify=self.verify.isChecked(),
             restart=not self.restart.isHidden() and self.restart.isChecked(),
+            guide_track=self.shot_has_audio and audio != "original" and self.guide.isChecked(),
         )
 
     def validate(self) -> ExportChoice:

@@ -29,7 +29,7 @@ def concat_segments(
     path: str | Path,
     segments: list[tuple[int, Path]],
     fps: Fraction,
-    audio: WriterAudio | None = None,
+    audio: WriterAudio | list[WriterAudio] | None = None,
     metadata: dict[str, str] | None = None,
     stream_metadata: dict[str, str] | None = None,
     container_format: str | None = None,
@@ -60,7 +60,8 @@ def concat_segments(
         vs.time_base = frame_tb
         for k, v in (stream_metadata or {}).items():
             vs.metadata[k] = v
-        feeder = _AudioFeeder(out, audio) if audio is not None else None
+        tracks = [] if audio is None else [audio] if isinstance(audio, WriterAudio) else list(audio)
+        feeders = [_AudioFeeder(out, a) for a in tracks]  # in order: track 1 is the first given
         packets, expected = 0, segments[0][0]
         for start, seg in segments:
             if start != expected:
@@ -79,12 +80,12 @@ def concat_segments(
                     pkt.stream = vs
                     out.mux(pkt)
                     n += 1
-                    if feeder is not None:
-                        feeder.feed(round(Fraction(pkt.dts + 1) * audio.sample_rate / fps))
+                    for f in feeders:
+                        f.feed(round(Fraction(pkt.dts + 1) * f.rate / fps))
             packets += n
             expected = start + n
-        if feeder is not None:
-            feeder.finish()
+        for f in feeders:
+            f.finish()
         o, out = out, None
         o.close()
         tmp.replace(path)

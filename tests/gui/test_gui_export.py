@@ -174,3 +174,19 @@ def test_export_refuses_without_saving_when_the_user_cancels(make_window, adapte
     dlg.output.setText(str(tmp_path / "x.mp4"))
     assert win.export.start(dlg.validate()) is None
     assert win.session.is_dirty and not win.jobs.running("Export") and not (tmp_path / "x.mp4").exists()
+
+
+def test_the_guide_track_is_offered_for_a_shot_with_sound(make_window, adapted_project, gui, tmp_path):
+    from dubstudio.gui.export_dialog import build_settings
+
+    win = make_window()
+    gui.open(win, adapted_project)  # the sample has English speech of its own
+    dlg = win.export.make_dialog()
+    dlg.output.setText(str(tmp_path / "x.mp4"))
+    assert not dlg.guide.isHidden() and not dlg.guide.isChecked() and "--guide-track" not in dlg.command.text()
+    dlg.audio.setCurrentIndex(dlg.audio.findData("none"))
+    dlg.guide.setChecked(True)
+    assert dlg.choice().guide_track and "--guide-track" in dlg.command.text()
+    assert build_settings(dlg.choice()).guide_track  # the CLI's own parser takes it
+    dlg.audio.setCurrentIndex(dlg.audio.findData("original"))  # the first track is the shot's own already
+    assert not dlg.guide.isEnabled() and not dlg.choice().guide_track
