@@ -127,6 +127,8 @@ def cmd_export(args) -> int:
         f"exported {result['frames']} frames ({result['frames_with_face']} re-rendered) at {result['fps']} fps -> {result['output']}  [{result['frames_per_s']} frames/s]",
         f"  {audio_line}",
     ]
+    if result.get("guide_track"):
+        lines.append("  second audio track: the shot's own sound (guide)")
     if result.get("resume_note"):
         lines.append(f"  {result['resume_note']}")
     for st in result.get("stopped_exports_beside") or []:

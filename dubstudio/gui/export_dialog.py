@@ -204,6 +204,8 @@ def describe_result(r: dict) -> str:
     kept = [f"timecode {r['timecode']}"] if r.get("timecode") else []
     kept += [f"colour ({r['color']})"] if r.get("color") else []
     kept += ["bit depth"] if r.get("source_bits_kept") else []
+    if r.get("guide_track"):
+        text += " · track 2: the shot's own sound"
     if r.get("resume_note"):
         text += f" · {r['resume_note']}"
     stopped = r.get("stopped_exports_beside") or []
