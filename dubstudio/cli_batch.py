@@ -22,6 +22,7 @@ def register(sub, common) -> None:
     sp.add_argument("--prior", help="prior renderer checkpoint for each actor's first shot")
     sp.add_argument("--audio-policy", choices=("pad", "trim", "fit", "error"),
                     help="length policy for rows that do not set one (default pad)")
+    sp.add_argument("--guide-track", action="store_true", help="also each shot's own sound, as the export's second audio track")
     sp.add_argument("--check", action="store_true", help="only check the list (files, columns, numbers) and say what would run")
     sp.add_argument("--device", default="auto", help="torch device: auto (GPU when present), cpu, cuda")
     common(sp)
@@ -51,7 +52,7 @@ def cmd_batch(args) -> int:
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
     settings = PipelineSettings(steps=args.steps, mode=args.mode, prior=Path(args.prior) if args.prior else None,
-                                device=device, audio_policy=args.audio_policy)
+                                device=device, audio_policy=args.audio_policy, guide_track=args.guide_track)
 
     def said(r) -> None:
         if args.json:  # (-q silences the progress bars, not the results)

@@ -25,6 +25,7 @@ class PipelineSettings:
     device: str = "cpu"
     audio_policy: str | None = None  # export length policy (default: pad dubbed audio)
     from_shot: Path | None = None  # another shot of the actor, adapted: start from it instead of the prior
+    guide_track: bool = False  # the export's second audio track: the shot's own sound
 
 
 def dub_shot(
@@ -73,7 +74,8 @@ def dub_shot(
     renderer = ActorRenderer.load(project, settings.device, actor=ad.path)
     # the audio the dub recorded (dialogue file or the dubber's own track) at its offset
     request = AudioRequest(policy=settings.audio_policy)
-    ex = export_shot(project, renderer, out, ExportSettings(audio=request, verify=True), progress, tracking=tracking,
+    ex = export_shot(project, renderer, out, ExportSettings(audio=request, verify=True, guide_track=settings.guide_track), progress,
+                     tracking=tracking,
                      renderer_name=f"neural-{settings.mode}")
     return {
         "project": str(project.root),

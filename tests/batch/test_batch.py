@@ -74,7 +74,7 @@ def test_a_batch_dubs_an_actors_shots_from_the_first_and_goes_on_past_a_failure(
                    f"sh030.mp4,{zh},katie,error\n", encoding="utf-8")  # too long for its shot: refused
     env = dict(os.environ, DUBSTUDIO_HOME=str(tmp_path / "home"), OMP_NUM_THREADS="1")
     r = subprocess.run([sys.executable, "-m", "dubstudio.cli", "batch", str(lst), "--steps", "2", "--from-shot-steps", "1",
-                        "--out-dir", str(tmp_path / "out"), "--json", "-q"], capture_output=True, text=True, timeout=900, env=env)
+                        "--out-dir", str(tmp_path / "out"), "--guide-track", "--json", "-q"], capture_output=True, text=True, timeout=900, env=env)
     assert r.returncode == 1, r.stderr[-2000:]  # one shot failed
     res = json.loads(r.stdout.strip().splitlines()[-1])
     first, second, third = res["rows"]
@@ -83,4 +83,7 @@ def test_a_batch_dubs_an_actors_shots_from_the_first_and_goes_on_past_a_failure(
     assert Path(second["from_shot"]).resolve().is_relative_to((tmp_path / "sh010.dubstudio").resolve())
     assert not third["ok"] and "past the end of the shot" in third["error"]
     assert (tmp_path / "out" / "sh010_dubbed.mp4").is_file() and (tmp_path / "out" / "sh020_dubbed.mp4").is_file()
+    from dubstudio.export.verify import summarize
+
+    assert len(summarize(tmp_path / "out" / "sh020_dubbed.mp4")["audio_tracks"]) == 2  # --guide-track reaches every shot
     assert res["failed"] == 1 and not (tmp_path / "out" / "sh030_dubbed.mp4").exists()
