@@ -14,11 +14,10 @@ from pathlib import Path
 
 from dubstudio import __version__
 from dubstudio.errors import Cancelled, DubStudioError
-
+from dubstudio.pipeline import FROM_SHOT_STEPS, RUN_STEPS
 
 OVERLAY_SUFFIXES = (".mp4", ".mov", ".mkv", ".png", ".jpg")
-RUN_STEPS = 600  # adaptation steps of `run` from the prior or from scratch
-RUN_STEPS_FROM_SHOT = 150  # from another shot of the actor (BENCHMARKS.md, "another shot of the same actor")
+RUN_STEPS_FROM_SHOT = FROM_SHOT_STEPS
 
 
 def _progress(args):

@@ -15,9 +15,15 @@ from dubstudio.core.jobs import Progress
 from dubstudio.errors import DubStudioError
 
 
+RUN_STEPS = 600  # adaptation steps from the prior or from scratch (about 5 min on 2 CPU cores at 128 px)
+# from another shot of the actor (`--from-shot`, batch, the editor's default there): they match a
+# 600-step run from scratch (BENCHMARKS.md, "another shot of the same actor")
+FROM_SHOT_STEPS = 150
+
+
 @dataclass(frozen=True)
 class PipelineSettings:
-    steps: int = 600  # adaptation steps (about 5 min on 2 CPU cores at 128 px)
+    steps: int = RUN_STEPS
     mode: str = "full"  # adaptation mode; texture/mixed need a prior
     prior: Path | None = None
     frames: str | None = None  # training frames A:B (default: the whole shot)

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from dubstudio.gui.jobs import Job, JobManager, format_eta
+from dubstudio.pipeline import FROM_SHOT_STEPS, RUN_STEPS
 from dubstudio.gui.session import ShotSession
 
 MODES = ("full", "texture", "mixed")
@@ -45,8 +46,8 @@ MODE_HELP = {
     "mixed": "like full, with the prior's actors mixed in 1:1 (needs a prior; keeps it general)",
 }
 
-FROM_SHOT_HELP = ("starts from this actor's adaptation on the other shot: about 150 steps match a 600-step run "
-                  "from scratch, and also re-fit a colour grade that differs between the shots")
+FROM_SHOT_HELP = (f"starts from this actor's adaptation on the other shot: about {FROM_SHOT_STEPS} steps match a "
+                  f"{RUN_STEPS}-step run from scratch, and also re-fit a colour grade that differs between the shots")
 
 
 class _PreviewSlot:
@@ -129,7 +130,11 @@ class AdaptPanel(QWidget):
         self.steps = QSpinBox()
         self.steps.setRange(1, 1_000_000)
         self.steps.setSingleStep(100)
-        self.steps.setValue(int(settings.value("adapt/steps", 600)))
+        self.steps.setValue(int(settings.value("adapt/steps", RUN_STEPS)))
+        # steps are remembered per start: from the prior (600) and from another shot (150)
+        self._from_shot_on = False
+        self._steps_for = {False: int(self.steps.value()),
+                           True: int(settings.value("adapt/steps_from_shot", FROM_SHOT_STEPS))}
         self.frames = QLineEdit(str(settings.value("adapt/frames", "0:100")))
         self.frames.setToolTip("Training frames A:B (the paper adapts on the first 4 s); empty = all frames")
         self.sharp = QCheckBox("Sharper mouth (perceptual loss, slower)")
@@ -228,6 +233,11 @@ class AdaptPanel(QWidget):
 
     def _from_shot_changed(self, text: str) -> None:
         self.prior.setEnabled(not text.strip())  # the other shot's adaptation replaces the prior
+        on = bool(text.strip())
+        if on != self._from_shot_on:  # each start keeps its own step count
+            self._steps_for[self._from_shot_on] = int(self.steps.value())
+            self.steps.setValue(self._steps_for[on])
+            self._from_shot_on = on
         self._mode_changed(self.mode.currentText())
         from dubstudio.training.from_shot import SAME_ACTOR_MAX_DISTANCE
 
@@ -334,8 +344,10 @@ class AdaptPanel(QWidget):
             self.status.setText(f"Prior not found: {prior}")
             return None
         sharp = self.sharp.isChecked()
-        for k, v in (("mode", mode), ("steps", steps), ("frames", self.frames.text()), ("prior", prior or ""),
-                     ("sharp", "true" if sharp else "false")):
+        remember = [("mode", mode), ("frames", self.frames.text()), ("sharp", "true" if sharp else "false")]
+        # from another shot: its own step count, and the prior field (greyed out) is left as it was
+        remember += [("steps_from_shot", steps)] if start_from is not None else [("steps", steps), ("prior", prior or "")]
+        for k, v in remember:
             self.settings.setValue(f"adapt/{k}", v)
         project, device, slot = s.project, self.device(), self._slot
         every = self.preview_every or max(5, min(50, steps // 20))

@@ -95,6 +95,10 @@ def test_a_further_shot_starts_from_a_recent_shot_of_the_actor(make_window, trac
     panel.from_shot.setCurrentText(str(tracked_project.resolve()))
     assert not panel.prior.isEnabled()  # the other shot replaces the prior
     assert not panel.from_shot_note.isHidden() and panel.from_shot_note.text().startswith("Same face")
+    assert panel.steps.value() == 150  # each start keeps its own step count
+    panel.from_shot.setCurrentText("")
+    assert panel.steps.value() == 3
+    panel.from_shot.setCurrentText(str(tracked_project.resolve()))
     panel.steps.setValue(2)
     panel.frames.setText("20:40")
     with qtbot.waitSignal(panel.adapted, timeout=180_000) as sig:
@@ -102,6 +106,7 @@ def test_a_further_shot_starts_from_a_recent_shot_of_the_actor(make_window, trac
         assert "from tracked.dubstudio" in panel.status.text()
     got = torch.load(sig.args[0].path, map_location="cpu", weights_only=True)
     assert Path(got["start_from"]["path"]) == actor_file_of(tracked_project).resolve()
+    assert int(win.settings.value("adapt/steps_from_shot")) == 2 and int(win.settings.value("adapt/steps")) == 3
     panel.job = None
     panel._update_enabled()
     assert "from shot tracked.dubstudio" in panel.status.text()
@@ -152,6 +157,7 @@ def test_a_shot_that_looks_like_another_person_is_questioned_before_adapting(mak
     kind, text = win.prompter.asked[-1]
     assert kind == "other_actor" and "check that it is the same actor" in text
     win.prompter.answers["other_actor"] = "yes"  # the editor knows better (a lookalike double, say)
+    panel.steps.setValue(2)
     with qtbot.waitSignal(panel.adapted, timeout=180_000) as sig:
         panel.start()
     assert sig.args[0].warning and "⚠" in panel.status.text()
