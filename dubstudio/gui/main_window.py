@@ -24,7 +24,7 @@ from dubstudio.gui.adapt_panel import AdaptPanel
 from dubstudio.gui.settings_dialog import Preferences, SettingsDialog
 from dubstudio.gui.device import DeviceProbe, describe
 from dubstudio.gui.dubbing import DubController
-from dubstudio.gui.export_dialog import ExportController
+from dubstudio.gui.export_controller import ExportController
 from dubstudio.gui.frames import FrameSource
 from dubstudio.gui.jobs import Job, JobManager, JobPanel, freeze_heap_after_imports, preload_ml_modules
 from dubstudio.gui.mask_tool import MaskTool

@@ -110,7 +110,7 @@ def test_a_further_shot_starts_from_a_recent_shot_of_the_actor(make_window, trac
     panel.job = None
     panel._update_enabled()
     assert "from shot tracked.dubstudio" in panel.status.text()
-    from dubstudio.gui.export_dialog import adaptations
+    from dubstudio.gui.export_choice import adaptations
 
     assert "from shot tracked.dubstudio" in adaptations(win.session.project)[0][1]  # the export dialog's renderer list
 

@@ -22,7 +22,7 @@ def _one_thread():
 
 
 def test_dialog_builds_the_cli_settings(make_window, tracked_project, sample_video, gui, tmp_path):
-    from dubstudio.gui.export_dialog import ExportChoice, build_settings
+    from dubstudio.gui.export_choice import ExportChoice, build_settings
 
     win = make_window()
     gui.open(win, tracked_project)
@@ -177,7 +177,7 @@ def test_export_refuses_without_saving_when_the_user_cancels(make_window, adapte
 
 
 def test_the_guide_track_is_offered_for_a_shot_with_sound(make_window, adapted_project, gui, tmp_path):
-    from dubstudio.gui.export_dialog import build_settings
+    from dubstudio.gui.export_choice import build_settings
 
     win = make_window()
     gui.open(win, adapted_project)  # the sample has English speech of its own

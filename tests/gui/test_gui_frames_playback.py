@@ -153,7 +153,7 @@ def test_the_timeline_counts_the_shots_source_timecode(make_window, sample_video
     one counted from zero, so the editor can find the frame the director names."""
     import av
 
-    from conftest import open_and_wait
+    from tests.gui.conftest import open_and_wait
 
     clip = tmp_path / "stamped.mp4"
     with av.open(str(sample_video)) as src, av.open(str(clip), "w") as dst:
@@ -179,7 +179,7 @@ def test_the_viewer_shows_anamorphic_pixels_unsqueezed(make_window, sample_video
     import av
     from PySide6.QtCore import QPointF
 
-    from conftest import open_and_wait
+    from tests.gui.conftest import open_and_wait
 
     clip = tmp_path / "anamorphic.mp4"
     with av.open(str(sample_video)) as src, av.open(str(clip), "w") as dst:
