@@ -9,7 +9,8 @@ an EDL tool exports), one row per shot::
     reel1/sh030.mov,,dubbers/sh030_take2.mp4,ben,,,trim
 
 ``shot`` and one of ``audio`` / ``dubber`` are required; the rest may be empty. Paths are relative
-to the list's folder. Each row is ``pipeline.dub_shot`` (track, adapt, drive, export, ffprobe), so
+to the list's folder. ``offset`` is seconds, or ``tc``: the line is placed by timecode (a reel's
+dialogue stem as a Broadcast WAV, against each shot's source timecode; ``driving.placement``). Each row is ``pipeline.dub_shot`` (track, adapt, drive, export, ffprobe), so
 every stage is cached: running the list again after a crash, a kill or a fix redoes only what is
 missing or changed. Rows with the same ``actor`` share the adaptation: the first of them that
 succeeds adapts from the prior (``steps``) and the others start from it (``from_shot_steps``;
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from dubstudio.core.jobs import Progress
+from dubstudio.driving.placement import TIMECODE_OFFSET, parse_offset, place_by_timecode
 from dubstudio.errors import Cancelled, DubStudioError
 
 COLUMNS = ("shot", "audio", "dubber", "actor", "offset", "output", "audio_policy")
@@ -44,6 +46,7 @@ class ShotRow:
     offset_s: float
     output: Path | None
     audio_policy: str | None
+    placement: str = ""  # how ``offset_s`` was found, when placed by timecode
 
 
 @dataclass
@@ -119,11 +122,20 @@ def read_shot_list(path: str | Path) -> list[ShotRow]:
         audio, dubber = file_of("audio"), file_of("dubber")
         if (audio is None) == (dubber is None):
             problems.append(f"{where}: give the new dialogue as audio or a dubbing actor's video as dubber (one of them)")
+        offset, placed = 0.0, ""
         try:
-            offset = float(cell.get("offset") or 0.0)
+            offset = parse_offset(cell.get("offset") or 0.0)
         except ValueError:
-            problems.append(f"{where}: offset {cell['offset']!r} is not a number of seconds")
+            problems.append(f"{where}: offset {cell['offset']!r} is neither a number of seconds nor 'tc' (by timecode)")
             offset = 0.0
+        if offset == TIMECODE_OFFSET:
+            offset, line = 0.0, audio or dubber
+            if shot is not None and shot.is_file() and line is not None and line.is_file():
+                try:
+                    p = place_by_timecode(shot, line)
+                    offset, placed = p.offset_s, p.describe()
+                except DubStudioError as e:
+                    problems.append(f"{where}: offset tc: {e}")
         policy = cell.get("audio_policy") or None
         if policy is not None and policy not in POLICIES:
             problems.append(f"{where}: audio_policy {policy!r} is not one of {', '.join(POLICIES)}")
@@ -131,7 +143,7 @@ def read_shot_list(path: str | Path) -> list[ShotRow]:
         if output is not None and output.suffix.lower() not in EXPORT_SUFFIXES:
             problems.append(f"{where}: output {cell['output']} must end in {', '.join(EXPORT_SUFFIXES)}")
         if shot is not None:
-            rows.append(ShotRow(n, shot, audio, dubber, cell.get("actor", ""), offset, output, policy))
+            rows.append(ShotRow(n, shot, audio, dubber, cell.get("actor", ""), offset, output, policy, placed))
     outputs: dict[Path, int] = {}
     for r in rows:
         if r.output is not None:

@@ -131,7 +131,12 @@ def cmd_run(args) -> int:
 
 
 def _run_dub(args, video: Path, project_dir: Path) -> int:
+    from dubstudio.cli_dub import resolve_offset
     from dubstudio.pipeline import PipelineSettings, dub_shot
+
+    placed = resolve_offset(args, video, Path(args.audio or args.dubber))
+    if placed and not args.json:
+        print(placed, file=sys.stderr)
 
     if args.steps is None:
         args.steps = RUN_STEPS_FROM_SHOT if args.from_shot else RUN_STEPS
@@ -153,6 +158,8 @@ def _run_dub(args, video: Path, project_dir: Path) -> int:
     finally:
         progress.close()
     ex = result["export"]
+    if placed:
+        result["dub"] |= {"offset_s": args.offset, "placement": placed}
     ok = ex.get("verify", {}).get("ok", True)
     _emit(args, result, f"dubbed {ex['frames']} frames ({result['dub']['driven_frames']} driven) -> {ex['output']}"
                         f"  [adapt {result['adapt']['steps']} steps{' (cached)' if result['adapt']['cached'] else ''}"
@@ -197,6 +204,8 @@ def cmd_info(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from dubstudio.cli_dub import offset_arg
+
     p = argparse.ArgumentParser(prog="dubstudio", description="Visual dubbing: track, edit, re-render and export a shot.")
     p.add_argument("--version", action="version", version=f"dubstudio {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -213,7 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--audio", help="new dialogue: track, adapt, drive the mouth from it and export the dubbed shot")
     new.add_argument("--dubber", help="a dubbing actor's video: as --audio, driven by their mouth and muxed with their audio")
     sp.add_argument("-o", "--output", help="dubbed export (.mp4, .mov, .mxf or a folder; default: PROJECT/dubbed.mp4)")
-    sp.add_argument("--offset", type=float, default=0.0, help="shot time (s) where the new line starts; negative skips into it")
+    sp.add_argument("--offset", type=offset_arg, default=0.0, metavar="SECONDS|tc",
+                    help="shot time (s) where the new line starts; negative skips into it; tc: from timecode (a Broadcast "
+                         "WAV's time reference, or the clip's start timecode, against the shot's)")
     sp.add_argument("--steps", type=int, help=f"adaptation steps (default {RUN_STEPS}: ~5 min on 2 CPU cores; "
                     f"{RUN_STEPS_FROM_SHOT} with --from-shot)")
     sp.add_argument("--mode", choices=("full", "texture", "mixed"), default="full", help="adaptation mode (texture/mixed need --prior)")

@@ -13,7 +13,8 @@ def register(sub, common) -> None:
 
     sp = sub.add_parser("batch", help="dub every shot of a shot list (CSV: shot, audio or dubber, actor, offset, output, "
                                       "audio_policy); shots of one actor share its adaptation")
-    sp.add_argument("shot_list", help="CSV file, one row per shot; paths relative to its folder")
+    sp.add_argument("shot_list", help="CSV file, one row per shot; paths relative to its folder; offset: seconds, or tc "
+                                      "to place the line by timecode")
     sp.add_argument("--out-dir", help="where rows without an output go (default: beside each shot), as SHOT_dubbed.mp4")
     sp.add_argument("--steps", type=int, default=RUN_STEPS, help=f"adaptation steps of an actor's first shot (default {RUN_STEPS})")
     sp.add_argument("--from-shot-steps", type=int, default=RUN_STEPS_FROM_SHOT,
@@ -42,8 +43,9 @@ def cmd_batch(args) -> int:
     if args.check:
         actors = {r.actor for r in rows if r.actor}
         lines = [f"line {r.line}: {r.shot.name} <- {(r.audio or r.dubber).name}" + (f" (actor {r.actor})" if r.actor else "")
-                 for r in rows]
-        _emit(args, {"shots": len(rows), "actors": sorted(actors), "rows": [{"line": r.line, "shot": str(r.shot)} for r in rows]},
+                 + (f"\n  {r.placement}" if r.placement else "") for r in rows]
+        _emit(args, {"shots": len(rows), "actors": sorted(actors),
+                     "rows": [{"line": r.line, "shot": str(r.shot), "offset_s": r.offset_s, "placement": r.placement or None} for r in rows]},
               "\n".join(lines + [f"{_n(len(rows), 'shot')}, {_n(len(actors), 'actor')}: the list is fine"]))
         return 0
     device = args.device

@@ -11,12 +11,40 @@ def register(sub, common) -> None:
     src = sp.add_mutually_exclusive_group(required=True)
     src.add_argument("--dubber", help="video of the dubbing actor performing the new line")
     src.add_argument("--audio", help="the dubbed dialogue track (wav, or any file with audio)")
-    sp.add_argument("--offset", type=float, default=0.0, help="shot time (s) where the new performance starts; negative skips the start of the audio/dubber clip")
+    sp.add_argument("--offset", type=offset_arg, default=0.0, metavar="SECONDS|tc",
+                    help="shot time (s) where the new performance starts; negative skips the start of the audio/dubber clip; "
+                         "tc: from timecode (the shot's start timecode against a Broadcast WAV's time reference or the clip's own timecode)")
     sp.add_argument("--dubber-sync", default="auto", metavar="auto|off|SECONDS",
                     help="the dubber clip's own audio/picture offset: auto = measured (their mouth against their sound, and with the installed audio model) and "
                          "applied when clear; off; or SECONDS (> 0: their audio is late). The audio is never moved, the motion is.")
     common(sp)
     sp.set_defaults(func=cmd_dub)
+
+
+def offset_arg(text: str) -> float | str:
+    """argparse type of `--offset`: seconds, or "tc" (placed by timecode once the files are known)."""
+    import argparse
+
+    from dubstudio.driving.placement import parse_offset
+
+    try:
+        return parse_offset(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def resolve_offset(args, shot_video: Path, line: Path) -> str | None:
+    """``args.offset`` in seconds; for "tc" the line is placed by timecode (its description is returned)."""
+    from dubstudio.driving.placement import TIMECODE_OFFSET, place_by_timecode
+    from dubstudio.errors import MediaError
+
+    if args.offset != TIMECODE_OFFSET:
+        return None
+    if not line.is_file():
+        raise MediaError(f"{line} not found; choose an existing file.")
+    p = place_by_timecode(shot_video, line)
+    args.offset = p.offset_s
+    return p.describe()
 
 
 def cmd_dub(args) -> int:
@@ -25,6 +53,7 @@ def cmd_dub(args) -> int:
 
     sync = _sync_arg(args.dubber_sync)  # a bad flag fails before anything is opened
     project = Project.open(args.project)
+    placed = resolve_offset(args, project.video_path, Path(args.dubber or args.audio))
     progress = _progress(args)
     try:
         if args.dubber:
@@ -37,8 +66,11 @@ def cmd_dub(args) -> int:
             result = dub_from_audio(project, Path(args.audio), args.offset, progress)
     finally:
         progress.close()
-    out = {"project": str(project.root), "source": result.source, "driven_frames": result.driven_frames, "frames": result.frames, **result.details}
+    out = {"project": str(project.root), "source": result.source, "driven_frames": result.driven_frames, "frames": result.frames,
+           "offset_s": args.offset, "placement": placed, **result.details}
     text = f"drove {result.driven_frames}/{result.frames} frames from {result.source}; tracked curves kept (reset any range to go back)"
+    if placed:
+        text = f"{placed}\n{text}"
     av = result.details.get("av_sync") or {}
     if av.get("applied"):
         secs = float(av["seconds"])

@@ -57,10 +57,11 @@ JOB_NAME = "Dubbing"
 class DubSourceDialog(QDialog):
     """File + where it starts in the shot, for one of the two dubbing sources."""
 
-    def __init__(self, kind: str, settings: QSettings, parent: QWidget | None = None) -> None:
+    def __init__(self, kind: str, settings: QSettings, parent: QWidget | None = None, shot_video: Path | None = None) -> None:
         super().__init__(parent)
         self.kind = kind
         self.settings = settings
+        self.shot_video = shot_video
         audio = kind == "audio"
         self.setWindowTitle("Dub from Audio" if audio else "Dub from Dubber Video")
         self.path = QLineEdit(str(settings.value(f"dub/{kind}_path", "")))
@@ -74,14 +75,15 @@ class DubSourceDialog(QDialog):
         row.addWidget(self.path, 1)
         row.addWidget(browse)
         self.start = QDoubleSpinBox()
-        self.start.setRange(-3600.0, 3600.0)
+        self.start.setRange(-86400.0, 86400.0)  # a reel's stem: the shot may begin far into it
         self.start.setDecimals(3)
         self.start.setSingleStep(0.04)
         self.start.setSuffix(" s")
         self.start.setValue(float(settings.value(f"dub/{kind}_start", 0.0)))
         what = "dialogue" if audio else "dubber's performance (and its audio)"
         help_ = QLabel(
-            f"Starts at: seconds into the shot where the {what} begins; negative skips its first seconds. "
+            f"Starts at: seconds into the shot where the {what} begins; negative skips its first seconds "
+            "(From timecode reads it from a dialogue stem's Broadcast WAV time reference or the file's timecode). "
             + ("The mouth is predicted from the audio (a small per-actor model is trained on the shot's own "
                "audio the first time, unless a generic model is installed)." if audio else
                "The dubber's video is tracked once (cached in the project) and retargeted onto the actor.")
@@ -89,9 +91,25 @@ class DubSourceDialog(QDialog):
         )
         help_.setWordWrap(True)
         help_.setStyleSheet("color: #9aa0a6;")
+        # a reel's dialogue stem (Broadcast WAV) or a timecoded clip placed by the shot's timecode
+        self.by_timecode = QPushButton("From timecode")
+        self.by_timecode.setToolTip("Place the file by timecode: the shot's start timecode against the file's Broadcast WAV "
+                                    "time reference (a dialogue stem) or its own start timecode (dubstudio dub --offset tc).")
+        self.by_timecode.clicked.connect(self._from_timecode)
+        self.by_timecode.setEnabled(shot_video is not None)
+        start_row = QHBoxLayout()
+        start_row.setContentsMargins(0, 0, 0, 0)
+        start_row.addWidget(self.start, 1)
+        start_row.addWidget(self.by_timecode)
+        self.placement = QLabel()
+        self.placement.setWordWrap(True)
+        self.placement.setStyleSheet("color: #9aa0a6;")
+        self.placement.hide()
+        self.path.textChanged.connect(self.placement.hide)  # it described the previous file
         form = QFormLayout()
         form.addRow("Audio file" if audio else "Dubber video", row)
-        form.addRow("Starts at", self.start)
+        form.addRow("Starts at", start_row)
+        form.addRow("", self.placement)
         # the dubber clip's own audio/picture offset (dubstudio dub --dubber-sync)
         self.sync_mode = QComboBox()
         self.sync_mode.addItems(["Auto: measure and correct", "Off", "Set by hand"])
@@ -132,6 +150,25 @@ class DubSourceDialog(QDialog):
         path, _ = QFileDialog.getOpenFileName(self, self.windowTitle(), start, flt)
         if path:
             self.path.setText(path)
+
+    def _from_timecode(self) -> None:
+        """Set the start from timecode, and say how it was found (or why it cannot be)."""
+        from dubstudio.driving.placement import place_by_timecode
+
+        p = Path(self.path.text().strip()).expanduser()
+        if not self.path.text().strip() or not p.is_file():
+            self.error.setText("Choose an existing file first.")
+            return
+        try:
+            placed = place_by_timecode(self.shot_video, p)
+        except DubStudioError as e:
+            self.error.setText(str(e))
+            self.placement.hide()
+            return
+        self.error.setText("")
+        self.start.setValue(placed.offset_s)
+        self.placement.setText(placed.describe()[0].upper() + placed.describe()[1:] + ".")
+        self.placement.show()
 
     def _accept(self) -> None:
         p = Path(self.path.text().strip()).expanduser()
@@ -345,7 +382,7 @@ class DubController(QObject):
         if not self.session.is_tracked:
             self.win.messages.show_message("Track the shot before dubbing it (Shot ▸ Track Face).", "info", 6000)
             return None
-        dlg = DubSourceDialog(kind, self.win.settings, self.win)
+        dlg = DubSourceDialog(kind, self.win.settings, self.win, shot_video=self.session.project.video_path)
         if not dlg.exec():
             return None
         path, start = dlg.values()

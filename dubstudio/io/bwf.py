@@ -63,13 +63,24 @@ def add_bext(path: str | Path, time_reference: int, description: str = "", origi
 
 
 def read_bext(path: str | Path) -> dict | None:
-    """The ``bext`` chunk's fields (``time_reference`` in samples), or None when there is none."""
-    data = Path(path).read_bytes()
-    for cid, pos, size in _chunks(data):
-        if cid == b"bext" and size >= _FIXED.size:
-            f = _FIXED.unpack(data[pos + 8:pos + 8 + _FIXED.size])
-            text = lambda b: b.rstrip(b"\0").decode("ascii", "replace")  # noqa: E731
-            return {"description": text(f[0]), "originator": text(f[1]), "date": text(f[3]), "time": text(f[4]),
-                    "time_reference": f[5] | (f[6] << 32), "version": f[7],
-                    "coding_history": text(data[pos + 8 + _FIXED.size:pos + 8 + size])}
-    return None
+    """The ``bext`` chunk's fields (``time_reference`` in samples), or None when there is none.
+    Reads chunk headers only: a reel's dialogue stem can be gigabytes."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
+            raise ValueError("not a RIFF/WAVE file")
+        while True:
+            hdr = f.read(8)
+            if len(hdr) < 8:
+                return None
+            cid, size = hdr[:4], struct.unpack("<I", hdr[4:])[0]
+            if cid == b"bext" and size >= _FIXED.size:
+                payload = f.read(size)
+                fx = _FIXED.unpack(payload[:_FIXED.size])
+                text = lambda b: b.rstrip(b"\0").decode("ascii", "replace")  # noqa: E731
+                return {"description": text(fx[0]), "originator": text(fx[1]), "date": text(fx[3]), "time": text(fx[4]),
+                        "time_reference": fx[5] | (fx[6] << 32), "version": fx[7],
+                        "coding_history": text(payload[_FIXED.size:])}
+            if size == 0xFFFFFFFF:  # an RF64 file's data chunk: its real size is in ds64, and bext precedes it
+                return None
+            f.seek(size + (size & 1), 1)  # chunks are padded to even sizes

@@ -154,6 +154,26 @@ def test_dub_dialog_asks_for_a_file_and_where_it_starts(make_window, sample_vide
     assert DubSourceDialog("dubber", win.settings, win).path.text() == ""  # each source its own
 
 
+def test_dub_dialog_places_a_stem_by_timecode(make_window, tmp_path):
+    from dubstudio.gui.dubbing import DubSourceDialog
+    from tests.driving.test_placement import HOUR, clip, stem
+
+    win = make_window()
+    shot = clip(tmp_path / "sh010.mov", "01:00:02:00")
+    dlg = DubSourceDialog("audio", win.settings, win, shot_video=shot)
+    dlg.path.setText(str(stem(tmp_path / "bare.wav", None)))
+    dlg.start.setValue(0.5)
+    dlg.by_timecode.click()
+    assert "no Broadcast WAV time reference" in dlg.error.text() and dlg.start.value() == 0.5  # kept as it was
+    dlg.path.setText(str(stem(tmp_path / "stem.wav", HOUR)))
+    dlg.by_timecode.click()
+    assert dlg.error.text() == "" and dlg.start.value() == -2.0
+    assert dlg.placement.isVisibleTo(dlg) and "01:00:02:00" in dlg.placement.text()
+    dlg.path.setText(str(tmp_path / "other.wav"))
+    assert not dlg.placement.isVisibleTo(dlg)  # it described the previous file
+    assert not DubSourceDialog("audio", win.settings, win).by_timecode.isEnabled()  # no shot to place it on
+
+
 def test_dubber_dialog_offers_the_dubbers_own_sync(make_window, sample_video):
     from dubstudio.gui.dubbing import DubSourceDialog
 

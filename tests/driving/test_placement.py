@@ -1,0 +1,145 @@
+"""A dubbed line placed on a shot by timecode (`--offset tc`): a reel's dialogue stem (Broadcast WAV)
+or a timecoded clip against the shot's source timecode."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import soundfile as sf
+
+from dubstudio.batch import read_shot_list
+from dubstudio.driving.placement import TIMECODE_OFFSET, parse_offset, place_by_timecode
+from dubstudio.errors import DubStudioError, MediaError
+from dubstudio.io.bwf import add_bext, read_bext
+from dubstudio.io.timecode import frames_since_midnight
+
+HOUR = 3600 * 48000  # samples at 48 kHz
+
+
+def clip(path: Path, timecode: str | None, fps=Fraction(25), n: int = 3) -> Path:
+    """A tiny picture-only clip stamped with ``timecode`` (a shot, or a dubbing actor's take)."""
+    with av.open(str(path), "w") as out:
+        if timecode:
+            out.metadata["timecode"] = timecode
+        vs = out.add_stream("libx264", rate=fps)
+        vs.width, vs.height, vs.pix_fmt = 64, 64, "yuv420p"
+        for i in range(n):
+            f = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 40 * i, np.uint8), format="rgb24")
+            for p in vs.encode(f):
+                out.mux(p)
+        for p in vs.encode():
+            out.mux(p)
+    return path
+
+
+def stem(path: Path, time_reference: int | None, seconds: float = 1.0) -> Path:
+    """A dialogue stem: 48 kHz 24-bit WAV, with a bext time reference when given."""
+    sf.write(str(path), np.zeros(int(48000 * seconds), np.float32), 48000, subtype="PCM_24")
+    if time_reference is not None:
+        add_bext(path, time_reference, description="reel 1 dialogue stem")
+    return path
+
+
+def test_a_stem_is_placed_by_its_time_reference(tmp_path):
+    shot = clip(tmp_path / "sh010.mov", "01:00:02:00")
+    p = place_by_timecode(shot, stem(tmp_path / "stem.wav", HOUR))  # the stem starts at 01:00:00:00
+    assert p.offset_s == pytest.approx(-2.0, abs=1e-9)
+    assert (p.shot_timecode, p.line_timecode, p.line_source) == ("01:00:02:00", "01:00:00:00", "bext")
+    assert "the shot begins 2.000 s into the line" in p.describe()
+    # a line that starts after the shot: 3 s and 12 frames at 25 fps
+    later = stem(tmp_path / "later.wav", HOUR + (5 * 25 + 12) * 48000 // 25)
+    p = place_by_timecode(shot, later)
+    assert p.offset_s == pytest.approx(3.48, abs=1e-9) and p.line_timecode == "01:00:05:12"
+    assert "the line starts 3.480 s into the shot" in p.describe()
+
+
+def test_drop_frame_and_midnight(tmp_path):
+    fps = Fraction(30000, 1001)
+    shot = clip(tmp_path / "df.mov", "01:00:00;00", fps)
+    tr = frames_since_midnight("01:00:10;00", fps) * 48000 * fps.denominator // fps.numerator
+    p = place_by_timecode(shot, stem(tmp_path / "df.wav", int(tr)))
+    assert p.offset_s == pytest.approx(300 / float(fps), abs=1 / 48000)  # 300 frames of 29.97, not 10.000 s
+    assert p.line_timecode == "01:00:10;00"
+    # a shot just before midnight, its line just after: the near way round
+    night = clip(tmp_path / "night.mov", "23:59:59:00")
+    assert place_by_timecode(night, stem(tmp_path / "am.wav", 48000)).offset_s == pytest.approx(2.0)
+
+
+def test_a_dubbers_take_is_placed_by_its_own_timecode(tmp_path):
+    shot = clip(tmp_path / "sh.mov", "10:00:00:00")
+    take = clip(tmp_path / "take.mov", "09:59:59:00")
+    p = place_by_timecode(shot, take)
+    assert p.offset_s == pytest.approx(-1.0) and p.line_source == "timecode" and "its start timecode" in p.describe()
+
+
+def test_what_cannot_be_placed_says_why(tmp_path):
+    with pytest.raises(MediaError, match="carries no start timecode.*--offset SECONDS"):
+        place_by_timecode(clip(tmp_path / "plain.mov", None), stem(tmp_path / "s.wav", HOUR))
+    shot = clip(tmp_path / "sh.mov", "01:00:00:00")
+    with pytest.raises(MediaError, match="no Broadcast WAV time reference.*no start timecode"):
+        place_by_timecode(shot, stem(tmp_path / "bare.wav", None))
+    (tmp_path / "bad.wav").write_bytes(b"not a wav at all")
+    with pytest.raises(MediaError, match="cannot read bad.wav as a WAV"):
+        place_by_timecode(shot, tmp_path / "bad.wav")
+
+
+def test_offset_values():
+    assert parse_offset("tc") == parse_offset("TimeCode") == TIMECODE_OFFSET
+    assert parse_offset("-1.5") == -1.5 and parse_offset(0.25) == 0.25
+    with pytest.raises(ValueError, match="neither seconds nor 'tc'"):
+        parse_offset("soon")
+
+
+def test_bext_is_found_after_the_sound_without_reading_it(tmp_path):
+    # some recorders write bext after the data chunk; the reader walks the chunk headers
+    path = stem(tmp_path / "late.wav", None, seconds=2.0)
+    add_bext(path, HOUR)
+    data = path.read_bytes()
+    i = data.index(b"bext")
+    size = struct.unpack("<I", data[i + 4:i + 8])[0]
+    chunk = data[i:i + 8 + size + (size & 1)]
+    body = data[12:i] + data[i + len(chunk):] + chunk
+    path.write_bytes(b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WAVE" + body)
+    assert path.read_bytes().index(b"bext") > path.read_bytes().index(b"data")
+    assert read_bext(path)["time_reference"] == HOUR
+
+
+def test_a_shot_list_places_its_rows_by_timecode(tmp_path):
+    reel = tmp_path / "reel"
+    reel.mkdir()
+    clip(reel / "sh010.mov", "01:00:02:00")
+    clip(reel / "sh020.mov", None)
+    stem(tmp_path / "stem.wav", HOUR)
+    lst = tmp_path / "shots.csv"
+    lst.write_text("shot,audio,offset\nreel/sh010.mov,stem.wav,tc\n", encoding="utf-8")
+    (row,) = read_shot_list(lst)
+    assert row.offset_s == pytest.approx(-2.0) and "01:00:02:00" in row.placement
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    r = subprocess.run([sys.executable, "-m", "dubstudio.cli", "batch", str(lst), "--check", "--json"], capture_output=True,
+                       text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["rows"][0]["offset_s"] == pytest.approx(-2.0) and "Broadcast WAV" in out["rows"][0]["placement"]
+    lst.write_text("shot,audio,offset\nreel/sh010.mov,stem.wav,tc\nreel/sh020.mov,stem.wav,tc\n", encoding="utf-8")
+    with pytest.raises(DubStudioError, match="line 3: offset tc: sh020.mov carries no start timecode"):
+        read_shot_list(lst)
+
+
+def test_dub_with_offset_tc_refuses_a_shot_without_timecode_before_any_work(tmp_path):
+    from dubstudio.io.project import Project
+
+    shot = clip(tmp_path / "plain.mov", None)
+    project = Project.create(tmp_path / "p.dubstudio", shot)
+    r = subprocess.run([sys.executable, "-m", "dubstudio.cli", "dub", "--project", str(project.root), "--audio",
+                        str(stem(tmp_path / "s.wav", HOUR)), "--offset", "tc"], capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "carries no start timecode" in r.stderr
+    assert not (project.root / "edits").exists()  # nothing driven, nothing written
