@@ -179,7 +179,8 @@ def run_batch(rows: list[ShotRow], settings, out_dir: Path | None = None, from_s
         res = RowResult(row.line, str(row.shot), row.actor)
         project = default_project_dir(row.shot)
         seed = seeds.get(row.actor) if row.actor else None
-        s = replace(settings, offset_s=row.offset_s, audio_policy=row.audio_policy or settings.audio_policy)
+        s = replace(settings, offset_s=row.offset_s, placement=row.placement or None,
+                    audio_policy=row.audio_policy or settings.audio_policy)
         if seed is not None and seed.resolve() != project.resolve():
             s = replace(s, from_shot=seed, prior=None, steps=from_shot_steps,
                         mode="full" if settings.mode == "mixed" else settings.mode)

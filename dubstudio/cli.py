@@ -148,7 +148,7 @@ def _run_dub(args, video: Path, project_dir: Path) -> int:
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
     settings = PipelineSettings(steps=args.steps, mode=args.mode, prior=Path(args.prior) if args.prior else None,
-                                frames=args.frames, offset_s=args.offset, device=device, audio_policy=args.audio_policy,
+                                frames=args.frames, offset_s=args.offset, placement=placed, device=device, audio_policy=args.audio_policy,
                                 from_shot=Path(args.from_shot) if args.from_shot else None, guide_track=args.guide_track)
     out = Path(args.output) if args.output else project_dir / "dubbed.mp4"
     progress = _progress(args)

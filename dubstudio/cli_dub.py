@@ -59,11 +59,11 @@ def cmd_dub(args) -> int:
         if args.dubber:
             from dubstudio.driving.dub import dub_from_dubber
 
-            result = dub_from_dubber(project, Path(args.dubber), args.offset, progress, sync=sync)
+            result = dub_from_dubber(project, Path(args.dubber), args.offset, progress, sync=sync, placement=placed)
         else:
             from dubstudio.driving.dub import dub_from_audio
 
-            result = dub_from_audio(project, Path(args.audio), args.offset, progress)
+            result = dub_from_audio(project, Path(args.audio), args.offset, progress, placement=placed)
     finally:
         progress.close()
     out = {"project": str(project.root), "source": result.source, "driven_frames": result.driven_frames, "frames": result.frames,

@@ -28,6 +28,7 @@ class PipelineSettings:
     prior: Path | None = None
     frames: str | None = None  # training frames A:B (default: the whole shot)
     offset_s: float = 0.0  # shot time where the new line starts (negative skips into the clip)
+    placement: str | None = None  # how offset_s was found by timecode (driving.placement), if it was
     device: str = "cpu"
     audio_policy: str | None = None  # export length policy (default: pad dubbed audio)
     from_shot: Path | None = None  # another shot of the actor, adapted: start from it instead of the prior
@@ -70,13 +71,15 @@ def dub_shot(
     if audio is not None:  # a dialogue that cannot fit the shot fails now, not after adaptation
         from dubstudio.export.audio_track import check_audio_length
 
-        check_audio_length(audio, tracking.n_frames, tracking.fps, settings.offset_s or 0.0, settings.audio_policy or "pad")
+        # a line placed by timecode is usually a reel's stem: what runs past the shot is cut (fit)
+        policy = settings.audio_policy or ("fit" if settings.placement else "pad")
+        check_audio_length(audio, tracking.n_frames, tracking.fps, settings.offset_s or 0.0, policy)
     ad = adapt(project, settings.mode, settings.steps, frames=frames, prior=settings.prior, device=settings.device, progress=progress,
                start_from=start, keep_longer=True)
     if dubber is not None:
-        d = dub_from_dubber(project, Path(dubber), settings.offset_s, progress)
+        d = dub_from_dubber(project, Path(dubber), settings.offset_s, progress, placement=settings.placement)
     else:
-        d = dub_from_audio(project, Path(audio), settings.offset_s, progress)
+        d = dub_from_audio(project, Path(audio), settings.offset_s, progress, placement=settings.placement)
     renderer = ActorRenderer.load(project, settings.device, actor=ad.path)
     # the audio the dub recorded (dialogue file or the dubber's own track) at its offset
     request = AudioRequest(policy=settings.audio_policy)

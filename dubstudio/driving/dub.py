@@ -155,14 +155,15 @@ def drive_from_dubber(project: Project, dubber_video: Path, offset_s: float = 0.
 
 
 def dub_from_dubber(project: Project, dubber_video: Path, offset_s: float = 0.0, progress: Progress | None = None,
-                    sync: str | float = "auto", generic=None) -> DubResult:
-    """``dubstudio dub --dubber``: drive_from_dubber, stored as the driven layer."""
+                    sync: str | float = "auto", generic=None, placement: str | None = None) -> DubResult:
+    """``dubstudio dub --dubber``: drive_from_dubber, stored as the driven layer (``placement``:
+    how ``offset_s`` was found by timecode, recorded with the audio)."""
     d = drive_from_dubber(project, dubber_video, offset_s, progress, sync, generic)
     actor = project_tracking(project)
     n = apply_driven(project, actor, d.values, d.weight, source=f"dubber:{Path(dubber_video).name}")
     # the dubber's audio (on the dubber's own timeline) starts offset_s seconds into the shot;
     # the picture may have been shifted against it (av_sync), the audio never is.
-    record_dub_audio(project, Path(dubber_video), "dubber", offset_s, start_in_shot_s=offset_s)
+    record_dub_audio(project, Path(dubber_video), "dubber", offset_s, start_in_shot_s=offset_s, placement=placement)
     return DubResult(source=str(dubber_video), driven_frames=n, frames=actor.n_frames, details=d.details)
 
 
@@ -248,7 +249,8 @@ def _eased(mask: np.ndarray, ease: int) -> np.ndarray:
     return w
 
 
-def dub_from_audio(project: Project, audio: Path, offset_s: float = 0.0, progress: Progress | None = None) -> DubResult:
+def dub_from_audio(project: Project, audio: Path, offset_s: float = 0.0, progress: Progress | None = None,
+                   placement: str | None = None) -> DubResult:
     """Predict mouth curves from dubbed audio (person-generic model if one is installed, adapted
     per actor on the shot's own audio; a per-actor model otherwise) and store them as the driven
     layer. Past the end of the audio the mouth stays closed.
@@ -264,7 +266,7 @@ def dub_from_audio(project: Project, audio: Path, offset_s: float = 0.0, progres
     # predict_curves' own offset is the other way round: shot frame i hears audio time
     # i / fps + its offset, so the audio starting offset_s into the shot is its -offset_s.
     res = drive_project_from_audio(project, audio, offset_s=-offset_s, progress=progress)
-    record_dub_audio(project, Path(audio), "audio", offset_s, start_in_shot_s=offset_s)
+    record_dub_audio(project, Path(audio), "audio", offset_s, start_in_shot_s=offset_s, placement=placement)
     return DubResult(source=str(audio), driven_frames=res.audio_frames, frames=res.n_frames, details={"adaptation": res.adaptation})
 
 
@@ -281,11 +283,14 @@ def _has_audio(path: Path) -> bool:
         return False
 
 
-def record_dub_audio(project: Project, source: Path, kind: str, offset_s: float, start_in_shot_s: float) -> dict:
+def record_dub_audio(project: Project, source: Path, kind: str, offset_s: float, start_in_shot_s: float,
+                     placement: str | None = None) -> dict:
     """Remember in project.json which audio the driven mouth belongs to (atomic save).
 
     ``kind``: "audio" (a dialogue file) or "dubber" (a dubbing actor's video: its own audio
-    track, when it has one; ``path`` is None otherwise)."""
+    track, when it has one; ``path`` is None otherwise). ``placement``: how the start was found
+    by timecode (``driving.placement``); such a file is usually a reel's stem that runs on past
+    the shot, so export's default length policy for it is fit rather than pad."""
     from dubstudio.io.project import cached_fingerprint
 
     source = Path(source).expanduser().resolve()
@@ -301,6 +306,8 @@ def record_dub_audio(project: Project, source: Path, kind: str, offset_s: float,
     }
     if not has:
         rec["note"] = f"{source.name} has no audio track"
+    if placement:
+        rec["placement"] = placement
     fresh = Project.open(project.root)  # never clobber what another step saved meanwhile
     fresh.data[DUB_AUDIO_KEY] = rec
     fresh.save()

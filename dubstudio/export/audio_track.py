@@ -118,7 +118,10 @@ def _resolve(project, request: AudioRequest) -> tuple[str, Path | None, float, s
                 f"again, or pass --audio {p} to export it as it is now."
             )
         start = float(rec.get("start_in_shot_s", 0.0)) if offset is None else float(offset)
-        return "dubbed", p, start, f"dubbed audio from `dubstudio dub --{rec.get('kind', 'audio')}`", "pad"
+        note = f"dubbed audio from `dubstudio dub --{rec.get('kind', 'audio')}`"
+        if rec.get("placement") and offset is None:  # a stem placed by timecode: its other lines are cut
+            return "dubbed", p, start, f"{note}, placed by timecode", "fit"
+        return "dubbed", p, start, note, "pad"
     if driven or rec:
         what = driven or Path(rec.get("source", "?")).name
         why = rec.get("note") if rec else "the project does not record where that audio is"
@@ -186,11 +189,16 @@ def check_audio_length(path: str | Path, n_frames: int, fps: Fraction, offset_s:
 
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {POLICIES}")
+    from dubstudio.io.audio import audio_info
+
     sr = 16000
-    n = load_audio(path, sr=sr, mono=True).shape[-1]
     start = int(round(offset_s * sr))
+    target = target_samples(n_frames, Fraction(fps), sr)
+    span = _stem_span(audio_info(path), start, target, sr)
+    # a stem running well past the shot needs no decode to know it; a file near the shot's length does
+    n = span[2] if span is not None else load_audio(path, sr=sr, mono=True).shape[-1]
     end = max(start, 0) + max(0, n - max(0, -start))
-    _check_fit(end, target_samples(n_frames, Fraction(fps), sr), policy, sr, Fraction(fps))
+    _check_fit(end, target, policy, sr, Fraction(fps))
 
 
 def fit_length(samples: np.ndarray, start: int, target: int, policy: str, sample_rate: int, fps: Fraction) -> tuple[np.ndarray, dict]:
@@ -223,6 +231,24 @@ def fit_length(samples: np.ndarray, start: int, target: int, policy: str, sample
     return out, report
 
 
+STEM_MARGIN_S = 10.0  # a file running this much past what the shot plays is decoded as a window
+
+
+def _stem_span(info, start: int, target: int, sample_rate: int) -> tuple[int, int, int] | None:
+    """(samples skipped, samples the shot plays, samples in the file) at ``sample_rate`` when the
+    file runs well past the shot (a reel's dialogue stem placed by its offset or timecode: a
+    20 min stem decoded whole is 460 MB of float samples), else None: decode it all. The file's
+    length comes from its header; a shorter file is decoded whole, so pad/trim stay exact."""
+    if not info.duration_s:
+        return None
+    total = int(round(info.duration_s * sample_rate))
+    skip = max(0, -start)
+    need = max(0, target - max(0, start))
+    if total - skip <= need + STEM_MARGIN_S * sample_rate:
+        return None
+    return skip, need, total
+
+
 def prepare_audio(project, n_frames: int, fps: Fraction, request: AudioRequest | None = None, sample_rate: int = EXPORT_SAMPLE_RATE) -> ExportAudio:
     """Resolve, decode (resampled to ``sample_rate``; mono stays mono, more than 2 channels are
     mixed to stereo), offset and fit the export's audio track."""
@@ -239,18 +265,30 @@ def prepare_audio(project, n_frames: int, fps: Fraction, request: AudioRequest |
         return ExportAudio(None, sample_rate, rep)
     policy = request.policy or default_policy
     info = audio_info(path)
-    x = load_audio(path, sr=sample_rate, mono=False)  # (channels, n)
-    if x.shape[0] > 2:
-        x = np.stack([x[0::2].mean(axis=0), x[1::2].mean(axis=0)])
     target = target_samples(n_frames, fps, sample_rate)
     start = int(round(start_s * sample_rate))
-    audio, fit = fit_length(x, start, target, policy, sample_rate, fps)
+    span = _stem_span(info, start, target, sample_rate)
+    if span is None:
+        x = load_audio(path, sr=sample_rate, mono=False)  # (channels, n)
+        source_n = x.shape[1]
+    else:  # a reel's stem: decode only what the shot plays
+        skip, need, source_n = span
+        _check_fit(max(0, start) + source_n - skip, target, policy, sample_rate, fps)  # it runs on past the shot
+        x = load_audio(path, sr=sample_rate, mono=False, start_s=skip / sample_rate, duration_s=need / sample_rate)
+    if x.shape[0] > 2:
+        x = np.stack([x[0::2].mean(axis=0), x[1::2].mean(axis=0)])
+    if span is None:
+        audio, fit = fit_length(x, start, target, policy, sample_rate, fps)
+    else:
+        audio, fit = fit_length(x, max(0, start), target, "fit", sample_rate, fps)
+        fit |= {"policy": policy, "start_in_shot_s": round(start / sample_rate, 6), "skipped_start_s": round(skip / sample_rate, 6),
+                "trimmed_end_s": round(max(0, source_n - skip - need) / sample_rate, 6)}
     rep = {
         "source": str(path),
         "kind": kind,
         "source_sample_rate": info.sample_rate,
         "source_channels": info.channels,
-        "source_duration_s": round(x.shape[1] / sample_rate, 6),
+        "source_duration_s": round(source_n / sample_rate, 6),
         "shot_duration_s": round(shot_s, 6),
         "sample_rate": sample_rate,
         "channels": int(audio.shape[0]),

@@ -36,6 +36,7 @@ class DubDrive:
     driven_frames: int
     n_frames: int
     details: dict = field(default_factory=dict)
+    placement: str | None = None  # how the start was found by timecode (recorded with the audio)
 
     def summary(self) -> str:
         what = "dialogue" if self.kind == "audio" else "dubbing actor"
@@ -126,6 +127,12 @@ class DubAudio:
     waveform: Waveform | None  # None: the recorded source has no audio / is missing
     note: str = ""  # why there is no waveform
     sound: np.ndarray | None = None  # (channels, n) at SOUND_RATE, shot-aligned (sample 0 = frame 0)
+    wave_start_s: float | None = None  # shot time of the waveform's first bin when only a window was read
+
+    @property
+    def wave_at(self) -> float:
+        """Shot time where ``waveform`` begins."""
+        return self.start_in_shot_s if self.wave_start_s is None else self.wave_start_s
 
 
 def align(samples: np.ndarray, start_in_shot_s: float, rate: int) -> np.ndarray:
@@ -147,10 +154,11 @@ def envelope(audio: np.ndarray, rate: int = WAVE_RATE, bin_s: float = WAVE_BIN_S
     return Waveform(blocks.min(axis=1), blocks.max(axis=1), bin_s)
 
 
-def load_dub_audio(record: dict, sound: bool = False, progress: Progress | None = None) -> DubAudio:
+def load_dub_audio(record: dict, sound: bool = False, progress: Progress | None = None, shot_s: float | None = None) -> DubAudio:
     """The recorded dubbed audio (``project.json`` ``dub_audio``): its waveform, and with
-    ``sound`` its samples for playback, aligned to the shot."""
-    from dubstudio.io.audio import load_audio
+    ``sound`` its samples for playback, aligned to the shot. Given the shot's length ``shot_s``, a
+    file running well past it (a reel's stem) is read only where the shot plays it."""
+    from dubstudio.io.audio import audio_info, load_audio
 
     progress = progress or Progress()
     progress.stage("dubbed audio")
@@ -163,13 +171,22 @@ def load_dub_audio(record: dict, sound: bool = False, progress: Progress | None 
     path = Path(path)
     if not path.is_file():
         return DubAudio(path.name, kind, start, None, f"dubbed audio missing: {path}")
-    wave = envelope(load_audio(path, sr=WAVE_RATE, mono=True))
+    window: dict = {}
+    if shot_s is not None:
+        from dubstudio.export.audio_track import STEM_MARGIN_S
+
+        skip = max(0.0, -start)
+        span = shot_s - max(0.0, start) + 1.0  # a second past the shot's end
+        if audio_info(path).duration_s - skip > span + STEM_MARGIN_S:
+            window = {"start_s": skip, "duration_s": span}
+    wave = envelope(load_audio(path, sr=WAVE_RATE, mono=True, **window))
     progress.update(1, 2)
     samples = None
+    at = start + window.get("start_s", 0.0)  # shot time of the first sample read
     if sound:
-        samples = align(np.atleast_2d(load_audio(path, sr=SOUND_RATE, mono=False)).astype(np.float32), start, SOUND_RATE)
+        samples = align(np.atleast_2d(load_audio(path, sr=SOUND_RATE, mono=False, **window)).astype(np.float32), at, SOUND_RATE)
     progress.update(2, 2)
-    return DubAudio(path.name, kind, start, wave, "", samples)
+    return DubAudio(path.name, kind, start, wave, "", samples, at if window else None)
 
 
 def waveform_frames(wave: Waveform, fps: float | Fraction, start_in_shot_s: float, x0: float, x1: float, max_bins: int):

@@ -105,6 +105,7 @@ class DubSourceDialog(QDialog):
         self.placement.setWordWrap(True)
         self.placement.setStyleSheet("color: #9aa0a6;")
         self.placement.hide()
+        self._placed = None  # the last From timecode result, while the file and start are unchanged
         self.path.textChanged.connect(self.placement.hide)  # it described the previous file
         form = QFormLayout()
         form.addRow("Audio file" if audio else "Dubber video", row)
@@ -169,6 +170,14 @@ class DubSourceDialog(QDialog):
         self.start.setValue(placed.offset_s)
         self.placement.setText(placed.describe()[0].upper() + placed.describe()[1:] + ".")
         self.placement.show()
+        self._placed = placed
+
+    def placement_text(self) -> str | None:
+        """How the start was found by timecode, when it still is the From timecode result."""
+        p = self._placed
+        if p is None or self.placement.isHidden() or abs(self.start.value() - p.offset_s) > 5e-4:
+            return None
+        return p.describe()
 
     def _accept(self) -> None:
         p = Path(self.path.text().strip()).expanduser()
@@ -188,6 +197,11 @@ class DubSourceDialog(QDialog):
     def sync(self) -> str | float:
         """The dubber clip's audio/picture offset: "auto", "off" or seconds (> 0: their audio is late)."""
         return ("auto", "off", float(self.sync_s.value()))[self.sync_mode.currentIndex()]
+
+
+def _placed(drive: DubDrive, placement: str | None) -> DubDrive:
+    drive.placement = placement
+    return drive
 
 
 class DubWaveRow:
@@ -228,7 +242,7 @@ class DubWaveRow:
             return
         self.note.setText("")
         px = max(200, int(self.plot.getViewBox().width()))
-        x, lo, hi = waveform_frames(a.waveform, fps, a.start_in_shot_s, x0, x1, px)
+        x, lo, hi = waveform_frames(a.waveform, fps, a.wave_at, x0, x1, px)
         xs = np.repeat(x, 2)
         ys = np.empty(2 * len(x))
         ys[0::2], ys[1::2] = lo, np.maximum(hi, lo + 1e-3)
@@ -386,18 +400,23 @@ class DubController(QObject):
         if not dlg.exec():
             return None
         path, start = dlg.values()
-        return self.dub_from_audio(path, start) if kind == "audio" else self.dub_from_dubber(path, start, dlg.sync())
+        placed = dlg.placement_text()
+        if kind == "audio":
+            return self.dub_from_audio(path, start, placement=placed)
+        return self.dub_from_dubber(path, start, dlg.sync(), placement=placed)
 
-    def dub_from_audio(self, path: str | Path, start_s: float = 0.0) -> Job | None:
-        """Drive the mouth from dubbed audio that starts ``start_s`` seconds into the shot."""
+    def dub_from_audio(self, path: str | Path, start_s: float = 0.0, placement: str | None = None) -> Job | None:
+        """Drive the mouth from dubbed audio that starts ``start_s`` seconds into the shot
+        (``placement``: how that start was found by timecode, recorded with the audio)."""
         project, config, offset = self.session.project, self.audio_config, float(start_s)
-        return self._start("audio", lambda progress: audio_drive(project, path, offset, config, progress))
+        return self._start("audio", lambda progress: _placed(audio_drive(project, path, offset, config, progress), placement))
 
-    def dub_from_dubber(self, path: str | Path, start_s: float = 0.0, sync: str | float = "auto") -> Job | None:
+    def dub_from_dubber(self, path: str | Path, start_s: float = 0.0, sync: str | float = "auto",
+                        placement: str | None = None) -> Job | None:
         """Drive the mouth from a dubbing actor's video that starts ``start_s`` s into the shot
         (``sync``: the clip's own audio/picture offset, as ``dubstudio dub --dubber-sync``)."""
         project, offset = self.session.project, float(start_s)
-        return self._start("dubber", lambda progress: dubber_drive(project, path, offset, progress, sync))
+        return self._start("dubber", lambda progress: _placed(dubber_drive(project, path, offset, progress, sync), placement))
 
     def _start(self, kind: str, fn) -> Job | None:
         s, win = self.session, self.win
@@ -433,7 +452,7 @@ class DubController(QObject):
         from dubstudio.driving.dub import record_dub_audio
 
         try:
-            record_dub_audio(s.project, drive.source, drive.kind, drive.offset_s, drive.start_in_shot_s)
+            record_dub_audio(s.project, drive.source, drive.kind, drive.offset_s, drive.start_in_shot_s, placement=drive.placement)
         except (DubStudioError, OSError) as e:
             win.messages.show_message(f"The dub is applied, but project.json could not record its audio ({e}); "
                                       f"choose the audio file in File ▸ Export….", "warning")
@@ -459,7 +478,8 @@ class DubController(QObject):
             self._audio_job.cancel()
         root = s.project.root
         sound = self.win.audio.available if self.want_sound is None else self.want_sound
-        job = self.win.jobs.start("Dubbed audio", lambda progress: load_dub_audio(rec, sound, progress))
+        shot_s = s.info.duration_s if s.info is not None else None
+        job = self.win.jobs.start("Dubbed audio", lambda progress: load_dub_audio(rec, sound, progress, shot_s))
         self._audio_job = job
         job.succeeded.connect(lambda a, j=job: j is self._audio_job and s.project is not None and s.project.root == root and self._set_dub_audio(a))
         job.failed.connect(lambda msg: self.win.messages.show_message(f"The dubbed audio could not be read: {msg}", "warning"))

@@ -143,3 +143,18 @@ def test_dub_with_offset_tc_refuses_a_shot_without_timecode_before_any_work(tmp_
                         str(stem(tmp_path / "s.wav", HOUR)), "--offset", "tc"], capture_output=True, text=True, timeout=120)
     assert r.returncode != 0 and "carries no start timecode" in r.stderr
     assert not (project.root / "edits").exists()  # nothing driven, nothing written
+
+
+def test_the_dub_reads_a_stem_only_around_the_shot(tmp_path):
+    from dubstudio.driving.a2e_data import as_audio
+    from dubstudio.driving.a2e_predict import _heard_span
+
+    rng = np.random.default_rng(7)
+    x = (0.1 * rng.standard_normal(60 * 16000)).astype(np.float32)
+    path = tmp_path / "reel1.wav"
+    sf.write(str(path), x, 16000, subtype="FLOAT")
+    a, offset = _heard_span(path, 30.0, 4.0)  # a 4 s shot hearing the stem from 30 s on
+    assert offset == pytest.approx(1.0) and len(a) == 6 * 16000  # a second of context either side
+    np.testing.assert_allclose(a, as_audio(path)[29 * 16000: 35 * 16000], atol=1e-6)
+    whole, offset = _heard_span(path, 50.0, 4.0)  # near the stem's end: read as before
+    assert offset == 50.0 and len(whole) == len(x)

@@ -169,3 +169,58 @@ def test_an_undone_dub_no_longer_brings_its_audio(derived_shot, media):
     CurveStore(shot.project).save(curves)
     a = prepare_audio(shot.project, 10, Fraction(25))
     assert a.report["kind"] == "original" and "no longer on the curves" in a.report.get("note", "")
+
+
+def _stem(path, seconds: float = 40.0, rate: int = SR):
+    """A reel's dialogue stem: stereo noise, different in each channel, at ``rate``."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(3)
+    x = (0.1 * rng.standard_normal((int(seconds * rate), 2))).astype(np.float32)
+    sf.write(str(path), x, rate, subtype="FLOAT")
+    return path, x
+
+
+def test_a_stem_is_read_only_where_the_shot_plays_it(tmp_path):
+    import dubstudio.io.audio as io_audio
+
+    path, x = _stem(tmp_path / "reel1.wav")
+    asked = []
+    real = io_audio.load_audio
+
+    def spy(*a, **k):
+        asked.append(k.get("duration_s"))
+        return real(*a, **k)
+
+    io_audio.load_audio = spy
+    try:
+        a = prepare_audio(None, 100, Fraction(25), AudioRequest("file", path, offset_s=-20.0, policy="fit"))  # 4 s from 20 s on
+    finally:
+        io_audio.load_audio = real
+    assert asked == [4.0]  # a window, not the 40 s file
+    np.testing.assert_allclose(a.samples.T, x[20 * SR: 24 * SR], atol=1e-6)
+    r = a.report
+    assert (r["skipped_start_s"], r["trimmed_end_s"], r["padded_end_s"], r["source_duration_s"]) == (20.0, 16.0, 0.0, 40.0)
+    # the same refusals as a whole decode, with the stem's real numbers
+    with pytest.raises(AudioLengthError, match=r"runs 16.00 s past the end of the shot"):
+        prepare_audio(None, 100, Fraction(25), AudioRequest("file", path, offset_s=-20.0, policy="pad"))
+    from dubstudio.export.audio_track import check_audio_length
+
+    with pytest.raises(AudioLengthError, match=r"runs 16.00 s past"):
+        check_audio_length(path, 100, Fraction(25), -20.0, "pad")
+    check_audio_length(path, 100, Fraction(25), -20.0, "fit")
+
+
+def test_a_line_placed_by_timecode_defaults_to_fit(derived_shot, tmp_path):
+    from dubstudio.driving.dub import record_dub_audio
+
+    shot = derived_shot(n=25, fps=Fraction(25), audio_s=1.0)
+    path, x = _stem(tmp_path / "reel1.wav")
+    _drive(shot, "audio:reel1.wav")
+    record_dub_audio(shot.project, path, "audio", -12.0, start_in_shot_s=-12.0)
+    with pytest.raises(AudioLengthError, match="trim"):
+        prepare_audio(shot.project, 25, Fraction(25))  # a plain offset: pad refuses what runs past the shot
+    record_dub_audio(shot.project, path, "audio", -12.0, start_in_shot_s=-12.0, placement="by timecode: ...")
+    a = prepare_audio(shot.project, 25, Fraction(25))
+    assert a.report["policy"] == "fit" and "placed by timecode" in a.report["note"]
+    np.testing.assert_allclose(a.samples.T, x[12 * SR: 13 * SR], atol=1e-6)
