@@ -385,6 +385,8 @@ class DubController(QObject):
                 start = float(rec.get("start_in_shot_s", 0.0))
                 what = "Dialogue" if rec.get("kind", "audio") == "audio" else "Dubber video"
                 text = f"{what} {Path(rec.get('source', '?')).name}, starts at {start:+.2f}\u00a0s"
+                if rec.get("placement"):
+                    text += " (placed by timecode)"
                 if not rec.get("path"):
                     text += f"; {rec.get('note', 'no audio track')}"
         self.status.setText(text)

@@ -51,10 +51,12 @@ def test_dub_from_audio_is_one_undo_step_with_its_waveform_and_sound(make_window
     shutil.copy2(sample_video, audio)  # any file with an audio track
     start = 0.4
     with qtbot.waitSignal(d.dubbed, timeout=120_000) as sig:
-        job = d.dub_from_audio(audio, start_s=start)
+        job = d.dub_from_audio(audio, start_s=start, placement="by timecode: (as the dialog's From timecode says)")
         assert job is not None and not win.actions["dub_audio"].isEnabled()  # one dub at a time
     drive = sig.args[0]
     assert drive.kind == "audio" and drive.start_in_shot_s == pytest.approx(start) and drive.offset_s == pytest.approx(start)
+    assert s.project.data["dub_audio"]["placement"].startswith("by timecode")  # export's default policy: fit
+    assert "(placed by timecode)" in d.status.text()
     assert s.undo_stack.count() == 2 and s.undo_stack.text(1) == f"Dub from {audio.name}"
     c = s.curves
     assert all(c.has_driven(n) for n in CONTROL_NAMES)
