@@ -189,6 +189,8 @@ def open_editor_or_run() -> int:
 def cmd_info(args) -> int:
     from dubstudio.io.video import VideoReader
 
+    if not _has_video(Path(args.video)):
+        return _audio_info(args)
     with VideoReader(args.video) as r:
         info = {
             "path": str(r.path), "width": r.width, "height": r.height, "fps": str(r.fps),
@@ -200,6 +202,42 @@ def cmd_info(args) -> int:
 
     info["timecode"] = read_start_timecode(args.video)
     _emit(args, info, "\n".join(f"{k:12s} {v}" for k, v in info.items()))
+    return 0
+
+
+def _has_video(path: Path) -> bool:
+    """Whether ``path`` has a picture (unreadable files go to VideoReader, which says why)."""
+    import av
+
+    try:
+        with av.open(str(path), metadata_errors="ignore") as c:
+            return bool(c.streams.video)
+    except (av.FFmpegError, OSError, ValueError):
+        return True
+
+
+def _audio_info(args) -> int:
+    """An audio file: its format, and where a Broadcast WAV's time reference places it."""
+    from dubstudio.io.audio import audio_info
+
+    path = Path(args.video)
+    a = audio_info(path)
+    info = {"path": str(path), "sample_rate": a.sample_rate, "channels": a.channels, "duration_s": round(a.duration_s, 3),
+            "codec": a.codec, "time_reference": None, "starts_at": None}
+    if path.suffix.lower() in (".wav", ".wave", ".bwf"):
+        from dubstudio.io.bwf import read_bext
+
+        try:
+            bext = read_bext(path)
+        except (OSError, ValueError):
+            bext = None
+        if bext is not None:
+            secs = bext["time_reference"] / a.sample_rate
+            hh, rest = divmod(secs, 3600)
+            mm, ss = divmod(rest, 60)
+            info |= {"time_reference": bext["time_reference"], "starts_at": f"{int(hh) % 24:02d}:{int(mm):02d}:{ss:06.3f}",
+                     "description": bext["description"] or None}
+    _emit(args, info, "\n".join(f"{k:14s} {v}" for k, v in info.items()))
     return 0
 
 
@@ -275,8 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("project", nargs="?", help="project folder or video to open")
     sp.set_defaults(func=lambda a: __import__("dubstudio.gui.app", fromlist=["main"]).main(a.project))
 
-    sp = sub.add_parser("info", help="describe a media file")
-    sp.add_argument("video")
+    sp = sub.add_parser("info", help="describe a media file (a shot: picture, timecode; a dialogue stem: its Broadcast WAV start)")
+    sp.add_argument("video", metavar="FILE", help="a video, or an audio file")
     common(sp)
     sp.set_defaults(func=cmd_info)
     return p

@@ -158,3 +158,13 @@ def test_the_dub_reads_a_stem_only_around_the_shot(tmp_path):
     np.testing.assert_allclose(a, as_audio(path)[29 * 16000: 35 * 16000], atol=1e-6)
     whole, offset = _heard_span(path, 50.0, 4.0)  # near the stem's end: read as before
     assert offset == 50.0 and len(whole) == len(x)
+
+
+def test_info_describes_a_stem_and_where_it_starts(tmp_path):
+    path = stem(tmp_path / "reel1.wav", HOUR + 48000 * 90 + 24000)  # 01:01:30.500
+    r = subprocess.run([sys.executable, "-m", "dubstudio.cli", "info", str(path), "--json"], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert (out["sample_rate"], out["channels"], out["starts_at"]) == (48000, 1, "01:01:30.500")
+    assert out["time_reference"] == HOUR + 48000 * 90 + 24000 and out["description"] == "reel 1 dialogue stem"
