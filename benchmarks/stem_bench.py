@@ -56,8 +56,8 @@ def main() -> int:
                              "-i", str(media_dir() / "speech_de.wav"), "-filter_complex",
                              "[1:a]aresample=48000,adelay=600000|600000[d];[0:a][d]amix=inputs=2:duration=first:normalize=0,"
                              "aformat=channel_layouts=stereo", "-c:a", "pcm_s24le", str(stem)], check=True)
-        # in a child: add_bext holds the file in memory, and a child's ru_maxrss starts from its
-        # parent's peak (Linux keeps it across fork and exec), which would count in every step below
+        # in a child, as every step: a child's ru_maxrss starts from its parent's peak (Linux keeps
+        # it across fork and exec), so this process must stay small
         subprocess.run([sys.executable, "-c", "import sys; from dubstudio.io.bwf import add_bext; "
                         "add_bext(sys.argv[1], 3600 * 48000, 'reel 1 dialogue stem')", str(stem)], check=True)
     if not shot.is_file():

@@ -18,13 +18,20 @@ __all__ = ["add_bext", "read_bext"]
 _FIXED = struct.Struct("<256s32s32s10s8sIIH64s190s")  # 602 bytes
 
 
-def _chunks(data: bytes) -> list[tuple[bytes, int, int]]:
-    """(id, offset of the chunk header, size of its payload) for each chunk of a RIFF/WAVE file."""
-    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+def _chunks(f) -> list[tuple[bytes, int, int]]:
+    """(id, offset of the chunk header, size of its payload) for each chunk of an open RIFF/WAVE
+    file, from the headers alone."""
+    f.seek(0, os.SEEK_END)
+    end = f.tell()
+    f.seek(0)
+    head = f.read(12)
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
         raise ValueError("not a RIFF/WAVE file")
     out, pos = [], 12
-    while pos + 8 <= len(data):
-        cid, size = data[pos:pos + 4], struct.unpack("<I", data[pos + 4:pos + 8])[0]
+    while pos + 8 <= end:
+        f.seek(pos)
+        hdr = f.read(8)
+        cid, size = hdr[:4], struct.unpack("<I", hdr[4:])[0]
         out.append((cid, pos, size))
         pos += 8 + size + (size & 1)  # chunks are padded to even sizes
     return out
@@ -33,10 +40,9 @@ def _chunks(data: bytes) -> list[tuple[bytes, int, int]]:
 def add_bext(path: str | Path, time_reference: int, description: str = "", originator: str = "DubStudio",
              coding_history: str = "") -> None:
     """Insert (or replace) the ``bext`` chunk of the WAV at ``path``; ``time_reference``: the first
-    sample's position on the timeline, in samples since midnight at the file's rate."""
+    sample's position on the timeline, in samples since midnight at the file's rate. The file is
+    rewritten in blocks beside itself and replaced atomically (a long WAV is never held in memory)."""
     path = Path(path)
-    data = path.read_bytes()
-    chunks = _chunks(data)
     now = datetime.now(timezone.utc)
     fixed = _FIXED.pack(description.encode("ascii", "replace")[:256], originator.encode("ascii", "replace")[:32], b"",
                         now.strftime("%Y-%m-%d").encode(), now.strftime("%H:%M:%S").encode(),
@@ -45,21 +51,34 @@ def add_bext(path: str | Path, time_reference: int, description: str = "", origi
     if len(payload) & 1:
         payload += b"\0"
     chunk = b"bext" + struct.pack("<I", len(payload)) + payload
-    body = bytearray()
-    inserted = False
-    for cid, pos, size in chunks:
-        if cid == b"bext":
-            continue
-        if cid == b"data" and not inserted:
-            body += chunk
-            inserted = True
-        body += data[pos:pos + 8 + size + (size & 1)]
-    if not inserted:
-        raise ValueError(f"{path.name} has no data chunk")
-    out = b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WAVE" + bytes(body)
     tmp = path.with_name(f".{path.name}.bext-{os.getpid()}")
-    tmp.write_bytes(out)
-    os.replace(tmp, path)
+    try:
+        with open(path, "rb") as src, open(tmp, "wb") as dst:
+            chunks = [c for c in _chunks(src) if c[0] != b"bext"]
+            if not any(c[0] == b"data" for c in chunks):
+                raise ValueError(f"{path.name} has no data chunk")
+            size_on_disk = src.seek(0, os.SEEK_END)
+            if any(pos + 8 + size > size_on_disk for _, pos, size in chunks):
+                raise ValueError(f"{path.name} is truncated (a chunk runs past the end of the file)")
+            body = len(chunk) + sum(8 + size + (size & 1) for _, _, size in chunks)
+            dst.write(b"RIFF" + struct.pack("<I", 4 + body) + b"WAVE")
+            inserted = False
+            for cid, pos, size in chunks:
+                if cid == b"data" and not inserted:
+                    dst.write(chunk)
+                    inserted = True
+                src.seek(pos)
+                left = 8 + size + (size & 1)
+                while left:
+                    block = src.read(min(left, 1 << 20))
+                    if not block:  # only an odd last chunk's pad byte can be missing here
+                        dst.write(b"\0" * left)
+                        break
+                    dst.write(block)
+                    left -= len(block)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def read_bext(path: str | Path) -> dict | None:
