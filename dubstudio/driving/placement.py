@@ -58,6 +58,19 @@ def _fps(path: Path) -> Fraction:
         return Fraction(r.fps)
 
 
+def _length_s(path: Path) -> float:
+    """A file's length: its sound's, else its picture's."""
+    from dubstudio.io.audio import audio_info
+
+    try:
+        return float(audio_info(path).duration_s)
+    except MediaError:
+        from dubstudio.io.video import VideoReader
+
+        with VideoReader(path) as r:
+            return float(r.duration_s)
+
+
 def _shot_start(video: Path) -> tuple[Fraction, str, Fraction]:
     """(seconds since midnight, timecode, fps) of a shot's first frame."""
     tc = read_start_timecode(video)
@@ -107,4 +120,9 @@ def place_by_timecode(shot_video: str | Path, line: str | Path) -> Placement:
     if line_tc is None:  # the line's start written at the shot's rate, for the message
         frame = int(round(line_s * fps))
         line_tc = timecode_at("00:00:00;00" if ";" in shot_tc else None, fps, frame % int(round(DAY_S * fps)))
+    shot_len, line_len = _length_s(shot_video), _length_s(line)
+    if d >= shot_len or d + line_len <= 0:  # e.g. another reel's stem
+        when = "after the shot ends" if d >= shot_len else "before the shot starts"
+        raise MediaError(f"by timecode, {line.name} (from {line_tc}, {line_len:.2f} s) plays {when} "
+                         f"({shot_video.name} runs {shot_len:.2f} s from {shot_tc}): is it the stem of this shot's reel?")
     return Placement(float(d), shot_tc, line_tc, source)

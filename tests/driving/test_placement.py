@@ -25,7 +25,7 @@ from dubstudio.io.timecode import frames_since_midnight
 HOUR = 3600 * 48000  # samples at 48 kHz
 
 
-def clip(path: Path, timecode: str | None, fps=Fraction(25), n: int = 3) -> Path:
+def clip(path: Path, timecode: str | None, fps=Fraction(25), n: int = 120) -> Path:
     """A tiny picture-only clip stamped with ``timecode`` (a shot, or a dubbing actor's take)."""
     with av.open(str(path), "w") as out:
         if timecode:
@@ -33,7 +33,7 @@ def clip(path: Path, timecode: str | None, fps=Fraction(25), n: int = 3) -> Path
         vs = out.add_stream("libx264", rate=fps)
         vs.width, vs.height, vs.pix_fmt = 64, 64, "yuv420p"
         for i in range(n):
-            f = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 40 * i, np.uint8), format="rgb24")
+            f = av.VideoFrame.from_ndarray(np.full((64, 64, 3), i % 250, np.uint8), format="rgb24")
             for p in vs.encode(f):
                 out.mux(p)
         for p in vs.encode():
@@ -41,7 +41,7 @@ def clip(path: Path, timecode: str | None, fps=Fraction(25), n: int = 3) -> Path
     return path
 
 
-def stem(path: Path, time_reference: int | None, seconds: float = 1.0) -> Path:
+def stem(path: Path, time_reference: int | None, seconds: float = 10.0) -> Path:
     """A dialogue stem: 48 kHz 24-bit WAV, with a bext time reference when given."""
     sf.write(str(path), np.zeros(int(48000 * seconds), np.float32), 48000, subtype="PCM_24")
     if time_reference is not None:
@@ -64,7 +64,7 @@ def test_a_stem_is_placed_by_its_time_reference(tmp_path):
 
 def test_drop_frame_and_midnight(tmp_path):
     fps = Fraction(30000, 1001)
-    shot = clip(tmp_path / "df.mov", "01:00:00;00", fps)
+    shot = clip(tmp_path / "df.mov", "01:00:00;00", fps, n=330)
     tr = frames_since_midnight("01:00:10;00", fps) * 48000 * fps.denominator // fps.numerator
     p = place_by_timecode(shot, stem(tmp_path / "df.wav", int(tr)))
     assert p.offset_s == pytest.approx(300 / float(fps), abs=1 / 48000)  # 300 frames of 29.97, not 10.000 s
@@ -76,7 +76,7 @@ def test_drop_frame_and_midnight(tmp_path):
 
 def test_a_dubbers_take_is_placed_by_its_own_timecode(tmp_path):
     shot = clip(tmp_path / "sh.mov", "10:00:00:00")
-    take = clip(tmp_path / "take.mov", "09:59:59:00")
+    take = clip(tmp_path / "take.mov", "09:59:59:00", n=50)
     p = place_by_timecode(shot, take)
     assert p.offset_s == pytest.approx(-1.0) and p.line_source == "timecode" and "its start timecode" in p.describe()
 
@@ -87,6 +87,10 @@ def test_what_cannot_be_placed_says_why(tmp_path):
     shot = clip(tmp_path / "sh.mov", "01:00:00:00")
     with pytest.raises(MediaError, match="no Broadcast WAV time reference.*no start timecode"):
         place_by_timecode(shot, stem(tmp_path / "bare.wav", None))
+    with pytest.raises(MediaError, match=r"plays before the shot starts .*reel"):  # another reel's stem
+        place_by_timecode(shot, stem(tmp_path / "reel2.wav", HOUR - 20 * 48000))
+    with pytest.raises(MediaError, match=r"plays after the shot ends"):
+        place_by_timecode(shot, stem(tmp_path / "later.wav", HOUR + 60 * 48000))
     (tmp_path / "bad.wav").write_bytes(b"not a wav at all")
     with pytest.raises(MediaError, match="cannot read bad.wav as a WAV"):
         place_by_timecode(shot, tmp_path / "bad.wav")
