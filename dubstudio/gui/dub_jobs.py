@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from dubstudio.core.jobs import Progress
-from dubstudio.errors import DubStudioError, MediaError
+from dubstudio.errors import MediaError
 from dubstudio.gui.shot import WAVE_BIN_S, WAVE_RATE, Waveform
 
 SOUND_RATE = 48_000  # playback, as the window's own sound
