@@ -1,12 +1,13 @@
 """Issue-4 lip-sync benchmark on finished exports (no downloaded weights needed).
 
     .venv/bin/python benchmarks/lipsync_export_bench.py [--cases talk_c+speech_en,talk_b+speech_de,talk_a+dubber_a,talk_c+own_audio]
-        [--work /tmp/lipsync] [--steps 600] [--prior FILE] [--generic-dir DIR] [--threads 1]
+        [--work /tmp/lipsync] [--steps 600] [--prior FILE] [--generic-dir DIR | --no-generic] [--threads 1]
 
 For each case: track the shot, adapt its neural renderer (full mode on all its frames, from
 --prior when given), drive the mouth from the dubbed audio (person-generic audio-to-expression
 model trained on the *other* clips, adapted to the actor on the shot's own audio) or from the
-dubber's video, export an H.264 mp4 with the dubbed audio muxed, verify it with ffprobe, then
+dubber's video (``--no-generic``: no generic model, as on a fresh install: the dub from audio fits
+a small model on the shot alone, the dubber's sync is checked against its own sound), export an H.264 mp4 with the dubbed audio muxed, verify it with ffprobe, then
 **re-track the exported video** and compare its mouth opening (jaw_open) with the dubbed audio's
 speech envelope (RMS per frame of the 1-3 kHz band, the primary measure; also broadband RMS and
 broadband dB): Pearson r at the best lag within +-10 frames (and the best lag of each half)
@@ -165,7 +166,7 @@ def contact_sheet(original: Path, export: Path, tracking, env: np.ndarray, silen
 
 
 def run_case(work: Path, case: str, spec: dict, steps: int, prior: Path | None, generic_dir: Path | None, detail: float | None = None,
-             suffix: str = "") -> dict:
+             suffix: str = "", use_generic: bool = True) -> dict:
     from dubstudio.driving.audio2expr_train import as_audio, drive_project_from_audio
     from dubstudio.driving.dub import dub_from_dubber
     from dubstudio.export.audio_track import AudioRequest
@@ -192,16 +193,18 @@ def run_case(work: Path, case: str, spec: dict, steps: int, prior: Path | None, 
         dubber = media_dir() / spec["dubber"]
         # the dubber clip's own audio/picture offset is checked with a generic audio model that
         # never saw the dubber (nor the actor)
-        g = generic_for(work, clip, generic_dir)
+        g = generic_for(work, clip, generic_dir) if use_generic else None
         d = dub_from_dubber(p, dubber, sync="auto", generic=g)
         audio_path = dubber
-        res["drive"] = {"source": spec["dubber"], "driven_frames": d.driven_frames, "generic": g.name,
+        res["drive"] = {"source": spec["dubber"], "driven_frames": d.driven_frames, "generic": g.name if g else None,
                         **{k: d.details[k] for k in ("map", "av_sync") if k in d.details}}
     else:
         audio_path = dubbed_audio_file(work, case, spec)
-        g = generic_for(work, clip, generic_dir)
+        g = generic_for(work, clip, generic_dir) if use_generic else None
         d = drive_project_from_audio(p, audio_path, generic=g)
-        res["drive"] = {"source": spec["audio"], "audio_start_s": spec["start_s"], "generic": g.name, "audio_frames": d.audio_frames}
+        res["drive"] = {"source": spec["audio"], "audio_start_s": spec["start_s"], "generic": g.name if g else None,
+                        "audio_frames": d.audio_frames, "av_offset": d.adaptation["metrics"].get("av_offset"),
+                        "sync": d.adaptation.get("sync"), "range": d.adaptation.get("range")}
     res["drive"]["wall_s"] = round(time.perf_counter() - t0, 1)
 
     out = work / "exports" / f"{case}{suffix}.mp4"
@@ -251,6 +254,7 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--prior", type=Path)
     ap.add_argument("--generic-dir", type=Path, help="folder with cached generic models (generic_<clips>_1500.pt)")
+    ap.add_argument("--no-generic", action="store_true", help="no generic audio model (a fresh install): per-shot models only")
     ap.add_argument("--seed-projects", type=Path, help="copy tracked projects from here (folders named by clip) on first use")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--detail", type=float, help="the composite's detail pass, 0..1 (default: the product's default)")
@@ -265,11 +269,12 @@ def main() -> int:
                 shutil.copytree(d, dst, ignore=shutil.ignore_patterns("adapt"))
     rows = []
     for case in args.cases.split(","):
-        r = run_case(args.work, case, CASES[case], args.steps, args.prior, args.generic_dir, args.detail, args.exports_suffix)
+        r = run_case(args.work, case, CASES[case], args.steps, args.prior, args.generic_dir, args.detail, args.exports_suffix,
+                     use_generic=not args.no_generic)
         print(json.dumps(r), file=sys.stderr)
         rows.append(r)
     print(json.dumps({"bench": "lipsync_export", "machine": f"{platform.machine()} {os.cpu_count()} cores",
-                      "threads": args.threads, "steps": args.steps, "cases": rows}))
+                      "threads": args.threads, "steps": args.steps, "generic": not args.no_generic, "cases": rows}))
     return 0
 
 

@@ -83,6 +83,11 @@ def cmd_dub(args) -> int:
         text += f"\ndubber sync: {av['reason']}"
     ad = result.details.get("adaptation") or {}
     sync, rng = ad.get("sync") or {}, ad.get("range") or {}
+    own = (ad.get("metrics") or {}).get("av_offset") or {}
+    if own.get("frames"):
+        k = int(own["frames"])
+        text += (f"\nthis shot's own sound runs {abs(k)} frames ({abs(float(own['seconds'])):.2f} s) {'late' if k > 0 else 'early'} "
+                 f"against its picture; the audio model learned from realigned sound and picture")
     if sync.get("applied"):
         k = int(sync["moved_frames"])
         text += (f"\nthe predicted mouth {'trailed' if k < 0 else 'led'} the dialogue's sound by {abs(k)} frames "

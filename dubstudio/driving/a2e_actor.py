@@ -2,8 +2,9 @@
 
 With a generic model: a per-control scale/offset on its frozen output (``ActorLayer``), fitted
 on the shot's tracked controls. Without one: a small model trained on the shot alone. The shot's
-own audio may be out of sync with its picture; the lag is measured against the generic's jaw
-and the fit uses realigned pairs (``AdaptConfig.sync_max_s``). ``adapt_project`` caches the
+own audio may be out of sync with its picture; the lag is measured (against the generic's jaw,
+or without a model by ``av_offset`` for the small one) and the fit uses realigned pairs
+(``AdaptConfig.sync_max_s``). ``adapt_project`` caches the
 result in the project by content.
 """
 
@@ -31,6 +32,7 @@ from dubstudio.driving.a2e_generic import (
     a2e_loss,
 )
 from dubstudio.driving.audio2expr import MODEL_VERSION, ActorLayer, Audio2Expr, Audio2ExprConfig, n_params
+from dubstudio.driving.av_offset import shot_av_offset
 from dubstudio.errors import MediaError
 from dubstudio.tracking.face_model import CONTROL_NAMES, JAW
 
@@ -64,6 +66,9 @@ class AdaptConfig:
     scratch_model: Audio2ExprConfig = Audio2ExprConfig(enc_channels=32, width=64, dilations=(1, 2, 4), dropout=0.2)
     scratch_train: TrainConfig = TrainConfig(steps=500, batch=8, seq_frames=48, lr=3e-3, weight_decay=1e-3,
                                              warp=0.1, freq_masks=2)
+    # The shot's own audio/picture offset, measured without a model (``av_offset``), is taken
+    # out of the scratch model's training pairs, or the model carries it into every dub.
+    scratch_sync: bool = True
 
 
 @dataclass
@@ -131,6 +136,10 @@ def adapt_actor(
     if g is None:
         progress.stage("audio2expr: actor model from scratch")
         parts, median = prepare_clip(src, config.scratch_train.fps_variants, centre=True)
+        sync = shot_av_offset(parts[0], config.sync_max_s) if config.scratch_sync else {"frames": 0}
+        if sync["frames"]:  # train on realigned pairs
+            src = replace(src, audio_offset_s=src.audio_offset_s + sync["seconds"])
+            parts, median = prepare_clip(src, config.scratch_train.fps_variants, centre=True)
         std = np.maximum(parts[0].controls[parts[0].valid].std(axis=0), 1e-3).astype(np.float32)
         model = Audio2Expr(config.scratch_model)
         tc = replace(config.scratch_train, seq_frames=min(config.scratch_train.seq_frames, parts[0].n))
@@ -141,7 +150,7 @@ def adapt_actor(
         ad = ActorAdaptation("scratch", np.ones(N_CTRL), off, model, None, {
             "note": "no generic model: a small model was trained on this shot alone (less robust to other voices and languages)",
             "frames": parts[0].n, "loss_first": losses[0] if losses else None, "loss_last": losses[-1] if losses else None,
-            "n_params": n_params(model)})
+            "n_params": n_params(model), "av_offset": sync})
     else:
         progress.stage("audio2expr: actor layer")
         parts, _ = prepare_clip(src, (), centre=False)

@@ -51,6 +51,11 @@ class DubDrive:
         if self.kind == "audio":
             ad = self.details.get("adaptation") or {}
             sync, rng = ad.get("sync") or {}, ad.get("range") or {}
+            own = (ad.get("metrics") or {}).get("av_offset") or {}
+            if own.get("frames"):
+                k = int(own["frames"])
+                text += (f"; this shot's own sound runs {abs(k)} frames {'late' if k > 0 else 'early'} against its picture, "
+                         f"so the audio model learned from them realigned")
             if sync.get("applied"):
                 k = int(sync["moved_frames"])
                 text += (f"; the predicted mouth {'trailed' if k < 0 else 'led'} the line by {abs(k)} frames and was moved "

@@ -222,13 +222,16 @@ def test_a_mouth_driven_outside_the_editor_is_not_called_undubbed(make_window, t
 
 
 def test_the_dub_message_says_what_the_sync_check_and_the_range_did(tmp_path):
-    """After a dub from audio the status message names a timing correction and an opening gain."""
+    """After a dub from audio the status message names the shot's own audio/picture offset, a
+    timing correction and an opening gain."""
     from dubstudio.gui.dub_jobs import DubDrive
 
-    ad = {"sync": {"applied": True, "moved_frames": -3}, "range": {"applied": True, "gain": 1.95}}
+    ad = {"sync": {"applied": True, "moved_frames": -3}, "range": {"applied": True, "gain": 1.95},
+          "metrics": {"av_offset": {"frames": 6, "seconds": 0.24}}}
     d = DubDrive(None, "audio", tmp_path / "line.wav", 0.0, 0.0, 199, 199, {"adaptation": ad})
     text = d.summary()
     assert "trailed the line by 3 frames and was moved earlier" in text and "scaled by 1.95" in text
+    assert "own sound runs 6 frames late against its picture" in text
     plain = DubDrive(None, "audio", tmp_path / "line.wav", 0.0, 0.0, 199, 199,
                      {"adaptation": {"sync": {"applied": False}, "range": {"applied": True, "gain": 1.0}}}).summary()
-    assert "moved" not in plain and "scaled" not in plain
+    assert "moved" not in plain and "scaled" not in plain and "own sound" not in plain
