@@ -88,11 +88,17 @@ def read_bext(path: str | Path) -> dict | None:
         head = f.read(12)
         if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
             raise ValueError("not a RIFF/WAVE file")
+        data64 = None  # an RF64 file's real data size, from its ds64 chunk
         while True:
             hdr = f.read(8)
             if len(hdr) < 8:
                 return None
             cid, size = hdr[:4], struct.unpack("<I", hdr[4:])[0]
+            if cid == b"ds64" and size >= 16:
+                ds = f.read(size)
+                data64 = struct.unpack("<Q", ds[8:16])[0]
+                f.seek(size & 1, 1)
+                continue
             if cid == b"bext" and size >= _FIXED.size:
                 payload = f.read(size)
                 fx = _FIXED.unpack(payload[:_FIXED.size])
@@ -100,6 +106,8 @@ def read_bext(path: str | Path) -> dict | None:
                 return {"description": text(fx[0]), "originator": text(fx[1]), "date": text(fx[3]), "time": text(fx[4]),
                         "time_reference": fx[5] | (fx[6] << 32), "version": fx[7],
                         "coding_history": text(payload[_FIXED.size:])}
-            if size == 0xFFFFFFFF:  # an RF64 file's data chunk: its real size is in ds64, and bext precedes it
-                return None
+            if size == 0xFFFFFFFF:  # an RF64 file's data chunk: its real size is in ds64
+                if data64 is None:
+                    return None
+                size = data64
             f.seek(size + (size & 1), 1)  # chunks are padded to even sizes

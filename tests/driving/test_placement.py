@@ -117,6 +117,27 @@ def test_bext_is_found_after_the_sound_without_reading_it(tmp_path):
     assert read_bext(path)["time_reference"] == HOUR
 
 
+def test_bext_after_the_sound_of_an_rf64_stem_is_found(tmp_path):
+    # an RF64 (over 4 GB) stem's data chunk says 0xFFFFFFFF: the real size is in its ds64 chunk
+    path = stem(tmp_path / "late.wav", None, seconds=2.0)
+    add_bext(path, HOUR)
+    data = path.read_bytes()
+    chunks, i = {}, 12
+    while i < len(data):
+        cid, size = data[i:i + 4], struct.unpack("<I", data[i + 4:i + 8])[0]
+        chunks[cid] = data[i + 8:i + 8 + size]
+        i += 8 + size + (size & 1)
+    pcm = chunks[b"data"]
+    ds64 = struct.pack("<QQQI", 0, len(pcm), len(pcm) // 2, 0)
+    body = (b"ds64" + struct.pack("<I", len(ds64)) + ds64 + b"fmt " + struct.pack("<I", len(chunks[b"fmt "])) + chunks[b"fmt "]
+            + b"data" + struct.pack("<I", 0xFFFFFFFF) + pcm + b"\0" * (len(pcm) & 1)
+            + b"bext" + struct.pack("<I", len(chunks[b"bext"])) + chunks[b"bext"])
+    path.write_bytes(b"RF64" + struct.pack("<I", 0xFFFFFFFF) + b"WAVE" + body)
+    assert read_bext(path)["time_reference"] == HOUR
+    path.write_bytes(b"RF64" + struct.pack("<I", 0xFFFFFFFF) + b"WAVE" + body[len(ds64) + 8:])  # no ds64: no size to skip
+    assert read_bext(path) is None
+
+
 def test_a_shot_list_places_its_rows_by_timecode(tmp_path):
     reel = tmp_path / "reel"
     reel.mkdir()
