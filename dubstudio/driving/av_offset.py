@@ -2,8 +2,8 @@
 
 The model trained on a shot alone (no generic model installed: every new user) would otherwise
 learn that offset and carry it into every dub: talk_c's sound trails its picture by about 6
-frames, near the edge of the small model's receptive field, and its per-shot model then drove
-other lines anywhere from -1 to +8 frames late (docs/decisions.md, thirteenth session).
+frames, near the edge of the small model's receptive field: its per-shot model fitted poorly and
+drove other lines anywhere from 5 frames early to 8 late (docs/decisions.md, thirteenth session).
 
 The estimate is a ridge regression of the tracked jaw on 16 log-mel bands (+-1 frame), fitted at
 each candidate lag on one half of the shot and scored on the other (both ways round). On the
@@ -66,9 +66,10 @@ def _held_out_r(feats: np.ndarray, jaw: np.ndarray, valid: np.ndarray, lag: int)
 
 def shot_av_offset(d: ClipData, max_s: float = 0.4) -> dict:
     """How many frames a shot's audio runs late (> 0) or early (< 0) against its picture, beyond
-    the mouth's natural lead; ``frames`` is 0 unless the evidence is clear (held-out r at the
-    peak >= MIN_R, each half >= MIN_FOLD_R, better than at the natural lead by MIN_GAIN, and at
-    least 2 frames away from it, not at the search's edge). Pass ``frames / fps`` as ``ClipSource.audio_offset_s``."""
+    the mouth's natural lead. ``frames`` is 0 unless the evidence is clear: at least MIN_SECONDS
+    of face; held-out r at the peak >= MIN_R, each half >= MIN_FOLD_R and near its own best;
+    better than at the natural lead by MIN_GAIN; at least 2 frames from it and not at the
+    search's edge. Pass ``seconds`` as ``ClipSource.audio_offset_s`` to train on realigned pairs."""
     fps = Fraction(d.fps)
     max_lag = int(max_s * fps)
     natural = int(round(NATURAL_LEAD_S * fps))
