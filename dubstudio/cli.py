@@ -149,7 +149,8 @@ def _run_dub(args, video: Path, project_dir: Path) -> int:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     settings = PipelineSettings(steps=args.steps, mode=args.mode, prior=Path(args.prior) if args.prior else None,
                                 frames=args.frames, offset_s=args.offset, placement=placed, device=device, audio_policy=args.audio_policy,
-                                from_shot=Path(args.from_shot) if args.from_shot else None, guide_track=args.guide_track)
+                                from_shot=Path(args.from_shot) if args.from_shot else None, guide_track=args.guide_track,
+                                audio_model=args.audio_model)
     out = Path(args.output) if args.output else project_dir / "dubbed.mp4"
     progress = _progress(args)
     try:
@@ -274,6 +275,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--frames", help="training frames A:B (default: the whole shot)")
     sp.add_argument("--audio-policy", choices=("pad", "trim", "fit", "error"), help="when the new audio is longer/shorter than the shot (default pad)")
     sp.add_argument("--guide-track", action="store_true", help="also the shot's own sound, as the export's second audio track")
+    sp.add_argument("--audio-model", default="auto", metavar="auto|shot|FILE",
+                    help="the model that turns dialogue into mouth motion: auto = the installed generic model "
+                         "(`dubstudio audio2expr train`) adapted to the actor, or one trained on this shot alone when none is installed; "
+                         "shot = always the shot's own; or a generic checkpoint file")
     sp.add_argument("--device", default="auto", help="torch device: auto (GPU when present), cpu, cuda")
     common(sp)
     sp.set_defaults(func=cmd_run)

@@ -17,6 +17,10 @@ def register(sub, common) -> None:
     sp.add_argument("--dubber-sync", default="auto", metavar="auto|off|SECONDS",
                     help="the dubber clip's own audio/picture offset: auto = measured (their mouth against their sound, and with the installed audio model) and "
                          "applied when clear; off; or SECONDS (> 0: their audio is late). The audio is never moved, the motion is.")
+    sp.add_argument("--audio-model", default="auto", metavar="auto|shot|FILE",
+                    help="the model that turns dialogue into mouth motion: auto = the installed generic model "
+                         "(`dubstudio audio2expr train`) adapted to the actor, or one trained on this shot alone when none is installed; "
+                         "shot = always the shot's own; or a generic checkpoint file")
     common(sp)
     sp.set_defaults(func=cmd_dub)
 
@@ -63,7 +67,7 @@ def cmd_dub(args) -> int:
         else:
             from dubstudio.driving.dub import dub_from_audio
 
-            result = dub_from_audio(project, Path(args.audio), args.offset, progress, placement=placed)
+            result = dub_from_audio(project, Path(args.audio), args.offset, progress, placement=placed, audio_model=args.audio_model)
     finally:
         progress.close()
     out = {"project": str(project.root), "source": result.source, "driven_frames": result.driven_frames, "frames": result.frames,
@@ -82,6 +86,10 @@ def cmd_dub(args) -> int:
     elif av.get("reason"):
         text += f"\ndubber sync: {av['reason']}"
     ad = result.details.get("adaptation") or {}
+    if ad.get("mode") == "linear":
+        text += f"\naudio model: the generic {Path((ad.get('generic') or {}).get('path') or 'model').name}, adapted to this actor"
+    elif ad.get("mode") == "scratch":
+        text += "\naudio model: trained on this shot alone" + ("" if args.audio_model == "shot" else " (no generic model installed)")
     sync, rng = ad.get("sync") or {}, ad.get("range") or {}
     own = (ad.get("metrics") or {}).get("av_offset") or {}
     if own.get("frames"):

@@ -33,6 +33,7 @@ class PipelineSettings:
     audio_policy: str | None = None  # export length policy (default: pad dubbed audio)
     from_shot: Path | None = None  # another shot of the actor, adapted: start from it instead of the prior
     guide_track: bool = False  # the export's second audio track: the shot's own sound
+    audio_model: str = "auto"  # the dub from audio's model: auto | shot | a generic checkpoint (dub.audio_model_path)
 
 
 def dub_shot(
@@ -62,6 +63,10 @@ def dub_shot(
         if p is not None and not Path(p).is_file():
             raise DubStudioError(f"{p} not found; check the path.")
     start = actor_file_of(settings.from_shot) if settings.from_shot is not None else None  # a wrong path fails now
+    if audio is not None:
+        from dubstudio.driving.dub import audio_model_path
+
+        audio_model_path(settings.audio_model)  # a missing checkpoint fails now, not after adaptation
     progress = progress or Progress()
     project = Project.create(project_dir, video)
     tracking, metrics = track(video, project, TrackSettings(), progress)
@@ -79,7 +84,8 @@ def dub_shot(
     if dubber is not None:
         d = dub_from_dubber(project, Path(dubber), settings.offset_s, progress, placement=settings.placement)
     else:
-        d = dub_from_audio(project, Path(audio), settings.offset_s, progress, placement=settings.placement)
+        d = dub_from_audio(project, Path(audio), settings.offset_s, progress, placement=settings.placement,
+                           audio_model=settings.audio_model)
     renderer = ActorRenderer.load(project, settings.device, actor=ad.path)
     # the audio the dub recorded (dialogue file or the dubber's own track) at its offset
     request = AudioRequest(policy=settings.audio_policy)

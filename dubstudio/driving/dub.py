@@ -249,11 +249,36 @@ def _eased(mask: np.ndarray, ease: int) -> np.ndarray:
     return w
 
 
+AUDIO_MODELS = ("auto", "shot")
+
+
+def audio_model_path(choice: str | Path | None = "auto") -> Path | None:
+    """The generic audio-to-expression checkpoint a dub from audio uses: ``auto`` the installed one
+    (`dubstudio audio2expr train`), or none when none is installed; ``shot`` none (a model trained
+    on the shot alone, even with a generic installed); or a checkpoint file. None: the shot's own.
+
+    Neither wins everywhere: on talk_c (20 s, its sound realigned) the shot's own model drove the
+    English line at r 0.63 against the generic's 0.44; on the 8 s talk_b the generic was in sync
+    and the shot's own was not (BENCHMARKS.md, thirteenth session)."""
+    from dubstudio.driving.a2e_generic import find_generic
+    from dubstudio.errors import MediaError
+
+    if choice is None or str(choice) == "auto":
+        return find_generic()
+    if str(choice) == "shot":
+        return None
+    path = Path(choice).expanduser()
+    if not path.is_file():
+        raise MediaError(f"audio model {path} not found; give auto, shot or a checkpoint from `dubstudio audio2expr train`.")
+    return path
+
+
 def dub_from_audio(project: Project, audio: Path, offset_s: float = 0.0, progress: Progress | None = None,
-                   placement: str | None = None) -> DubResult:
-    """Predict mouth curves from dubbed audio (person-generic model if one is installed, adapted
-    per actor on the shot's own audio; a per-actor model otherwise) and store them as the driven
-    layer. Past the end of the audio the mouth stays closed.
+                   placement: str | None = None, audio_model: str | Path | None = "auto") -> DubResult:
+    """Predict mouth curves from dubbed audio (``audio_model``, see ``audio_model_path``: by default
+    the person-generic model if one is installed, adapted per actor on the shot's own audio; a
+    per-actor model trained on the shot otherwise) and store them as the driven layer. Past the end
+    of the audio the mouth stays closed.
 
     ``offset_s`` is the same for every driving path and for export: the shot time at which the
     audio's first sample plays (> 0: the new line starts later in the shot, after silence; < 0:
@@ -261,11 +286,12 @@ def dub_from_audio(project: Project, audio: Path, offset_s: float = 0.0, progres
     from dubstudio.driving.audio2expr_train import drive_project_from_audio
     from dubstudio.io.audio import audio_info
 
+    generic = audio_model_path(audio_model)  # a missing checkpoint fails before any work
     actor = project_tracking(project)  # a clear error when the shot is not tracked yet
     check_overlap(Path(audio).name, "dialogue", audio_info(audio).duration_s, offset_s, actor)
     # predict_curves' own offset is the other way round: shot frame i hears audio time
     # i / fps + its offset, so the audio starting offset_s into the shot is its -offset_s.
-    res = drive_project_from_audio(project, audio, offset_s=-offset_s, progress=progress)
+    res = drive_project_from_audio(project, audio, generic, offset_s=-offset_s, progress=progress)
     record_dub_audio(project, Path(audio), "audio", offset_s, start_in_shot_s=offset_s, placement=placement)
     return DubResult(source=str(audio), driven_frames=res.audio_frames, frames=res.n_frames, details={"adaptation": res.adaptation})
 

@@ -57,3 +57,9 @@ def test_run_with_new_audio_exports_a_verified_dub(media: Path, tmp_path: Path) 
                        capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 2 and "has no adaptation yet" in r.stderr, r.stderr[-1000:]
     assert not (tmp_path / "proj_c").exists()
+    # an audio model that is not there: refused before tracking
+    r = subprocess.run([sys.executable, "-m", "dubstudio.cli", "run", str(shot_b), "--audio", str(media / "speech_zh.wav"),
+                        "--audio-model", str(tmp_path / "nope.pt"), "--project", str(tmp_path / "proj_d")],
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 2 and "audio model" in r.stderr and "nope.pt not found" in r.stderr, r.stderr[-1000:]
+    assert not (tmp_path / "proj_d").exists()

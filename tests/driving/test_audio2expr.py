@@ -348,3 +348,26 @@ def test_a_cached_scratch_adaptation_drives_the_same_curves_as_the_fresh_one(sho
     assert fresh.adaptation["mode"] == "scratch"
     assert again.adaptation["metrics"]["seconds"] == fresh.adaptation["metrics"]["seconds"]  # loaded, not retrained
     assert np.array_equal(again.values, fresh.values)
+
+
+def test_the_dub_uses_the_installed_generic_model_unless_told_otherwise(generic, shot, media, tmp_path, monkeypatch):
+    """`dub --audio` / `run --audio` take the generic model `audio2expr train` installed (as the
+    editor does), the shot's own model with ``shot``, or a checkpoint given by path."""
+    from dubstudio.core.curve_store import CurveStore
+    from dubstudio.driving.a2e_generic import default_generic_path
+    from dubstudio.driving.dub import dub_from_audio
+
+    monkeypatch.setenv("DUBSTUDIO_HOME", str(tmp_path / "home"))
+    shutil.copytree(shot[0].root, tmp_path / "p")
+    project = Project.open(tmp_path / "p")
+    line = media / "speech_de.wav"
+    with pytest.raises(MediaError, match="audio model .*nope.pt not found"):
+        dub_from_audio(project, line, audio_model=tmp_path / "nope.pt")
+    assert not CurveStore(project).load(shot[1]).has_driven("jaw_open")  # refused before any work
+    default_generic_path().parent.mkdir(parents=True)
+    shutil.copy(generic[0], default_generic_path())
+    auto = dub_from_audio(project, line).details["adaptation"]
+    assert auto["mode"] == "linear" and auto["generic"]["path"] == str(default_generic_path())
+    given = dub_from_audio(project, line, audio_model=generic[0]).details["adaptation"]
+    assert given["mode"] == "linear" and given["generic"]["fingerprint"] == auto["generic"]["fingerprint"]
+    assert dub_from_audio(project, line, audio_model="shot").details["adaptation"]["mode"] == "scratch"
