@@ -1,7 +1,7 @@
 """Issue-4 lip-sync benchmark on finished exports (no downloaded weights needed).
 
     .venv/bin/python benchmarks/lipsync_export_bench.py [--cases talk_c+speech_en,talk_b+speech_de,talk_a+dubber_a,talk_c+own_audio]
-        [--work /tmp/lipsync] [--steps 600] [--prior FILE] [--generic-dir DIR | --no-generic] [--threads 1]
+        [--work /tmp/lipsync] [--steps 600] [--prior FILE] [--generic-dir DIR [--choose] | --no-generic] [--threads 1]
 
 For each case: track the shot, adapt its neural renderer (full mode on all its frames, from
 --prior when given), drive the mouth from the dubbed audio (person-generic audio-to-expression
@@ -166,7 +166,7 @@ def contact_sheet(original: Path, export: Path, tracking, env: np.ndarray, silen
 
 
 def run_case(work: Path, case: str, spec: dict, steps: int, prior: Path | None, generic_dir: Path | None, detail: float | None = None,
-             suffix: str = "", use_generic: bool = True) -> dict:
+             suffix: str = "", use_generic: bool = True, choose: bool = False) -> dict:
     from dubstudio.driving.audio2expr_train import as_audio, drive_project_from_audio
     from dubstudio.driving.dub import dub_from_dubber
     from dubstudio.export.audio_track import AudioRequest
@@ -201,10 +201,11 @@ def run_case(work: Path, case: str, spec: dict, steps: int, prior: Path | None, 
     else:
         audio_path = dubbed_audio_file(work, case, spec)
         g = generic_for(work, clip, generic_dir) if use_generic else None
-        d = drive_project_from_audio(p, audio_path, generic=g)
+        d = drive_project_from_audio(p, audio_path, generic=g, choose=choose)
         res["drive"] = {"source": spec["audio"], "audio_start_s": spec["start_s"], "generic": g.name if g else None,
                         "audio_frames": d.audio_frames, "av_offset": d.adaptation["metrics"].get("av_offset"),
-                        "sync": d.adaptation.get("sync"), "range": d.adaptation.get("range")}
+                        "sync": d.adaptation.get("sync"), "range": d.adaptation.get("range"), "choice": d.adaptation.get("choice"),
+                        "mode": d.adaptation.get("mode")}
     res["drive"]["wall_s"] = round(time.perf_counter() - t0, 1)
 
     out = work / "exports" / f"{case}{suffix}.mp4"
@@ -255,6 +256,8 @@ def main() -> int:
     ap.add_argument("--prior", type=Path)
     ap.add_argument("--generic-dir", type=Path, help="folder with cached generic models (generic_<clips>_1500.pt)")
     ap.add_argument("--no-generic", action="store_true", help="no generic audio model (a fresh install): per-shot models only")
+    ap.add_argument("--choose", action="store_true", help="as `dub --audio-model auto` with a generic installed: the generic or "
+                    "the shot's own model, whichever fits the actor's held-out speech better")
     ap.add_argument("--seed-projects", type=Path, help="copy tracked projects from here (folders named by clip) on first use")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--detail", type=float, help="the composite's detail pass, 0..1 (default: the product's default)")
@@ -270,11 +273,11 @@ def main() -> int:
     rows = []
     for case in args.cases.split(","):
         r = run_case(args.work, case, CASES[case], args.steps, args.prior, args.generic_dir, args.detail, args.exports_suffix,
-                     use_generic=not args.no_generic)
+                     use_generic=not args.no_generic, choose=args.choose)
         print(json.dumps(r), file=sys.stderr)
         rows.append(r)
     print(json.dumps({"bench": "lipsync_export", "machine": f"{platform.machine()} {os.cpu_count()} cores",
-                      "threads": args.threads, "steps": args.steps, "generic": not args.no_generic, "cases": rows}))
+                      "threads": args.threads, "steps": args.steps, "generic": not args.no_generic, "choose": args.choose, "cases": rows}))
     return 0
 
 

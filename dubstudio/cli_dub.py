@@ -89,7 +89,10 @@ def cmd_dub(args) -> int:
     if ad.get("mode") == "linear":
         text += f"\naudio model: the generic {Path((ad.get('generic') or {}).get('path') or 'model').name}, adapted to this actor"
     elif ad.get("mode") == "scratch":
-        text += "\naudio model: trained on this shot alone" + ("" if args.audio_model == "shot" else " (no generic model installed)")
+        choice = ad.get("choice")
+        why = (f" (it fitted the actor's own speech better than the generic: r {choice['r_shot']:.2f} against {choice['r_generic']:.2f})"
+               if choice else "" if args.audio_model == "shot" else " (no generic model installed)")
+        text += "\naudio model: trained on this shot alone" + why
     sync, rng = ad.get("sync") or {}, ad.get("range") or {}
     own = (ad.get("metrics") or {}).get("av_offset") or {}
     if own.get("frames"):

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from dubstudio.core.jobs import Progress
-from dubstudio.driving.a2e_actor import ActorAdaptation, AdaptConfig, adapt_project
+from dubstudio.driving.a2e_actor import ActorAdaptation, AdaptConfig, adapt_project, choose_audio_model
 from dubstudio.driving.a2e_data import Audio2ExprError, _fps, as_audio, audio_windows, clip_from_project
 from dubstudio.driving.a2e_generic import _generic, _run
 from dubstudio.driving.audio_features import SAMPLE_RATE
@@ -98,12 +98,15 @@ def drive_project_from_audio(
     progress: Progress | None = None,
     match_range: bool = True,
     check_sync: bool = True,
+    choose: bool = False,
 ) -> AudioDrive:
     """``dubstudio dub --audio``: adapt (cached), predict at the shot's fps and length, check the
     mouth's timing against the dialogue (``align_to_dialogue``), keep the actor's range of jaw
     motion (``match_jaw_range``), and put the result as the driven layer of
     ``controls`` (tracked curves and keys are kept; the user can reset any range). ``save``
-    writes ``edits/curves.json`` via CurveStore."""
+    writes ``edits/curves.json`` via CurveStore. ``choose``: with a generic model, use it or a
+    model trained on the shot alone, whichever predicts the actor's own held-out mouth better
+    (``choose_audio_model``)."""
     from dubstudio.core.curve_store import CurveStore
     from dubstudio.core.edits import SetDriven
     from dubstudio.io.project import Project
@@ -111,12 +114,22 @@ def drive_project_from_audio(
 
     p = project if isinstance(project, Project) else Project.open(project)
     g = _generic(generic)
+    choice = None
+    if choose and g is not None:
+        try:
+            choice = choose_audio_model(p, g, config, progress)
+        except MediaError:
+            choice = None  # a shot without usable sound: the generic's offset-only path below
+        if choice and choice["model"] == "shot":
+            g = None
     ad = adapt_project(p, g, config, progress)
     src = clip_from_project(p)
     t = Tracking.load(src.tracking)
     a, offset_s = _heard_span(audio, offset_s, float(t.n_frames / _fps(t.fps)))
     values = predict_curves(a, t.n_frames, t.fps, g, ad, offset_s=offset_s)
     meta = ad.metadata()
+    if choice:
+        meta["choice"] = choice
     heard = _shifted(a, offset_s)
     if check_sync:
         values, meta["sync"] = align_to_dialogue(values, heard, t)

@@ -254,8 +254,10 @@ AUDIO_MODELS = ("auto", "shot")
 
 def audio_model_path(choice: str | Path | None = "auto") -> Path | None:
     """The generic audio-to-expression checkpoint a dub from audio uses: ``auto`` the installed one
-    (`dubstudio audio2expr train`), or none when none is installed; ``shot`` none (a model trained
-    on the shot alone, even with a generic installed); or a checkpoint file. None: the shot's own.
+    (`dubstudio audio2expr train`; the dub then still takes the shot's own model where that fits
+    the actor clearly better, ``choose_audio_model``), or none when none is installed; ``shot``
+    none (a model trained on the shot alone, even with a generic installed); or a checkpoint file
+    (used as given). None: the shot's own.
 
     Neither wins everywhere: on talk_c (20 s, its sound realigned) the shot's own model drove the
     English line at r 0.63 against the generic's 0.44; on the 8 s talk_b the generic was in sync
@@ -287,11 +289,12 @@ def dub_from_audio(project: Project, audio: Path, offset_s: float = 0.0, progres
     from dubstudio.io.audio import audio_info
 
     generic = audio_model_path(audio_model)  # a missing checkpoint fails before any work
+    choose = generic is not None and str(audio_model or "auto") == "auto"  # a named model is used as named
     actor = project_tracking(project)  # a clear error when the shot is not tracked yet
     check_overlap(Path(audio).name, "dialogue", audio_info(audio).duration_s, offset_s, actor)
     # predict_curves' own offset is the other way round: shot frame i hears audio time
     # i / fps + its offset, so the audio starting offset_s into the shot is its -offset_s.
-    res = drive_project_from_audio(project, audio, generic, offset_s=-offset_s, progress=progress)
+    res = drive_project_from_audio(project, audio, generic, offset_s=-offset_s, progress=progress, choose=choose)
     record_dub_audio(project, Path(audio), "audio", offset_s, start_in_shot_s=offset_s, placement=placement)
     return DubResult(source=str(audio), driven_frames=res.audio_frames, frames=res.n_frames, details={"adaptation": res.adaptation})
 

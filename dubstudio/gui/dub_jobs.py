@@ -78,7 +78,8 @@ def audio_drive(project, audio: str | Path, offset_s: float = 0.0, config=None, 
     and export; negative skips its beginning).
 
     Uses the user's generic audio-to-expression model when one was trained, adapted to this
-    actor on the shot's own audio; without one a small per-actor model is trained (cached)."""
+    actor on the shot's own audio, unless a small model trained on the shot fits the actor
+    clearly better; without a generic model that small per-actor model (cached)."""
     from dubstudio.driving.audio2expr_train import AdaptConfig, drive_project_from_audio, find_generic
     from dubstudio.driving.dub import check_overlap, project_tracking
     from dubstudio.io.audio import audio_info
@@ -91,11 +92,16 @@ def audio_drive(project, audio: str | Path, offset_s: float = 0.0, config=None, 
     # predict_curves' own offset is the other way round (shot frame i hears audio time
     # i / fps + its offset), as dubstudio.driving.dub.dub_from_audio converts it
     res = drive_project_from_audio(project, audio, find_generic(), offset_s=-float(offset_s), save=False,
-                                   config=config or AdaptConfig(), progress=progress)
+                                   config=config or AdaptConfig(), progress=progress, choose=True)
     res.edit.text = f"Dub from {audio.name}"
     cached_fingerprint(audio)  # hashed here, so recording the dub on the GUI thread is instant
     mode = res.adaptation.get("mode")
-    note = "no generic model: a per-actor model trained on this shot" if mode == "scratch" else ""
+    choice = res.adaptation.get("choice")
+    note = ""
+    if mode == "scratch":
+        note = (f"a model trained on this shot: it fitted the actor's own speech better than the generic one "
+                f"(r {choice['r_shot']:.2f} against {choice['r_generic']:.2f})" if choice else
+                "no generic model: a per-actor model trained on this shot")
     return DubDrive(res.edit, "audio", audio, float(offset_s), float(offset_s), res.audio_frames, res.n_frames,
                     {"adaptation": res.adaptation, "note": note})
 

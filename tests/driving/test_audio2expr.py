@@ -352,7 +352,8 @@ def test_a_cached_scratch_adaptation_drives_the_same_curves_as_the_fresh_one(sho
 
 def test_the_dub_uses_the_installed_generic_model_unless_told_otherwise(generic, shot, media, tmp_path, monkeypatch):
     """`dub --audio` / `run --audio` take the generic model `audio2expr train` installed (as the
-    editor does), the shot's own model with ``shot``, or a checkpoint given by path."""
+    editor does) unless the shot's own model fits the actor clearly better, the shot's own model
+    with ``shot``, or a checkpoint given by path."""
     from dubstudio.core.curve_store import CurveStore
     from dubstudio.driving.a2e_generic import default_generic_path
     from dubstudio.driving.dub import dub_from_audio
@@ -366,8 +367,19 @@ def test_the_dub_uses_the_installed_generic_model_unless_told_otherwise(generic,
     assert not CurveStore(project).load(shot[1]).has_driven("jaw_open")  # refused before any work
     default_generic_path().parent.mkdir(parents=True)
     shutil.copy(generic[0], default_generic_path())
-    auto = dub_from_audio(project, line).details["adaptation"]
-    assert auto["mode"] == "linear" and auto["generic"]["path"] == str(default_generic_path())
     given = dub_from_audio(project, line, audio_model=generic[0]).details["adaptation"]
-    assert given["mode"] == "linear" and given["generic"]["fingerprint"] == auto["generic"]["fingerprint"]
+    assert given["mode"] == "linear" and "choice" not in given  # a model named is used as named
     assert dub_from_audio(project, line, audio_model="shot").details["adaptation"]["mode"] == "scratch"
+    # auto: the installed generic, or the shot's own where it fits the actor's held-out speech clearly better
+    auto = dub_from_audio(project, line).details["adaptation"]
+    choice = auto["choice"]
+    shot_wins = choice["r_shot"] >= choice["r_generic"] + 0.05
+    assert choice["model"] == ("shot" if shot_wins else "generic") and choice["held_frames"] == 80
+    assert auto["mode"] == ("scratch" if shot_wins else "linear")
+    if not shot_wins:
+        assert auto["generic"]["fingerprint"] == given["generic"]["fingerprint"]
+    def no_training(*a, **k):
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr("dubstudio.driving.a2e_actor.adapt_actor", no_training)
+    assert dub_from_audio(project, line).details["adaptation"]["choice"] == choice  # the choice is cached too
