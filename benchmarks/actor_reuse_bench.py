@@ -30,10 +30,11 @@ from pathlib import Path
 
 import torch
 
-from dubstudio.io.project import Project
-from dubstudio.paths import media_dir
+from dubstudio.project.store import Project
+from dubstudio.core.paths import media_dir
 from dubstudio.tracking.track import track
-from dubstudio.training.trainer import TrainConfig, adapt
+from dubstudio.nn.config import TrainConfig
+from dubstudio.training.trainer import adapt
 
 GRADE = "crop=208:208:30:20,scale=256:256:flags=lanczos,eq=brightness=0.05:saturation=1.25:gamma=0.9," \
         "colorbalance=rs=0.08:gs=0.02:bs=-0.08"

@@ -29,8 +29,8 @@ import numpy as np
 import torch
 
 from dubstudio.core.jobs import Progress
-from dubstudio.io.project import Project
-from dubstudio.paths import media_dir
+from dubstudio.project.store import Project
+from dubstudio.core.paths import media_dir
 
 
 def _project(args, tmp: Path) -> Project:
@@ -95,8 +95,10 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
 
-    from dubstudio.training.data import FrameCache, parse_frames, tracking_of
-    from dubstudio.training.trainer import TrainConfig, adapt
+    from dubstudio.training.data import FrameCache, tracking_of
+    from dubstudio.core.frames import parse_frames
+    from dubstudio.nn.config import TrainConfig
+    from dubstudio.training.trainer import adapt
 
     with tempfile.TemporaryDirectory(prefix="adapt_bench_") as d:
         tmp = Path(d)

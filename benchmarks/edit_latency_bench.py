@@ -31,14 +31,14 @@ def main() -> int:
     ap.add_argument("--clip", help="a clip of the test media (default: the built-in sample)")
     ap.add_argument("--repeat", type=int, default=20)
     args = ap.parse_args()
-    from dubstudio.io.project import Project
+    from dubstudio.project.store import Project
     from dubstudio.tracking.correction import FrameCorrection, TrackingCorrector
     from dubstudio.tracking.correction_edits import CorrectLandmarks
     from dubstudio.tracking.track import track
 
     tmp = Path(tempfile.mkdtemp())
     if args.clip:
-        from dubstudio.paths import media_dir
+        from dubstudio.core.paths import media_dir
 
         clip = media_dir() / f"{args.clip}.mp4"
     else:

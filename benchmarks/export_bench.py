@@ -36,8 +36,8 @@ import numpy as np
 
 
 def _project(args, work: Path):
-    from dubstudio.io.project import Project
-    from dubstudio.paths import media_dir
+    from dubstudio.project.store import Project
+    from dubstudio.core.paths import media_dir
     from dubstudio.tracking.track import track
 
     if args.project:
@@ -140,7 +140,7 @@ def make_long_shot(project, tracking, n: int, size: tuple[int, int], work: Path)
     import av
     import cv2
 
-    from dubstudio.io.project import Project
+    from dubstudio.project.store import Project
     from dubstudio.io.video import VideoReader
 
     w, h = size
@@ -191,7 +191,7 @@ def memory_child(project_dir: str, out: str, renderer: str, threads: int) -> Non
     torch.set_num_threads(threads)
     from dubstudio.export.audio_track import AudioRequest
     from dubstudio.export.job import ExportSettings, export_shot
-    from dubstudio.io.project import Project
+    from dubstudio.project.store import Project
     from dubstudio.rendering.render_job import load_tracking
 
     p = Project.open(project_dir)

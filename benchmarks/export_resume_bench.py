@@ -44,10 +44,10 @@ def main() -> None:
 
     from dubstudio.cli_render import load_renderer
     from dubstudio.core.jobs import CancelToken, Progress
-    from dubstudio.errors import Cancelled
+    from dubstudio.core.errors import Cancelled
     from dubstudio.export.audio_track import AudioRequest
     from dubstudio.export.job import ExportSettings, export_shot
-    from dubstudio.io.project import Project
+    from dubstudio.project.store import Project
     from dubstudio.io.video import VideoReader
     from dubstudio.rendering.render_job import load_tracking
 
@@ -114,7 +114,7 @@ def main() -> None:
     # the fix: one key in the middle of the shot, exported again to the same name
     import dataclasses
 
-    from dubstudio.core.curve_store import CurveStore
+    from dubstudio.project.curve_store import CurveStore
     from dubstudio.core.curves import Key
     from dubstudio.core.edits import SetKey
     from dubstudio.driving.dub import load_curves

@@ -31,7 +31,6 @@ from pathlib import Path
 import numpy as np
 
 from dubstudio.driving.audio2expr_train import (
-    AdaptConfig,
     ClipSource,
     TrainConfig,
     adapt_actor,
@@ -43,10 +42,10 @@ from dubstudio.driving.audio2expr_train import (
     silence_mask,
     train_generic,
 )
-from dubstudio.driving.audio_features import speech_envelope
-from dubstudio.eval.mouth_motion import closure_match, jitter
-from dubstudio.io.project import Project
-from dubstudio.paths import media_dir
+from dubstudio.nn.audio_features import speech_envelope
+from dubstudio.tracking.mouth_motion import closure_match, jitter
+from dubstudio.project.store import Project
+from dubstudio.core.paths import media_dir
 from dubstudio.tracking.result import Tracking
 from dubstudio.tracking.track import track
 

@@ -35,8 +35,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dubstudio.io.project import Project
-from dubstudio.paths import media_dir
+from dubstudio.project.store import Project
+from dubstudio.core.paths import media_dir
 
 CASES = {
     # the first 20 s of speech_en after its ~3 s of leading noise, on the 20 s talk_c
@@ -96,8 +96,8 @@ F2_BAND = (1000.0, 3000.0)  # the speech envelope the measure uses (see speech_e
 
 def lipsync(jaw: np.ndarray, audio16k: np.ndarray, fps: Fraction, valid: np.ndarray) -> dict:
     from dubstudio.driving.audio2expr_train import lag_correlation, silence_mask
-    from dubstudio.driving.audio_features import speech_envelope
-    from dubstudio.eval.mouth_motion import closed_threshold, closure_events, jitter
+    from dubstudio.nn.audio_features import speech_envelope
+    from dubstudio.tracking.mouth_motion import closed_threshold, closure_events, jitter
 
     n = len(jaw)
     env = speech_envelope(audio16k, n, fps)
@@ -176,7 +176,7 @@ def run_case(work: Path, case: str, spec: dict, steps: int, prior: Path | None, 
     from dubstudio.rendering.composite import CompositeSettings
     from dubstudio.rendering.render_job import RenderSettings, load_tracking
     from dubstudio.rendering.renderer import ActorRenderer
-    from dubstudio.tracking.face_model import JAW
+    from dubstudio.core.controls import JAW
     from dubstudio.training.trainer import adapt
 
     clip = spec["clip"]
@@ -242,7 +242,7 @@ def run_case(work: Path, case: str, spec: dict, steps: int, prior: Path | None, 
 
 def _final_jaw(p: Project, t) -> np.ndarray:
     from dubstudio.export.job import final_controls
-    from dubstudio.tracking.face_model import JAW
+    from dubstudio.core.controls import JAW
 
     c, _ = final_controls(p, t)
     return (t.controls if c is None else c)[:, JAW]

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dubstudio.paths import media_dir
+from dubstudio.core.paths import media_dir
 from dubstudio.rendering import rasterizer as rast
 from dubstudio.tracking.result import Tracking
 
@@ -32,7 +32,7 @@ from dubstudio.tracking.result import Tracking
 def load_tracking(args) -> Tracking:
     if args.tracking:
         return Tracking.load(args.tracking)
-    from dubstudio.io.project import Project
+    from dubstudio.project.store import Project
     from dubstudio.tracking.track import track
 
     clip = media_dir() / f"{args.clip}.mp4"

@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dubstudio.io.project import Project
-from dubstudio.paths import media_dir
+from dubstudio.project.store import Project
+from dubstudio.core.paths import media_dir
 
 VARIANTS = ("scratch-full", "scratch-mixed", "prior-texture", "prior-full", "prior-mixed")
 
@@ -50,7 +50,8 @@ def tracked(work: Path, clip: str) -> Project:
 
 
 def prior_path(work: Path, clips: list[str], steps: int, threads: int) -> tuple[Path, float | None]:
-    from dubstudio.training.trainer import TrainConfig, train_prior
+    from dubstudio.nn.config import TrainConfig
+    from dubstudio.training.trainer import train_prior
 
     out = work / prior_name(clips, steps)
     if out.is_file():
@@ -82,7 +83,8 @@ def run_variant(work: Path, clip: str, variant: str, steps: int, val_every: int,
                 recipe: dict | None = None) -> dict:
     from dubstudio.eval.selfreenact import EvalSettings, evaluate
     from dubstudio.rendering.renderer import ActorRenderer
-    from dubstudio.training.trainer import TrainConfig, adapt
+    from dubstudio.nn.config import TrainConfig
+    from dubstudio.training.trainer import adapt
 
     p = tracked(work, clip)
     from dubstudio.rendering.render_job import load_tracking

@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from dubstudio.paths import media_dir
+from dubstudio.core.paths import media_dir
 
 CLI = [sys.executable, "-m", "dubstudio.cli"]
 

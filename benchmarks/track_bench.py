@@ -17,8 +17,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from dubstudio.io.project import Project
-from dubstudio.paths import media_dir
+from dubstudio.project.store import Project
+from dubstudio.core.paths import media_dir
 from dubstudio.tracking.track import track
 
 CLIPS = ["talk_a", "talk_b", "talk_c", "talk_d", "talk_e", "talk_long"]

@@ -41,10 +41,10 @@ import numpy as np
 import torch
 
 from dubstudio.driving.audio2expr_train import AdaptConfig, adapt_actor, as_audio, clip_from_project, lag_correlation, predict_curves
-from dubstudio.driving.audio_features import speech_envelope
-from dubstudio.io.project import Project
-from dubstudio.paths import media_dir
-from dubstudio.tracking.face_model import JAW
+from dubstudio.nn.audio_features import speech_envelope
+from dubstudio.project.store import Project
+from dubstudio.core.paths import media_dir
+from dubstudio.core.controls import JAW
 from dubstudio.tracking.result import Tracking
 from dubstudio.tracking.track import track
 

@@ -47,9 +47,10 @@ def encode(frames: list[np.ndarray], path: Path, fps: Fraction, crf: int) -> Non
 def main() -> int:
     from dubstudio.cli_render import load_renderer
     from dubstudio.export import mark
-    from dubstudio.io.project import Project
+    from dubstudio.project.store import Project
     from dubstudio.rendering.composite import CompositeSettings
-    from dubstudio.rendering.render_job import RenderSettings, load_tracking, parse_frames, render_frames
+    from dubstudio.rendering.render_job import RenderSettings, load_tracking, render_frames
+    from dubstudio.core.frames import parse_frames
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--project", type=Path, required=True)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from dubstudio.core.jobs import Progress
 from dubstudio.driving.placement import TIMECODE_OFFSET, parse_offset, place_by_timecode
-from dubstudio.errors import Cancelled, DubStudioError
+from dubstudio.core.errors import Cancelled, DubStudioError
 
 COLUMNS = ("shot", "audio", "dubber", "actor", "offset", "output", "audio_policy")
 POLICIES = ("pad", "trim", "fit", "error")
@@ -162,7 +162,7 @@ def run_batch(rows: list[ShotRow], settings, out_dir: Path | None = None, from_s
     """Dub every row (``settings``: the ``pipeline.PipelineSettings`` of the first shot of each
     actor). ``on_row(RowResult)`` is called after each row. A cancel stops after the current stage
     (what is done stays cached)."""
-    from dubstudio.paths import default_project_dir
+    from dubstudio.core.paths import default_project_dir
     from dubstudio.pipeline import dub_shot
 
     outputs = [row.output or (out_dir or row.shot.parent) / f"{row.shot.stem}_dubbed.mp4" for row in rows]

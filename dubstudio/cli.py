@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from dubstudio import __version__
-from dubstudio.errors import Cancelled, DubStudioError
+from dubstudio.core.errors import Cancelled, DubStudioError
 from dubstudio.pipeline import FROM_SHOT_STEPS, RUN_STEPS
 
 OVERLAY_SUFFIXES = (".mp4", ".mov", ".mkv", ".png", ".jpg")
@@ -55,13 +55,13 @@ def _emit(args, result: dict, human: str) -> None:
 
 
 def _default_project_dir(video: Path) -> Path:
-    from dubstudio.paths import default_project_dir
+    from dubstudio.core.paths import default_project_dir
 
     return default_project_dir(video)
 
 
 def cmd_track(args) -> int:
-    from dubstudio.io.project import Project
+    from dubstudio.project.store import Project
     from dubstudio.tracking.track import TrackSettings, track
 
     video = Path(args.video)

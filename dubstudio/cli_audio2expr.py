@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from dubstudio.errors import DubStudioError
+from dubstudio.core.errors import DubStudioError
 
 
 def register(sub, common) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from dubstudio.errors import DubStudioError
+from dubstudio.core.errors import DubStudioError
 
 
 def register(sub, common) -> None:

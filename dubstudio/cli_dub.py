@@ -40,7 +40,7 @@ def offset_arg(text: str) -> float | str:
 def resolve_offset(args, shot_video: Path, line: Path) -> str | None:
     """``args.offset`` in seconds; for "tc" the line is placed by timecode (its description is returned)."""
     from dubstudio.driving.placement import TIMECODE_OFFSET, place_by_timecode
-    from dubstudio.errors import MediaError
+    from dubstudio.core.errors import MediaError
 
     if args.offset != TIMECODE_OFFSET:
         return None
@@ -53,7 +53,7 @@ def resolve_offset(args, shot_video: Path, line: Path) -> str | None:
 
 def cmd_dub(args) -> int:
     from dubstudio.cli import _emit, _progress
-    from dubstudio.io.project import Project
+    from dubstudio.project.store import Project
 
     sync = _sync_arg(args.dubber_sync)  # a bad flag fails before anything is opened
     project = Project.open(args.project)

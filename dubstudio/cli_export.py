@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dubstudio.errors import DubStudioError, ProjectError
+from dubstudio.core.errors import DubStudioError, ProjectError
 
 __all__ = ["register", "cmd_export", "cmd_check_mark"]
 
 
 def _renderer(args, project, tracking):
     from dubstudio.cli_render import _device, load_renderer
-    from dubstudio.rendering.render_job import parse_frames
+    from dubstudio.core.frames import parse_frames
 
     if args.renderer == "copy":
         from dubstudio.eval.copy_baseline import CopyBaseline
@@ -95,7 +95,7 @@ def _settings(args):
 def cmd_export(args) -> int:
     from dubstudio.cli import _emit, _progress
     from dubstudio.export.job import export_shot
-    from dubstudio.io.project import Project
+    from dubstudio.project.store import Project
     from dubstudio.rendering.render_job import load_tracking
 
     if args.threads:

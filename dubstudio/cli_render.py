@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dubstudio.errors import DubStudioError
+from dubstudio.core.errors import DubStudioError
 
 __all__ = ["register", "cmd_render", "cmd_eval", "load_renderer"]
 
@@ -59,7 +59,7 @@ def load_renderer(project, device: str, checkpoint: str | None = None, mode: str
 
 
 def _open(args):
-    from dubstudio.io.project import Project
+    from dubstudio.project.store import Project
     from dubstudio.rendering.render_job import load_tracking
 
     project = Project.open(args.project)
@@ -73,7 +73,7 @@ def _composite_settings(args):
     regions = (MASK_MOUTH,) if args.region == "mouth" else (MASK_LOWER_FACE, MASK_MOUTH)
     detail = float(getattr(args, "detail", CompositeSettings.detail))
     if not 0.0 <= detail <= 1.0:
-        from dubstudio.errors import DubStudioError
+        from dubstudio.core.errors import DubStudioError
 
         raise DubStudioError(f"--detail must be between 0 (off) and 1, got {detail:g}.")
     return CompositeSettings(regions=regions, colour=args.colour, detail=detail)
@@ -84,7 +84,8 @@ def cmd_render(args) -> int:
 
     from dubstudio.cli import _emit, _progress
     from dubstudio.rendering.background import BackgroundSettings
-    from dubstudio.rendering.render_job import RenderSettings, parse_frames, render_range
+    from dubstudio.rendering.render_job import RenderSettings, render_range
+    from dubstudio.core.frames import parse_frames
 
     project, tracking = _open(args)
     frames = parse_frames(args.frames, tracking.n_frames) if args.frames else range(tracking.n_frames)
@@ -123,7 +124,7 @@ def cmd_render(args) -> int:
 def cmd_eval(args) -> int:
     from dubstudio.cli import _emit, _progress
     from dubstudio.eval.selfreenact import EvalSettings, evaluate
-    from dubstudio.rendering.render_job import parse_frames
+    from dubstudio.core.frames import parse_frames
 
     project, tracking = _open(args)
     train = parse_frames(args.train_frames, tracking.n_frames)

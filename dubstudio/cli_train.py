@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from dubstudio.errors import DubStudioError
+from dubstudio.core.errors import DubStudioError
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mxf", ".mkv", ".avi", ".m4v")
 
@@ -84,8 +84,8 @@ def register(subparsers, common_flags=None) -> None:
 
 
 def _config(args):
-    from dubstudio.rendering.generator import GeneratorConfig
-    from dubstudio.training.trainer import TrainConfig
+    from dubstudio.nn.generator import GeneratorConfig
+    from dubstudio.nn.config import TrainConfig
 
     d = TrainConfig().to_dict()
     if args.config:
@@ -171,7 +171,7 @@ class _Reporter:
 
 
 def _open_projects(entries, work, args) -> list:
-    from dubstudio.io.project import PROJECT_FILE, Project
+    from dubstudio.project.store import PROJECT_FILE, Project
 
     out = []
     for e in entries:
@@ -192,7 +192,7 @@ def _open_projects(entries, work, args) -> list:
 
 def _track_video(video: Path, work, args):
     from dubstudio.cli import _progress
-    from dubstudio.io.project import Project
+    from dubstudio.project.store import Project
     from dubstudio.tracking.track import TrackSettings, track
 
     root = Path(work) / video.stem if work else video.with_name(video.stem + ".dubstudio")
@@ -222,7 +222,8 @@ def _human(r, what: str) -> str:
 
 
 def cmd_prior_train(args) -> int:
-    from dubstudio.training.data import parse_frames, tracking_of
+    from dubstudio.core.frames import parse_frames
+    from dubstudio.training.data import tracking_of
     from dubstudio.training.trainer import train_prior
 
     _setup_torch(args)
@@ -239,8 +240,9 @@ def cmd_prior_train(args) -> int:
 
 
 def cmd_adapt(args) -> int:
-    from dubstudio.io.project import Project
-    from dubstudio.training.data import parse_frames, tracking_of
+    from dubstudio.project.store import Project
+    from dubstudio.core.frames import parse_frames
+    from dubstudio.training.data import tracking_of
     from dubstudio.training.from_shot import actor_file_of
     from dubstudio.training.trainer import adapt
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dubstudio.core.jobs import Progress
-from dubstudio.errors import DubStudioError
+from dubstudio.core.errors import DubStudioError
 
 
 RUN_STEPS = 600  # adaptation steps from the prior or from scratch (about 5 min on 2 CPU cores at 128 px)
@@ -50,10 +50,10 @@ def dub_shot(
     from dubstudio.driving.dub import dub_from_audio, dub_from_dubber
     from dubstudio.export.audio_track import AudioRequest
     from dubstudio.export.job import ExportSettings, export_shot
-    from dubstudio.io.project import Project
+    from dubstudio.project.store import Project
     from dubstudio.rendering.renderer import ActorRenderer
     from dubstudio.tracking.track import TrackSettings, track
-    from dubstudio.training.data import parse_frames
+    from dubstudio.core.frames import parse_frames
     from dubstudio.training.from_shot import actor_file_of
     from dubstudio.training.trainer import adapt
 

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dubstudio.errors import DubStudioError
-from dubstudio.paths import user_data_dir
+from dubstudio.core.errors import DubStudioError
+from dubstudio.core.paths import user_data_dir
 
 SAMPLE_NAME = "sample_astronaut.mp4"
 AUDIO_RATE = 48_000

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dubstudio.paths import media_dir
+from dubstudio.core.paths import media_dir
 
 sys.path.insert(0, str(Path(__file__).parent))
 from media_helpers import write_clip  # noqa: E402  (re-exported for fixtures below)

@@ -72,6 +72,6 @@ def test_core_imports_without_qt():
     assert not out["leaked"], out["leaked"]
     assert not out["gui_loaded"], "some core module imports dubstudio.gui"
     # The walk really covered the core (a broken walk would pass vacuously).
-    for name in ("dubstudio.cli", "dubstudio.core.jobs", "dubstudio.io.project", "dubstudio.io.video",
+    for name in ("dubstudio.cli", "dubstudio.core.jobs", "dubstudio.project.store", "dubstudio.io.video",
                  "dubstudio.tracking.track", "dubstudio.tracking.overlay"):
         assert name in out["imported"], name

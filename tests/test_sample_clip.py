@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from dubstudio.errors import DubStudioError
+from dubstudio.core.errors import DubStudioError
 from dubstudio.sample import SAMPLE_NAME, build_sample, camera_matrix, default_sample_path
 
 SECONDS, FPS = 2, 25

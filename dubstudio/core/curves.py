@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 from psygnal import Signal
 
-from dubstudio.tracking.face_model import CONTROL_NAMES, CONTROL_RANGE
+from dubstudio.core.controls import CONTROL_NAMES, CONTROL_RANGE
 
 INTERPOLATIONS = ("linear", "smooth", "hold")
 MODES = ("replace", "offset")

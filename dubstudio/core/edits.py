@@ -17,7 +17,7 @@ import numpy as np
 from psygnal import Signal
 
 from dubstudio.core.curves import ControlCurves, ControlRef, Key, neutral_key
-from dubstudio.tracking.face_model import CONTROL_NAMES
+from dubstudio.core.controls import CONTROL_NAMES
 
 
 def _label(control: ControlRef) -> str:

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from dubstudio.errors import Cancelled
+from dubstudio.core.errors import Cancelled
 
 
 class CancelToken:

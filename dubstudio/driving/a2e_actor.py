@@ -33,8 +33,8 @@ from dubstudio.driving.a2e_generic import (
 )
 from dubstudio.driving.audio2expr import MODEL_VERSION, ActorLayer, Audio2Expr, Audio2ExprConfig, n_params
 from dubstudio.driving.av_offset import shot_av_offset
-from dubstudio.errors import MediaError
-from dubstudio.tracking.face_model import CONTROL_NAMES, JAW
+from dubstudio.core.errors import MediaError
+from dubstudio.core.controls import CONTROL_NAMES, JAW
 
 ACTOR_KIND = "audio2expr-actor"
 STAGE = "audio2expr_adapt"
@@ -286,7 +286,7 @@ def adapt_project(project: Any, generic: Any = None, config: AdaptConfig = Adapt
     """``adapt_actor`` on a tracked project, cached in ``cache/audio2expr/actor.pt`` by content
     (tracking, video, generic checkpoint, settings). A shot without audio gets ``offset-only``
     with a generic model; without both, an Audio2ExprError says what to do."""
-    from dubstudio.io.project import Project
+    from dubstudio.project.store import Project
 
     p = project if isinstance(project, Project) else Project.open(project)
     src = clip_from_project(p)
@@ -330,7 +330,7 @@ def choose_audio_model(project: Any, generic: Any, config: AdaptConfig = AdaptCo
     where the generic kept time and the shot's own did not. Cached in the project by content.
     Returns {"model": "generic" | "shot", "r_generic", "r_shot", "fit_frames", "held_frames"}."""
     from dubstudio.driving.a2e_predict import predict_curves
-    from dubstudio.io.project import Project
+    from dubstudio.project.store import Project
     from dubstudio.tracking.result import Tracking
 
     p = project if isinstance(project, Project) else Project.open(project)

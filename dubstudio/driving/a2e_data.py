@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from dubstudio.driving.audio_features import SAMPLE_RATE, frame_windows, log_mel, speech_envelope
-from dubstudio.errors import DubStudioError, MediaError
-from dubstudio.tracking.face_model import JAW
+from dubstudio.nn.audio_features import SAMPLE_RATE, frame_windows, log_mel, speech_envelope
+from dubstudio.core.errors import DubStudioError, MediaError
+from dubstudio.core.controls import JAW
 
 if TYPE_CHECKING:  # a2e_generic imports this module
     from dubstudio.driving.a2e_generic import TrainConfig
@@ -150,7 +150,7 @@ class ClipSource:
 
 def clip_from_project(project: Any, start: int = 0, stop: int | None = None) -> ClipSource:
     """A tracked project (folder or Project) as a ClipSource: its tracking + its video's audio."""
-    from dubstudio.io.project import Project
+    from dubstudio.project.store import Project
 
     p = project if isinstance(project, Project) else Project.open(project)
     rec = p.stage_record("track")
@@ -238,7 +238,7 @@ def closure_frames(jaw: np.ndarray, valid: np.ndarray, silent: np.ndarray, fps: 
     """(N,) bool: frames of the tracked mouth's closures inside speech (mostly /p b m/; see
     ``eval.mouth_motion``). Rare and short, they are what an L1 fit averages away: the loss weights
     them up (``TrainConfig.closure_weight``)."""
-    from dubstudio.eval.mouth_motion import closed_threshold, closure_events
+    from dubstudio.tracking.mouth_motion import closed_threshold, closure_events
 
     jaw, valid, silent = np.asarray(jaw, np.float64), np.asarray(valid, bool), np.asarray(silent, bool)
     out = np.zeros(len(jaw), bool)

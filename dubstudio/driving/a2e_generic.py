@@ -30,10 +30,10 @@ from dubstudio import __version__
 from dubstudio.core.jobs import Progress
 from dubstudio.driving.a2e_data import TARGET_DBFS, Audio2ExprError, ClipData, _batch, _n_frames, _source, augment, prepare_clip
 from dubstudio.driving.audio2expr import MODEL_VERSION, Audio2Expr, Audio2ExprConfig, n_params
-from dubstudio.driving.audio_features import MelSettings
-from dubstudio.errors import Cancelled
+from dubstudio.nn.audio_features import MelSettings
+from dubstudio.core.errors import Cancelled
 from dubstudio.io.atomic import atomic_open, atomic_write_json, file_fingerprint
-from dubstudio.tracking.face_model import CONTROL_NAMES, JAW
+from dubstudio.core.controls import CONTROL_NAMES, JAW
 
 FORMAT = 1
 TRAIN_VERSION = 1
@@ -156,7 +156,7 @@ def load_generic(path: str | Path) -> GenericModel:
 def default_generic_path() -> Path:
     """Where `dubstudio audio2expr train` puts the generic model unless told otherwise
     (per user; no generic weights ship with DubStudio)."""
-    from dubstudio.paths import user_data_dir
+    from dubstudio.core.paths import user_data_dir
 
     return user_data_dir() / "models" / "audio2expr-generic.pt"
 

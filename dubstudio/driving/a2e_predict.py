@@ -14,9 +14,9 @@ from dubstudio.core.jobs import Progress
 from dubstudio.driving.a2e_actor import ActorAdaptation, AdaptConfig, adapt_project, choose_audio_model
 from dubstudio.driving.a2e_data import Audio2ExprError, _fps, as_audio, audio_windows, clip_from_project
 from dubstudio.driving.a2e_generic import _generic, _run
-from dubstudio.driving.audio_features import SAMPLE_RATE
-from dubstudio.errors import MediaError
-from dubstudio.tracking.face_model import CONTROL_NAMES, CONTROL_RANGE
+from dubstudio.nn.audio_features import SAMPLE_RATE
+from dubstudio.core.errors import MediaError
+from dubstudio.core.controls import CONTROL_NAMES, CONTROL_RANGE
 
 RANGE_GAIN_LIMITS = (1.0, 2.0)  # only ever opens more: shrinking measured worse (decisions.md)
 SYNC_MAX_S, SYNC_MIN_GAIN = 0.4, 0.1
@@ -107,9 +107,9 @@ def drive_project_from_audio(
     writes ``edits/curves.json`` via CurveStore. ``choose``: with a generic model, use it or a
     model trained on the shot alone, whichever predicts the actor's own held-out mouth better
     (``choose_audio_model``)."""
-    from dubstudio.core.curve_store import CurveStore
+    from dubstudio.project.curve_store import CurveStore
     from dubstudio.core.edits import SetDriven
-    from dubstudio.io.project import Project
+    from dubstudio.project.store import Project
     from dubstudio.tracking.result import Tracking
 
     p = project if isinstance(project, Project) else Project.open(project)
@@ -187,8 +187,8 @@ def align_to_dialogue(values: np.ndarray, audio: np.ndarray, tracking: Any, max_
     half's highest r can sit at the search's edge, where little overlaps). The natural lead of about a frame is left alone. The dubber path runs the same
     check on the retargeted mouth against the dubber's own sound."""
     from dubstudio.driving.a2e_actor import _shift, lag_correlation, lag_profile
-    from dubstudio.driving.audio_features import speech_envelope
-    from dubstudio.tracking.face_model import JAW
+    from dubstudio.nn.audio_features import speech_envelope
+    from dubstudio.core.controls import JAW
 
     n = len(values)
     fps = _fps(tracking.fps)
@@ -243,7 +243,7 @@ def match_jaw_range(values: np.ndarray, audio: np.ndarray, tracking: Any, own_au
     it only ever opens more (scaling an overshooting line down, 1.87x the actor's range on talk_c
     + English, measured worse: the renderer and the tracker already compress wide openings)."""
     from dubstudio.driving.a2e_data import silence_mask
-    from dubstudio.tracking.face_model import JAW
+    from dubstudio.core.controls import JAW
 
     n = len(values)
     silent, db = silence_mask(audio, n, tracking.fps)

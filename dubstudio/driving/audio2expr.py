@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, fields
 import torch
 from torch import nn
 
-from dubstudio.tracking.face_model import CONTROL_NAMES
+from dubstudio.core.controls import CONTROL_NAMES
 
 MODEL_VERSION = 1  # bump when the architecture changes in a way old checkpoints cannot load
 

@@ -18,7 +18,7 @@ from fractions import Fraction
 import numpy as np
 
 from dubstudio.driving.a2e_data import ClipData
-from dubstudio.tracking.face_model import JAW
+from dubstudio.core.controls import JAW
 
 BANDS = 16
 CONTEXT = 1  # frames either side of the lag

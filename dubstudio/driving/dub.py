@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from dubstudio.core.curve_store import CurveStore
+from dubstudio.project.curve_store import CurveStore
 from dubstudio.core.curves import ControlCurves
 from dubstudio.core.edits import SetDriven
 from dubstudio.core.jobs import Progress
-from dubstudio.io.project import Project
-from dubstudio.tracking.face_model import CONTROL_NAMES
+from dubstudio.project.store import Project
+from dubstudio.core.controls import CONTROL_NAMES
 from dubstudio.tracking.result import Tracking
 from dubstudio.tracking.track import TrackSettings, track
 
@@ -93,7 +93,7 @@ def dubber_av_sync(dubber_project: Project, dubber_video: Path, sync: str | floa
     from dubstudio.driving.a2e_actor import estimate_av_offset
     from dubstudio.driving.a2e_data import ClipSource
     from dubstudio.driving.a2e_generic import find_generic
-    from dubstudio.errors import MediaError
+    from dubstudio.core.errors import MediaError
     from dubstudio.training.data import tracking_of
 
     g = generic if generic is not None else find_generic()
@@ -122,7 +122,7 @@ def drive_from_dubber(project: Project, dubber_video: Path, offset_s: float = 0.
     ``dubber_av_sync``; with "auto" also ``_check_against_sound``) the motion is delayed by as
     much, so the dub matches the audio that is muxed. The CLI stores the result, the editor pushes it as one undoable edit."""
     from dubstudio.driving.retarget import retarget
-    from dubstudio.errors import DubStudioError
+    from dubstudio.core.errors import DubStudioError
 
     progress = progress or Progress()
     dubber_video = Path(dubber_video)
@@ -171,7 +171,7 @@ def _dubber_project(project: Project, dubber_video: Path) -> Project:
     """The project caching the dubber clip's tracking: ``dubbers/<stem>``, or ``<stem>-<hash>``
     when that folder already tracks another clip of the same name (a new take exported over the
     old file name must not be refused, nor reuse the old take's tracking)."""
-    from dubstudio.io.project import PROJECT_FILE, cached_fingerprint
+    from dubstudio.project.store import PROJECT_FILE, cached_fingerprint
 
     folder = project.path(f"dubbers/{dubber_video.stem}")
     if (folder / PROJECT_FILE).exists() and Project.open(folder).video_fingerprint != cached_fingerprint(dubber_video.resolve()):
@@ -186,7 +186,7 @@ def _check_against_sound(values: np.ndarray, dubber_video: Path, offset_s: float
     3. Returns (moved, ``av`` with the total shift in ``seconds`` and the check under ``sound``)."""
     from dubstudio.driving.a2e_data import as_audio
     from dubstudio.driving.a2e_predict import _shifted, align_to_dialogue
-    from dubstudio.errors import MediaError
+    from dubstudio.core.errors import MediaError
 
     try:
         heard = _shifted(as_audio(dubber_video), -offset_s)  # shot frame 0 hears audio time -offset_s
@@ -207,7 +207,7 @@ def check_overlap(name: str, what: str, duration_s: float, start_s: float, actor
     """A clear error, before any curve is written, when a source placed at ``start_s`` in the
     shot covers less than one frame of it (too short, or an offset past either end): driving
     would otherwise close the mouth over the whole shot."""
-    from dubstudio.errors import DubStudioError
+    from dubstudio.core.errors import DubStudioError
 
     fps = float(actor.fps)
     shot_s = actor.n_frames / fps
@@ -263,7 +263,7 @@ def audio_model_path(choice: str | Path | None = "auto") -> Path | None:
     English line at r 0.63 against the generic's 0.44; on the 8 s talk_b the generic was in sync
     and the shot's own was not (BENCHMARKS.md, thirteenth session)."""
     from dubstudio.driving.a2e_generic import find_generic
-    from dubstudio.errors import MediaError
+    from dubstudio.core.errors import MediaError
 
     if choice is None or str(choice) == "auto":
         return find_generic()
@@ -320,7 +320,7 @@ def record_dub_audio(project: Project, source: Path, kind: str, offset_s: float,
     track, when it has one; ``path`` is None otherwise). ``placement``: how the start was found
     by timecode (``driving.placement``); such a file is usually a reel's stem that runs on past
     the shot, so export's default length policy for it is fit rather than pad."""
-    from dubstudio.io.project import cached_fingerprint
+    from dubstudio.project.store import cached_fingerprint
 
     source = Path(source).expanduser().resolve()
     has = _has_audio(source)

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from dubstudio.errors import MediaError
-from dubstudio.io.timecode import frames_since_midnight, read_start_timecode, timecode_at
+from dubstudio.core.errors import MediaError
+from dubstudio.core.timebase import frames_since_midnight, timecode_at
+from dubstudio.io.timecode import read_start_timecode
 
 DAY_S = 86400
 TIMECODE_OFFSET = "tc"  # what `--offset` and a shot list's offset column take for this

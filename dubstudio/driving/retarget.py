@@ -21,7 +21,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from dubstudio.tracking.face_model import CONTROL_NAMES, JAW
+from dubstudio.core.controls import CONTROL_NAMES, JAW
 
 MIN_SPREAD = 1e-3
 SCALE_LIMITS = (0.33, 3.0)  # a control that barely moves for one person must not explode

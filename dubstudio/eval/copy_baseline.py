@@ -30,7 +30,7 @@ def nearest_frames(tracking, train: Sequence[int], test: Sequence[int], residual
     """(nearest training frame per test frame, distance). Training frames without a face are skipped."""
     train = np.array([i for i in train if tracking.has_face[i]], np.int64)
     if train.size == 0:
-        from dubstudio.errors import NoFaceError
+        from dubstudio.core.errors import NoFaceError
 
         raise NoFaceError("no training frame has a face; pick training frames where the face is tracked.")
     test = np.asarray(list(test), np.int64)

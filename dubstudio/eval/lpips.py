@@ -4,7 +4,7 @@
 unit-normalise the features along channels, square the difference, apply the learned 1x1 linear head,
 average over space, sum over the five layers. Weights: ``alex_shift_tolerant.pth`` /
 ``vgg_shift_tolerant.pth`` from the ``stlpips-pytorch`` wheel, loaded by
-:mod:`dubstudio.training.perceptual` (see there for how they differ from the classic LPIPS v0.1 models:
+:mod:`dubstudio.nn.perceptual` (see there for how they differ from the classic LPIPS v0.1 models:
 values are *ST-LPIPS* values, not comparable number-for-number with papers quoting LPIPS v0.1).
 
 Checkpoint mapping: ``net.sliceK.I.*`` -> ``backbone.trunk.sliceK.I.*``, ``linK.model.1.weight`` (1x1 conv,
@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dubstudio.training.perceptual import (
+from dubstudio.nn.perceptual import (
     MIN_SIZE,
     FrozenBackbone,
     PerceptualWeightsMissing,

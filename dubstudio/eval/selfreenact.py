@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from dubstudio.core.jobs import Progress
-from dubstudio.errors import DubStudioError, NoFaceError
+from dubstudio.core.errors import DubStudioError, NoFaceError
 from dubstudio.eval.copy_baseline import CopyBaseline, nearest_frames
 from dubstudio.eval.metrics import LpipsScorer, masked_psnr, psnr, ssim, summarise
 from dubstudio.rendering.composite import CompositeSettings, Compositor, blend_crop

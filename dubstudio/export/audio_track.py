@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dubstudio.errors import DubStudioError, MediaError, ProjectError
+from dubstudio.core.errors import DubStudioError, MediaError, ProjectError
 
 __all__ = ["AudioRequest", "ExportAudio", "AudioLengthError", "POLICIES", "EXPORT_SAMPLE_RATE", "prepare_audio", "fit_length", "check_audio_length", "target_samples", "mel_windows"]
 
@@ -110,7 +110,7 @@ def _resolve(project, request: AudioRequest) -> tuple[str, Path | None, float, s
             raise ProjectError(
                 f"the dubbed audio {p} recorded by `dubstudio dub` is missing; put it back or pass --audio FILE."
             )
-        from dubstudio.io.project import cached_fingerprint
+        from dubstudio.project.store import cached_fingerprint
 
         if rec.get("fingerprint") and cached_fingerprint(p) != rec["fingerprint"]:
             raise ProjectError(
@@ -137,7 +137,7 @@ def _resolve(project, request: AudioRequest) -> tuple[str, Path | None, float, s
 
 def _driven_source(project) -> str | None:
     """'speech_de.wav' when the curves carry a driven layer from audio/a dubber, else None."""
-    from dubstudio.core.curve_store import CurveStore
+    from dubstudio.project.curve_store import CurveStore
 
     store = CurveStore(project)
     if not store.exists():
@@ -308,7 +308,7 @@ def mel_windows(audio: ExportAudio, n_frames: int, fps: Fraction) -> np.ndarray 
     (the neural renderer then hears the dubbed line instead of the shot's own)."""
     if audio.samples is None:
         return None
-    from dubstudio.driving.audio_features import MelSettings, frame_windows, log_mel
+    from dubstudio.nn.audio_features import MelSettings, frame_windows, log_mel
 
     s = MelSettings()
     mono = audio.samples.mean(axis=0)

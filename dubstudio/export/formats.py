@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dubstudio.errors import DubStudioError
+from dubstudio.core.errors import DubStudioError
 
 __all__ = ["FORMATS", "VideoFormat", "guess_format", "video_format", "PRORES_PROFILES", "DNXHR_PROFILES", "check_frame_size"]
 

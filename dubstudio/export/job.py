@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from dubstudio.core.jobs import OrderedWorker, Progress
-from dubstudio.errors import Cancelled, DubStudioError, MediaError
+from dubstudio.core.errors import Cancelled, DubStudioError, MediaError
 from dubstudio.export.audio_track import AudioRequest, mel_windows, prepare_audio
 from dubstudio.export.formats import check_frame_size, guess_format, video_format
 from dubstudio.export.mark import WatermarkSettings, build_manifest, embed, synthetic_mask

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dubstudio.errors import MediaError
+from dubstudio.core.errors import MediaError
 from dubstudio.io.atomic import atomic_write_json, file_fingerprint, settings_hash
 
 __all__ = ["ExportWork", "stopped_export", "stopped_in", "stopped_beside", "delete_stopped", "previous_export", "base_key", "segment_keys", "segment_length", "work_folder", "array_digest",

@@ -63,7 +63,7 @@ class SideBySide:
 
     def burn_in_text(self, index: int) -> str:
         if self.start_timecode and self.fps:
-            from dubstudio.io.timecode import timecode_at
+            from dubstudio.core.timebase import timecode_at
 
             return f"{timecode_at(self.start_timecode, self.fps, index)}   frame {index}"
         return f"frame {index}"

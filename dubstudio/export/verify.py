@@ -9,7 +9,7 @@ import subprocess
 from fractions import Fraction
 from pathlib import Path
 
-from dubstudio.errors import MediaError
+from dubstudio.core.errors import MediaError
 
 __all__ = ["ffprobe", "summarize", "check", "video_pts"]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dubstudio.errors import MediaError
+from dubstudio.core.errors import MediaError
 from dubstudio.export.formats import VideoFormat
 from dubstudio.export.mark import add_png_text, container_metadata, png_text_chunks
 from dubstudio.io.atomic import atomic_write_json
@@ -235,7 +235,7 @@ class PngSequenceSink:
             tc = self.manifest.get("source_timecode")
             if tc:  # Broadcast WAV: the NLE places the sound at the pictures' timecode
                 from dubstudio.io.bwf import add_bext
-                from dubstudio.io.timecode import frames_since_midnight
+                from dubstudio.core.timebase import frames_since_midnight
 
                 fps = Fraction(self.manifest["fps"])
                 add_bext(self.tmp / name, round(frames_since_midnight(tc, fps) * a.sample_rate / fps),

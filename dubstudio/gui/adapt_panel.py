@@ -209,7 +209,7 @@ class AdaptPanel(QWidget):
         """Offer the recent projects (not this one) that have an adaptation, the most alike
         tracked face first; keep what is typed."""
         from dubstudio.gui.project_panel import RecentProjects
-        from dubstudio.io.project import Project
+        from dubstudio.project.store import Project
 
         here = self.session.project.root.resolve() if self.session.project is not None else None
         text = self.from_shot.currentText()
@@ -254,7 +254,7 @@ class AdaptPanel(QWidget):
     def _face_distance(self, source: str) -> float | None:
         """Shape distance between the tracked faces of ``source`` (a From shot entry) and this
         shot; None when either is not known."""
-        from dubstudio.io.project import Project
+        from dubstudio.project.store import Project
         from dubstudio.tracking.fitting import shape_distance
         from dubstudio.training.from_shot import shot_of, tracked_identity
 
@@ -297,7 +297,7 @@ class AdaptPanel(QWidget):
     # -- the job --
 
     def _frames(self, n: int) -> range | None:
-        from dubstudio.rendering.render_job import parse_frames
+        from dubstudio.core.frames import parse_frames
 
         text = self.frames.text().strip()
         return parse_frames(text, n) if text else None
@@ -309,7 +309,7 @@ class AdaptPanel(QWidget):
             return None
         if self.job is not None and self.job.running:
             return self.job
-        from dubstudio.errors import DubStudioError
+        from dubstudio.core.errors import DubStudioError
 
         try:
             frames = self._frames(s.tracking.n_frames)
@@ -354,7 +354,8 @@ class AdaptPanel(QWidget):
         preview_frame = s.playhead.frame
 
         def run(progress):
-            from dubstudio.training.trainer import TrainConfig, adapt
+            from dubstudio.nn.config import TrainConfig
+            from dubstudio.training.trainer import adapt
 
             cfg = TrainConfig(w_vgg=SHARP_W_VGG, vgg_region="mouth") if sharp else TrainConfig()
             return adapt(project, mode, steps, frames=frames, prior=prior, cfg=cfg, device=device, progress=progress,

@@ -23,7 +23,7 @@ from PySide6.QtGui import QAction, QColor, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QToolBar
 
 from dubstudio.core.edits import Edit
-from dubstudio.errors import DubStudioError
+from dubstudio.core.errors import DubStudioError
 from dubstudio.gui.correction_panel import (
     MOVE_MIN_PX,
     NUDGE_DEG,

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from dubstudio.core.jobs import Progress
-from dubstudio.errors import MediaError
+from dubstudio.core.errors import MediaError
 from dubstudio.gui.shot import WAVE_BIN_S, WAVE_RATE, Waveform
 
 SOUND_RATE = 48_000  # playback, as the window's own sound
@@ -83,7 +83,7 @@ def audio_drive(project, audio: str | Path, offset_s: float = 0.0, config=None, 
     from dubstudio.driving.audio2expr_train import AdaptConfig, drive_project_from_audio, find_generic
     from dubstudio.driving.dub import check_overlap, project_tracking
     from dubstudio.io.audio import audio_info
-    from dubstudio.io.project import cached_fingerprint
+    from dubstudio.project.store import cached_fingerprint
 
     progress = progress or Progress()
     audio = _check_source(audio, "dubbed audio")
@@ -112,8 +112,8 @@ def dubber_drive(project, video: str | Path, offset_s: float = 0.0, progress: Pr
     actor (``dubstudio dub --dubber``), not saved. ``offset_s``: where it starts in the shot."""
     from dubstudio.core.edits import SetDriven
     from dubstudio.driving.dub import drive_from_dubber, project_tracking
-    from dubstudio.io.project import cached_fingerprint
-    from dubstudio.tracking.face_model import CONTROL_NAMES
+    from dubstudio.project.store import cached_fingerprint
+    from dubstudio.core.controls import CONTROL_NAMES
 
     video = _check_source(video, "dubber video")
     actor = project_tracking(project)

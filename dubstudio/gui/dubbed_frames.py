@@ -27,7 +27,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal
 from PySide6.QtGui import QImage, QPainter
 
-from dubstudio.errors import DubStudioError
+from dubstudio.core.errors import DubStudioError
 from dubstudio.gui.frames import FrameCache, to_qimage
 from dubstudio.gui.overlay_items import FaceDrawing
 
@@ -57,7 +57,7 @@ def grey_dubbed(frame: QImage, session, i: int) -> QImage:
 
 def has_adaptation(project_root: Path) -> tuple[bool, str]:
     """Whether the project (read fresh from disk) has an adaptation whose actor file exists."""
-    from dubstudio.io.project import Project
+    from dubstudio.project.store import Project
 
     try:
         rec = Project.open(project_root).stage_record("adapt")
@@ -92,7 +92,7 @@ def render_dubbed_frame(renderer, compositor, frame_rgb: np.ndarray, tracking, i
 
 def load_renderer(project_root: Path, device: str):
     """(renderer, compositor, description) of the project's latest adaptation (worker thread)."""
-    from dubstudio.io.project import Project
+    from dubstudio.project.store import Project
     from dubstudio.rendering import composite
     from dubstudio.rendering.renderer import ActorRenderer
 

@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from dubstudio.errors import DubStudioError
+from dubstudio.core.errors import DubStudioError
 from dubstudio.gui.dub_jobs import DubAudio, DubDrive, audio_drive, dubber_drive, load_dub_audio, waveform_frames
 from dubstudio.gui.jobs import Job
 
@@ -354,7 +354,7 @@ class DubController(QObject):
 
     def _driven_sources(self) -> str | None:
         """'speech_de.wav' when the editor's curves carry a driven layer (from audio or a dubber)."""
-        from dubstudio.tracking.face_model import CONTROL_NAMES
+        from dubstudio.core.controls import CONTROL_NAMES
 
         c = self.session.curves
         if c is None:

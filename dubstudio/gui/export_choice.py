@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dubstudio.core.jobs import Progress
-from dubstudio.errors import DubStudioError
+from dubstudio.core.errors import DubStudioError
 
 COPY_FRAMES = "0:100"
 
@@ -107,7 +107,7 @@ def run_export(choice: ExportChoice, progress: Progress | None = None) -> dict:
     """The export job (worker thread): what ``dubstudio export`` does, without printing."""
     from dubstudio.cli_export import _renderer, _settings
     from dubstudio.export.job import export_shot
-    from dubstudio.io.project import Project
+    from dubstudio.project.store import Project
     from dubstudio.rendering.render_job import load_tracking
 
     progress = progress or Progress()

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from dubstudio.errors import DubStudioError
+from dubstudio.core.errors import DubStudioError
 from dubstudio.gui.export_choice import COPY_FRAMES, ExportChoice, adaptations, build_settings
 
 if TYPE_CHECKING:
@@ -512,7 +512,7 @@ class ExportDialog(QDialog):
         if c.audio == "file" and (c.audio_file is None or not c.audio_file.is_file()):
             raise DubStudioError("Choose an existing audio file, or another audio track.")
         if c.renderer == "copy":
-            from dubstudio.rendering.render_job import parse_frames
+            from dubstudio.core.frames import parse_frames
 
             parse_frames(c.train_frames, self.n_frames)
         guess_format(c.output, c.format)

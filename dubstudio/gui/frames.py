@@ -17,7 +17,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal
 from PySide6.QtGui import QImage
 
-from dubstudio.errors import DubStudioError
+from dubstudio.core.errors import DubStudioError
 from dubstudio.io.video import VideoReader
 
 log = logging.getLogger(__name__)

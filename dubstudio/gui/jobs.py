@@ -19,7 +19,7 @@ from PySide6.QtCore import QObject, QThread, Qt, Signal, Slot
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QWidget
 
 from dubstudio.core.jobs import CancelToken, Progress, ProgressEvent
-from dubstudio.errors import Cancelled, DubStudioError
+from dubstudio.core.errors import Cancelled, DubStudioError
 
 log = logging.getLogger(__name__)
 

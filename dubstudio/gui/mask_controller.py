@@ -20,7 +20,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand
 
-from dubstudio.errors import ProjectError
+from dubstudio.core.errors import ProjectError
 from dubstudio.masks.evaluate import effective_from_maps
 from dubstudio.masks.layer import Footprint, MaskEdit, MaskLayer, PaintStroke, SetGrow
 from dubstudio.masks.mapping import FrameUV, frame_uv

@@ -11,7 +11,7 @@ import time
 import numpy as np
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
-from dubstudio.gui.playhead import Playhead
+from dubstudio.core.playhead import Playhead
 
 log = logging.getLogger(__name__)
 

@@ -14,15 +14,15 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 
-from dubstudio.core.curve_store import CurveStore
+from dubstudio.project.curve_store import CurveStore
 from dubstudio.core.curves import ControlCurves, Key
 from dubstudio.core.edits import Edit
-from dubstudio.errors import ProjectError
+from dubstudio.core.errors import ProjectError
 from dubstudio.gui.mesh import MeshGeometry
-from dubstudio.gui.playhead import Playhead
+from dubstudio.core.playhead import Playhead
 from dubstudio.gui.shot import ShotData, TrackingData, VideoInfo, Waveform
 from dubstudio.gui.undo import EditCommand
-from dubstudio.io.project import Project
+from dubstudio.project.store import Project
 from dubstudio.tracking.correction import TrackingCorrector
 from dubstudio.tracking.correction_store import CorrectionStore
 from dubstudio.tracking.result import Tracking

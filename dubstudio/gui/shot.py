@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from dubstudio.core.jobs import Progress
-from dubstudio.errors import ProjectError
+from dubstudio.core.errors import ProjectError
 from dubstudio.gui.mesh import MeshGeometry, warm_topology
-from dubstudio.io.project import PROJECT_FILE, Project
+from dubstudio.project.store import PROJECT_FILE, Project
 from dubstudio.io.video import VideoReader
-from dubstudio.paths import user_data_dir
+from dubstudio.core.paths import user_data_dir
 from dubstudio.tracking.result import Tracking
 
 WAVE_RATE = 16_000  # Hz, decoded for the waveform only

@@ -21,11 +21,11 @@ from dubstudio.core.curves import INTERPOLATIONS, Key
 from dubstudio.core.edits import DeleteKey, Edit, MoveKey, ResetRange, SetKey
 from dubstudio.core.visemes import LABELS as VISEME_LABELS
 from dubstudio.core.visemes import viseme_edit
-from dubstudio.errors import DubStudioError
+from dubstudio.core.errors import DubStudioError
 from dubstudio.gui.curve_editor import CurveEditor, CurveViewBox
 from dubstudio.gui.session import ShotSession
 from dubstudio.gui.thumbnails import THUMB_HEIGHT, ThumbnailItem, Thumbnails
-from dubstudio.tracking.face_model import CONTROL_NAMES, CONTROL_RANGE
+from dubstudio.core.controls import CONTROL_NAMES, CONTROL_RANGE
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QFrame, QGraphicsScene, QGraphicsView, QWidget
 from dubstudio.gui.frames import FrameSource
 from dubstudio.gui.overlay_items import OVERLAYS, FaceDrawing, FaceOverlayItem, FrameItem
 from dubstudio.gui.session import ShotSession
-from dubstudio.tracking.face_model import CONTROL_NAMES, JAW
+from dubstudio.core.controls import CONTROL_NAMES, JAW
 
 log = logging.getLogger(__name__)
 

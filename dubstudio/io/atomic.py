@@ -22,7 +22,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from dubstudio.errors import ProjectError
+from dubstudio.core.errors import ProjectError
 
 _FULL_HASH_LIMIT = 64 * 2**20  # files up to this size are hashed whole
 _SAMPLE = 8 * 2**20  # larger files: first, middle and last 8 MiB (+ size)

@@ -16,7 +16,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from dubstudio.errors import MediaError
+from dubstudio.core.errors import MediaError
 from dubstudio.io.video import open_container, ffmpeg_reason
 
 _MAX_BAD_PACKETS = 50  # more undecodable packets than this: the track is junk, not a glitch
@@ -199,3 +199,17 @@ def _resample(x: np.ndarray, in_sr: int, sr: int, n_out: int) -> np.ndarray:
         y = np.pad(y, ((0, 0), (0, n_out - y.shape[1])))
     return np.ascontiguousarray(y[:, :n_out], dtype=np.float32)
 
+
+
+# A file running this much past what a shot plays (a reel's dialogue stem) is decoded only as the
+# window the shot hears, by export, the dub and the editor's waveform alike.
+STEM_MARGIN_S = 10.0
+
+
+def has_audio(path: str | Path) -> bool:
+    """Whether ``path`` opens as media with an audio stream (False for unreadable files too)."""
+    try:
+        with av.open(str(path)) as c:
+            return len(c.streams.audio) > 0
+    except (av.FFmpegError, OSError):
+        return False

@@ -24,7 +24,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from dubstudio.errors import MediaError
+from dubstudio.core.errors import MediaError
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from dubstudio.errors import MediaError
+from dubstudio.core.errors import MediaError
 from dubstudio.io.video_writer import _AUDIO_BLOCK, WriterAudio
 
 __all__ = ["concat_segments", "extract_segments", "packet_digest"]

@@ -17,7 +17,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from dubstudio.errors import MediaError
+from dubstudio.core.errors import MediaError
 from dubstudio.io.video import RGB_CONVERSION, ColorTags
 
 __all__ = ["VideoWriter", "WriterAudio"]

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from dubstudio.errors import ProjectError
+from dubstudio.core.errors import ProjectError
 from dubstudio.io.atomic import atomic_save_npz, atomic_write_json
-from dubstudio.io.project import Project
+from dubstudio.project.store import Project
 from dubstudio.masks.layer import REFERENCE_RESOLUTION, MaskLayer, RangeLayer, UVLayer
 
 SCHEMA_VERSION = 1

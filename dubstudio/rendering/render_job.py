@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from dubstudio.core.jobs import Progress
-from dubstudio.errors import DubStudioError, ProjectError
+from dubstudio.core.errors import DubStudioError, ProjectError
 from dubstudio.rendering.background import BackgroundKeeper, BackgroundSettings
 from dubstudio.rendering.composite import CompositeSettings, Compositor, load_user_mask
 
@@ -41,7 +41,6 @@ __all__ = [
     "new_stats",
     "render_with_masks",
     "load_tracking",
-    "parse_frames",
     "frame_controls",
     "output_kind",
     "VIDEO_SUFFIXES",
@@ -75,22 +74,6 @@ def load_tracking(project):
     from dubstudio.training.data import tracking_of
 
     return tracking_of(project)[0]
-
-
-def parse_frames(spec: str, n_frames: int) -> range:
-    """'A:B' (Python slice rules: 'A:', ':B', negative counts from the end) -> range, checked."""
-    parts = str(spec).split(":")
-    if len(parts) != 2:
-        raise DubStudioError(f"frame range {spec!r} is not A:B; e.g. --frames 0:100 or --frames 150: .")
-    try:
-        a = int(parts[0]) if parts[0].strip() else None
-        b = int(parts[1]) if parts[1].strip() else None
-    except ValueError as e:
-        raise DubStudioError(f"frame range {spec!r} is not A:B with whole numbers; e.g. 0:100.") from e
-    r = range(n_frames)[slice(a, b)]
-    if len(r) == 0:
-        raise DubStudioError(f"frame range {spec!r} is empty for a shot of {n_frames} frames; pick frames inside 0:{n_frames}.")
-    return r
 
 
 def frame_controls(controls: np.ndarray | None, frames: range, n_frames: int) -> np.ndarray | None:

@@ -23,14 +23,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dubstudio.errors import ProjectError
-from dubstudio.io.project import Project
+from dubstudio.core.errors import ProjectError
+from dubstudio.project.store import Project
 from dubstudio.rendering.crop_io import extract_crop
-from dubstudio.rendering.generator import UNetGenerator, deferred_render, dilate_px, render_mask, sample_textures
+from dubstudio.nn.generator import UNetGenerator, deferred_render, dilate_px, render_mask, sample_textures
 from dubstudio.rendering.rasterizer import rasterize_frames
 from dubstudio.rendering.texel_coverage import unseen_pixels
-from dubstudio.training import checkpoint as ckpt
-from dubstudio.training.data import mel_windows_for_video, tracking_of
+from dubstudio.nn import checkpoint as ckpt
+from dubstudio.nn.audio_features import mel_windows_for_video
+from dubstudio.training.data import tracking_of
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ class ActorRenderer:
              actor: str | Path | None = None) -> ActorRenderer:
         """The project's latest adaptation (or that of ``mode``, or the actor file ``actor``)."""
         from dubstudio.training.from_shot import actor_file_of
-        from dubstudio.training.trainer import TrainConfig
+        from dubstudio.nn.config import TrainConfig
 
         if not isinstance(project, Project):
             project = Project.open(project)

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dubstudio.rendering.neural_texture import NeuralTexture
+from dubstudio.nn.neural_texture import NeuralTexture
 from dubstudio.tracking.crops import MASK_MOUTH
 
 

@@ -72,10 +72,11 @@ import numpy as np
 from psygnal import Signal
 from scipy.spatial.transform import Rotation
 
-from dubstudio.errors import NoFaceError
+from dubstudio.core.errors import NoFaceError
 from dubstudio.tracking import fitting
 from dubstudio.tracking import topology as topo
-from dubstudio.tracking.face_model import JAW, FaceModel, Pose
+from dubstudio.core.controls import JAW
+from dubstudio.tracking.face_model import FaceModel, Pose
 from dubstudio.tracking.fitting import FrameFit, Z_WEIGHT, refine_pose, to_canonical, umeyama
 from dubstudio.tracking.result import Tracking
 from dubstudio.tracking.smoothing import segments

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dubstudio.errors import ProjectError
+from dubstudio.core.errors import ProjectError
 from dubstudio.io.atomic import atomic_write_json
 from dubstudio.tracking.correction import CorrectionSettings, FrameCorrection, TrackingCorrector
 from dubstudio.tracking.face_model import FaceModel

@@ -15,7 +15,8 @@ import cv2
 import numpy as np
 
 from dubstudio.tracking import topology as topo
-from dubstudio.tracking.face_model import CONTROL_NAMES, JAW, FaceModel, with_interior
+from dubstudio.core.controls import CONTROL_NAMES, JAW
+from dubstudio.tracking.face_model import FaceModel, with_interior
 from dubstudio.tracking.smoothing import fill_gaps, gaussian
 
 MASK_NONE, MASK_LOWER_FACE, MASK_MOUTH = 0, 1, 2

@@ -20,24 +20,13 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from dubstudio.core.controls import CONTROL_NAMES, CONTROL_RANGE, JAW  # noqa: F401 (the schema the model implements)
 from dubstudio.tracking import topology as topo
 
-CONTROL_NAMES = (
-    "jaw_open",
-    "mouth_width",
-    "lip_pucker",
-    "upper_lip_raise",
-    "lower_lip_depress",
-    "lip_press",
-    "smile",
-)
-JAW = 0
 # When the jaw opens in speech the upper lip rises by about a third of the opening; the
 # jaw control carries that co-motion so that jaw_open alone opens the mouth naturally.
 UPPER_LIP_COMOTION = 1.25  # times the upper_lip_raise field per unit jaw_open
 JAW_MAX_DEG = 11.0
-# Soft range shown to editors; fits may exceed it slightly.
-CONTROL_RANGE = {name: (-1.0, 1.0) for name in CONTROL_NAMES} | {"jaw_open": (-0.2, 1.0)}
 
 INTERIOR_DEPTH = 0.18  # how far the mouth cavity recedes behind the lips, IOD units
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from dubstudio.tracking import topology as topo
-from dubstudio.tracking.face_model import JAW, CONTROL_NAMES, FaceModel, Pose, _rot_x, jaw_angle
+from dubstudio.core.controls import JAW, CONTROL_NAMES
+from dubstudio.tracking.face_model import FaceModel, Pose, _rot_x, jaw_angle
 from dubstudio.tracking.template import canonical_frame
 
 # Relative trust in mediapipe's z (a learned guess) versus its image-plane x, y.

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from dubstudio.errors import DubStudioError
+from dubstudio.core.errors import DubStudioError
 
 JOINT_NAMES = ("global", "neck", "jaw", "eye_left", "eye_right")
 DEFAULT_N_EXPR = 100

@@ -12,7 +12,7 @@ from dubstudio.io.video import VideoReader
 from dubstudio.io.video_writer import VideoWriter
 from dubstudio.tracking import topology as topo
 from dubstudio.tracking.crops import MASK_LOWER_FACE, MASK_MOUTH, rasterize_mask, triangle_groups
-from dubstudio.tracking.face_model import JAW
+from dubstudio.core.controls import JAW
 from dubstudio.tracking.result import Tracking
 
 

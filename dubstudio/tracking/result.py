@@ -8,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from dubstudio.errors import ProjectError
+from dubstudio.core.errors import ProjectError
 from dubstudio.io.atomic import atomic_save_npz
-from dubstudio.tracking.face_model import CONTROL_NAMES, FaceModel, Pose, with_interior
+from dubstudio.core.controls import CONTROL_NAMES
+from dubstudio.tracking.face_model import FaceModel, Pose, with_interior
 
 FORMAT_VERSION = 1
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dubstudio import paths
+from dubstudio.core import paths
 from dubstudio.tracking import topology as topo
 
 TEMPLATE_FILE = paths.RESOURCES / "face_template.npz"

@@ -21,7 +21,7 @@ import inspect
 
 import numpy as np
 
-from dubstudio import paths
+from dubstudio.core import paths
 
 N_LANDMARKS = 478  # 468 mesh + 10 iris (refine_landmarks=True)
 N_TESSELATION_TRIANGLES = 852

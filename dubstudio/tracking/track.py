@@ -17,13 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from dubstudio.core.jobs import Progress
-from dubstudio.errors import NoFaceError
-from dubstudio.io.project import ChunkStore, Project
+from dubstudio.core.errors import NoFaceError
+from dubstudio.project.store import ChunkStore, Project
 from dubstudio.io.video import VideoReader
 from dubstudio.tracking import fitting, smoothing
 from dubstudio.tracking import topology as topo
 from dubstudio.tracking.crops import raw_crop_boxes, stabilise_crops
-from dubstudio.tracking.face_model import CONTROL_NAMES, JAW, FaceModel
+from dubstudio.core.controls import CONTROL_NAMES, JAW
+from dubstudio.tracking.face_model import FaceModel
 from dubstudio.tracking.landmarks import LandmarkDetector
 from dubstudio.tracking.result import Tracking
 from dubstudio.tracking.template import load_template

@@ -20,14 +20,14 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from dubstudio.core.jobs import Progress
-from dubstudio.errors import ProjectError
+from dubstudio.nn.audio_features import mel_windows_for_video
+from dubstudio.core.errors import ProjectError
 from dubstudio.io.atomic import settings_hash
-from dubstudio.io.project import ChunkStore, Project
+from dubstudio.project.store import ChunkStore, Project
 from dubstudio.tracking.result import Tracking
 
 log = logging.getLogger(__name__)
@@ -62,41 +62,6 @@ def tracking_of(project: Project, corrected: bool = True) -> tuple[Tracking, str
             tracking = corrected_tracking(project, tracking)
             key = settings_hash({"track": key, "corrections": hashlib.sha256(store.path.read_bytes()).hexdigest()})
     return tracking, key
-
-
-def parse_frames(spec: str | None, n_frames: int) -> list[int]:
-    """'A:B' (Python slice semantics, negative allowed, either side optional) -> frame list."""
-    if spec is None or spec.strip() in ("", ":"):
-        return list(range(n_frames))
-    try:
-        parts = [p.strip() for p in spec.split(":")]
-        if len(parts) != 2:
-            raise ValueError
-        a = int(parts[0]) if parts[0] else None
-        b = int(parts[1]) if parts[1] else None
-    except ValueError:
-        raise ProjectError(f"frame range {spec!r} is not of the form A:B (e.g. 0:100)") from None
-    out = list(range(n_frames))[slice(a, b)]
-    if not out:
-        raise ProjectError(f"frame range {spec!r} selects no frames of this {n_frames}-frame shot")
-    return out
-
-
-def mel_windows_for_video(video: Path, n_frames: int, fps) -> np.ndarray:
-    """(n_frames, 80, 16) float32 log-mel windows of the video's own audio; zeros (with a warning)
-    when the file has no audio track."""
-    from dubstudio.driving.audio_features import MelSettings, frame_windows, log_mel
-    from dubstudio.io.audio import load_audio
-    from dubstudio.io.video import VideoReader
-
-    s = MelSettings()
-    with VideoReader(video) as r:
-        has_audio = r.has_audio
-    if not has_audio:
-        log.warning("%s has no audio track: the renderer is trained without audio conditioning", video.name)
-        return np.zeros((n_frames, s.n_mels, s.window), np.float32)
-    audio = load_audio(video, sr=s.sample_rate)
-    return frame_windows(log_mel(audio, s), n_frames, fps, s)
 
 
 # ----------------------------------------------------------------------------------- frame cache

@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from dubstudio.errors import ProjectError
-from dubstudio.io.project import Project
-from dubstudio.training import checkpoint as ckpt
+from dubstudio.core.errors import ProjectError
+from dubstudio.project.store import Project
+from dubstudio.nn import checkpoint as ckpt
 from dubstudio.training.data import tracking_of
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ def actor_file_of(source: str | Path, mode: str | None = None) -> Path:
     if source.is_file() and source.suffix.lower() == ".pt":
         return source
     if source.is_file():  # a shot's video: its project beside it (where `run` and the editor put it)
-        from dubstudio.paths import default_project_dir
+        from dubstudio.core.paths import default_project_dir
 
         source = default_project_dir(source)
         if not source.is_dir():
@@ -75,7 +75,7 @@ def shot_of(source: str | Path) -> Path | None:
         p = source.resolve()
         return p.parents[2] if p.parent.name == "adapt" and p.parent.parent.name == "cache" else None
     if source.is_file():
-        from dubstudio.paths import default_project_dir
+        from dubstudio.core.paths import default_project_dir
 
         source = default_project_dir(source)
     return source if source.is_dir() else None

@@ -3,7 +3,7 @@
 - ``weighted_l1``: L1 with per-pixel weights from the region masks (mouth 10x, lower face 8x,
   rest 1x), normalised by the mean weight so its value reads like a plain L1 in [0, 1] units.
 - ``Perceptual``: VGG feature loss per frame, mean over the window. The VGG comes from
-  ``dubstudio.training.perceptual`` (offline weights), imported lazily; if it is missing or fails,
+  ``dubstudio.nn.perceptual`` (offline weights), imported lazily; if it is missing or fails,
   the term is dropped with one warning and training goes on without it.
 - LSGAN: ``lsgan_d`` / ``lsgan_g``.
 - ``texture_reg``: L1 between the first three texture channels and the target RGB inside the
@@ -88,7 +88,7 @@ class Perceptual(nn.Module):
         super().__init__()
         self.loss = None
         try:
-            from dubstudio.training.perceptual import PerceptualLoss
+            from dubstudio.nn.perceptual import PerceptualLoss
 
             self.loss = PerceptualLoss(device)
         except Exception as e:  # missing module, missing weights, anything: train without it

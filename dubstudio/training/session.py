@@ -20,16 +20,16 @@ import torch
 from torch import nn
 
 from dubstudio.core.jobs import Progress
-from dubstudio.errors import Cancelled, DubStudioError
-from dubstudio.rendering.discriminator import PatchDiscriminator
-from dubstudio.rendering.generator import UNetGenerator, deferred_render, dilate_px, render_mask, sample_textures
-from dubstudio.rendering.neural_texture import NeuralTexture
-from dubstudio.training import checkpoint as ckpt
+from dubstudio.core.errors import Cancelled, DubStudioError
+from dubstudio.nn.discriminator import PatchDiscriminator
+from dubstudio.nn.generator import UNetGenerator, deferred_render, dilate_px, render_mask, sample_textures
+from dubstudio.nn.neural_texture import NeuralTexture
+from dubstudio.nn import checkpoint as ckpt
 from dubstudio.training import losses as L
 from dubstudio.training.data import WindowBatch, WindowSampler
 
 if TYPE_CHECKING:  # trainer imports this module
-    from dubstudio.training.trainer import TrainConfig
+    from dubstudio.nn.config import TrainConfig
 
 
 def torch_batch(nb: WindowBatch, device: torch.device) -> dict[str, torch.Tensor]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from dubstudio.batch import read_shot_list
-from dubstudio.errors import DubStudioError
+from dubstudio.core.errors import DubStudioError
 
 
 def _files(folder: Path, *names: str) -> None:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from dubstudio.cli import main
-from dubstudio.io.project import Project
+from dubstudio.project.store import Project
 from dubstudio.tracking.track import track
 
 pytestmark = pytest.mark.media

@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dubstudio.core.curve_store import AUTOSAVE_FILE, CURVES_FILE, CurveStore
+from dubstudio.project.curve_store import AUTOSAVE_FILE, CURVES_FILE, CurveStore
 from dubstudio.core.curves import ControlCurves, Key, neutral_key, smoothstep
 from dubstudio.core.edits import EditHistory, SetDriven, SetKey
 from dubstudio.core.visemes import VISEMES, insert_viseme, viseme_name
-from dubstudio.errors import ProjectError
+from dubstudio.core.errors import ProjectError
 from dubstudio.io.atomic import atomic_save_npz, file_fingerprint
-from dubstudio.io.project import Project
-from dubstudio.tracking.face_model import CONTROL_NAMES
+from dubstudio.project.store import Project
+from dubstudio.core.controls import CONTROL_NAMES
 
 N = 120
 JAW = "jaw_open"

@@ -17,7 +17,7 @@ from dubstudio.core.edits import (
     SetKeys,
 )
 from dubstudio.core.visemes import VISEMES, viseme_edit
-from dubstudio.tracking.face_model import CONTROL_NAMES
+from dubstudio.core.controls import CONTROL_NAMES
 
 N = 90
 JAW = "jaw_open"

@@ -14,14 +14,15 @@ import numpy as np
 import pytest
 
 from dubstudio.core.edits import EditHistory
-from dubstudio.errors import ProjectError
-from dubstudio.io.project import Project
+from dubstudio.core.errors import ProjectError
+from dubstudio.project.store import Project
 from dubstudio.masks import ClearMask, Footprint, MaskLayer, MaskStore, PaintStroke, SetGrow
 from dubstudio.masks.evaluate import frame_user_mask, sample_delta
 from dubstudio.masks.mapping import crop_vertices, frame_uv
 from dubstudio.masks.store import AUTOSAVE_FILE, MASK_FILE
 from dubstudio.tracking.crops import raw_crop_boxes
-from dubstudio.tracking.face_model import CONTROL_NAMES, JAW, FaceModel, Pose
+from dubstudio.core.controls import CONTROL_NAMES, JAW
+from dubstudio.tracking.face_model import FaceModel, Pose
 from dubstudio.tracking.result import Tracking
 from dubstudio.tracking.template import load_template
 

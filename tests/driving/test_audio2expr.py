@@ -33,10 +33,10 @@ from dubstudio.driving.audio2expr_train import (
     silence_mask,
     train_generic,
 )
-from dubstudio.errors import Cancelled, MediaError
+from dubstudio.core.errors import Cancelled, MediaError
 from dubstudio.core.jobs import CancelToken, Progress
-from dubstudio.io.project import Project
-from dubstudio.tracking.face_model import CONTROL_NAMES
+from dubstudio.project.store import Project
+from dubstudio.core.controls import CONTROL_NAMES
 from dubstudio.tracking.track import track
 
 pytestmark = pytest.mark.media
@@ -181,7 +181,7 @@ def test_cancel_saves_a_resumable_checkpoint(shot, tmp_path):
 
 
 def test_drive_project_writes_a_driven_layer(generic, shot, media, tmp_path):
-    from dubstudio.core.curve_store import CurveStore
+    from dubstudio.project.curve_store import CurveStore
 
     _, tracking, _ = shot
     shutil.copytree(shot[0].root, tmp_path / "p")  # own copy: the shared project stays unedited
@@ -290,7 +290,7 @@ def test_align_to_dialogue_removes_a_clear_lag_and_keeps_the_natural_lead(shot, 
     shot learns) is moved back; a 1-frame offset, or a mouth unrelated to the sound, is left alone."""
     from dubstudio.driving.a2e_actor import _shift, lag_correlation
     from dubstudio.driving.a2e_predict import align_to_dialogue
-    from dubstudio.driving.audio_features import speech_envelope
+    from dubstudio.nn.audio_features import speech_envelope
 
     _, tracking, _ = shot
     n = tracking.n_frames
@@ -314,7 +314,7 @@ def test_align_to_dialogue_needs_both_halves_of_the_line(shot, audio):
     not moved: one stretch of speech is not enough to say the whole dub is off."""
     from dubstudio.driving.a2e_actor import _shift, lag_profile
     from dubstudio.driving.a2e_predict import _peak_near, align_to_dialogue
-    from dubstudio.driving.audio_features import speech_envelope
+    from dubstudio.nn.audio_features import speech_envelope
 
     _, tracking, _ = shot
     n = tracking.n_frames
@@ -354,7 +354,7 @@ def test_the_dub_uses_the_installed_generic_model_unless_told_otherwise(generic,
     """`dub --audio` / `run --audio` take the generic model `audio2expr train` installed (as the
     editor does) unless the shot's own model fits the actor clearly better, the shot's own model
     with ``shot``, or a checkpoint given by path."""
-    from dubstudio.core.curve_store import CurveStore
+    from dubstudio.project.curve_store import CurveStore
     from dubstudio.driving.a2e_generic import default_generic_path
     from dubstudio.driving.dub import dub_from_audio
 

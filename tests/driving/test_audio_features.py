@@ -4,7 +4,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from dubstudio.driving.audio_features import SAMPLE_RATE, frame_windows, log_mel, speech_envelope
+from dubstudio.nn.audio_features import SAMPLE_RATE, frame_windows, log_mel, speech_envelope
 
 
 def _beeps(seconds: float, on: list[tuple[float, float]]) -> np.ndarray:

@@ -14,10 +14,10 @@ from dubstudio.driving.a2e_actor import _shift
 from dubstudio.driving.a2e_data import ClipSource, as_audio, prepare_clip
 from dubstudio.driving.audio2expr import Audio2ExprConfig
 from dubstudio.driving.audio2expr_train import AdaptConfig, TrainConfig, adapt_actor, lag_correlation, predict_curves
-from dubstudio.driving.audio_features import speech_envelope
+from dubstudio.nn.audio_features import speech_envelope
 from dubstudio.driving.av_offset import shot_av_offset
-from dubstudio.io.project import Project
-from dubstudio.tracking.face_model import JAW
+from dubstudio.project.store import Project
+from dubstudio.core.controls import JAW
 from dubstudio.tracking.track import track
 
 pytestmark = pytest.mark.media

@@ -6,8 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from dubstudio.core.curve_store import CurveStore
-from dubstudio.io.project import Project
+from dubstudio.project.curve_store import CurveStore
+from dubstudio.project.store import Project
 from dubstudio.driving.dub import dub_from_dubber, project_tracking
 from dubstudio.tracking.track import track
 
@@ -98,7 +98,7 @@ def test_a_source_that_misses_the_shot_is_refused_and_writes_nothing(actor_proje
     """Dialogue or a dubber clip placed past either end of the shot (or shorter than a frame) would
     close the mouth over the whole shot: a clear error instead, and the saved curves are untouched."""
     from dubstudio.driving.dub import dub_from_audio
-    from dubstudio.errors import DubStudioError
+    from dubstudio.core.errors import DubStudioError
 
     store = CurveStore(actor_project)
     before = store.load(project_tracking(actor_project)).evaluate_all()

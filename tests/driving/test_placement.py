@@ -18,9 +18,9 @@ import soundfile as sf
 
 from dubstudio.batch import read_shot_list
 from dubstudio.driving.placement import TIMECODE_OFFSET, parse_offset, place_by_timecode
-from dubstudio.errors import DubStudioError, MediaError
+from dubstudio.core.errors import DubStudioError, MediaError
 from dubstudio.io.bwf import add_bext, read_bext
-from dubstudio.io.timecode import frames_since_midnight
+from dubstudio.core.timebase import frames_since_midnight
 
 HOUR = 3600 * 48000  # samples at 48 kHz
 
@@ -160,7 +160,7 @@ def test_a_shot_list_places_its_rows_by_timecode(tmp_path):
 
 
 def test_dub_with_offset_tc_refuses_a_shot_without_timecode_before_any_work(tmp_path):
-    from dubstudio.io.project import Project
+    from dubstudio.project.store import Project
 
     shot = clip(tmp_path / "plain.mov", None)
     project = Project.create(tmp_path / "p.dubstudio", shot)

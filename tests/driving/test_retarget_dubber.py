@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from dubstudio.driving.retarget import ControlRange, calibrate, resample, retarget
-from dubstudio.tracking.face_model import CONTROL_NAMES, JAW
+from dubstudio.core.controls import CONTROL_NAMES, JAW
 
 C = len(CONTROL_NAMES)
 

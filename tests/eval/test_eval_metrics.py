@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dubstudio.errors import DubStudioError
+from dubstudio.core.errors import DubStudioError
 from dubstudio.eval.copy_baseline import CopyBaseline, mouth_masks, nearest_frames, warp_crop
 from dubstudio.eval.metrics import LpipsScorer, masked_psnr, psnr, ssim, summarise
 from dubstudio.eval.selfreenact import EvalSettings, evaluate
-from dubstudio.io.project import Project
+from dubstudio.project.store import Project
 from dubstudio.io.video import VideoReader
 from dubstudio.rendering.crop_io import extract_crop
 from dubstudio.tracking.track import track

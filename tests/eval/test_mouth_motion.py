@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from dubstudio.eval.mouth_motion import closed_threshold, closure_events, closure_match, jitter
+from dubstudio.tracking.mouth_motion import closed_threshold, closure_events, closure_match, jitter
 
 FPS = 25
 

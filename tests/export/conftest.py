@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import pytest
 
-from dubstudio.io.project import Project
+from dubstudio.project.store import Project
 from dubstudio.io.video import VideoReader
 from dubstudio.rendering.crop_io import extract_crop
 

@@ -7,7 +7,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from dubstudio.errors import ProjectError
+from dubstudio.core.errors import ProjectError
 from dubstudio.export.audio_track import AudioLengthError, AudioRequest, fit_length, prepare_audio, target_samples
 
 SR = 48000
@@ -93,7 +93,7 @@ def test_recorded_dub_audio_is_the_default(derived_shot, media, tmp_path):
     # as `dub --audio speech_zh.wav --offset -2` records it: the shot hears the audio from 2 s on
     rec = record_dub_audio(shot.project, wav, "audio", -2.0, start_in_shot_s=-2.0)
     assert recorded_dub_audio(shot.project) == rec
-    from dubstudio.io.project import Project
+    from dubstudio.project.store import Project
 
     assert Project.open(shot.project.root).data["dub_audio"]["start_in_shot_s"] == -2.0  # saved
     with pytest.raises(AudioLengthError, match="trim"):
@@ -153,7 +153,7 @@ def test_an_undone_dub_no_longer_brings_its_audio(derived_shot, media):
     """The editor can undo a dub (and save): the recorded dub audio then no longer belongs to the
     mouth, so export falls back to the shot's own sound and says why; a mouth driven from another
     source than the recorded audio is an error."""
-    from dubstudio.core.curve_store import CurveStore
+    from dubstudio.project.curve_store import CurveStore
     from dubstudio.core.edits import ResetRange
     from dubstudio.driving.dub import load_curves, record_dub_audio
 

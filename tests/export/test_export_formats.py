@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
-from dubstudio.errors import DubStudioError
+from dubstudio.core.errors import DubStudioError
 from dubstudio.export.audio_track import AudioRequest
 from dubstudio.export.audio_track import AudioLengthError
 from dubstudio.export.job import ExportSettings, export_shot

@@ -10,7 +10,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from dubstudio.errors import DubStudioError
+from dubstudio.core.errors import DubStudioError
 from dubstudio.export.audio_track import AudioRequest
 from dubstudio.export.job import ExportSettings, export_shot
 from dubstudio.rendering.render_job import RenderSettings

@@ -10,15 +10,15 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from dubstudio.core.curve_store import CurveStore
+from dubstudio.project.curve_store import CurveStore
 from dubstudio.core.curves import Key
 from dubstudio.core.edits import SetKey
 from dubstudio.core.jobs import CancelToken, Progress
 from dubstudio.driving.dub import load_curves
-from dubstudio.errors import Cancelled, DubStudioError, MediaError, ProjectError
+from dubstudio.core.errors import Cancelled, DubStudioError, MediaError, ProjectError
 from dubstudio.export.audio_track import AudioRequest
 from dubstudio.export.job import ExportSettings, export_shot
-from dubstudio.io.project import Project
+from dubstudio.project.store import Project
 from dubstudio.rendering.render_job import RenderSettings
 
 pytestmark = pytest.mark.media

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from dubstudio.core.jobs import CancelToken, Progress
-from dubstudio.errors import Cancelled, MediaError
+from dubstudio.core.errors import Cancelled, MediaError
 from dubstudio.export import resume
 from dubstudio.export.audio_track import AudioRequest
 from dubstudio.export.job import ExportSettings, export_shot
@@ -183,7 +183,7 @@ def test_a_10_bit_source_continues_in_step(derived_shot, knowing, tmp_path):
 
 
 def _edit_jaw(shot, frame: int, value: float) -> None:
-    from dubstudio.core.curve_store import CurveStore
+    from dubstudio.project.curve_store import CurveStore
     from dubstudio.core.curves import Key
     from dubstudio.core.edits import SetKey
     from dubstudio.driving.dub import load_curves

@@ -42,7 +42,7 @@ def fresh_video(sample_video, tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def tracked_template(sample_video, tmp_path_factory) -> Path:
     """A project of the sample, tracked once with the core (tests copy it)."""
-    from dubstudio.io.project import Project
+    from dubstudio.project.store import Project
     from dubstudio.tracking.track import track
 
     root = tmp_path_factory.mktemp("tracked") / "sample.dubstudio"
@@ -92,9 +92,10 @@ def adapted_template(tracked_template, tmp_path_factory):
     """The tracked sample with a tiny 'full' adaptation (R = 64, 2 steps: seconds on a CPU)."""
     import torch
 
-    from dubstudio.io.project import Project
-    from dubstudio.rendering.generator import GeneratorConfig
-    from dubstudio.training.trainer import TrainConfig, adapt
+    from dubstudio.project.store import Project
+    from dubstudio.nn.generator import GeneratorConfig
+    from dubstudio.nn.config import TrainConfig
+    from dubstudio.training.trainer import adapt
 
     root = tmp_path_factory.mktemp("adapted") / "sample.dubstudio"
     shutil.copytree(tracked_template, root)

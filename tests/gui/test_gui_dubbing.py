@@ -11,8 +11,8 @@ import shutil
 import numpy as np
 import pytest
 
-from dubstudio.core.curve_store import CURVES_FILE
-from dubstudio.tracking.face_model import CONTROL_NAMES
+from dubstudio.project.curve_store import CURVES_FILE
+from dubstudio.core.controls import CONTROL_NAMES
 
 
 def tiny_audio_config():
@@ -197,9 +197,9 @@ def test_a_mouth_driven_outside_the_editor_is_not_called_undubbed(make_window, t
     """Curves driven by a script (the core API records no dialogue): the Dub panel says where the mouth
     came from and that export will ask for the dialogue, instead of "not dubbed yet"; a reset of the
     driven layer (undoable) brings "not dubbed yet" back."""
-    from dubstudio.core.curve_store import CurveStore
+    from dubstudio.project.curve_store import CurveStore
     from dubstudio.core.edits import SetDriven
-    from dubstudio.io.project import Project
+    from dubstudio.project.store import Project
     from dubstudio.rendering.render_job import load_tracking
 
     p = Project.open(tracked_project)

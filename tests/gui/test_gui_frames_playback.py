@@ -77,7 +77,7 @@ def test_playback_drops_frames_instead_of_lagging(qtbot):
     from PySide6.QtCore import QTimer
 
     from dubstudio.gui.playback import PlaybackController
-    from dubstudio.gui.playhead import Playhead
+    from dubstudio.core.playhead import Playhead
 
     ph = Playhead(1000, Fraction(50))
     pb = PlaybackController(ph)

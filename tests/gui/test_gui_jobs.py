@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dubstudio.errors import DubStudioError
+from dubstudio.core.errors import DubStudioError
 
 
 def test_gui_thread_never_stalls_during_tracking(make_window, fresh_video, gui, qtbot):

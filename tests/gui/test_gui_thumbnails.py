@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from dubstudio.core.jobs import Progress
-from dubstudio.errors import Cancelled
+from dubstudio.core.errors import Cancelled
 from dubstudio.gui.thumbnails import MAX_THUMBS, THUMB_HEIGHT, Thumbnails, load_thumbnails, thumbnail_step
 
 

@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from dubstudio.core.curve_store import CURVES_FILE
-from dubstudio.tracking.face_model import JAW
+from dubstudio.project.curve_store import CURVES_FILE
+from dubstudio.core.controls import JAW
 
 
 def test_open_track_edit_undo_save_reopen(make_window, fresh_video, gui, qtbot):

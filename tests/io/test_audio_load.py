@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dubstudio.errors import MediaError
+from dubstudio.core.errors import MediaError
 from dubstudio.io.audio import audio_info, load_audio
 
 pytestmark = pytest.mark.media

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import dubstudio.io.atomic as atomic
-import dubstudio.io.project as project_mod
-from dubstudio.errors import ProjectError
+import dubstudio.project.store as project_mod
+from dubstudio.core.errors import ProjectError
 from dubstudio.io.atomic import (
     atomic_save_npz,
     atomic_write_bytes,
@@ -23,7 +23,7 @@ from dubstudio.io.atomic import (
     file_fingerprint,
     settings_hash,
 )
-from dubstudio.io.project import ChunkStore, Project
+from dubstudio.project.store import ChunkStore, Project
 
 
 def _enospc(*args, **kwargs):

@@ -6,7 +6,8 @@ import av
 import numpy as np
 import pytest
 
-from dubstudio.io.timecode import parse_timecode, read_start_timecode, timecode_at
+from dubstudio.core.timebase import parse_timecode, timecode_at
+from dubstudio.io.timecode import read_start_timecode
 
 NTSC = Fraction(30000, 1001)
 

@@ -10,7 +10,7 @@ import av
 import numpy as np
 import pytest
 
-from dubstudio.errors import MediaError
+from dubstudio.core.errors import MediaError
 from dubstudio.io.video import VideoReader
 
 pytestmark = pytest.mark.media

@@ -9,15 +9,15 @@ import cv2
 import numpy as np
 import pytest
 
-from dubstudio.errors import DubStudioError
+from dubstudio.core.errors import DubStudioError
 from dubstudio.eval.metrics import masked_psnr, psnr
-from dubstudio.io.project import Project
+from dubstudio.project.store import Project
 from dubstudio.io.video import VideoReader
 from dubstudio.rendering.background import BackgroundKeeper, BackgroundSettings, keep_background
 from dubstudio.rendering.composite import CompositeSettings, Compositor, blend_crop
 from dubstudio.rendering.crop_io import extract_crop
 from dubstudio.rendering.render_job import CropRenderer, RenderSettings, output_kind, render_range
-from dubstudio.tracking.face_model import CONTROL_NAMES, JAW
+from dubstudio.core.controls import CONTROL_NAMES, JAW
 from dubstudio.tracking.track import track
 
 pytestmark = pytest.mark.media

@@ -197,7 +197,7 @@ def test_region_masks_accept_indices_or_vertex_triangles():
 
 @pytest.fixture(scope="module")
 def talk_b_tracking(media, tmp_path_factory):
-    from dubstudio.io.project import Project
+    from dubstudio.project.store import Project
     from dubstudio.tracking.track import track
 
     clip = media / "talk_b.mp4"

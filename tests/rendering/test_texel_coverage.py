@@ -4,7 +4,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dubstudio.rendering.neural_texture import NeuralTexture
+from dubstudio.nn.neural_texture import NeuralTexture
 from dubstudio.rendering.texel_coverage import fill_unseen, seen_texels, unseen_pixels
 from dubstudio.tracking.crops import MASK_LOWER_FACE, MASK_MOUTH
 

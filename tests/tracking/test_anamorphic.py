@@ -6,7 +6,7 @@ from fractions import Fraction
 import av
 import numpy as np
 
-from dubstudio.io.project import Project
+from dubstudio.project.store import Project
 from dubstudio.io.video import VideoReader
 from dubstudio.tracking.track import track
 

@@ -11,12 +11,12 @@ import pytest
 
 from dubstudio.core.curves import ControlCurves, Key
 from dubstudio.core.edits import SetDriven, SetKey
-from dubstudio.errors import NoFaceError, ProjectError
-from dubstudio.io.project import Project
+from dubstudio.core.errors import NoFaceError, ProjectError
+from dubstudio.project.store import Project
 from dubstudio.tracking.correction import HANDLE_LANDMARKS, CorrectionSettings, FrameCorrection, TrackingCorrector
 from dubstudio.tracking.correction_edits import CorrectLandmarks, NudgePose, ResetTracking
 from dubstudio.tracking.correction_store import CORRECTIONS_FILE, CorrectionStore, corrected_tracking
-from dubstudio.tracking.face_model import JAW
+from dubstudio.core.controls import JAW
 from dubstudio.tracking.result import Tracking
 
 FIELDS = ("scale", "rotation", "translation", "controls", "residual")
@@ -237,7 +237,7 @@ def test_save_load_round_trip_and_downstream_tracking(tracked, tmp_path):
     assert np.allclose(down.controls, c.tracking.controls, atol=1e-12)
     # every downstream stage reads it: training/rendering (tracking_of, with a key that changes
     # so caches and adaptations notice) and the curves' tracked base
-    from dubstudio.core.curve_store import tracked_controls
+    from dubstudio.project.curve_store import tracked_controls
     from dubstudio.training.data import tracking_of
 
     plain, plain_key = tracking_of(p, corrected=False)

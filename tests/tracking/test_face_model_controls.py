@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from dubstudio.tracking import topology as topo
-from dubstudio.tracking.face_model import CONTROL_NAMES, FaceModel
+from dubstudio.core.controls import CONTROL_NAMES
+from dubstudio.tracking.face_model import FaceModel
 from dubstudio.tracking.template import load_template
 
 

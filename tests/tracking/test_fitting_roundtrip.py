@@ -5,7 +5,8 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from dubstudio.tracking import fitting
-from dubstudio.tracking.face_model import CONTROL_NAMES, FaceModel, Pose
+from dubstudio.core.controls import CONTROL_NAMES
+from dubstudio.tracking.face_model import FaceModel, Pose
 from dubstudio.tracking.template import load_template
 
 

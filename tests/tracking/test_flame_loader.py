@@ -12,7 +12,7 @@ import pytest
 import scipy.sparse as sp
 from scipy.spatial.transform import Rotation
 
-from dubstudio.errors import DubStudioError
+from dubstudio.core.errors import DubStudioError
 from dubstudio.tracking.flame import FlameModelError, load_flame
 
 V, J = 20, 5

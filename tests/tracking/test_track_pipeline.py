@@ -12,8 +12,8 @@ import pytest
 from media_helpers import write_clip
 
 from dubstudio.core.jobs import CancelToken, Progress
-from dubstudio.errors import Cancelled
-from dubstudio.io.project import Project
+from dubstudio.core.errors import Cancelled
+from dubstudio.project.store import Project
 from dubstudio.io.video import VideoReader
 from dubstudio.tracking.crops import (
     MASK_LOWER_FACE,
@@ -23,7 +23,7 @@ from dubstudio.tracking.crops import (
     raw_crop_boxes,
     stabilise_crops,
 )
-from dubstudio.tracking.face_model import CONTROL_NAMES, JAW
+from dubstudio.core.controls import CONTROL_NAMES, JAW
 from dubstudio.tracking.overlay import draw_overlay
 from dubstudio.tracking.track import TrackSettings, track
 

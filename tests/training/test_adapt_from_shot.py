@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from dubstudio.errors import DubStudioError, ProjectError
-from dubstudio.io.project import Project
+from dubstudio.core.errors import DubStudioError, ProjectError
+from dubstudio.project.store import Project
 from dubstudio.rendering.renderer import ActorRenderer
-from dubstudio.training import checkpoint as ckpt
+from dubstudio.nn import checkpoint as ckpt
 from dubstudio.training.from_shot import actor_file_of
 from dubstudio.training.trainer import adapt, train_prior
 from tests.training.test_renderer_training import N_FRAMES, TINY, _trim
@@ -191,7 +191,7 @@ def test_fewer_steps_than_trained_keep_the_longer_run_where_there_is_no_restart(
 
 def test_a_cancelled_run_from_another_shot_resumes_from_its_checkpoint(shots, shot_a_full):
     from dubstudio.core.jobs import Progress
-    from dubstudio.errors import Cancelled
+    from dubstudio.core.errors import Cancelled
 
     _, b, _ = shots
     kw = dict(frames=FRAMES_B, cfg=TINY.replace(seed=3), start_from=shot_a_full)

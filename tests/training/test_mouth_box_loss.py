@@ -3,7 +3,7 @@
 import torch
 
 from dubstudio.training.losses import mouth_boxes
-from dubstudio.training.trainer import TrainConfig
+from dubstudio.nn.config import TrainConfig
 
 
 def _frames(b=2, t=3, r=64):

@@ -11,14 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from dubstudio.errors import DubStudioError
-from dubstudio.training import perceptual
-from dubstudio.training.perceptual import (
-    PerceptualLoss,
-    PerceptualWeightsMissing,
-    VGGFeatures,
-    weights_available,
-)
+from dubstudio.core.errors import DubStudioError
+from dubstudio.nn import perceptual
+from dubstudio.nn.perceptual import PerceptualLoss, PerceptualWeightsMissing, VGGFeatures, weights_available
 
 needs_weights = pytest.mark.skipif(
     not weights_available(), reason="stlpips-pytorch weights not installed (run installer/install.sh)"

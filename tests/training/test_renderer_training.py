@@ -3,7 +3,6 @@ cancel, rendering. Tiny widths at R = 64 so the whole file stays well under a mi
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -11,14 +10,15 @@ import pytest
 import torch
 
 from dubstudio.core.jobs import Progress
-from dubstudio.errors import Cancelled
-from dubstudio.io.project import Project
-from dubstudio.rendering.generator import GeneratorConfig, UNetGenerator
+from dubstudio.core.errors import Cancelled
+from dubstudio.project.store import Project
+from dubstudio.nn.generator import GeneratorConfig
 from dubstudio.rendering.rasterizer import rasterize_frames
 from dubstudio.tracking.crops import MASK_MOUTH
-from dubstudio.training import checkpoint as ckpt
+from dubstudio.nn import checkpoint as ckpt
 from dubstudio.training.data import FrameCache, WindowSampler, tracking_of
-from dubstudio.training.trainer import Session, TrainConfig, adapt, train_prior
+from dubstudio.training.trainer import Session, adapt, train_prior
+from dubstudio.nn.config import TrainConfig
 
 pytestmark = pytest.mark.media
 

@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from dubstudio.training.trainer import TrainConfig, prior_mean_texture
+from dubstudio.nn.config import TrainConfig
+from dubstudio.training.trainer import prior_mean_texture
 
 
 def test_prior_mean_texture_adds_the_mean_of_the_identities_to_the_noise():
@@ -31,7 +32,7 @@ def test_tex_init_is_part_of_the_run_key_only_when_not_the_default():
 
 
 def test_unknown_tex_init_is_refused(tmp_path):
-    from dubstudio.errors import DubStudioError
+    from dubstudio.core.errors import DubStudioError
     from dubstudio.training.trainer import TEX_INITS
 
     assert TEX_INITS == ("random", "prior-mean")

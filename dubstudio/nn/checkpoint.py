@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from dubstudio import __version__
-from dubstudio.errors import DubStudioError, ProjectError
+from dubstudio.core.errors import DubStudioError, ProjectError
 from dubstudio.io.atomic import atomic_open
 
 FORMAT = 1
@@ -128,7 +128,7 @@ def _py_unstate(s: list) -> tuple:
 
 def fingerprint(path: str | Path) -> str:
     """Content fingerprint of a checkpoint file (memoised while unchanged)."""
-    from dubstudio.io.project import cached_fingerprint
+    from dubstudio.project.store import cached_fingerprint
 
     p = Path(path)
     if not p.is_file():

@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 
 from dubstudio.core.curves import ControlCurves, Key
-from dubstudio.errors import ProjectError
+from dubstudio.core.errors import ProjectError
 from dubstudio.io.atomic import atomic_save_npz, atomic_write_json
-from dubstudio.io.project import Project
+from dubstudio.project.store import Project
 
 SCHEMA_VERSION = 1
 KIND = "dubstudio.curves"

@@ -6,10 +6,14 @@ located by their exact rational time, so 23.976/29.97 fps footage aligns without
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
 HOP = 160  # 10 ms
@@ -70,3 +74,19 @@ def speech_envelope(audio: np.ndarray, n_frames: int, fps: Fraction, sample_rate
         seg = audio[a:b]
         out[i] = float(np.sqrt(np.mean(seg.astype(np.float64) ** 2))) if len(seg) else 0.0
     return out
+
+
+def mel_windows_for_video(video: Path, n_frames: int, fps) -> np.ndarray:
+    """(n_frames, 80, 16) float32 log-mel windows of the video's own audio; zeros (with a warning)
+    when the file has no audio track."""
+    from dubstudio.io.audio import load_audio
+    from dubstudio.io.video import VideoReader
+
+    s = MelSettings()
+    with VideoReader(video) as r:
+        has_audio = r.has_audio
+    if not has_audio:
+        log.warning("%s has no audio track: the renderer is trained without audio conditioning", video.name)
+        return np.zeros((n_frames, s.n_mels, s.window), np.float32)
+    audio = load_audio(video, sr=s.sample_rate)
+    return frame_windows(log_mel(audio, s), n_frames, fps, s)

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dubstudio.errors import DubStudioError
+from dubstudio.core.errors import DubStudioError
 
 WEIGHTS_PACKAGE = "stlpips_pytorch"
 WEIGHTS_REQUIREMENT = "stlpips-pytorch==0.0.2"

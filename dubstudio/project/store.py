@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from dubstudio.errors import ProjectError
+from dubstudio.core.errors import ProjectError
 from dubstudio.io.atomic import (
     atomic_save_npz,
     atomic_write_json,

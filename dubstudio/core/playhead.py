@@ -109,6 +109,6 @@ class Playhead:
     def timecode(self, frame: int | None = None) -> str:
         """The frame's source timecode (HH:MM:SS:FF; ``;`` for drop-frame) counted from the
         shot's start timecode, or from 00:00:00:00 when the file has none."""
-        from dubstudio.io.timecode import timecode_at
+        from dubstudio.core.timebase import timecode_at
 
         return timecode_at(self.start_timecode, self.fps, self._frame if frame is None else int(frame))
