@@ -95,7 +95,8 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
 
-    from dubstudio.training.data import FrameCache, tracking_of
+    from dubstudio.training.data import FrameCache
+    from dubstudio.shot.tracking import tracking_of
     from dubstudio.core.frames import parse_frames
     from dubstudio.nn.config import TrainConfig
     from dubstudio.training.trainer import adapt

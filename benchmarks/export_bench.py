@@ -192,7 +192,7 @@ def memory_child(project_dir: str, out: str, renderer: str, threads: int) -> Non
     from dubstudio.export.audio_track import AudioRequest
     from dubstudio.export.job import ExportSettings, export_shot
     from dubstudio.project.store import Project
-    from dubstudio.rendering.render_job import load_tracking
+    from dubstudio.shot.tracking import load_tracking
 
     p = Project.open(project_dir)
     t = load_tracking(p)
@@ -247,7 +247,7 @@ def main() -> int:
         return 0
     work = args.work or Path(tempfile.mkdtemp(prefix="export_bench_"))
     work.mkdir(parents=True, exist_ok=True)
-    from dubstudio.rendering.render_job import load_tracking
+    from dubstudio.shot.tracking import load_tracking
 
     project = _project(args, work)
     tracking = load_tracking(project)

@@ -49,7 +49,7 @@ def main() -> None:
     from dubstudio.export.job import ExportSettings, export_shot
     from dubstudio.project.store import Project
     from dubstudio.io.video import VideoReader
-    from dubstudio.rendering.render_job import load_tracking
+    from dubstudio.shot.tracking import load_tracking
 
     torch.set_num_threads(args.threads)
     work = Path(args.work or tempfile.mkdtemp(prefix="resume_bench_"))
@@ -114,10 +114,10 @@ def main() -> None:
     # the fix: one key in the middle of the shot, exported again to the same name
     import dataclasses
 
-    from dubstudio.project.curve_store import CurveStore
+    from dubstudio.shot.curve_store import CurveStore
     from dubstudio.core.curves import Key
     from dubstudio.core.edits import SetKey
-    from dubstudio.driving.dub import load_curves
+    from dubstudio.shot.curves import load_curves
 
     store = CurveStore(project)
     curves = load_curves(project, tracking)

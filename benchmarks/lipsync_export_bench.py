@@ -174,7 +174,8 @@ def run_case(work: Path, case: str, spec: dict, steps: int, prior: Path | None, 
     from dubstudio.export.mark import detect
     from dubstudio.export.verify import check
     from dubstudio.rendering.composite import CompositeSettings
-    from dubstudio.rendering.render_job import RenderSettings, load_tracking
+    from dubstudio.rendering.render_job import RenderSettings
+    from dubstudio.shot.tracking import load_tracking
     from dubstudio.rendering.renderer import ActorRenderer
     from dubstudio.core.controls import JAW
     from dubstudio.training.trainer import adapt
@@ -241,7 +242,7 @@ def run_case(work: Path, case: str, spec: dict, steps: int, prior: Path | None, 
 
 
 def _final_jaw(p: Project, t) -> np.ndarray:
-    from dubstudio.export.job import final_controls
+    from dubstudio.shot.curves import final_controls
     from dubstudio.core.controls import JAW
 
     c, _ = final_controls(p, t)

@@ -87,7 +87,7 @@ def run_variant(work: Path, clip: str, variant: str, steps: int, val_every: int,
     from dubstudio.training.trainer import adapt
 
     p = tracked(work, clip)
-    from dubstudio.rendering.render_job import load_tracking
+    from dubstudio.shot.tracking import load_tracking
 
     t = load_tracking(p)
     n = t.n_frames
@@ -149,7 +149,8 @@ def stills(work: Path, clips: list[str], mode: str, out_dir: Path, k: int = 5) -
     from dubstudio.io.video import VideoReader
     from dubstudio.rendering.composite import CompositeSettings, Compositor, blend_crop
     from dubstudio.rendering.crop_io import extract_crop
-    from dubstudio.rendering.render_job import load_tracking, render_with_masks
+    from dubstudio.shot.tracking import load_tracking
+    from dubstudio.rendering.render_job import render_with_masks
     from dubstudio.rendering.renderer import ActorRenderer
 
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -49,7 +49,8 @@ def main() -> int:
     from dubstudio.export import mark
     from dubstudio.project.store import Project
     from dubstudio.rendering.composite import CompositeSettings
-    from dubstudio.rendering.render_job import RenderSettings, load_tracking, render_frames
+    from dubstudio.rendering.render_job import RenderSettings, render_frames
+    from dubstudio.shot.tracking import load_tracking
     from dubstudio.core.frames import parse_frames
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -96,7 +96,7 @@ def cmd_export(args) -> int:
     from dubstudio.cli import _emit, _progress
     from dubstudio.export.job import export_shot
     from dubstudio.project.store import Project
-    from dubstudio.rendering.render_job import load_tracking
+    from dubstudio.shot.tracking import load_tracking
 
     if args.threads:
         import torch

@@ -60,7 +60,7 @@ def load_renderer(project, device: str, checkpoint: str | None = None, mode: str
 
 def _open(args):
     from dubstudio.project.store import Project
-    from dubstudio.rendering.render_job import load_tracking
+    from dubstudio.shot.tracking import load_tracking
 
     project = Project.open(args.project)
     return project, load_tracking(project)

@@ -223,7 +223,7 @@ def _human(r, what: str) -> str:
 
 def cmd_prior_train(args) -> int:
     from dubstudio.core.frames import parse_frames
-    from dubstudio.training.data import tracking_of
+    from dubstudio.shot.tracking import tracking_of
     from dubstudio.training.trainer import train_prior
 
     _setup_torch(args)
@@ -242,8 +242,8 @@ def cmd_prior_train(args) -> int:
 def cmd_adapt(args) -> int:
     from dubstudio.project.store import Project
     from dubstudio.core.frames import parse_frames
-    from dubstudio.training.data import tracking_of
-    from dubstudio.training.from_shot import actor_file_of
+    from dubstudio.shot.tracking import tracking_of
+    from dubstudio.shot.adaptation import actor_file_of
     from dubstudio.training.trainer import adapt
 
     _setup_torch(args)

@@ -54,7 +54,7 @@ def dub_shot(
     from dubstudio.rendering.renderer import ActorRenderer
     from dubstudio.tracking.track import TrackSettings, track
     from dubstudio.core.frames import parse_frames
-    from dubstudio.training.from_shot import actor_file_of
+    from dubstudio.shot.adaptation import actor_file_of
     from dubstudio.training.trainer import adapt
 
     if (audio is None) == (dubber is None):

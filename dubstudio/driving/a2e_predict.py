@@ -107,7 +107,7 @@ def drive_project_from_audio(
     writes ``edits/curves.json`` via CurveStore. ``choose``: with a generic model, use it or a
     model trained on the shot alone, whichever predicts the actor's own held-out mouth better
     (``choose_audio_model``)."""
-    from dubstudio.project.curve_store import CurveStore
+    from dubstudio.shot.curve_store import CurveStore
     from dubstudio.core.edits import SetDriven
     from dubstudio.project.store import Project
     from dubstudio.tracking.result import Tracking
@@ -154,7 +154,7 @@ def _heard_span(audio: Any, offset_s: float, shot_s: float) -> tuple[np.ndarray,
     past what the shot hears (a reel's stem placed by timecode) is decoded only around that span,
     with its own gain normalisation: a 20 min stem decoded whole took 1.2 GB to dub an 8 s shot."""
     if isinstance(audio, (str, Path)):
-        from dubstudio.export.audio_track import STEM_MARGIN_S
+        from dubstudio.io.audio import STEM_MARGIN_S
         from dubstudio.io.audio import audio_info, load_audio
 
         total = audio_info(audio).duration_s

@@ -13,13 +13,14 @@ convention the driving path uses for its offset).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-from dubstudio.project.curve_store import CurveStore
-from dubstudio.core.curves import ControlCurves
+from dubstudio.shot.curves import load_curves
+from dubstudio.shot.dub_audio import record_dub_audio
+from dubstudio.shot.tracking import load_tracking
+from dubstudio.shot.curve_store import CurveStore
 from dubstudio.core.edits import SetDriven
 from dubstudio.core.jobs import Progress
 from dubstudio.project.store import Project
@@ -34,18 +35,6 @@ class DubResult:
     driven_frames: int
     frames: int
     details: dict
-
-
-def load_curves(project: Project, tracking: Tracking) -> ControlCurves:
-    store = CurveStore(project)
-    return store.load(tracking) if store.exists() else ControlCurves.from_tracking(tracking)
-
-
-def project_tracking(project: Project) -> Tracking:
-    """The shot's tracking with the editor's saved corrections (a clear error when untracked)."""
-    from dubstudio.training.data import tracking_of
-
-    return tracking_of(project)[0]
 
 
 def apply_driven(project: Project, tracking: Tracking, curves_values: np.ndarray, weight: np.ndarray, source: str) -> int:
@@ -94,7 +83,7 @@ def dubber_av_sync(dubber_project: Project, dubber_video: Path, sync: str | floa
     from dubstudio.driving.a2e_data import ClipSource
     from dubstudio.driving.a2e_generic import find_generic
     from dubstudio.core.errors import MediaError
-    from dubstudio.training.data import tracking_of
+    from dubstudio.shot.tracking import tracking_of
 
     g = generic if generic is not None else find_generic()
     if g is None:
@@ -126,7 +115,7 @@ def drive_from_dubber(project: Project, dubber_video: Path, offset_s: float = 0.
 
     progress = progress or Progress()
     dubber_video = Path(dubber_video)
-    actor = project_tracking(project)
+    actor = load_tracking(project)
     dub_project = _dubber_project(project, dubber_video)
     dubber, metrics = track(dubber_video, dub_project, TrackSettings(), progress)
     if not np.any(dubber.has_face):
@@ -159,7 +148,7 @@ def dub_from_dubber(project: Project, dubber_video: Path, offset_s: float = 0.0,
     """``dubstudio dub --dubber``: drive_from_dubber, stored as the driven layer (``placement``:
     how ``offset_s`` was found by timecode, recorded with the audio)."""
     d = drive_from_dubber(project, dubber_video, offset_s, progress, sync, generic)
-    actor = project_tracking(project)
+    actor = load_tracking(project)
     n = apply_driven(project, actor, d.values, d.weight, source=f"dubber:{Path(dubber_video).name}")
     # the dubber's audio (on the dubber's own timeline) starts offset_s seconds into the shot;
     # the picture may have been shifted against it (av_sync), the audio never is.
@@ -290,7 +279,7 @@ def dub_from_audio(project: Project, audio: Path, offset_s: float = 0.0, progres
 
     generic = audio_model_path(audio_model)  # a missing checkpoint fails before any work
     choose = generic is not None and str(audio_model or "auto") == "auto"  # a named model is used as named
-    actor = project_tracking(project)  # a clear error when the shot is not tracked yet
+    actor = load_tracking(project)  # a clear error when the shot is not tracked yet
     check_overlap(Path(audio).name, "dialogue", audio_info(audio).duration_s, offset_s, actor)
     # predict_curves' own offset is the other way round: shot frame i hears audio time
     # i / fps + its offset, so the audio starting offset_s into the shot is its -offset_s.
@@ -299,52 +288,5 @@ def dub_from_audio(project: Project, audio: Path, offset_s: float = 0.0, progres
     return DubResult(source=str(audio), driven_frames=res.audio_frames, frames=res.n_frames, details={"adaptation": res.adaptation})
 
 
-DUB_AUDIO_KEY = "dub_audio"
 
 
-def _has_audio(path: Path) -> bool:
-    import av
-
-    try:
-        with av.open(str(path)) as c:
-            return len(c.streams.audio) > 0
-    except (av.FFmpegError, OSError):
-        return False
-
-
-def record_dub_audio(project: Project, source: Path, kind: str, offset_s: float, start_in_shot_s: float,
-                     placement: str | None = None) -> dict:
-    """Remember in project.json which audio the driven mouth belongs to (atomic save).
-
-    ``kind``: "audio" (a dialogue file) or "dubber" (a dubbing actor's video: its own audio
-    track, when it has one; ``path`` is None otherwise). ``placement``: how the start was found
-    by timecode (``driving.placement``); such a file is usually a reel's stem that runs on past
-    the shot, so export's default length policy for it is fit rather than pad."""
-    from dubstudio.project.store import cached_fingerprint
-
-    source = Path(source).expanduser().resolve()
-    has = _has_audio(source)
-    rec = {
-        "kind": kind,
-        "source": str(source),
-        "path": str(source) if has else None,
-        "fingerprint": cached_fingerprint(source) if has else None,
-        "offset_s": float(offset_s),
-        "start_in_shot_s": float(start_in_shot_s),
-        "recorded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-    if not has:
-        rec["note"] = f"{source.name} has no audio track"
-    if placement:
-        rec["placement"] = placement
-    fresh = Project.open(project.root)  # never clobber what another step saved meanwhile
-    fresh.data[DUB_AUDIO_KEY] = rec
-    fresh.save()
-    project.data[DUB_AUDIO_KEY] = rec
-    return rec
-
-
-def recorded_dub_audio(project: Project) -> dict | None:
-    """What ``record_dub_audio`` stored, or None (never dubbed, or dubbed by an older version)."""
-    rec = project.data.get(DUB_AUDIO_KEY)
-    return dict(rec) if isinstance(rec, dict) else None

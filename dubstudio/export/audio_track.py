@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dubstudio.io.audio import STEM_MARGIN_S, has_audio
+from dubstudio.shot.curves import driven_source
 from dubstudio.core.errors import DubStudioError, MediaError, ProjectError
 
 __all__ = ["AudioRequest", "ExportAudio", "AudioLengthError", "POLICIES", "EXPORT_SAMPLE_RATE", "prepare_audio", "fit_length", "check_audio_length", "target_samples", "mel_windows"]
@@ -77,7 +79,7 @@ def target_samples(n_frames: int, fps: Fraction, sample_rate: int) -> int:
 
 def _resolve(project, request: AudioRequest) -> tuple[str, Path | None, float, str | None, str]:
     """(kind, path, start_in_shot_s, note, default policy); kind in dubbed/file/original/none."""
-    from dubstudio.driving.dub import recorded_dub_audio
+    from dubstudio.shot.dub_audio import recorded_dub_audio
 
     offset = request.offset_s
     if request.mode == "none":
@@ -89,11 +91,11 @@ def _resolve(project, request: AudioRequest) -> tuple[str, Path | None, float, s
         return "file", p.resolve(), float(offset or 0.0), None, "pad"
     video = project.check_video()
     if request.mode == "original":
-        if not _has_audio(video):
+        if not has_audio(video):
             raise MediaError(f"the shot {video.name} has no audio track; export with --no-audio or give --audio FILE.")
         return "original", video, float(offset or 0.0), None, "fit"
     rec = recorded_dub_audio(project)
-    driven = _driven_source(project)
+    driven = driven_source(project)
     stale = None
     if rec and driven is None:
         # the dub was undone or reset in the editor (and saved): its audio no longer belongs here
@@ -130,37 +132,9 @@ def _resolve(project, request: AudioRequest) -> tuple[str, Path | None, float, s
             f"dubbed dialogue, or --original-audio / --no-audio."
         )
     why = stale or "no dubbed audio in the project"
-    if _has_audio(video):
+    if has_audio(video):
         return "original", video, float(offset or 0.0), f"{why}: the shot's own audio", "fit"
     return "none", None, 0.0, f"{why} and the shot has no audio track: no audio", "fit"
-
-
-def _driven_source(project) -> str | None:
-    """'speech_de.wav' when the curves carry a driven layer from audio/a dubber, else None."""
-    from dubstudio.project.curve_store import CurveStore
-
-    store = CurveStore(project)
-    if not store.exists():
-        return None
-    try:
-        import json
-
-        data = json.loads(store.curves_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    driven = data.get("driven") or {}
-    sources = sorted(set((driven.get("sources") or {}).values()))
-    return ", ".join(s.split(":", 1)[-1] for s in sources) or None
-
-
-def _has_audio(path: Path) -> bool:
-    import av
-
-    try:
-        with av.open(str(path)) as c:
-            return len(c.streams.audio) > 0
-    except (av.FFmpegError, OSError):
-        return False
 
 
 def _check_fit(end: int, target: int, policy: str, sample_rate: int, fps: Fraction) -> tuple[int, int]:
@@ -231,7 +205,6 @@ def fit_length(samples: np.ndarray, start: int, target: int, policy: str, sample
     return out, report
 
 
-STEM_MARGIN_S = 10.0  # a file running this much past what the shot plays is decoded as a window
 
 
 def _stem_span(info, start: int, target: int, sample_rate: int) -> tuple[int, int, int] | None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dubstudio.shot.curves import final_controls
 from dubstudio.core.jobs import OrderedWorker, Progress
 from dubstudio.core.errors import Cancelled, DubStudioError, MediaError
 from dubstudio.export.audio_track import AudioRequest, mel_windows, prepare_audio
@@ -27,7 +28,8 @@ from dubstudio.export.mark import WatermarkSettings, build_manifest, embed, synt
 from dubstudio.export.resume import ExportWork, base_key, renderer_fingerprint, segment_keys, segment_length, stopped_beside
 from dubstudio.export.review import ReviewSettings, SideBySide
 from dubstudio.export.writers import PngSequenceSink, VideoSink, check_png_target
-from dubstudio.rendering.render_job import RenderSettings, load_tracking, new_stats, render_frames
+from dubstudio.rendering.render_job import RenderSettings, new_stats, render_frames
+from dubstudio.shot.tracking import load_tracking
 
 __all__ = ["ExportSettings", "export_shot"]
 
@@ -51,18 +53,6 @@ class ExportSettings:
     # also the shot's own sound, as a second audio track (mov/mp4/mxf) or audio_original.wav (PNG):
     # a guide for reviewing the dub against the original performance and for the mix
     guide_track: bool = False
-
-
-def final_controls(project, tracking) -> tuple[np.ndarray | None, bool]:
-    """(per-frame controls for the renderer or None for the tracked ones, edited?): tracked +
-    driven layer + keys, as ``ControlCurves.evaluate_all`` combines them."""
-    from dubstudio.driving.dub import load_curves
-
-    curves = load_curves(project, tracking)
-    final = curves.evaluate_all()
-    if final.shape == tracking.controls.shape and np.array_equal(final, np.asarray(tracking.controls, np.float64)):
-        return None, False
-    return final, True
 
 
 def export_shot(

@@ -256,7 +256,7 @@ class AdaptPanel(QWidget):
         shot; None when either is not known."""
         from dubstudio.project.store import Project
         from dubstudio.tracking.fitting import shape_distance
-        from dubstudio.training.from_shot import shot_of, tracked_identity
+        from dubstudio.shot.adaptation import shot_of, tracked_identity
 
         if self.session.tracking is None:
             return None
@@ -319,7 +319,7 @@ class AdaptPanel(QWidget):
         mode, steps, prior = self.mode.currentText(), int(self.steps.value()), self.prior.text().strip() or None
         start_from = None
         if self.from_shot.currentText().strip():
-            from dubstudio.training.from_shot import actor_file_of
+            from dubstudio.shot.adaptation import actor_file_of
 
             try:
                 start_from = actor_file_of(self.from_shot.currentText().strip())

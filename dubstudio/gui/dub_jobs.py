@@ -81,13 +81,14 @@ def audio_drive(project, audio: str | Path, offset_s: float = 0.0, config=None, 
     actor on the shot's own audio, unless a small model trained on the shot fits the actor
     clearly better; without a generic model that small per-actor model (cached)."""
     from dubstudio.driving.audio2expr_train import AdaptConfig, drive_project_from_audio, find_generic
-    from dubstudio.driving.dub import check_overlap, project_tracking
+    from dubstudio.driving.dub import check_overlap
+    from dubstudio.shot.tracking import load_tracking
     from dubstudio.io.audio import audio_info
     from dubstudio.project.store import cached_fingerprint
 
     progress = progress or Progress()
     audio = _check_source(audio, "dubbed audio")
-    actor = project_tracking(project)  # a clear error when the shot is not tracked yet
+    actor = load_tracking(project)  # a clear error when the shot is not tracked yet
     check_overlap(audio.name, "dialogue", audio_info(audio).duration_s, float(offset_s), actor)
     # predict_curves' own offset is the other way round (shot frame i hears audio time
     # i / fps + its offset), as dubstudio.driving.dub.dub_from_audio converts it
@@ -111,12 +112,13 @@ def dubber_drive(project, video: str | Path, offset_s: float = 0.0, progress: Pr
     """The dubbing actor's video tracked (cached in ``dubbers/<stem>``) and retargeted onto the
     actor (``dubstudio dub --dubber``), not saved. ``offset_s``: where it starts in the shot."""
     from dubstudio.core.edits import SetDriven
-    from dubstudio.driving.dub import drive_from_dubber, project_tracking
+    from dubstudio.driving.dub import drive_from_dubber
+    from dubstudio.shot.tracking import load_tracking
     from dubstudio.project.store import cached_fingerprint
     from dubstudio.core.controls import CONTROL_NAMES
 
     video = _check_source(video, "dubber video")
-    actor = project_tracking(project)
+    actor = load_tracking(project)
     d = drive_from_dubber(project, video, float(offset_s), progress, sync)
     edit = SetDriven(CONTROL_NAMES, d.values, start=0, weight=d.weight, source=f"dubber:{video.name}")
     edit.text = f"Dub from {video.name}"
@@ -184,7 +186,7 @@ def load_dub_audio(record: dict, sound: bool = False, progress: Progress | None 
         return DubAudio(path.name, kind, start, None, f"dubbed audio missing: {path}")
     window: dict = {}
     if shot_s is not None:
-        from dubstudio.export.audio_track import STEM_MARGIN_S
+        from dubstudio.io.audio import STEM_MARGIN_S
 
         skip = max(0.0, -start)
         span = shot_s - max(0.0, start) + 1.0  # a second past the shot's end

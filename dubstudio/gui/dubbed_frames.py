@@ -95,16 +95,15 @@ def load_renderer(project_root: Path, device: str):
     from dubstudio.project.store import Project
     from dubstudio.rendering import composite
     from dubstudio.rendering.renderer import ActorRenderer
+    from dubstudio.shot.masks import load_user_mask
 
     project = Project.open(project_root)
     renderer = ActorRenderer.load(project, device)
     kw = {}
-    loader = getattr(composite, "load_user_mask", None)
-    if loader is not None:  # the user's mask edits, where that module supports them
-        try:
-            kw["user_mask"] = loader(project)
-        except DubStudioError as e:
-            log.warning("mask edits not used in the compare view: %s", e)
+    try:  # the user's mask edits
+        kw["user_mask"] = load_user_mask(project)
+    except DubStudioError as e:
+        log.warning("mask edits not used in the compare view: %s", e)
     comp = composite.Compositor(renderer.tracking, renderer.resolution, model=renderer.tracking.model(), **kw)
     info = renderer.info
     desc = f"neural renderer ({info.get('mode', '?')}, {info.get('steps', '?')} steps, {renderer.resolution} px)"

@@ -371,7 +371,7 @@ class DubController(QObject):
         elif not s.is_tracked:
             text = "track the shot first"
         else:
-            from dubstudio.driving.dub import recorded_dub_audio
+            from dubstudio.shot.dub_audio import recorded_dub_audio
 
             rec = recorded_dub_audio(s.project)
             driven = self._driven_sources()
@@ -451,7 +451,7 @@ class DubController(QObject):
         except (ValueError, IndexError, RuntimeError) as e:
             win.messages.show_message(f"The dub could not be applied: {e}", "error")
             return
-        from dubstudio.driving.dub import record_dub_audio
+        from dubstudio.shot.dub_audio import record_dub_audio
 
         try:
             record_dub_audio(s.project, drive.source, drive.kind, drive.offset_s, drive.start_in_shot_s, placement=drive.placement)
@@ -468,7 +468,7 @@ class DubController(QObject):
 
     def load_dub_audio(self) -> Job | None:
         """(Re)load the recorded dubbed audio in a job: waveform, and sound for playback."""
-        from dubstudio.driving.dub import recorded_dub_audio
+        from dubstudio.shot.dub_audio import recorded_dub_audio
 
         s = self.session
         rec = recorded_dub_audio(s.project) if s.project is not None else None

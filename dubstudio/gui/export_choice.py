@@ -108,7 +108,7 @@ def run_export(choice: ExportChoice, progress: Progress | None = None) -> dict:
     from dubstudio.cli_export import _renderer, _settings
     from dubstudio.export.job import export_shot
     from dubstudio.project.store import Project
-    from dubstudio.rendering.render_job import load_tracking
+    from dubstudio.shot.tracking import load_tracking
 
     progress = progress or Progress()
     args = parse_export_args(choice.argv())
@@ -165,22 +165,3 @@ def describe_result(r: dict) -> str:
     return text
 
 
-def adaptations(project) -> list[tuple[str | None, str]]:
-    """(mode or None for the latest, label) for each adaptation whose actor file exists."""
-    out: list[tuple[str | None, str]] = []
-
-    def usable(rec) -> bool:
-        return bool(rec) and "actor" in rec.get("outputs", {}) and (Path(project.root) / rec["outputs"]["actor"]).is_file()
-
-    def label(rec) -> str:
-        m = rec.get("metrics", {})
-        return f"{m.get('mode', '?')}, {m.get('steps', '?')} steps" + (f" from shot {m['from_shot']}" if m.get("from_shot") else "")
-
-    latest = project.stage_record("adapt")
-    if usable(latest):
-        out.append((None, f"Neural renderer — latest adaptation ({label(latest)})"))
-    modes = [m for m in ("full", "texture", "mixed") if usable(project.stage_record(f"adapt_{m}"))]
-    if len(modes) > 1:
-        for m in modes:
-            out.append((m, f"Neural renderer — {label(project.stage_record(f'adapt_{m}'))}"))
-    return out

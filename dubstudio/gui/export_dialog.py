@@ -33,7 +33,8 @@ from PySide6.QtWidgets import (
 )
 
 from dubstudio.core.errors import DubStudioError
-from dubstudio.gui.export_choice import COPY_FRAMES, ExportChoice, adaptations, build_settings
+from dubstudio.gui.export_choice import COPY_FRAMES, ExportChoice, build_settings
+from dubstudio.shot.adaptation import adaptations
 
 if TYPE_CHECKING:
     from dubstudio.gui.main_window import MainWindow
@@ -64,7 +65,7 @@ class ExportDialog(QDialog):
 
     def __init__(self, win: MainWindow, parent: QWidget | None = None) -> None:
         super().__init__(parent or win)
-        from dubstudio.driving.dub import recorded_dub_audio
+        from dubstudio.shot.dub_audio import recorded_dub_audio
 
         self.win = win
         s = win.session

@@ -14,7 +14,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 
-from dubstudio.project.curve_store import CurveStore
+from dubstudio.shot.curve_store import CurveStore
 from dubstudio.core.curves import ControlCurves, Key
 from dubstudio.core.edits import Edit
 from dubstudio.core.errors import ProjectError

@@ -8,12 +8,13 @@ waveform is computed by a second job afterwards (``load_waveform``).
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
+from dubstudio.shot.tracking import current_tracking
 from dubstudio.core.jobs import Progress
 from dubstudio.core.errors import ProjectError
 from dubstudio.gui.mesh import MeshGeometry, warm_topology
@@ -161,27 +162,13 @@ def load_tracking(project: Project, n_frames: int, progress: Progress | None = N
     progress = progress or Progress()
     progress.stage("tracking")
     video = project.check_video()
-    tracking, metrics, note = load_current_tracking(project, video)
+    tracking, metrics, note = current_tracking(project, video)
     if tracking is not None and tracking.n_frames != n_frames:
         tracking, note = None, "the saved tracking does not match the video; track it again"
     if tracking is None:
         warm_topology()
         return TrackingData(None, None, {}, note)
     return TrackingData(tracking, MeshGeometry.build(tracking), metrics, "")
-
-
-def load_current_tracking(project: Project, video: Path) -> tuple[Tracking | None, dict, str]:
-    """The project's tracking if it is current for this video and the default settings."""
-    from dubstudio.tracking.track import TRACK_VERSION, TrackSettings
-
-    rec = project.stage_record("track")
-    if not rec:
-        return None, {}, "not tracked yet"
-    key = project.stage_key("track", {"video": video}, {"version": TRACK_VERSION, **asdict(TrackSettings())})
-    if not project.stage_is_current("track", key):
-        return None, {}, "the tracking is out of date (settings or version changed); track again"
-    tracking = Tracking.load(project.path(rec["outputs"]["tracking"]))
-    return tracking, dict(rec.get("metrics", {})), ""
 
 
 def track_shot(project: Project, progress: Progress) -> TrackingData:

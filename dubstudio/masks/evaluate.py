@@ -17,11 +17,9 @@ import cv2
 import numpy as np
 
 from dubstudio.masks.layer import REFERENCE_RESOLUTION, MaskLayer
-from dubstudio.masks.mapping import FrameUV, frame_uv
-from dubstudio.rendering.composite import CompositeSettings, _distance_outside, alpha_from_regions, signed_distance
-from dubstudio.tracking.crops import MASK_LOWER_FACE, MASK_MOUTH
+from dubstudio.masks.mapping import FrameUV
 
-__all__ = ["sample_delta", "combine", "effective_from_maps", "frame_user_mask", "user_alpha_and_ring", "grow_pixels", "unite"]
+__all__ = ["sample_delta", "combine", "effective_from_maps", "grow_pixels", "unite"]
 
 
 def sample_delta(layer: MaskLayer, frame: int, uv: np.ndarray, delta: np.ndarray | None = None) -> np.ndarray:
@@ -67,37 +65,6 @@ def combine(auto: np.ndarray, delta: np.ndarray | None, grow_px: float = 0.0) ->
     return m
 
 
-def frame_user_mask(
-    layer: MaskLayer,
-    tracking,
-    i: int,
-    resolution: int,
-    controls: np.ndarray | None = None,
-    settings: CompositeSettings | None = None,
-    model=None,
-    regions: np.ndarray | None = None,
-    mapping: FrameUV | None = None,
-) -> np.ndarray:
-    """(R, R) float32 effective mask of frame ``i`` in its crop (zeros without a face).
-
-    ``regions`` (R, R) uint8: the automatic region masks to start from (the compositor passes
-    its own); by default the visible-triangle regions of ``mapping`` (tracked) united with the
-    edited expression's. ``mapping``: a cached ``frame_uv`` of the tracked frame."""
-    r = int(resolution)
-    if not tracking.has_face[i]:
-        return np.zeros((r, r), np.float32)
-    settings = settings or CompositeSettings()
-    model = model or tracking.model()
-    base = mapping if mapping is not None and mapping.resolution == r and mapping.size == layer.size else frame_uv(tracking, i, r, None, model, layer.size, texels=False)
-    maps = [base]
-    if controls is not None:
-        maps.append(frame_uv(tracking, i, r, controls, model, layer.size, texels=False))
-    if regions is None:
-        regions = np.maximum.reduce([m.regions for m in maps])
-    auto, _ = alpha_from_regions(regions, settings)
-    return effective_from_maps(layer, i, maps, auto)
-
-
 def effective_from_maps(layer: MaskLayer, i: int, maps: list[FrameUV], auto: np.ndarray) -> np.ndarray:
     """The effective mask from a frame's automatic alpha and its mappings (tracked first, then
     the edited expression's if any): what ``frame_user_mask`` returns, for callers that cache
@@ -109,16 +76,3 @@ def effective_from_maps(layer: MaskLayer, i: int, maps: list[FrameUV], auto: np.
     return combine(auto, delta, layer.grow_px)
 
 
-def user_alpha_and_ring(effective: np.ndarray, regions: np.ndarray, settings: CompositeSettings) -> tuple[np.ndarray, np.ndarray]:
-    """(alpha, colour-matching ring) from an effective mask: alpha is the mask itself; the ring
-    is the band of ``ring_px`` inside its 0.5 edge plus its soft edge, away from the mouth."""
-    r = effective.shape[0]
-    alpha = np.clip(effective, 0.0, 1.0).astype(np.float32)
-    sel = alpha >= 0.5
-    if not sel.any():
-        return alpha, np.zeros((r, r), bool)
-    sd = signed_distance(sel)
-    ring = (alpha > 0) & (sd > -settings.px(settings.ring_px, r))
-    if MASK_LOWER_FACE in settings.regions:
-        ring &= _distance_outside(regions == MASK_MOUTH) > settings.px(settings.mouth_guard_px, r)
-    return alpha, ring

@@ -8,27 +8,21 @@
      "file": "mask-<hash16>.npz", "sha256": "..."}
 
 The npz holds ``base_premul``, ``base_cover`` (S, S) and ``range_premul``, ``range_cover``
-(K, S, S), float32 (bit-exact round trip). As in ``core.curve_store``: the npz is written first
-(named by its hash) and the JSON that references it second, so a crash between the two keeps
-the previous save; unreferenced npz files are deleted afterwards; ``autosave`` writes
-``edits/mask_autosave.json`` and ``recover`` offers it when it is newer than ``mask.json``.
+(K, S, S), float32 (bit-exact round trip). Saving, the autosave
+(``edits/mask_autosave.json``), recovery and the content-addressed npz are ``EditFileStore``'s.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-import time
-import zipfile
-from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from dubstudio.core.errors import ProjectError
-from dubstudio.io.atomic import atomic_save_npz, atomic_write_json
-from dubstudio.project.store import Project
+from dubstudio.project.edit_store import EditFileStore
 from dubstudio.masks.layer import REFERENCE_RESOLUTION, MaskLayer, RangeLayer, UVLayer
 
 SCHEMA_VERSION = 1
@@ -60,78 +54,44 @@ def _arrays(layer: MaskLayer) -> dict[str, np.ndarray]:
     }
 
 
-class MaskStore:
+class MaskStore(EditFileStore):
     """Saves, loads, autosaves and recovers one project's ``MaskLayer``."""
 
-    def __init__(self, project: Project) -> None:
-        self.project = project
+    KIND = KIND
+    SCHEMA_VERSION = SCHEMA_VERSION
+    FILE = MASK_FILE
+    AUTOSAVE_FILE = AUTOSAVE_FILE
+    PAYLOAD_PREFIX = "mask"
+    NOUN = SCHEMA_NOUN = "mask"
+    FIX = "delete it to start again from the automatic mask, or restore it from a backup"
 
     @property
     def mask_path(self) -> Path:
-        return self.project.path(MASK_FILE)
+        return self.path
 
-    @property
-    def autosave_path(self) -> Path:
-        return self.project.path(AUTOSAVE_FILE)
-
-    def exists(self) -> bool:
-        return self.mask_path.is_file()
-
-    # -- save --
+    def damaged(self, path: Path) -> str:
+        return f"the mask edits {path} are damaged"
 
     def save(self, layer: MaskLayer) -> Path:
         """Write ``mask.json`` (atomic) and drop the autosave it supersedes."""
-        self._write(self.mask_path, layer)
-        self.autosave_path.unlink(missing_ok=True)
-        self._collect_garbage()
-        return self.mask_path
+        super().save(layer)
+        return self.path
 
-    def autosave(self, layer: MaskLayer) -> Path:
-        self._write(self.autosave_path, layer)
-        self._collect_garbage()
-        return self.autosave_path
-
-    def discard_autosave(self) -> None:
-        self.autosave_path.unlink(missing_ok=True)
-        self._collect_garbage()
-
-    def _write(self, path: Path, layer: MaskLayer) -> None:
-        folder = path.parent
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise ProjectError(f"cannot create {folder}: {e.strerror}; check free space and permissions.") from e
+    def _body(self, layer: MaskLayer, folder: Path) -> dict[str, Any]:
         arrays = _arrays(layer)
         sha = _sha(arrays)
-        name = f"mask-{sha[:16]}.npz"
-        if not (folder / name).is_file():  # content-addressed: an existing file is this one
-            atomic_save_npz(folder / name, **arrays)
-        atomic_write_json(path, {
-            "schema_version": SCHEMA_VERSION,
-            "kind": KIND,
-            "saved_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-            "saved_ns": time.time_ns(),
+        return {
             "uv_size": layer.size,
             "grow_px": layer.grow_px,
             "reference_resolution": REFERENCE_RESOLUTION,
             "n_frames": layer.n_frames,
             "ranges": [{"start": r.start, "stop": r.stop} for r in layer.ranges],
-            "file": name,
+            "file": self._write_payload(folder, sha, arrays),
             "sha256": sha,
-        })
+        }
 
-    def _collect_garbage(self) -> None:
-        folder = self.project.path(EDITS_DIR)
-        used = set()
-        for p in (self.mask_path, self.autosave_path):
-            if p.is_file():
-                try:
-                    used.add(json.loads(p.read_text(encoding="utf-8")).get("file"))
-                except (OSError, ValueError, AttributeError):
-                    return  # a damaged file: never delete data it might reference
-        for f in folder.glob("mask-*.npz"):
-            if f.name not in used:
-                f.unlink(missing_ok=True)
+    def _payload_name(self, doc: dict[str, Any]) -> str | None:
+        return doc.get("file")
 
     # -- load --
 
@@ -140,14 +100,7 @@ class MaskStore:
         (with what to do) when the files are damaged or from a newer version."""
         if not self.exists():
             return MaskLayer(n_frames=n_frames)
-        return self._read(self.mask_path, n_frames)
-
-    def recovery_available(self) -> bool:
-        auto = self._saved_ns(self.autosave_path)
-        if auto is None:
-            return False
-        saved = self._saved_ns(self.mask_path) if self.exists() else None
-        return saved is None or auto > saved
+        return self._read(self.path, n_frames)
 
     def recover(self, n_frames: int | None = None) -> MaskLayer | None:
         """The autosaved layer if newer than ``mask.json``, else None (a damaged one is logged)."""
@@ -159,29 +112,9 @@ class MaskStore:
             log.warning("mask autosave not recoverable: %s", e)
             return None
 
-    @staticmethod
-    def _saved_ns(path: Path) -> int | None:
-        try:
-            return int(json.loads(path.read_text(encoding="utf-8"))["saved_ns"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-
     def _read(self, path: Path, n_frames: int | None) -> MaskLayer:
-        what = f"the mask edits {path} are damaged"
-        fix = "delete it to start again from the automatic mask, or restore it from a backup"
-        try:
-            d = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ProjectError(f"{what} ({e}); {fix}.") from e
-        except OSError as e:
-            raise ProjectError(f"cannot read {path}: {e.strerror}; check file permissions.") from e
-        if not isinstance(d, dict) or d.get("kind") != KIND or not isinstance(d.get("schema_version"), int):
-            raise ProjectError(f"{what} (not a DubStudio mask file); {fix}.")
-        if d["schema_version"] > SCHEMA_VERSION:
-            raise ProjectError(
-                f"{path} was saved by a newer DubStudio (mask schema {d['schema_version']}, this version "
-                f"reads up to {SCHEMA_VERSION}); update DubStudio to open these edits."
-            )
+        d = self._read_document(path)
+        what, fix = self.damaged(path), self.FIX
         try:
             size = int(d["uv_size"])
             ranges = [(int(r["start"]), int(r["stop"])) for r in d["ranges"]]
@@ -200,9 +133,8 @@ class MaskStore:
             raise ProjectError(f"{what} (bad entry: {type(e).__name__}: {e}); {fix}.") from e
         f = path.parent / name
         try:
-            with np.load(f, allow_pickle=False) as z:
-                arrays = {k: np.array(z[k]) for k in ("base_premul", "base_cover", "range_premul", "range_cover")}
-        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as e:
+            arrays = self._load_payload(f, ("base_premul", "base_cover", "range_premul", "range_cover"))
+        except (OSError, KeyError, ValueError) as e:
             raise ProjectError(f"the mask data {f} is missing or damaged ({e}); {fix.replace('it', path.name, 1)}.") from e
         if _sha(arrays) != sha:
             raise ProjectError(f"the mask data {f} does not match {path.name} (changed outside DubStudio); {fix.replace('it', path.name, 1)}.")

@@ -45,6 +45,9 @@ import cv2
 import numpy as np
 
 from dubstudio.rendering.crop_io import crop_region, extract_crop, feather, paste_crop, paste_weight
+from dubstudio.masks.evaluate import effective_from_maps
+from dubstudio.masks.layer import MaskLayer
+from dubstudio.masks.mapping import FrameUV, frame_uv
 from dubstudio.tracking.crops import MASK_LOWER_FACE, MASK_MOUTH
 
 __all__ = [
@@ -52,7 +55,6 @@ __all__ = [
     "CropMasks",
     "Compositor",
     "alpha_from_regions",
-    "load_user_mask",
     "match_colour",
     "blend_crop",
     "detail_layer",
@@ -206,16 +208,50 @@ def blend_crop(real_crop: np.ndarray, gen_crop: np.ndarray, masks: CropMasks, se
     return np.clip(real + (g - real) * a + 0.5, 0, 255).astype(np.uint8)
 
 
-def load_user_mask(project):
-    """The project's saved mask edits (``masks.MaskLayer``), or None when there are none (the
-    automatic mask is used). Raises ``ProjectError`` with what to do when they are damaged."""
-    from dubstudio.masks.store import MaskStore
+def frame_user_mask(
+    layer: MaskLayer,
+    tracking,
+    i: int,
+    resolution: int,
+    controls: np.ndarray | None = None,
+    settings: CompositeSettings | None = None,
+    model=None,
+    regions: np.ndarray | None = None,
+    mapping: FrameUV | None = None,
+) -> np.ndarray:
+    """(R, R) float32 effective mask of frame ``i`` in its crop (zeros without a face).
 
-    store = MaskStore(project)
-    if not store.exists():
-        return None
-    layer = store.load()
-    return None if layer.is_empty else layer
+    ``regions`` (R, R) uint8: the automatic region masks to start from (the compositor passes
+    its own); by default the visible-triangle regions of ``mapping`` (tracked) united with the
+    edited expression's. ``mapping``: a cached ``frame_uv`` of the tracked frame."""
+    r = int(resolution)
+    if not tracking.has_face[i]:
+        return np.zeros((r, r), np.float32)
+    settings = settings or CompositeSettings()
+    model = model or tracking.model()
+    base = mapping if mapping is not None and mapping.resolution == r and mapping.size == layer.size else frame_uv(tracking, i, r, None, model, layer.size, texels=False)
+    maps = [base]
+    if controls is not None:
+        maps.append(frame_uv(tracking, i, r, controls, model, layer.size, texels=False))
+    if regions is None:
+        regions = np.maximum.reduce([m.regions for m in maps])
+    auto, _ = alpha_from_regions(regions, settings)
+    return effective_from_maps(layer, i, maps, auto)
+
+
+def user_alpha_and_ring(effective: np.ndarray, regions: np.ndarray, settings: CompositeSettings) -> tuple[np.ndarray, np.ndarray]:
+    """(alpha, colour-matching ring) from an effective mask: alpha is the mask itself; the ring
+    is the band of ``ring_px`` inside its 0.5 edge plus its soft edge, away from the mouth."""
+    r = effective.shape[0]
+    alpha = np.clip(effective, 0.0, 1.0).astype(np.float32)
+    sel = alpha >= 0.5
+    if not sel.any():
+        return alpha, np.zeros((r, r), bool)
+    sd = signed_distance(sel)
+    ring = (alpha > 0) & (sd > -settings.px(settings.ring_px, r))
+    if MASK_LOWER_FACE in settings.regions:
+        ring &= _distance_outside(regions == MASK_MOUTH) > settings.px(settings.mouth_guard_px, r)
+    return alpha, ring
 
 
 class Compositor:
@@ -223,7 +259,7 @@ class Compositor:
 
     ``masks(indices, controls)`` rasterizes a batch of frames once; ``composite(frame, i, crop)``
     pastes one crop (computing its masks if not given). With ``user_mask`` (the project's
-    ``load_user_mask``) the alpha is the effective mask of ``masks.evaluate.frame_user_mask``:
+    ``shot.masks.load_user_mask``) the alpha is the effective mask of ``frame_user_mask``:
     the automatic alpha plus the user's UV-space paint/erase, grown or shrunk, then limited to
     the generated pixels as usual; the colour ring follows its edge.
     """
@@ -233,7 +269,7 @@ class Compositor:
         self.resolution = int(resolution)
         self.settings = settings or CompositeSettings()
         self.model = model or tracking.model()
-        # The user's mask edits (``masks.MaskLayer``, see ``load_user_mask``); None or an
+        # The user's mask edits (``masks.MaskLayer``, see ``shot.masks.load_user_mask``); None or an
         # empty layer keeps the automatic alpha bit for bit.
         self.user_mask = user_mask
 
@@ -312,8 +348,6 @@ class Compositor:
 
     def _user_alpha(self, i: int, regions: np.ndarray, controls: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """Alpha and ring from the automatic alpha of ``regions`` plus the user's mask edits."""
-        from dubstudio.masks.evaluate import frame_user_mask, user_alpha_and_ring
-
         effective = frame_user_mask(self.user_mask, self.tracking, i, self.resolution, controls, self.settings, self.model, regions=regions)
         return user_alpha_and_ring(effective, regions, self.settings)
 

@@ -30,7 +30,8 @@ import numpy as np
 from dubstudio.core.jobs import Progress
 from dubstudio.core.errors import DubStudioError, ProjectError
 from dubstudio.rendering.background import BackgroundKeeper, BackgroundSettings
-from dubstudio.rendering.composite import CompositeSettings, Compositor, load_user_mask
+from dubstudio.rendering.composite import CompositeSettings, Compositor
+from dubstudio.shot.masks import load_user_mask
 
 __all__ = [
     "CropRenderer",
@@ -40,7 +41,6 @@ __all__ = [
     "RenderedFrame",
     "new_stats",
     "render_with_masks",
-    "load_tracking",
     "frame_controls",
     "output_kind",
     "VIDEO_SUFFIXES",
@@ -66,14 +66,6 @@ class RenderSettings:
     composite: CompositeSettings = field(default_factory=CompositeSettings)
     background: BackgroundSettings | None = field(default_factory=BackgroundSettings)  # None: off
     png_compression: int = 3
-
-
-def load_tracking(project):
-    """The project's Tracking with the editor's saved corrections; a clear ProjectError when the
-    shot was not tracked yet."""
-    from dubstudio.training.data import tracking_of
-
-    return tracking_of(project)[0]
 
 
 def frame_controls(controls: np.ndarray | None, frames: range, n_frames: int) -> np.ndarray | None:

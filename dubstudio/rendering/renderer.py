@@ -31,7 +31,7 @@ from dubstudio.rendering.rasterizer import rasterize_frames
 from dubstudio.rendering.texel_coverage import unseen_pixels
 from dubstudio.nn import checkpoint as ckpt
 from dubstudio.nn.audio_features import mel_windows_for_video
-from dubstudio.training.data import tracking_of
+from dubstudio.shot.tracking import tracking_of
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class ActorRenderer:
     def load(cls, project: Project | str | Path, device: torch.device | str = "cpu", mode: str | None = None,
              actor: str | Path | None = None) -> ActorRenderer:
         """The project's latest adaptation (or that of ``mode``, or the actor file ``actor``)."""
-        from dubstudio.training.from_shot import actor_file_of
+        from dubstudio.shot.adaptation import actor_file_of
         from dubstudio.nn.config import TrainConfig
 
         if not isinstance(project, Project):

@@ -207,22 +207,31 @@ def tracking_metrics(t: Tracking) -> dict:
     return out
 
 
+def track_key(project: Project, video: Path, settings: TrackSettings = TrackSettings()) -> str:
+    """The tracking stage's cache key: the video's content, the settings and the version."""
+    return project.stage_key("track", {"video": video}, {"version": TRACK_VERSION, **asdict(settings), **_squeeze(video)})
+
+
+def _squeeze(video: Path) -> dict:
+    """Anamorphic shots are detected unsqueezed (since the ninth session): their older caches are stale."""
+    from dubstudio.io.video import sample_aspect
+
+    sar = sample_aspect(video)
+    return {"unsqueezed_sar": str(sar)} if sar != 1 else {}
+
+
 def track(video: str | Path, project: Project, settings: TrackSettings = TrackSettings(), progress: Progress | None = None, force: bool = False) -> tuple[Tracking, dict]:
     """Track ``video`` into ``project`` (cached: unchanged inputs and settings return at once)."""
     progress = progress or Progress()
     t0 = time.perf_counter()
     video = Path(video)
-    from dubstudio.io.video import sample_aspect
-
-    # anamorphic shots are detected unsqueezed (since the ninth session): their older caches are stale
-    squeeze = {"unsqueezed_sar": str(sample_aspect(video))} if sample_aspect(video) != 1 else {}
-    key = project.stage_key("track", {"video": video}, {"version": TRACK_VERSION, **asdict(settings), **squeeze})
+    key = track_key(project, video, settings)
     if not force and project.stage_is_current("track", key):
         rec = project.stage_record("track")
         return Tracking.load(project.path(rec["outputs"]["tracking"])), dict(rec["metrics"], cached=True)
 
     lm_key = project.stage_key("landmarks", {"video": video}, {"version": LANDMARK_VERSION, "chunk": settings.chunk_frames,
-                                                             "conf": settings.min_confidence, **squeeze})
+                                                             "conf": settings.min_confidence, **_squeeze(video)})
     store = ChunkStore(project.cache_dir("landmarks"), lm_key)
     landmarks = detect_landmarks(video, store, settings, progress)
     with VideoReader(video) as reader:

@@ -17,16 +17,15 @@ ends of the cached range) plus a random reference frame of the same actor.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 
 import numpy as np
 
+from dubstudio.shot.tracking import tracking_of
 from dubstudio.core.jobs import Progress
 from dubstudio.nn.audio_features import mel_windows_for_video
 from dubstudio.core.errors import ProjectError
-from dubstudio.io.atomic import settings_hash
 from dubstudio.project.store import ChunkStore, Project
 from dubstudio.tracking.result import Tracking
 
@@ -37,34 +36,6 @@ CHUNK_FRAMES = 50
 
 
 # --------------------------------------------------------------------------------- project helpers
-
-
-def tracking_of(project: Project, corrected: bool = True) -> tuple[Tracking, str]:
-    """The project's Tracking and its key; a clear error if the shot is not tracked yet.
-
-    With ``corrected`` (every downstream stage: curves, training, rendering, export) the editor's
-    saved tracking corrections are applied and the key covers them, so frame caches and
-    adaptations notice a correction like a re-track."""
-    rec = project.stage_record("track")
-    if not rec or "tracking" not in rec.get("outputs", {}):
-        raise ProjectError(
-            f"{project.root} has no tracking yet; run `dubstudio track VIDEO --project {project.root}` first."
-        )
-    path = project.path(rec["outputs"]["tracking"])
-    if not path.is_file():
-        raise ProjectError(f"the tracking file {path} is missing; run `dubstudio track` on the project again.")
-    tracking, key = Tracking.load(path), str(rec["key"])
-    if corrected:
-        from dubstudio.tracking.correction_store import CorrectionStore, corrected_tracking
-
-        store = CorrectionStore(project)
-        if store.exists():
-            tracking = corrected_tracking(project, tracking)
-            key = settings_hash({"track": key, "corrections": hashlib.sha256(store.path.read_bytes()).hexdigest()})
-    return tracking, key
-
-
-# ----------------------------------------------------------------------------------- frame cache
 
 
 @dataclass

@@ -8,77 +8,18 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
+from dubstudio.shot.adaptation import shot_name
 from dubstudio.core.errors import ProjectError
 from dubstudio.project.store import Project
 from dubstudio.nn import checkpoint as ckpt
-from dubstudio.training.data import tracking_of
+from dubstudio.shot.tracking import tracking_of
 
 log = logging.getLogger(__name__)
 
 # above this ``shape_distance`` between another shot's tracked face and this one, starting from that
 # shot is flagged as maybe another person (one person across shots: 0.005-0.011, two people >= 0.036)
 SAME_ACTOR_MAX_DISTANCE = 0.025
-
-
-def actor_file_of(source: str | Path, mode: str | None = None) -> Path:
-    """The actor file behind ``source``: an actor file itself (``.pt``), a project folder's latest
-    adaptation (of ``mode``, when given), or a shot's video, meaning its default project."""
-    source = Path(source)
-    if source.is_file() and source.suffix.lower() == ".pt":
-        return source
-    if source.is_file():  # a shot's video: its project beside it (where `run` and the editor put it)
-        from dubstudio.core.paths import default_project_dir
-
-        source = default_project_dir(source)
-        if not source.is_dir():
-            raise ProjectError(f"{source} does not exist: give the project folder of that shot (or its actor file).")
-    try:
-        project = Project.open(source)
-    except ProjectError as e:
-        raise ProjectError(f"{source} is neither an actor file nor a project folder ({e})") from e
-    stage = "adapt" if mode is None else f"adapt_{mode}"
-    rec = project.stage_record(stage)
-    if not rec:
-        what = "adaptation" if mode is None else f"'{mode}' adaptation"
-        raise ProjectError(f"{project.root} has no {what} yet; run `dubstudio adapt --project {project.root}` first.")
-    path = project.path(rec["outputs"]["actor"])
-    if not path.is_file():
-        raise ProjectError(f"the adaptation of {project.root} points to {path}, which is missing; adapt that shot again.")
-    return path
-
-
-def shot_name(actor_file: str | Path) -> str:
-    """The project folder an actor file sits in (``<project>/cache/adapt/actor_*.pt``), else its name."""
-    p = Path(actor_file).resolve()
-    return p.parents[2].name if p.parent.name == "adapt" and p.parent.parent.name == "cache" else p.name
-
-
-def tracked_identity(project: Project) -> np.ndarray | None:
-    """A tracked project's neutral face shape, read alone from its tracking file (cheap: the
-    editor compares it with every recent shot); None when the shot is not tracked."""
-    rec = project.stage_record("track")
-    if not rec or "tracking" not in rec.get("outputs", {}):
-        return None
-    try:
-        with np.load(project.path(rec["outputs"]["tracking"]), allow_pickle=False) as z:
-            return np.asarray(z["identity"])
-    except (OSError, KeyError, ValueError):
-        return None
-
-
-def shot_of(source: str | Path) -> Path | None:
-    """The project folder behind a From shot entry (folder, actor file or video), or None."""
-    source = Path(source)
-    if source.is_file() and source.suffix.lower() == ".pt":
-        p = source.resolve()
-        return p.parents[2] if p.parent.name == "adapt" and p.parent.parent.name == "cache" else None
-    if source.is_file():
-        from dubstudio.core.paths import default_project_dir
-
-        source = default_project_dir(source)
-    return source if source.is_dir() else None
 
 
 def other_actor_warning(start_from: str | Path, project: Project) -> str | None:

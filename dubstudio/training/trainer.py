@@ -44,8 +44,10 @@ from dubstudio.nn.generator import dilate_px, render_mask
 from dubstudio.nn.neural_texture import NeuralTexture
 from dubstudio.rendering.texel_coverage import fill_unseen, seen_texels
 from dubstudio.nn import checkpoint as ckpt
-from dubstudio.training.data import FrameCache, WindowSampler, neutral_reference, tracking_of
-from dubstudio.training.from_shot import same_actor_warning, shot_name, start_source
+from dubstudio.training.data import FrameCache, WindowSampler, neutral_reference
+from dubstudio.shot.tracking import tracking_of
+from dubstudio.training.from_shot import same_actor_warning, start_source
+from dubstudio.shot.adaptation import shot_name
 from dubstudio.nn.config import TrainConfig
 from dubstudio.training.session import Session, torch_batch  # noqa: F401 (torch_batch: re-exported, it lived here)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dubstudio.project.curve_store import AUTOSAVE_FILE, CURVES_FILE, CurveStore
+from dubstudio.shot.curve_store import AUTOSAVE_FILE, CURVES_FILE, CurveStore
 from dubstudio.core.curves import ControlCurves, Key, neutral_key, smoothstep
 from dubstudio.core.edits import EditHistory, SetDriven, SetKey
 from dubstudio.core.visemes import VISEMES, insert_viseme, viseme_name

@@ -17,7 +17,8 @@ from dubstudio.core.edits import EditHistory
 from dubstudio.core.errors import ProjectError
 from dubstudio.project.store import Project
 from dubstudio.masks import ClearMask, Footprint, MaskLayer, MaskStore, PaintStroke, SetGrow
-from dubstudio.masks.evaluate import frame_user_mask, sample_delta
+from dubstudio.rendering.composite import frame_user_mask
+from dubstudio.masks.evaluate import sample_delta
 from dubstudio.masks.mapping import crop_vertices, frame_uv
 from dubstudio.masks.store import AUTOSAVE_FILE, MASK_FILE
 from dubstudio.tracking.crops import raw_crop_boxes

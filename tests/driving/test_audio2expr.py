@@ -181,7 +181,7 @@ def test_cancel_saves_a_resumable_checkpoint(shot, tmp_path):
 
 
 def test_drive_project_writes_a_driven_layer(generic, shot, media, tmp_path):
-    from dubstudio.project.curve_store import CurveStore
+    from dubstudio.shot.curve_store import CurveStore
 
     _, tracking, _ = shot
     shutil.copytree(shot[0].root, tmp_path / "p")  # own copy: the shared project stays unedited
@@ -354,7 +354,7 @@ def test_the_dub_uses_the_installed_generic_model_unless_told_otherwise(generic,
     """`dub --audio` / `run --audio` take the generic model `audio2expr train` installed (as the
     editor does) unless the shot's own model fits the actor clearly better, the shot's own model
     with ``shot``, or a checkpoint given by path."""
-    from dubstudio.project.curve_store import CurveStore
+    from dubstudio.shot.curve_store import CurveStore
     from dubstudio.driving.a2e_generic import default_generic_path
     from dubstudio.driving.dub import dub_from_audio
 

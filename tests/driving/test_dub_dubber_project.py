@@ -6,9 +6,10 @@ import sys
 import numpy as np
 import pytest
 
-from dubstudio.project.curve_store import CurveStore
+from dubstudio.shot.curve_store import CurveStore
 from dubstudio.project.store import Project
-from dubstudio.driving.dub import dub_from_dubber, project_tracking
+from dubstudio.driving.dub import dub_from_dubber
+from dubstudio.shot.tracking import load_tracking
 from dubstudio.tracking.track import track
 
 pytestmark = pytest.mark.media
@@ -23,7 +24,7 @@ def actor_project(media, tmp_path_factory):
 
 
 def test_dubber_drives_curves_and_keeps_tracking(actor_project, media):
-    actor = project_tracking(actor_project)
+    actor = load_tracking(actor_project)
     tracked_before = actor.controls.copy()
     res = dub_from_dubber(actor_project, media / "dubber_a.mp4")
     assert res.frames == 125 and res.driven_frames == 125
@@ -38,7 +39,7 @@ def test_dubber_drives_curves_and_keeps_tracking(actor_project, media):
     # The dubber moves the jaw: a real open/close pattern, in the actor's range.
     assert jaw[:110].std() > 0.03 and jaw.max() < 1.0
     # The tracking file is untouched; the tracked layer equals it.
-    np.testing.assert_array_equal(project_tracking(actor_project).controls, tracked_before)
+    np.testing.assert_array_equal(load_tracking(actor_project).controls, tracked_before)
     np.testing.assert_array_equal(curves.tracked, tracked_before)
 
 
@@ -101,14 +102,14 @@ def test_a_source_that_misses_the_shot_is_refused_and_writes_nothing(actor_proje
     from dubstudio.core.errors import DubStudioError
 
     store = CurveStore(actor_project)
-    before = store.load(project_tracking(actor_project)).evaluate_all()
+    before = store.load(load_tracking(actor_project)).evaluate_all()
     with pytest.raises(DubStudioError, match="does not overlap"):
         dub_from_audio(actor_project, media / "speech_de.wav", offset_s=10.0)  # the shot is 5 s
     with pytest.raises(DubStudioError, match="does not overlap"):
         dub_from_audio(actor_project, media / "speech_de.wav", offset_s=-60.0)
     with pytest.raises(DubStudioError, match="dubber clip dubber_a.mp4"):
         dub_from_dubber(actor_project, media / "dubber_a.mp4", offset_s=-5.0, sync="off")  # the clip is 4.7 s
-    np.testing.assert_array_equal(store.load(project_tracking(actor_project)).evaluate_all(), before)
+    np.testing.assert_array_equal(store.load(load_tracking(actor_project)).evaluate_all(), before)
     out = subprocess.run(
         [sys.executable, "-m", "dubstudio.cli", "dub", "--project", str(actor_project.root), "--audio", str(media / "speech_de.wav"),
          "--offset", "6"], capture_output=True, text=True, timeout=300)

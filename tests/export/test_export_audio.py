@@ -85,7 +85,7 @@ def _drive(shot, source: str) -> None:
 
 
 def test_recorded_dub_audio_is_the_default(derived_shot, media, tmp_path):
-    from dubstudio.driving.dub import record_dub_audio, recorded_dub_audio
+    from dubstudio.shot.dub_audio import record_dub_audio, recorded_dub_audio
 
     shot = derived_shot(n=25, fps=Fraction(25), audio_s=1.0)
     wav = media / "speech_zh.wav"  # 8.0 s, 48 kHz stereo
@@ -114,7 +114,7 @@ def test_recorded_dub_audio_is_the_default(derived_shot, media, tmp_path):
 def test_dubber_without_audio_and_changed_audio_are_clear_errors(derived_shot, media, tmp_path):
     import shutil
 
-    from dubstudio.driving.dub import record_dub_audio
+    from dubstudio.shot.dub_audio import record_dub_audio
 
     shot = derived_shot(n=10, fps=Fraction(25), audio_s=0.4)
     silent = derived_shot(n=5, fps=Fraction(25)).clip  # a "dubber video" with no audio track
@@ -153,9 +153,10 @@ def test_an_undone_dub_no_longer_brings_its_audio(derived_shot, media):
     """The editor can undo a dub (and save): the recorded dub audio then no longer belongs to the
     mouth, so export falls back to the shot's own sound and says why; a mouth driven from another
     source than the recorded audio is an error."""
-    from dubstudio.project.curve_store import CurveStore
+    from dubstudio.shot.curve_store import CurveStore
     from dubstudio.core.edits import ResetRange
-    from dubstudio.driving.dub import load_curves, record_dub_audio
+    from dubstudio.shot.curves import load_curves
+    from dubstudio.shot.dub_audio import record_dub_audio
 
     shot = derived_shot(n=10, fps=Fraction(25), audio_s=0.4)
     _drive(shot, "audio:speech_zh.wav")
@@ -212,7 +213,7 @@ def test_a_stem_is_read_only_where_the_shot_plays_it(tmp_path):
 
 
 def test_a_line_placed_by_timecode_defaults_to_fit(derived_shot, tmp_path):
-    from dubstudio.driving.dub import record_dub_audio
+    from dubstudio.shot.dub_audio import record_dub_audio
 
     shot = derived_shot(n=25, fps=Fraction(25), audio_s=1.0)
     path, x = _stem(tmp_path / "reel1.wav")

@@ -30,7 +30,7 @@ def _decoded(path, stream: int) -> np.ndarray:
 
 
 def _dubbed(derived_shot, media):
-    from dubstudio.driving.dub import record_dub_audio
+    from dubstudio.shot.dub_audio import record_dub_audio
 
     shot = derived_shot(n=25, fps=Fraction(25), audio_s=1.0)  # its own sound: a 440 Hz tone
     _drive(shot, "audio:speech_zh.wav")

@@ -10,11 +10,11 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from dubstudio.project.curve_store import CurveStore
+from dubstudio.shot.curve_store import CurveStore
 from dubstudio.core.curves import Key
 from dubstudio.core.edits import SetKey
 from dubstudio.core.jobs import CancelToken, Progress
-from dubstudio.driving.dub import load_curves
+from dubstudio.shot.curves import load_curves
 from dubstudio.core.errors import Cancelled, DubStudioError, MediaError, ProjectError
 from dubstudio.export.audio_track import AudioRequest
 from dubstudio.export.job import ExportSettings, export_shot

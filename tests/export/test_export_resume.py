@@ -183,10 +183,10 @@ def test_a_10_bit_source_continues_in_step(derived_shot, knowing, tmp_path):
 
 
 def _edit_jaw(shot, frame: int, value: float) -> None:
-    from dubstudio.project.curve_store import CurveStore
+    from dubstudio.shot.curve_store import CurveStore
     from dubstudio.core.curves import Key
     from dubstudio.core.edits import SetKey
-    from dubstudio.driving.dub import load_curves
+    from dubstudio.shot.curves import load_curves
 
     curves = load_curves(shot.project, shot.tracking)
     SetKey("jaw_open", Key(frame, value)).apply(curves)

@@ -75,7 +75,7 @@ def test_a_further_shot_starts_from_a_recent_shot_of_the_actor(make_window, trac
 
     import torch
 
-    from dubstudio.training.from_shot import actor_file_of
+    from dubstudio.shot.adaptation import actor_file_of
 
     win = make_window()
     gui.open(win, tracked_project)  # shot A: adapted first
@@ -110,7 +110,7 @@ def test_a_further_shot_starts_from_a_recent_shot_of_the_actor(make_window, trac
     panel.job = None
     panel._update_enabled()
     assert "from shot tracked.dubstudio" in panel.status.text()
-    from dubstudio.gui.export_choice import adaptations
+    from dubstudio.shot.adaptation import adaptations
 
     assert "from shot tracked.dubstudio" in adaptations(win.session.project)[0][1]  # the export dialog's renderer list
 
@@ -124,7 +124,7 @@ def test_a_shot_that_looks_like_another_person_is_questioned_before_adapting(mak
 
     import torch
 
-    from dubstudio.training.from_shot import actor_file_of
+    from dubstudio.shot.adaptation import actor_file_of
 
     win = make_window(answers={"other_actor": "no"})
     gui.open(win, tracked_project)

@@ -11,7 +11,7 @@ import shutil
 import numpy as np
 import pytest
 
-from dubstudio.project.curve_store import CURVES_FILE
+from dubstudio.shot.curve_store import CURVES_FILE
 from dubstudio.core.controls import CONTROL_NAMES
 
 
@@ -197,10 +197,10 @@ def test_a_mouth_driven_outside_the_editor_is_not_called_undubbed(make_window, t
     """Curves driven by a script (the core API records no dialogue): the Dub panel says where the mouth
     came from and that export will ask for the dialogue, instead of "not dubbed yet"; a reset of the
     driven layer (undoable) brings "not dubbed yet" back."""
-    from dubstudio.project.curve_store import CurveStore
+    from dubstudio.shot.curve_store import CurveStore
     from dubstudio.core.edits import SetDriven
     from dubstudio.project.store import Project
-    from dubstudio.rendering.render_job import load_tracking
+    from dubstudio.shot.tracking import load_tracking
 
     p = Project.open(tracked_project)
     t = load_tracking(p)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from dubstudio.project.curve_store import AUTOSAVE_FILE, CURVES_FILE
+from dubstudio.shot.curve_store import AUTOSAVE_FILE, CURVES_FILE
 
 
 def test_autosave_then_recovery_in_a_new_window(make_window, tracked_project, gui, qtbot):

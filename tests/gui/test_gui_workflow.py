@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from dubstudio.project.curve_store import CURVES_FILE
+from dubstudio.shot.curve_store import CURVES_FILE
 from dubstudio.core.controls import JAW
 
 

@@ -15,7 +15,8 @@ from dubstudio.core.errors import NoFaceError, ProjectError
 from dubstudio.project.store import Project
 from dubstudio.tracking.correction import HANDLE_LANDMARKS, CorrectionSettings, FrameCorrection, TrackingCorrector
 from dubstudio.tracking.correction_edits import CorrectLandmarks, NudgePose, ResetTracking
-from dubstudio.tracking.correction_store import CORRECTIONS_FILE, CorrectionStore, corrected_tracking
+from dubstudio.shot.tracking import load_tracking as corrected_tracking
+from dubstudio.tracking.correction_store import CORRECTIONS_FILE, CorrectionStore
 from dubstudio.core.controls import JAW
 from dubstudio.tracking.result import Tracking
 
@@ -237,8 +238,8 @@ def test_save_load_round_trip_and_downstream_tracking(tracked, tmp_path):
     assert np.allclose(down.controls, c.tracking.controls, atol=1e-12)
     # every downstream stage reads it: training/rendering (tracking_of, with a key that changes
     # so caches and adaptations notice) and the curves' tracked base
-    from dubstudio.project.curve_store import tracked_controls
-    from dubstudio.training.data import tracking_of
+    from dubstudio.shot.curve_store import tracked_controls
+    from dubstudio.shot.tracking import tracking_of
 
     plain, plain_key = tracking_of(p, corrected=False)
     fixed, fixed_key = tracking_of(Project.open(root))

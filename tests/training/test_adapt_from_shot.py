@@ -14,7 +14,7 @@ from dubstudio.core.errors import DubStudioError, ProjectError
 from dubstudio.project.store import Project
 from dubstudio.rendering.renderer import ActorRenderer
 from dubstudio.nn import checkpoint as ckpt
-from dubstudio.training.from_shot import actor_file_of
+from dubstudio.shot.adaptation import actor_file_of
 from dubstudio.training.trainer import adapt, train_prior
 from tests.training.test_renderer_training import N_FRAMES, TINY, _trim
 
@@ -156,7 +156,7 @@ def test_shape_distance_ignores_pose_and_scale_but_not_shape(shots):
     from scipy.spatial.transform import Rotation
 
     from dubstudio.tracking.fitting import shape_distance
-    from dubstudio.training.data import tracking_of
+    from dubstudio.shot.tracking import tracking_of
 
     ident = tracking_of(shots[0])[0].identity
     moved = 1.7 * ident @ Rotation.from_euler("xyz", [10, -25, 5], degrees=True).as_matrix().T + [3.0, -1.0, 0.5]

@@ -16,7 +16,8 @@ from dubstudio.nn.generator import GeneratorConfig
 from dubstudio.rendering.rasterizer import rasterize_frames
 from dubstudio.tracking.crops import MASK_MOUTH
 from dubstudio.nn import checkpoint as ckpt
-from dubstudio.training.data import FrameCache, WindowSampler, tracking_of
+from dubstudio.training.data import FrameCache, WindowSampler
+from dubstudio.shot.tracking import tracking_of
 from dubstudio.training.trainer import Session, adapt, train_prior
 from dubstudio.nn.config import TrainConfig
 

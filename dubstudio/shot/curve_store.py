@@ -9,20 +9,14 @@ tracking file, which is read and never written here. ``curves.json`` (schema 1):
      "driven": {"file": "driven-<hash>.npz", "sha256": "...", "controls": ["jaw_open"],
                 "sources": {"jaw_open": "audio:speech_en.wav"}} | null}
 
-Driven npz files are content-addressed (named by their hash) and written before the JSON that
-references them, so a crash between the two leaves the previous save intact; files no longer
-referenced are deleted afterwards. ``autosave(curves)`` writes the same format to
-``edits/autosave.json``; ``recover()`` offers it when it is newer than ``curves.json``.
+Saving, the autosave, recovery and the content-addressed driven npz are ``EditFileStore``'s.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-import time
 import zipfile
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +24,9 @@ import numpy as np
 
 from dubstudio.core.curves import ControlCurves, Key
 from dubstudio.core.errors import ProjectError
-from dubstudio.io.atomic import atomic_save_npz, atomic_write_json
-from dubstudio.project.store import Project
+from dubstudio.project.edit_store import EditFileStore
+from dubstudio.shot.tracking import tracking_of
+from dubstudio.tracking.correction_store import CorrectionStore
 
 SCHEMA_VERSION = 1
 KIND = "dubstudio.curves"
@@ -42,18 +37,15 @@ AUTOSAVE_FILE = f"{EDITS_DIR}/autosave.json"
 log = logging.getLogger(__name__)
 
 
-def tracked_controls(project: Project) -> np.ndarray:
-    """(N, C) tracked controls (with the editor's saved tracking corrections), read-only access."""
+def tracked_controls(project) -> np.ndarray:
+    """(N, C) tracked controls (with the editor's saved tracking corrections), read-only access;
+    without corrections only the controls are read from the tracking file (cheap)."""
     rec = project.stage_record("track")
     if not rec or "tracking" not in rec.get("outputs", {}):
         raise ProjectError(f"{project.root} has no tracking yet; run `dubstudio track` first.")
-    path = project.path(rec["outputs"]["tracking"])
-    from dubstudio.tracking.correction_store import CorrectionStore
-
     if CorrectionStore(project).exists():
-        from dubstudio.training.data import tracking_of
-
         return np.array(tracking_of(project)[0].controls, dtype=np.float64)
+    path = project.path(rec["outputs"]["tracking"])
     try:
         with np.load(path, allow_pickle=False) as z:
             return np.array(z["controls"], dtype=np.float64)
@@ -70,48 +62,27 @@ def _array_sha(*arrays: np.ndarray) -> str:
     return h.hexdigest()
 
 
-class CurveStore:
+class CurveStore(EditFileStore):
     """Saves, loads, autosaves and recovers one project's ``ControlCurves`` edits."""
 
-    def __init__(self, project: Project) -> None:
-        self.project = project
+    KIND = KIND
+    SCHEMA_VERSION = SCHEMA_VERSION
+    FILE = CURVES_FILE
+    AUTOSAVE_FILE = AUTOSAVE_FILE
+    PAYLOAD_PREFIX = "driven"
+    NOUN = SCHEMA_NOUN = "curves"
+    FIX = "delete it to start again from the tracked curves, or restore it from a backup"
 
     @property
     def curves_path(self) -> Path:
-        return self.project.path(CURVES_FILE)
-
-    @property
-    def autosave_path(self) -> Path:
-        return self.project.path(AUTOSAVE_FILE)
-
-    def exists(self) -> bool:
-        return self.curves_path.is_file()
-
-    # -- save --
+        return self.path
 
     def save(self, curves: ControlCurves) -> Path:
         """Write ``curves.json`` (atomic) and drop the autosave it supersedes."""
-        self._write(self.curves_path, curves)
-        self.autosave_path.unlink(missing_ok=True)
-        self._collect_garbage()
-        return self.curves_path
+        super().save(curves)
+        return self.path
 
-    def autosave(self, curves: ControlCurves) -> Path:
-        """Crash-safe snapshot of unsaved edits (``edits/autosave.json``)."""
-        self._write(self.autosave_path, curves)
-        self._collect_garbage()
-        return self.autosave_path
-
-    def discard_autosave(self) -> None:
-        self.autosave_path.unlink(missing_ok=True)
-        self._collect_garbage()
-
-    def _write(self, path: Path, curves: ControlCurves) -> None:
-        folder = path.parent
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise ProjectError(f"cannot create {folder}: {e.strerror}; check free space and permissions.") from e
+    def _body(self, curves: ControlCurves, folder: Path) -> dict[str, Any]:
         driven = None
         cis = [ci for ci in range(curves.n_controls) if curves.has_driven(ci)]
         if cis:
@@ -119,43 +90,24 @@ class CurveStore:
             weights = np.stack([curves.driven_weight(ci) for ci in cis], axis=1)
             names = [curves.names[ci] for ci in cis]
             sha = _array_sha(values, weights, np.array(names))
-            name = f"driven-{sha[:16]}.npz"
-            if not (folder / name).is_file():  # content-addressed: an existing file is this one
-                atomic_save_npz(folder / name, values=values, weights=weights, controls=np.array(names))
+            name = self._write_payload(folder, sha, {"values": values, "weights": weights, "controls": np.array(names)})
             sources = {curves.names[ci]: curves.driven_source(ci) for ci in cis if curves.driven_source(ci)}
             driven = {"file": name, "sha256": sha, "controls": names, "sources": sources}
         keys = {
             name: [{"frame": k.frame, "value": k.value, "interp": k.interp, "mode": k.mode} for k in ks]
             for name, ks in curves.all_keys().items()
         }
-        atomic_write_json(path, {
-            "schema_version": SCHEMA_VERSION,
-            "kind": KIND,
-            "saved_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-            "saved_ns": time.time_ns(),
+        return {
             "n_frames": curves.n_frames,
             "controls": list(curves.names),
             "ease_frames": curves.ease_frames,
             "tracked_sha256": _array_sha(curves.tracked),
             "keys": keys,
             "driven": driven,
-        })
+        }
 
-    def _collect_garbage(self) -> None:
-        """Delete driven npz files that neither curves.json nor the autosave references (only
-        when both are readable, so a damaged file never costs data)."""
-        folder = self.project.path(EDITS_DIR)
-        used = set()
-        for p in (self.curves_path, self.autosave_path):
-            if p.is_file():
-                try:
-                    d = json.loads(p.read_text(encoding="utf-8"))
-                    used.add((d.get("driven") or {}).get("file"))
-                except (OSError, ValueError, AttributeError):
-                    return
-        for f in folder.glob("driven-*.npz"):
-            if f.name not in used:
-                f.unlink(missing_ok=True)
+    def _payload_name(self, doc: dict[str, Any]) -> str | None:
+        return (doc.get("driven") or {}).get("file")
 
     # -- load --
 
@@ -165,15 +117,7 @@ class CurveStore:
         base = self._tracked(tracked)
         if not self.exists():
             return ControlCurves(base)
-        return self._read(self.curves_path, base)
-
-    def recovery_available(self) -> bool:
-        """An autosave newer than the last save (or with no save at all) exists."""
-        auto = self._saved_ns(self.autosave_path)
-        if auto is None:
-            return False
-        saved = self._saved_ns(self.curves_path) if self.exists() else None
-        return saved is None or auto > saved
+        return self._read(self.path, base)
 
     def recover(self, tracked: Any = None) -> ControlCurves | None:
         """The autosaved curves if they are newer than ``curves.json``, else None. A damaged
@@ -191,30 +135,9 @@ class CurveStore:
             return tracked_controls(self.project)
         return np.asarray(getattr(tracked, "controls", tracked), dtype=np.float64)
 
-    @staticmethod
-    def _saved_ns(path: Path) -> int | None:
-        try:
-            d = json.loads(path.read_text(encoding="utf-8"))
-            return int(d["saved_ns"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-
     def _read(self, path: Path, base: np.ndarray) -> ControlCurves:
-        what = f"{path} is damaged"
-        fix = "delete it to start again from the tracked curves, or restore it from a backup"
-        try:
-            d = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ProjectError(f"{what} ({e}); {fix}.") from e
-        except OSError as e:
-            raise ProjectError(f"cannot read {path}: {e.strerror}; check file permissions.") from e
-        if not isinstance(d, dict) or d.get("kind") != KIND or not isinstance(d.get("schema_version"), int):
-            raise ProjectError(f"{what} (not a DubStudio curves file); {fix}.")
-        if d["schema_version"] > SCHEMA_VERSION:
-            raise ProjectError(
-                f"{path} was saved by a newer DubStudio (curves schema {d['schema_version']}, this "
-                f"version reads up to {SCHEMA_VERSION}); update DubStudio to open these edits."
-            )
+        d = self._read_document(path)
+        what, fix = self.damaged(path), self.FIX
         try:
             n_frames = int(d["n_frames"])
             if base.ndim != 2 or base.shape[0] != n_frames:
@@ -239,19 +162,18 @@ class CurveStore:
             raise ProjectError(f"{what} (bad entry: {type(e).__name__}: {e}); {fix}.") from e
         return curves
 
-    @staticmethod
-    def _read_driven(folder: Path, ref: dict, curves: ControlCurves) -> None:
+    def _read_driven(self, folder: Path, ref: dict, curves: ControlCurves) -> None:
         if not isinstance(ref["file"], str) or Path(ref["file"]).name != ref["file"]:
             raise ValueError(f"driven file must be a plain file name, got {ref['file']!r}")
         f = folder / ref["file"]
         try:
-            with np.load(f, allow_pickle=False) as z:
-                values, weights, names = z["values"], z["weights"], z["controls"]
-        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as e:
+            z = self._load_payload(f, ("values", "weights", "controls"))
+        except (OSError, KeyError, ValueError) as e:
             raise ProjectError(
                 f"the driven curves {f} are missing or damaged ({e}); run the audio/dubber driving "
                 f"again, or delete {f.parent / 'curves.json'} to start from the tracked curves."
             ) from e
+        values, weights, names = z["values"], z["weights"], z["controls"]
         if _array_sha(values, weights, names) != ref["sha256"]:
             raise ProjectError(
                 f"the driven curves {f} do not match the saved edits (changed outside DubStudio); "
