@@ -42,7 +42,7 @@ def main() -> int:
 
         clip = media_dir() / f"{args.clip}.mp4"
     else:
-        from dubstudio.sample import build_sample
+        from dubstudio.app.sample import build_sample
 
         clip = build_sample(tmp, seconds=2)
     tracking, _ = track(clip, Project.create(tmp / "proj", clip))

@@ -42,7 +42,8 @@ def main() -> None:
 
     import torch
 
-    from dubstudio.cli_render import load_renderer
+    from dubstudio.app.renderer import RendererChoice, open_renderer
+    from dubstudio.shot import Shot
     from dubstudio.core.jobs import CancelToken, Progress
     from dubstudio.core.errors import Cancelled
     from dubstudio.export.audio_track import AudioRequest
@@ -62,7 +63,7 @@ def main() -> None:
     suffix = "" if args.format == "png" else f".{args.format}"
 
     def export(out: Path, progress=None) -> tuple[float, dict]:
-        r = load_renderer(project, torch.device("cpu"), None, None)
+        r, _ = open_renderer(Shot(project), RendererChoice(device="cpu"))
         t = time.perf_counter()
         try:
             res = export_shot(project, r, out, settings, progress, tracking=tracking)

@@ -168,7 +168,10 @@ def contact_sheet(original: Path, export: Path, tracking, env: np.ndarray, silen
 def run_case(work: Path, case: str, spec: dict, steps: int, prior: Path | None, generic_dir: Path | None, detail: float | None = None,
              suffix: str = "", use_generic: bool = True, choose: bool = False) -> dict:
     from dubstudio.driving.audio2expr_train import as_audio, drive_project_from_audio
-    from dubstudio.driving.dub import dub_from_dubber
+    from dubstudio.app.dub import apply_dub
+    from dubstudio.driving.dub import drive_from_dubber
+    from dubstudio.shot.curve_store import CurveStore
+    from dubstudio.shot.curves import load_curves
     from dubstudio.export.audio_track import AudioRequest
     from dubstudio.export.job import ExportSettings, export_shot
     from dubstudio.export.mark import detect
@@ -195,7 +198,8 @@ def run_case(work: Path, case: str, spec: dict, steps: int, prior: Path | None, 
         # the dubber clip's own audio/picture offset is checked with a generic audio model that
         # never saw the dubber (nor the actor)
         g = generic_for(work, clip, generic_dir) if use_generic else None
-        d = dub_from_dubber(p, dubber, sync="auto", generic=g)
+        d = drive_from_dubber(p, dubber, sync="auto", generic=g)
+        apply_dub(p, d)  # as `dubstudio dub --dubber` does
         audio_path = dubber
         res["drive"] = {"source": spec["dubber"], "driven_frames": d.driven_frames, "generic": g.name if g else None,
                         **{k: d.details[k] for k in ("map", "av_sync") if k in d.details}}
@@ -203,6 +207,9 @@ def run_case(work: Path, case: str, spec: dict, steps: int, prior: Path | None, 
         audio_path = dubbed_audio_file(work, case, spec)
         g = generic_for(work, clip, generic_dir) if use_generic else None
         d = drive_project_from_audio(p, audio_path, generic=g, choose=choose)
+        curves = load_curves(p)
+        d.edit.apply(curves)
+        CurveStore(p).save(curves)
         res["drive"] = {"source": spec["audio"], "audio_start_s": spec["start_s"], "generic": g.name if g else None,
                         "audio_frames": d.audio_frames, "av_offset": d.adaptation["metrics"].get("av_offset"),
                         "sync": d.adaptation.get("sync"), "range": d.adaptation.get("range"), "choice": d.adaptation.get("choice"),

@@ -45,7 +45,8 @@ def encode(frames: list[np.ndarray], path: Path, fps: Fraction, crf: int) -> Non
 
 
 def main() -> int:
-    from dubstudio.cli_render import load_renderer
+    from dubstudio.app.renderer import RendererChoice, open_renderer
+    from dubstudio.shot import Shot
     from dubstudio.export import mark
     from dubstudio.project.store import Project
     from dubstudio.rendering.composite import CompositeSettings
@@ -74,7 +75,7 @@ def main() -> int:
         reader = VideoReader(project.check_video())
         renderer = CopyBaseline(tracking, reader, parse_frames(args.train_frames, tracking.n_frames), args.resolution)
     else:
-        renderer = load_renderer(project, "cuda" if torch.cuda.is_available() else "cpu")
+        renderer, _ = open_renderer(Shot(project), RendererChoice())
     lengths = [int(v) for v in args.frames.split(",")]
     crfs = [int(v) for v in args.crf.split(",")]
     methods = args.methods.split(",")

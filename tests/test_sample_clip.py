@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from dubstudio.core.errors import DubStudioError
-from dubstudio.sample import SAMPLE_NAME, build_sample, camera_matrix, default_sample_path
+from dubstudio.app.sample import SAMPLE_NAME, build_sample, camera_matrix, default_sample_path
 
 SECONDS, FPS = 2, 25
 N_FRAMES = SECONDS * FPS
@@ -142,7 +142,7 @@ def test_deterministic(clip, tmp_path):
 
 
 def test_missing_espeak_is_a_clear_error(monkeypatch, tmp_path):
-    monkeypatch.setattr("dubstudio.sample.shutil.which", lambda *_a, **_k: None)
+    monkeypatch.setattr("dubstudio.app.sample.shutil.which", lambda *_a, **_k: None)
     with pytest.raises(DubStudioError, match=r"espeak-ng.*install"):
         build_sample(tmp_path, seconds=1)
     assert not list(tmp_path.glob("*.mp4"))

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from dubstudio.core.jobs import Progress
-from dubstudio.driving.a2e_data import Audio2ExprError, ClipData, _source, as_audio, clip_from_project, prepare_clip
+from dubstudio.driving.a2e_data import Audio2ExprError, ClipData, _source, clip_from_project, prepare_clip
 from dubstudio.driving.a2e_generic import (
     TRAIN_VERSION,
     TrainConfig,
@@ -38,9 +38,6 @@ from dubstudio.core.controls import CONTROL_NAMES, JAW
 
 ACTOR_KIND = "audio2expr-actor"
 STAGE = "audio2expr_adapt"
-CHOICE_STAGE = "audio2expr_choice"
-CHOICE_FIT = 0.6  # fraction of the shot both candidates are fitted on; the rest scores them
-CHOICE_MARGIN = 0.05  # the shot's own model must predict the held-out mouth this much better
 N_CTRL = len(CONTROL_NAMES)
 
 
@@ -320,43 +317,3 @@ def adapt_project(project: Any, generic: Any = None, config: AdaptConfig = Adapt
     return ActorAdaptation.load(p.path(rel))
 
 
-def choose_audio_model(project: Any, generic: Any, config: AdaptConfig = AdaptConfig(), progress: Progress | None = None) -> dict:
-    """Which model drives this actor: the generic one adapted to them, or one trained on the shot
-    alone. Both are fitted on the first CHOICE_FIT of the shot and predict the rest from the
-    actor's own voice, each at the audio/picture sync it found; the shot's own model is taken
-    when its r at lag 0 beats the generic's by CHOICE_MARGIN (the generic has heard more voices,
-    so it keeps ties). On talk_c (20 s; its sound realigned) the shot's own scored 0.72 against
-    0.45 and drove the English line at 0.63 against 0.35; on the 8 s talk_b 0.11 against 0.17,
-    where the generic kept time and the shot's own did not. Cached in the project by content.
-    Returns {"model": "generic" | "shot", "r_generic", "r_shot", "fit_frames", "held_frames"}."""
-    from dubstudio.driving.a2e_predict import predict_curves
-    from dubstudio.project.store import Project
-    from dubstudio.tracking.result import Tracking
-
-    p = project if isinstance(project, Project) else Project.open(project)
-    g = _generic(generic)
-    src = clip_from_project(p)
-    key = p.stage_key(CHOICE_STAGE, {"tracking": Path(src.tracking), "video": Path(src.audio), "generic": g.fingerprint},
-                      {"version": 1, "train_version": TRAIN_VERSION, "fit": CHOICE_FIT, "margin": CHOICE_MARGIN,
-                       **_jsonable(asdict(config))})
-    if p.stage_is_current(CHOICE_STAGE, key):
-        return dict(p.stage_record(CHOICE_STAGE).get("metrics") or {})
-    progress = progress or Progress()
-    t = Tracking.load(src.tracking)
-    audio = as_audio(src.audio)
-    cut = int(CHOICE_FIT * t.n_frames)
-    held = np.asarray(t.has_face, bool).copy()
-    held[:cut] = False
-    scores = {}
-    for name, model in (("generic", g), ("shot", None)):
-        progress.stage(f"audio2expr: which model fits this actor ({name})")
-        ad = adapt_actor(replace(src, stop=cut), model, config, progress)
-        off = float((ad.metrics.get("av_offset") or {}).get("seconds", 0.0))
-        jaw = predict_curves(audio, t.n_frames, t.fps, model, ad, offset_s=off)[:, JAW]
-        ok = held.sum() >= 10 and jaw[held].std() > 1e-9 and t.controls[held, JAW].std() > 1e-9
-        scores[name] = round(float(np.corrcoef(jaw[held], t.controls[held, JAW])[0, 1]), 3) if ok else float("nan")
-    shot_wins = np.isfinite(scores["shot"]) and (not np.isfinite(scores["generic"]) or scores["shot"] >= scores["generic"] + CHOICE_MARGIN)
-    out = {"model": "shot" if shot_wins else "generic", "r_generic": scores["generic"], "r_shot": scores["shot"],
-           "fit_frames": cut, "held_frames": int(held.sum())}
-    p.record_stage(CHOICE_STAGE, key, {}, out)
-    return out

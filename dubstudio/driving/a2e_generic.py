@@ -28,6 +28,7 @@ import torch
 
 from dubstudio import __version__
 from dubstudio.core.jobs import Progress
+from dubstudio.nn import registry
 from dubstudio.driving.a2e_data import TARGET_DBFS, Audio2ExprError, ClipData, _batch, _n_frames, _source, augment, prepare_clip
 from dubstudio.driving.audio2expr import MODEL_VERSION, Audio2Expr, Audio2ExprConfig, n_params
 from dubstudio.nn.audio_features import MelSettings
@@ -154,18 +155,29 @@ def load_generic(path: str | Path) -> GenericModel:
 
 
 def default_generic_path() -> Path:
-    """Where `dubstudio audio2expr train` puts the generic model unless told otherwise
-    (per user; no generic weights ship with DubStudio)."""
+    """Where `dubstudio audio2expr train` puts the generic model unless told otherwise: the
+    models folder (``nn.registry``; no generic weights ship with DubStudio)."""
+    return registry.model_path("audio2expr")
+
+
+def legacy_generic_path() -> Path:
+    """Where DubStudio before the models folder kept it (per user)."""
     from dubstudio.core.paths import user_data_dir
 
     return user_data_dir() / "models" / "audio2expr-generic.pt"
 
 
 def find_generic() -> Path | None:
-    """The default generic checkpoint if one was trained, else None (then adaptation trains a
-    small model from scratch on the shot)."""
-    p = default_generic_path()
-    return p if p.is_file() else None
+    """The generic checkpoint a dub uses when none is named: the registered default, else a file
+    at the default place (copied there by hand), else one an earlier version trained; None when
+    there is none (then adaptation trains a small model from scratch on the shot)."""
+    found = registry.default_model("audio2expr")
+    if found is not None:
+        return found
+    for p in (default_generic_path(), legacy_generic_path()):
+        if p.is_file():
+            return p
+    return None
 
 
 def _generic(g: Any) -> GenericModel | None:

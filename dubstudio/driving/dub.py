@@ -1,58 +1,46 @@
-"""Driving jobs: put new mouth curves on a project as a driven layer (never over the tracking).
+"""Driving: new mouth motion for a shot, from a dubbing actor's video or from dubbed audio.
 
-Each job ends in one ``SetDriven`` edit on the named controls, saved through ``CurveStore``:
-the tracked curves stay as they were, and the user can reset any frame or range to them.
+Both paths end in a ``DubDrive``: one ``SetDriven`` edit on the named controls (the tracked curves
+stay under it, and the user can reset any frame or range to them) and the audio it belongs to.
+Nothing here saves: the application layer (``app.dub``) applies the edit to the saved curves for
+the CLI, the editor pushes it on its undo stack, and either records the audio in the project
+(``shot.dub_audio``) so export muxes it in sync.
 
-Each job also records in ``project.json`` (key ``dub_audio``) which audio the new mouth belongs
-to, so ``dubstudio export`` muxes that audio in sync by default: the audio file (or the dubber
-video's own audio track), its fingerprint, the offset as given, and ``start_in_shot_s``, the shot
-time at which the audio's first sample plays (the one number export needs, whatever sign
-convention the driving path uses for its offset).
+``offset_s`` is the same for every driving path and for export: the shot time at which the new
+performance (and its audio) starts (> 0: later in the shot, after silence; < 0: its first
+-offset_s seconds are skipped).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from dubstudio.shot.curves import load_curves
-from dubstudio.shot.dub_audio import record_dub_audio
 from dubstudio.shot.tracking import load_tracking
-from dubstudio.shot.curve_store import CurveStore
 from dubstudio.core.edits import SetDriven
 from dubstudio.core.jobs import Progress
-from dubstudio.project.store import Project
+from dubstudio.driving.a2e_predict import AdaptConfig, drive_project_from_audio
+from dubstudio.project.store import Project, cached_fingerprint
 from dubstudio.core.controls import CONTROL_NAMES
 from dubstudio.tracking.result import Tracking
 from dubstudio.tracking.track import TrackSettings, track
 
 
 @dataclass
-class DubResult:
-    source: str
-    driven_frames: int
-    frames: int
-    details: dict
+class DubDrive:
+    """A computed dub, not applied yet: the edit and the audio it belongs to."""
 
-
-def apply_driven(project: Project, tracking: Tracking, curves_values: np.ndarray, weight: np.ndarray, source: str) -> int:
-    """Store a driven layer for all named controls (weight 0 = frame not driven); returns frames driven."""
-    curves = load_curves(project, tracking)
-    SetDriven(CONTROL_NAMES, curves_values, start=0, weight=weight, source=source).apply(curves)
-    CurveStore(project).save(curves)
-    return int((weight > 0).sum())
-
-
-@dataclass
-class DubberDrive:
-    """A dubbing actor's performance retargeted onto the actor, not stored yet."""
-
-    values: np.ndarray  # (n_frames, C) named controls for the whole shot
-    weight: np.ndarray  # (n_frames,) 1 where the layer drives (frames with a face)
-    covered_frames: int  # face frames inside the dubber clip (the rest: mouth eased closed)
-    details: dict
+    edit: SetDriven  # over the named controls, the whole shot
+    kind: str  # "audio" | "dubber"
+    source: Path  # the dialogue file or the dubber video
+    offset_s: float  # the shot time where the new performance (and its audio) starts
+    driven_frames: int  # frames the driven layer drives (outside the new line: the mouth eased closed)
+    n_frames: int
+    details: dict = field(default_factory=dict)
+    placement: str | None = None  # how offset_s was found by timecode (recorded with the audio)
+    values: np.ndarray | None = None  # (n_frames, C) the driven controls, as the edit sets them
 
 
 # A dubber clip's sound is only shifted against its picture when the audio model clearly sees it:
@@ -104,12 +92,12 @@ def dubber_av_sync(dubber_project: Project, dubber_video: Path, sync: str | floa
 
 
 def drive_from_dubber(project: Project, dubber_video: Path, offset_s: float = 0.0, progress: Progress | None = None,
-                      sync: str | float = "auto", generic=None) -> DubberDrive:
+                      sync: str | float = "auto", generic=None) -> DubDrive:
     """Track the dubbing actor's video (cached in the project's ``dubbers/<stem>``) and retarget
     their mouth onto the actor; ``offset_s`` is the shot time where the dubber clip (and its
     audio) starts. When the dubber's own audio is late against their picture (``sync``, see
     ``dubber_av_sync``; with "auto" also ``_check_against_sound``) the motion is delayed by as
-    much, so the dub matches the audio that is muxed. The CLI stores the result, the editor pushes it as one undoable edit."""
+    much, so the dub matches the audio that is muxed."""
     from dubstudio.driving.retarget import retarget
     from dubstudio.core.errors import DubStudioError
 
@@ -136,24 +124,15 @@ def drive_from_dubber(project: Project, dubber_video: Path, offset_s: float = 0.
             values = _close_outside(values, ok, actor, dubber, motion_s)
     t = np.arange(actor.n_frames) / float(actor.fps) - motion_s
     inside = (t >= 0) & (t <= (dubber.n_frames - 1) / float(dubber.fps))
-    return DubberDrive(
-        values, actor.has_face.astype(np.float64), int((inside & actor.has_face).sum()),
+    edit = SetDriven(CONTROL_NAMES, values, start=0, weight=actor.has_face.astype(np.float64), source=f"dubber:{dubber_video.name}")
+    edit.text = f"Dub from {dubber_video.name}"
+    return DubDrive(
+        edit, "dubber", dubber_video, float(offset_s), int(actor.has_face.sum()), actor.n_frames,
         {"map": fmap.as_dict(), "dubber_frames": dubber.n_frames, "dubber_fps": str(dubber.fps), "av_sync": av,
+         "covered_frames": int((inside & actor.has_face).sum()),
          "dubber_tracking": {k: metrics[k] for k in ("landmark_rms_iod", "jaw_lip_corr") if k in metrics}},
+        values=values,
     )
-
-
-def dub_from_dubber(project: Project, dubber_video: Path, offset_s: float = 0.0, progress: Progress | None = None,
-                    sync: str | float = "auto", generic=None, placement: str | None = None) -> DubResult:
-    """``dubstudio dub --dubber``: drive_from_dubber, stored as the driven layer (``placement``:
-    how ``offset_s`` was found by timecode, recorded with the audio)."""
-    d = drive_from_dubber(project, dubber_video, offset_s, progress, sync, generic)
-    actor = load_tracking(project)
-    n = apply_driven(project, actor, d.values, d.weight, source=f"dubber:{Path(dubber_video).name}")
-    # the dubber's audio (on the dubber's own timeline) starts offset_s seconds into the shot;
-    # the picture may have been shifted against it (av_sync), the audio never is.
-    record_dub_audio(project, Path(dubber_video), "dubber", offset_s, start_in_shot_s=offset_s, placement=placement)
-    return DubResult(source=str(dubber_video), driven_frames=n, frames=actor.n_frames, details=d.details)
 
 
 def _dubber_project(project: Project, dubber_video: Path) -> Project:
@@ -264,29 +243,23 @@ def audio_model_path(choice: str | Path | None = "auto") -> Path | None:
     return path
 
 
-def dub_from_audio(project: Project, audio: Path, offset_s: float = 0.0, progress: Progress | None = None,
-                   placement: str | None = None, audio_model: str | Path | None = "auto") -> DubResult:
-    """Predict mouth curves from dubbed audio (``audio_model``, see ``audio_model_path``: by default
-    the person-generic model if one is installed, adapted per actor on the shot's own audio; a
-    per-actor model trained on the shot otherwise) and store them as the driven layer. Past the end
-    of the audio the mouth stays closed.
-
-    ``offset_s`` is the same for every driving path and for export: the shot time at which the
-    audio's first sample plays (> 0: the new line starts later in the shot, after silence; < 0:
-    the audio's first -offset_s seconds are skipped)."""
-    from dubstudio.driving.audio2expr_train import drive_project_from_audio
+def drive_from_audio(project: Project, audio: Path, offset_s: float = 0.0, progress: Progress | None = None,
+                     audio_model: str | Path | None = "auto", config: AdaptConfig = AdaptConfig()) -> DubDrive:
+    """Mouth curves predicted from dubbed ``audio`` (``audio_model``, see ``audio_model_path``: by
+    default the person-generic model if one is installed, adapted per actor on the shot's own
+    audio, unless a small model trained on the shot fits the actor clearly better; a per-actor
+    model trained on the shot otherwise). Past the end of the audio the mouth stays closed."""
     from dubstudio.io.audio import audio_info
 
+    audio = Path(audio)
     generic = audio_model_path(audio_model)  # a missing checkpoint fails before any work
     choose = generic is not None and str(audio_model or "auto") == "auto"  # a named model is used as named
     actor = load_tracking(project)  # a clear error when the shot is not tracked yet
-    check_overlap(Path(audio).name, "dialogue", audio_info(audio).duration_s, offset_s, actor)
+    check_overlap(audio.name, "dialogue", audio_info(audio).duration_s, offset_s, actor)
     # predict_curves' own offset is the other way round: shot frame i hears audio time
     # i / fps + its offset, so the audio starting offset_s into the shot is its -offset_s.
-    res = drive_project_from_audio(project, audio, generic, offset_s=-offset_s, progress=progress, choose=choose)
-    record_dub_audio(project, Path(audio), "audio", offset_s, start_in_shot_s=offset_s, placement=placement)
-    return DubResult(source=str(audio), driven_frames=res.audio_frames, frames=res.n_frames, details={"adaptation": res.adaptation})
-
-
-
-
+    res = drive_project_from_audio(project, audio, generic, offset_s=-offset_s, config=config, progress=progress, choose=choose)
+    res.edit.text = f"Dub from {audio.name}"
+    cached_fingerprint(audio)  # hashed here (a worker thread), so recording the dub is instant
+    return DubDrive(res.edit, "audio", audio, float(offset_s), res.audio_frames, res.n_frames,
+                    {"adaptation": res.adaptation}, values=res.values)

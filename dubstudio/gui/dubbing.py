@@ -1,10 +1,11 @@
 """Dubbing from the editor: Shot ▸ Dub from Audio… / Dub from Dubber Video…, the dubbed
 audio's waveform under the original one, and Playback ▸ Play Dubbed Audio.
 
-A dub runs as a job (``gui/dub_jobs.py``: the same computation as ``dubstudio dub``, without
-saving). When it succeeds its ``SetDriven`` edit is pushed on the session's undo stack on the
-GUI thread, so a dub is one undo step and never overwrites unsaved edits (Save writes it), and
-the dubbed audio is recorded in ``project.json`` (``record_dub_audio``: what export muxes).
+A dub runs as a job: ``app.dub.dub_job`` with a ``DubRequest``, the same request ``dubstudio dub``
+builds, which computes the dub without saving. When it succeeds its ``SetDriven`` edit is pushed on
+the session's undo stack on the GUI thread, so a dub is one undo step and never overwrites unsaved
+edits (Save writes it), and the dubbed audio is recorded in ``project.json`` (``app.dub.record_dub``:
+what export muxes). Its message is ``app.dub.describe``, as the CLI prints it.
 
 Both dialogs ask where the new performance *starts in the shot* (seconds; negative skips its
 beginning): ``dubstudio dub --offset`` and export's ``start_in_shot_s``, the same number.
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pyqtgraph as pg
@@ -31,7 +31,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QMenu,
     QPushButton,
     QToolButton,
     QVBoxLayout,
@@ -39,11 +38,13 @@ from PySide6.QtWidgets import (
 )
 
 from dubstudio.core.errors import DubStudioError
-from dubstudio.gui.dub_jobs import DubAudio, DubDrive, audio_drive, dubber_drive, load_dub_audio, waveform_frames
+from dubstudio.app.dub import DubRequest, describe, dub_job, record_dub
+from dubstudio.driving.dub import DubDrive
+from dubstudio.gui.model.dub_audio import DubAudio, load_dub_audio, waveform_frames
+from dubstudio.gui.model.session import ShotSession
+from dubstudio.gui.services import EditorServices
 from dubstudio.gui.jobs import Job
 
-if TYPE_CHECKING:
-    from dubstudio.gui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,14 @@ JOB_NAME = "Dubbing"
 
 
 class DubSourceDialog(QDialog):
-    """File + where it starts in the shot, for one of the two dubbing sources."""
+    """File + where it starts in the shot, for one of the two dubbing sources.
+
+    ``request()`` sets every ``DubRequest`` field a user chooses, as ``dubstudio dub`` does:
+    ``audio``/``dubber`` (the file), ``offset`` (Starts at; From timecode is ``--offset tc``, resolved
+    here so the number can be checked, and ``placement`` says how it was found), ``dubber_sync``
+    (Dubber's own sync: auto | off | seconds) and ``audio_model`` (auto | shot | a file). Not here:
+    ``adapt_config``, the per-shot audio model's training settings, a test-only knob (the CLI has no
+    flag for it either; the controller's ``audio_config``)."""
 
     def __init__(self, kind: str, settings: QSettings, parent: QWidget | None = None, shot_video: Path | None = None) -> None:
         super().__init__(parent)
@@ -118,7 +126,7 @@ class DubSourceDialog(QDialog):
                                   "offset between the dubber's mouth and their sound (with the audio model when one is trained) "
                                   "and shifts their motion when it is clear; the audio itself is never moved.")
         self.sync_s = QDoubleSpinBox()
-        self.sync_s.setRange(-1.0, 1.0)
+        self.sync_s.setRange(-2.0, 2.0)  # what --dubber-sync accepts (app.dub.parse_sync)
         self.sync_s.setDecimals(3)
         self.sync_s.setSingleStep(0.04)
         self.sync_s.setSuffix(" s late")
@@ -126,6 +134,22 @@ class DubSourceDialog(QDialog):
         self.sync_s.setValue(float(settings.value("dub/dubber_sync_s", 0.0)))
         self.sync_s.setEnabled(self.sync_mode.currentIndex() == 2)
         self.sync_mode.currentIndexChanged.connect(lambda i: self.sync_s.setEnabled(i == 2))
+        # which model turns the dialogue into mouth motion (dubstudio dub --audio-model)
+        self.model = QComboBox()
+        self.model.addItem("Auto: the generic model, or this shot's own where it fits the actor better", "auto")
+        self.model.addItem("This shot's own (trained on the shot alone)", "shot")
+        self.model.addItem("A generic model file…", "file")
+        self.model_file = QLineEdit(str(settings.value("dub/audio_model_file", "")))
+        self.model_file.setPlaceholderText("a checkpoint from dubstudio audio2expr train")
+        self.model.setCurrentIndex(max(0, self.model.findData(str(settings.value("dub/audio_model", "auto")))))
+        self.model_file.setEnabled(self.model.currentData() == "file")
+        self.model.currentIndexChanged.connect(lambda _i: self.model_file.setEnabled(self.model.currentData() == "file"))
+        if audio:
+            model_row = QVBoxLayout()
+            model_row.setContentsMargins(0, 0, 0, 0)
+            model_row.addWidget(self.model)
+            model_row.addWidget(self.model_file)
+            form.addRow("Audio model", model_row)
         if not audio:
             sync_row = QHBoxLayout()
             sync_row.setContentsMargins(0, 0, 0, 0)
@@ -189,6 +213,14 @@ class DubSourceDialog(QDialog):
         if self.kind != "audio":
             self.settings.setValue("dub/dubber_sync_mode", self.sync_mode.currentIndex())
             self.settings.setValue("dub/dubber_sync_s", self.sync_s.value())
+        elif self.model.currentData() == "file":
+            f = Path(self.model_file.text().strip()).expanduser()
+            if not self.model_file.text().strip() or not f.is_file():
+                self.error.setText("Choose an existing audio model file, or Auto.")
+                return
+        if self.kind == "audio":
+            self.settings.setValue("dub/audio_model", self.model.currentData())
+            self.settings.setValue("dub/audio_model_file", self.model_file.text().strip())
         self.accept()
 
     def values(self) -> tuple[Path, float]:
@@ -198,10 +230,17 @@ class DubSourceDialog(QDialog):
         """The dubber clip's audio/picture offset: "auto", "off" or seconds (> 0: their audio is late)."""
         return ("auto", "off", float(self.sync_s.value()))[self.sync_mode.currentIndex()]
 
+    def audio_model(self) -> str:
+        """auto | shot | a checkpoint file (``DubRequest.audio_model``)."""
+        kind = self.model.currentData()
+        return str(Path(self.model_file.text().strip()).expanduser()) if kind == "file" else kind
 
-def _placed(drive: DubDrive, placement: str | None) -> DubDrive:
-    drive.placement = placement
-    return drive
+    def request(self, project: Path) -> DubRequest:
+        """What this dialog asks for, as the request ``dubstudio dub`` makes."""
+        path, start = self.values()
+        if self.kind == "audio":
+            return DubRequest(project, audio=path, offset=start, audio_model=self.audio_model(), placement=self.placement_text())
+        return DubRequest(project, dubber=path, offset=start, dubber_sync=self.sync(), placement=self.placement_text())
 
 
 class DubWaveRow:
@@ -255,10 +294,15 @@ class DubController(QObject):
     dubbed = Signal(object)  # DubDrive: pushed on the undo stack and recorded
     dub_audio_changed = Signal()  # the dubbed audio was loaded (or cleared)
 
-    def __init__(self, win: MainWindow) -> None:
-        super().__init__(win)
-        self.win = win
-        self.session = s = win.session
+    def __init__(self, session: ShotSession, services: EditorServices, timeline, panel, audio, playback, shot_ready,
+                 parent: QObject | None = None) -> None:
+        """``timeline``: where the dubbed waveform's row goes; ``panel``: the project panel the
+        Dub section is added to; ``audio``/``playback``: the window's sound output and transport;
+        ``shot_ready``: the signal that an opened shot's tracking is loaded."""
+        super().__init__(parent)
+        self.services = services
+        self.session = s = session
+        self.audio, self.playback = audio, playback
         self.job: Job | None = None
         self.audio_config = None  # AdaptConfig for audio dubs (None: the defaults); tests make it tiny
         self.dub_audio: DubAudio | None = None
@@ -267,33 +311,23 @@ class DubController(QObject):
         self._sound_key: object = None
         self._audio_job: Job | None = None
         self._build_actions()
-        self._build_panel()
-        self.row = DubWaveRow(win.timeline, self)
+        self._build_panel(panel)
+        self.row = DubWaveRow(timeline, self)
         s.tracking_changed.connect(self._update_enabled)
         s.shot_opened.connect(self._update_enabled)
         s.curves_changed.connect(lambda *_: self._update_status())  # a dub undone or reset
         s.shot_closed.connect(self._on_closed)
-        win.shot_ready.connect(self.load_dub_audio)
-        win.jobs.job_finished.connect(lambda _j: self._update_enabled())
+        shot_ready.connect(self.load_dub_audio)
+        services.jobs.job_finished.connect(lambda _j: self._update_enabled())
         self._update_enabled()
 
     # -- actions, menus, panel --
 
     def _build_actions(self) -> None:
-        win = self.win
+        sv = self.services
 
         def act(key: str, text: str, slot, shortcut: str | None = None, checkable: bool = False, tip: str = "") -> QAction:
-            a = QAction(text, win)
-            if shortcut:
-                a.setShortcut(QKeySequence(shortcut))
-                a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-            a.setCheckable(checkable)
-            a.setToolTip(tip)
-            a.setStatusTip(tip)
-            a.triggered.connect(slot)
-            win.addAction(a)
-            win.actions[key] = a
-            return a
+            return sv.new_action(key, text, slot, QKeySequence(shortcut) if shortcut else None, checkable, tip)
 
         self.audio_action = act("dub_audio", "Dub from &Audio…", lambda: self.choose("audio"), "Ctrl+Shift+A",
                                 tip="Drive the mouth from the dubbed dialogue (background job; one undo step)")
@@ -302,8 +336,7 @@ class DubController(QObject):
         self.play_action = act("play_dubbed", "Play &Dubbed Audio", self._on_play_toggled, "Ctrl+Shift+P", checkable=True,
                                tip="Playback plays the dubbed audio (checked) or the shot's original audio")
         self.play_action.setEnabled(False)
-        menus = {m.title().replace("&", ""): m for m in (a.menu() for a in win.menuBar().actions()) if isinstance(m, QMenu)}
-        shot = menus.get("Shot")
+        shot = sv.menu("&Shot") if sv.has_menu("Shot") else None
         if shot is not None:  # Track Face | Dub from Audio…, Dub from Dubber Video… | Cancel Jobs
             acts = shot.actions()
             before = acts[1] if len(acts) > 1 else None
@@ -314,12 +347,12 @@ class DubController(QObject):
                 shot.insertSeparator(before)
                 shot.insertActions(before, [self.audio_action, self.dubber_action])
                 shot.insertSeparator(before)
-        playback = menus.get("Playback")
+        playback = sv.menu("&Playback") if sv.has_menu("Playback") else None
         if playback is not None:
             playback.addSeparator()
             playback.addAction(self.play_action)
 
-    def _build_panel(self) -> None:
+    def _build_panel(self, panel) -> None:
         box = QGroupBox("Dub")
         lay = QVBoxLayout(box)
         row = QHBoxLayout()
@@ -336,9 +369,7 @@ class DubController(QObject):
         lay.addLayout(row)
         lay.addWidget(self.status)
         self.box = box
-        add = getattr(self.win.panel, "add_section", None)
-        if add is not None:
-            add(box)
+        panel.add_section(box)
 
     def _running(self) -> bool:
         return self.job is not None and self.job.running
@@ -396,70 +427,78 @@ class DubController(QObject):
     def choose(self, kind: str) -> Job | None:
         """Ask for the file and the start (a dialog), then dub."""
         if not self.session.is_tracked:
-            self.win.messages.show_message("Track the shot before dubbing it (Shot ▸ Track Face).", "info", 6000)
+            self.services.messages.show_message("Track the shot before dubbing it (Shot ▸ Track Face).", "info", 6000)
             return None
-        dlg = DubSourceDialog(kind, self.win.settings, self.win, shot_video=self.session.project.video_path)
+        dlg = DubSourceDialog(kind, self.services.settings, self.services.parent, shot_video=self.session.project.video_path)
         if not dlg.exec():
             return None
-        path, start = dlg.values()
-        placed = dlg.placement_text()
-        if kind == "audio":
-            return self.dub_from_audio(path, start, placement=placed)
-        return self.dub_from_dubber(path, start, dlg.sync(), placement=placed)
+        return self.dub(dlg.request(self.session.project.root))
 
-    def dub_from_audio(self, path: str | Path, start_s: float = 0.0, placement: str | None = None) -> Job | None:
+    def dub_from_audio(self, path: str | Path, start_s: float = 0.0, placement: str | None = None,
+                       audio_model: str = "auto") -> Job | None:
         """Drive the mouth from dubbed audio that starts ``start_s`` seconds into the shot
         (``placement``: how that start was found by timecode, recorded with the audio)."""
-        project, config, offset = self.session.project, self.audio_config, float(start_s)
-        return self._start("audio", lambda progress: _placed(audio_drive(project, path, offset, config, progress), placement))
+        if self.session.project is None:
+            return self._start(None)
+        return self.dub(DubRequest(self.session.project.root, audio=Path(path), offset=float(start_s), audio_model=audio_model,
+                                   placement=placement, adapt_config=self.audio_config))
 
     def dub_from_dubber(self, path: str | Path, start_s: float = 0.0, sync: str | float = "auto",
                         placement: str | None = None) -> Job | None:
         """Drive the mouth from a dubbing actor's video that starts ``start_s`` s into the shot
         (``sync``: the clip's own audio/picture offset, as ``dubstudio dub --dubber-sync``)."""
-        project, offset = self.session.project, float(start_s)
-        return self._start("dubber", lambda progress: _placed(dubber_drive(project, path, offset, progress, sync), placement))
+        if self.session.project is None:
+            return self._start(None)
+        return self.dub(DubRequest(self.session.project.root, dubber=Path(path), offset=float(start_s), dubber_sync=sync,
+                                   placement=placement))
 
-    def _start(self, kind: str, fn) -> Job | None:
-        s, win = self.session, self.win
-        if not s.is_tracked:
-            win.messages.show_message("Track the shot before dubbing it (Shot ▸ Track Face).", "info", 6000)
+    def dub(self, request: DubRequest) -> Job | None:
+        """Run the dub job for ``request``; its edit lands on the undo stack when it succeeds."""
+        if request.audio is not None and request.adapt_config is None and self.audio_config is not None:
+            from dataclasses import replace
+
+            request = replace(request, adapt_config=self.audio_config)
+        self._last_request = request
+        return self._start(request)
+
+    def _start(self, request: DubRequest | None) -> Job | None:
+        s, sv = self.session, self.services
+        if request is None or not s.is_tracked:
+            sv.messages.show_message("Track the shot before dubbing it (Shot ▸ Track Face).", "info", 6000)
             return None
         if self._running():
-            win.messages.show_message("A dub is already running; wait for it or cancel it.", "info", 6000)
+            sv.messages.show_message("A dub is already running; wait for it or cancel it.", "info", 6000)
             return None
         root = s.project.root
-        job = win.jobs.start(JOB_NAME, fn)
+        job = sv.jobs.start(JOB_NAME, lambda progress: dub_job(request, progress))
         self.job = job
         job.succeeded.connect(lambda drive: self._on_drive(root, drive))
-        job.failed.connect(lambda msg: win._job_error("Dubbing failed", msg))
-        job.cancelled.connect(lambda _m: win.statusBar().showMessage("Dubbing cancelled; nothing changed", 8000))
+        job.failed.connect(lambda msg: sv.report_error("Dubbing failed", msg))
+        job.cancelled.connect(lambda _m: sv.status("Dubbing cancelled; nothing changed", 8000))
         job.finished.connect(self._update_enabled)
         self._update_enabled()
         return job
 
     def _on_drive(self, root: Path, drive: DubDrive) -> None:
-        s, win = self.session, self.win
+        s, sv = self.session, self.services
         if s.project is None or s.project.root != root or s.curves is None:
-            win.messages.show_message("The dub finished after its shot was closed; nothing was changed.", "warning", 8000)
+            sv.messages.show_message("The dub finished after its shot was closed; nothing was changed.", "warning", 8000)
             return
         if drive.n_frames != s.curves.n_frames:
-            win.messages.show_message(f"The dub covers {drive.n_frames} frames but the shot has {s.curves.n_frames}; track the shot again.", "error")
+            sv.messages.show_message(f"The dub covers {drive.n_frames} frames but the shot has {s.curves.n_frames}; track the shot again.", "error")
             return
         try:
             s.push(drive.edit)
         except (ValueError, IndexError, RuntimeError) as e:
-            win.messages.show_message(f"The dub could not be applied: {e}", "error")
+            sv.messages.show_message(f"The dub could not be applied: {e}", "error")
             return
-        from dubstudio.shot.dub_audio import record_dub_audio
-
         try:
-            record_dub_audio(s.project, drive.source, drive.kind, drive.offset_s, drive.start_in_shot_s, placement=drive.placement)
+            record_dub(s.project, drive)
         except (DubStudioError, OSError) as e:
-            win.messages.show_message(f"The dub is applied, but project.json could not record its audio ({e}); "
+            sv.messages.show_message(f"The dub is applied, but project.json could not record its audio ({e}); "
                                       f"choose the audio file in File ▸ Export….", "warning")
         else:
-            win.messages.show_message(drive.summary(), "info", 12000)
+            sv.messages.show_message(summary(drive, getattr(self, "_last_request", None)), "info", 12000)
         self._update_status()
         self.load_dub_audio()
         self.dubbed.emit(drive)
@@ -479,12 +518,12 @@ class DubController(QObject):
         if self._audio_job is not None and self._audio_job.running:
             self._audio_job.cancel()
         root = s.project.root
-        sound = self.win.audio.available if self.want_sound is None else self.want_sound
+        sound = self.audio.available if self.want_sound is None else self.want_sound
         shot_s = s.info.duration_s if s.info is not None else None
-        job = self.win.jobs.start("Dubbed audio", lambda progress: load_dub_audio(rec, sound, progress, shot_s))
+        job = self.services.jobs.start("Dubbed audio", lambda progress: load_dub_audio(rec, sound, progress, shot_s))
         self._audio_job = job
         job.succeeded.connect(lambda a, j=job: j is self._audio_job and s.project is not None and s.project.root == root and self._set_dub_audio(a))
-        job.failed.connect(lambda msg: self.win.messages.show_message(f"The dubbed audio could not be read: {msg}", "warning"))
+        job.failed.connect(lambda msg: self.services.messages.show_message(f"The dubbed audio could not be read: {msg}", "warning"))
         return job
 
     def _set_dub_audio(self, audio: DubAudio | None) -> None:
@@ -521,7 +560,7 @@ class DubController(QObject):
     def _on_play_toggled(self, _on: bool = False) -> None:
         self._apply_sound()
         what = "dubbed" if self.play_action.isChecked() else "original"
-        self.win.statusBar().showMessage(f"Playback plays the {what} audio", 4000)
+        self.services.status(f"Playback plays the {what} audio", 4000)
 
     def _apply_sound(self) -> None:
         src = self.sound_source
@@ -535,7 +574,7 @@ class DubController(QObject):
         if key == self._sound_key:
             return
         self._sound_key = key
-        audio, pb = self.win.audio, self.win.playback
+        audio, pb = self.audio, self.playback
         audio.set_audio(samples, rate)
         if pb.playing and pb.speed == 1.0 and samples is not None:
             audio.play_from(self.session.playhead.seconds())
@@ -543,3 +582,10 @@ class DubController(QObject):
     def shutdown(self) -> None:
         if self._audio_job is not None and self._audio_job.running:
             self._audio_job.cancel()
+
+
+def summary(drive: DubDrive, request: DubRequest | None = None) -> str:
+    """The dub's description (``app.dub.describe``, as the CLI prints it) as one message."""
+    lines = describe(drive, request.audio_model if request is not None else "auto")
+    text = "; ".join(lines)
+    return text[0].upper() + text[1:] + ". Undo (Ctrl+Z) puts the previous mouth back."

@@ -1,18 +1,20 @@
 """File ▸ Export…: the export dialog.
 
-The dialog is a face of ``dubstudio export``: its choices become that command's arguments
-(``export_choice.ExportChoice``, shown in the dialog, to copy), parsed by the CLI's own parser and
-turned into ``ExportSettings`` and a renderer by the CLI's own helpers, so the GUI and the CLI
-cannot drift apart. The job and its result are ``export_controller``'s.
+The dialog is a face of the export job: its choices become an ``app.export.ExportRequest``, the
+same request ``dubstudio export`` builds from its arguments, checked by the request itself; the
+equivalent command line is shown, to copy. The job and its result are ``export_controller``'s.
+
+The collapsed "Advanced" section holds the rest of ``dubstudio export``'s options (actor file, copy
+baseline crop size, composite region, colour matching, skin detail amount, background pass, tracked
+curves, batch size, review labels and burn-in, x264 preset, watermark); device and CPU threads are
+the editor's Settings (``--device``/``--threads``).
 """
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -21,11 +23,14 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QToolButton,
     QVBoxLayout,
@@ -33,11 +38,12 @@ from PySide6.QtWidgets import (
 )
 
 from dubstudio.core.errors import DubStudioError
-from dubstudio.gui.export_choice import COPY_FRAMES, ExportChoice, build_settings
+from dubstudio.app.export import ExportRequest
+from dubstudio.app.renderer import COLOURS, REGIONS, CompositeChoice, RendererChoice
+from dubstudio.gui.widgets import disclosure_button, set_disclosed
+from dubstudio.gui.model.session import ShotSession
+from dubstudio.gui.services import EditorServices
 from dubstudio.shot.adaptation import adaptations
-
-if TYPE_CHECKING:
-    from dubstudio.gui.main_window import MainWindow
 
 FORMAT_LABELS = {
     "mp4": "MP4 — H.264 + AAC (delivery, review)",
@@ -53,27 +59,55 @@ POLICY_LABELS = {
     "fit": "Pad or trim, whichever is needed",
     "error": "Refuse any difference of a frame or more",
 }
+REGION_LABELS = {"lower": "Lower face + mouth", "mouth": "Mouth only"}
+COLOUR_LABELS = {"lowfreq": "Low frequencies (default)", "meanstd": "Mean and spread", "none": "None"}
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 NOTE_STYLE = "color: #9aa0a6;"
+COPY_FRAMES = "0:100"
 WARN_STYLE = "color: #ffcc66;"
 
 
 # ------------------------------------------------------------------------------- the dialog
 
 
+class FitScroll(QScrollArea):
+    """A scroll area as tall as its content wants (QScrollArea caps its size hint at 24 lines of
+    text), which scrolls only when its window has less room than that."""
+
+    def __init__(self, content: QWidget, min_height: int = 160) -> None:
+        super().__init__()
+        self.min_height = min_height
+        self.setWidget(content)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+
+    def _extra(self) -> QSize:
+        f = 2 * self.frameWidth()
+        return QSize(f + self.verticalScrollBar().sizeHint().width(), f)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        return self.widget().sizeHint() + self._extra()
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        m = self.widget().minimumSizeHint() + self._extra()
+        return QSize(m.width(), min(m.height(), self.min_height))
+
+
 class ExportDialog(QDialog):
     """The export options (see the module docstring). ``choice()`` is what Export runs."""
 
-    def __init__(self, win: MainWindow, parent: QWidget | None = None) -> None:
-        super().__init__(parent or win)
+    def __init__(self, session: ShotSession, services: EditorServices, parent: QWidget | None = None) -> None:
+        super().__init__(parent or services.parent)
         from dubstudio.shot.dub_audio import recorded_dub_audio
 
-        self.win = win
-        s = win.session
+        self.session, self.services = session, services
+        s = session
         self.project = project = s.project
         self.n_frames = s.info.n_frames
         self.setWindowTitle("Export Dubbed Shot")
         self.setMinimumWidth(600)
-        settings = win.settings
+        settings = services.settings
         self.rec = recorded_dub_audio(project)
         self._durations: dict[tuple, float | None] = {}
         self.driven = driven = s.curves is not None and any(s.curves.has_driven(i) for i in range(s.curves.n_controls))
@@ -232,6 +266,7 @@ class ExportDialog(QDialog):
         self.detail.setChecked(str(settings.value("export/detail", "true")).lower() != "false")
         rf.addRow("", self.detail)
         rf.addRow(self.renderer_note)
+        self._build_advanced(settings)
         self.verify = QCheckBox("Check the result with ffprobe (frames, streams, durations)")
         self.verify.setChecked(shutil.which("ffprobe") is not None)
         self.verify.setEnabled(shutil.which("ffprobe") is not None)
@@ -253,12 +288,20 @@ class ExportDialog(QDialog):
         self.buttons.accepted.connect(self._accept)
         self.buttons.rejected.connect(self.reject)
 
+        # the options scroll when the screen is too short for them (the Advanced section open)
+        body = QWidget()
+        bl = QVBoxLayout(body)
+        bl.setContentsMargins(0, 0, 0, 0)
+        bl.addWidget(out_box)
+        bl.addWidget(audio_box)
+        bl.addWidget(r_box)
+        bl.addWidget(self.advanced_button)
+        bl.addWidget(self.advanced)
+        bl.addWidget(self.verify)
+        bl.addWidget(mark)
+        self.scroll = FitScroll(body)
         lay = QVBoxLayout(self)
-        lay.addWidget(out_box)
-        lay.addWidget(audio_box)
-        lay.addWidget(r_box)
-        lay.addWidget(self.verify)
-        lay.addWidget(mark)
+        lay.addWidget(self.scroll, 1)
         cmd_label = QLabel("Command line:")
         cmd_label.setStyleSheet(NOTE_STYLE)
         lay.addWidget(cmd_label)
@@ -266,18 +309,181 @@ class ExportDialog(QDialog):
         lay.addWidget(self.error)
         lay.addWidget(self.buttons)
 
-        for w in (self.audio, self.policy, self.renderer, self.prores, self.dnxhr):
+        for w in (self.audio, self.policy, self.renderer, self.prores, self.dnxhr, self.region, self.colour, self.preset):
             w.currentIndexChanged.connect(self._refresh)
-        for w in (self.output, self.audio_file, self.copy_frames):
+        for w in (self.output, self.audio_file, self.copy_frames, self.checkpoint):
             w.textChanged.connect(self._refresh)
-        for w in (self.side, self.offset_check, self.verify, self.detail, self.restart, self.guide):
+        for w in (self.side, self.offset_check, self.verify, self.detail, self.restart, self.guide, self.postprocess,
+                  self.tracked_curves, self.labels, self.burn_in, self.watermark):
             w.toggled.connect(self._refresh)
-        for w in (self.offset, self.scale):
+        for w in (self.offset, self.scale, self.detail_amount, self.copy_resolution, self.batch_size,
+                  self.watermark_amplitude):
             w.valueChanged.connect(self._refresh)
         self.crf.valueChanged.connect(self._refresh)
         self._refresh()
 
+    def _build_advanced(self, settings) -> None:
+        """The collapsed "Advanced" section: every other ``dubstudio export`` option."""
+        self.advanced_button = disclosure_button("Advanced", "Every other option of dubstudio export", self.set_advanced_visible)
+        self.advanced = QWidget()
+        self.advanced.setVisible(False)
+
+        # renderer
+        self.checkpoint = QLineEdit()
+        self.checkpoint.setPlaceholderText("default: the adaptation chosen above")
+        self.checkpoint.setToolTip("An actor file (.pt) to render with instead of the project's adaptation "
+                                   "(dubstudio export --renderer-checkpoint); the neural renderer only")
+        ckb = QToolButton()
+        ckb.setText("…")
+        ckb.setToolTip("Choose an actor file")
+        ckb.clicked.connect(self._browse_checkpoint)
+        self._checkpoint_browse = ckb
+        self.checkpoint_row = QWidget()  # neural only; the copy baseline's crop size takes its place
+        ck_row = QHBoxLayout(self.checkpoint_row)
+        ck_row.setContentsMargins(0, 0, 0, 0)
+        ck_row.addWidget(self.checkpoint, 1)
+        ck_row.addWidget(ckb)
+        self.copy_resolution = QSpinBox()
+        self.copy_resolution.setRange(32, 1024)
+        self.copy_resolution.setSingleStep(32)
+        self.copy_resolution.setValue(256)
+        self.copy_resolution.setSuffix(" px")
+        self.copy_resolution.setToolTip("Crop size of the copy baseline (dubstudio export --resolution; default 256)")
+        self.batch_size = QSpinBox()
+        self.batch_size.setRange(1, 256)
+        self.batch_size.setValue(8)
+        self.batch_size.setSuffix(" frames")
+        self.batch_size.setToolTip("Frames rendered at once (dubstudio export --batch-size; default 8)")
+        # compositing
+        self.region = QComboBox()
+        for k in REGIONS:
+            self.region.addItem(REGION_LABELS.get(k, k), k)
+        self.region.setToolTip("The region composited back into the frame (dubstudio export --region)")
+        self.colour = QComboBox()
+        for k in COLOURS:
+            self.colour.addItem(COLOUR_LABELS.get(k, k), k)
+        self.colour.setToolTip("Colour matching of the rendered crop to the frame (dubstudio export --colour)")
+        self.detail_amount = QDoubleSpinBox()
+        self.detail_amount.setRange(0.0, 1.0)
+        self.detail_amount.setDecimals(2)
+        self.detail_amount.setSingleStep(0.1)
+        self.detail_amount.setToolTip("How much of the original's fine skin detail goes on the render: 0 = off, 1 = all "
+                                      "(dubstudio export --detail); the checkbox above is 1 or 0")
+        amount = settings.value("export/detail_amount")
+        try:
+            amount = float(amount) if amount is not None else None
+        except (TypeError, ValueError):
+            amount = None
+        on = self.detail.isChecked()
+        self.detail_amount.setValue(amount if on and amount is not None and 0 < amount <= 1 else 1.0 if on else 0.0)
+        self.detail.toggled.connect(self._detail_toggled)
+        self.detail_amount.valueChanged.connect(self._detail_amount_changed)
+        self.postprocess = QCheckBox("Keep the original background")
+        self.postprocess.setChecked(True)
+        self.postprocess.setToolTip("The background-preserving post-process: the original's background wherever both "
+                                    "frames show background (off: dubstudio export --no-postprocess)")
+        self.tracked_curves = QCheckBox("Render the tracked curves (no edits, no dub)")
+        self.tracked_curves.setToolTip("A reference render of the shot as tracked, ignoring the edits and the dub "
+                                       "(dubstudio export --tracked-curves)")
+        render_row = QHBoxLayout()
+        render_row.setContentsMargins(0, 0, 0, 0)
+        render_row.addWidget(self.postprocess)
+        render_row.addWidget(self.tracked_curves)
+        render_row.addStretch(1)
+        # the review
+        self.labels = QCheckBox("ORIGINAL / DUBBED labels")
+        self.labels.setChecked(True)
+        self.labels.setToolTip("Side by side: the labels over each half (off: dubstudio export --no-labels)")
+        self.burn_in = QCheckBox("Burned-in timecode and frame")
+        self.burn_in.setChecked(True)
+        self.burn_in.setToolTip("Side by side: the source timecode and frame number burned in (off: --no-burn-in)")
+        review_row = QHBoxLayout()
+        review_row.setContentsMargins(0, 0, 0, 0)
+        review_row.addWidget(self.labels)
+        review_row.addWidget(self.burn_in)
+        review_row.addStretch(1)
+        # the file
+        self.preset = QComboBox()
+        self.preset.addItems(X264_PRESETS)
+        self.preset.setCurrentText("fast")
+        self.preset.setToolTip("x264 preset for MP4 (dubstudio export --preset; default fast): slower presets make "
+                               "smaller files at the same quality")
+        self.preset_label = QLabel("x264 preset")
+        self.watermark = QCheckBox("Invisible watermark, strength")
+        self.watermark.setChecked(True)
+        self.watermark.setToolTip("The invisible watermark on the re-rendered pixels (off: dubstudio export "
+                                  "--no-watermark); the metadata mark is always written")
+        self.watermark_amplitude = QDoubleSpinBox()
+        self.watermark_amplitude.setRange(0.25, 16.0)
+        self.watermark_amplitude.setDecimals(2)
+        self.watermark_amplitude.setSingleStep(0.5)
+        self.watermark_amplitude.setValue(2.0)
+        self.watermark_amplitude.setSuffix(" code values")
+        self.watermark_amplitude.setToolTip("Watermark strength in luma code values (dubstudio export "
+                                            "--watermark-amplitude; default 2)")
+        wm_row = QHBoxLayout()
+        wm_row.setContentsMargins(0, 0, 0, 0)
+        wm_row.addWidget(self.watermark)
+        wm_row.addWidget(self.watermark_amplitude)
+        wm_row.addStretch(1)
+
+        grid = QGridLayout(self.advanced)
+        grid.setContentsMargins(12, 0, 0, 0)
+        grid.setHorizontalSpacing(8)
+        self.checkpoint_label = QLabel("Actor file")
+        self.copy_resolution_label = QLabel("Copy crop size")
+        for w in (self.checkpoint_label, self.copy_resolution_label):
+            grid.addWidget(w, 0, 0)
+        for w in (self.checkpoint_row, self.copy_resolution):
+            grid.addWidget(w, 0, 1)
+        for row, pairs in enumerate(((None, None, QLabel("Batch"), self.batch_size),
+                                     (QLabel("Composite"), self.region, QLabel("Colour match"), self.colour),
+                                     (QLabel("Skin detail"), self.detail_amount, self.preset_label, self.preset))):
+            for col, w in enumerate(pairs):
+                if w is not None:
+                    grid.addWidget(w, row, col)
+        grid.addWidget(QLabel("Render"), 3, 0)
+        grid.addLayout(render_row, 3, 1, 1, 3)
+        self.review_label = QLabel("Side by side")
+        grid.addWidget(self.review_label, 4, 0)
+        grid.addLayout(review_row, 4, 1, 1, 3)
+        grid.addWidget(QLabel("Mark"), 5, 0)
+        grid.addLayout(wm_row, 5, 1, 1, 3)
+        grid.setColumnStretch(1, 1)
+        grid.setColumnStretch(3, 1)
+
     # -- helpers --
+
+    def set_advanced_visible(self, on: bool) -> None:
+        """Open or collapse the Advanced section (the dialog grows or shrinks with it)."""
+        if self.advanced_button.isChecked() != on:
+            self.advanced_button.setChecked(on)  # comes back here through toggled
+            return
+        self.advanced.setVisible(on)
+        set_disclosed(self.advanced_button, on)
+        self.scroll.updateGeometry()
+        self.layout().activate()
+        if on:
+            self._fit_height()
+        else:
+            self.resize(self.width(), min(self.sizeHint().height(), self._screen_height()))
+
+    def _detail_toggled(self, on: bool) -> None:
+        """The checkbox is the amount's shortcut: on = 1 (all of the detail), off = 0."""
+        if on != (self.detail_amount.value() > 0):
+            self.detail_amount.setValue(1.0 if on else 0.0)
+
+    def _detail_amount_changed(self, value: float) -> None:
+        if self.detail.isChecked() != (value > 0):
+            self.detail.blockSignals(True)
+            self.detail.setChecked(value > 0)
+            self.detail.blockSignals(False)
+
+    def _browse_checkpoint(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Actor file to render with", self.checkpoint.text() or str(self.project.root),
+                                              "Actor files (*.pt);;All files (*)")
+        if path:
+            self.checkpoint.setText(path)
 
     def _set_suffix(self, fmt: str) -> None:
         p = Path(self.output.text().strip() or "export")
@@ -337,6 +543,17 @@ class ExportDialog(QDialog):
         copy = kind == "copy"
         self.copy_frames.setVisible(copy)
         self.copy_frames_label.setVisible(copy)
+        for w in (self.checkpoint_row, self.checkpoint_label):  # the neural renderer's actor file
+            w.setVisible(not copy)
+        for w in (self.copy_resolution, self.copy_resolution_label):  # the copy baseline's crop size
+            w.setVisible(copy)
+        self.preset.setEnabled(fmt == "mp4")
+        self.preset_label.setEnabled(fmt == "mp4")
+        for w in (self.labels, self.burn_in, self.review_label):
+            w.setEnabled(self.side.isChecked())
+        self.watermark_amplitude.setEnabled(self.watermark.isChecked())
+        n = self._advanced_set()
+        self.advanced_button.setText(f"Advanced ({n} set)" if n else "Advanced")
         if not self.has_neural:
             self.renderer_note.setText(
                 "This project has no neural adaptation yet, so the real dubbed render is not available: run the "
@@ -348,8 +565,8 @@ class ExportDialog(QDialog):
             self.renderer_note.setText("The copy baseline pastes real mouths from the frames above: a reference, not the dubbed render.")
             self.renderer_note.setStyleSheet(WARN_STYLE)
         else:
-            running = self.win.jobs.running("Adaptation")
-            self.renderer_note.setText("The actor's neural renderer, on " + self.win.job_device()
+            running = self.services.jobs.running("Adaptation")
+            self.renderer_note.setText("The actor's neural renderer, on " + self.services.device()
                                        + (". An adaptation is running: this uses the last finished one." if running else "."))
             self.renderer_note.setStyleSheet(NOTE_STYLE)
         self.export_button.setEnabled(self.renderer.count() > 0)
@@ -357,7 +574,9 @@ class ExportDialog(QDialog):
         self._show_others()
         self._check_length(audio)
         try:
-            self.command.setText(self.choice().command())
+            c = self.choice()
+            # no command until the audio file is chosen (command_line() would write "--audio None")
+            self.command.setText("" if c.audio == "file" and c.audio_file is None else c.command_line())
         except DubStudioError:
             self.command.setText("")
         self.command.setCursorPosition(0)
@@ -372,9 +591,14 @@ class ExportDialog(QDialog):
         """Tall enough for its rows and notes: Qt would cap a new dialog at 2/3 of the screen and
         squeeze every row to its minimum (and a note that appears later needs room too)."""
         want = self.sizeHint().height()
-        screen = self.screen().availableGeometry().height() if self.screen() is not None else want
         if self.height() < want:
-            self.resize(max(self.width(), self.sizeHint().width()), min(want, screen))
+            self.resize(max(self.width(), self.sizeHint().width()), min(want, self._screen_height()))
+
+    def _screen_height(self) -> int:
+        """The height the dialog may take: its screen's, less the window frame (the options scroll
+        beyond it)."""
+        screen = self.screen()
+        return screen.availableGeometry().height() - 40 if screen is not None else 10_000
 
     def _show_stopped(self) -> None:
         """What exporting to this name again will reuse: a stopped export's finished segments, or
@@ -423,7 +647,7 @@ class ExportDialog(QDialog):
         size = sum(st["bytes"] for st in others)
         text = (f"Delete the finished frames of {len(names)} stopped export(s) ({', '.join(names)}, {size / 2**20:.0f} MB)? "
                 "They cannot be continued afterwards; finished exports are not touched.")
-        if self.win.prompter.ask("delete_stopped", text, self) != "yes":
+        if self.services.prompter.ask("delete_stopped", text, self) != "yes":
             return None
         folder = Path(self.output.text().strip()).expanduser().parent
         done = delete_stopped(folder, names)
@@ -439,7 +663,7 @@ class ExportDialog(QDialog):
         if audio == "dubbed" and self.rec is not None and self.rec.get("path"):
             return Path(self.rec["path"]), float(self.rec.get("start_in_shot_s", 0.0))
         if audio == "original":
-            return self.win.session.info.path, 0.0
+            return self.session.info.path, 0.0
         if audio == "file" and self.audio_file.text().strip():
             return Path(self.audio_file.text().strip()).expanduser(), 0.0
         return None, 0.0
@@ -462,7 +686,7 @@ class ExportDialog(QDialog):
             return
         if self.offset_check.isChecked():
             start = float(self.offset.value())
-        info = self.win.session.info
+        info = self.session.info
         shot, frame = info.n_frames / float(info.fps), 1 / float(info.fps)
         end = start + dur
         policy = self.policy.currentData() or ("fit" if audio == "original" else "pad")
@@ -476,35 +700,63 @@ class ExportDialog(QDialog):
         self.audio_note.setText(warn)
         self.audio_note.setStyleSheet(WARN_STYLE)
 
-    def choice(self) -> ExportChoice:
+    def choice(self) -> ExportRequest:
+        """The dialog's choices as the request ``dubstudio export`` makes (``cli.export.export_request``).
+        A choice that does not apply (the CRF of a MOV, the labels without side by side, the device of
+        the copy baseline) is left at its default, so ``command_line()`` parses back to this request."""
+        from dubstudio.gui.settings_dialog import Preferences
+
         kind, mode = self.renderer.currentData() or ("neural", None)
         audio = self.audio.currentData()
         af = self.audio_file.text().strip()
-        return ExportChoice(
+        copy = kind == "copy"
+        fmt = self.format.currentData()
+        side = self.side.isChecked()
+        ck = self.checkpoint.text().strip()
+        d = ExportRequest(Path("."), Path("."))  # the defaults
+        return ExportRequest(
             project=self.project.root,
             output=Path(self.output.text().strip()).expanduser(),
-            format=self.format.currentData(),
-            audio=audio,
+            format=fmt,
+            renderer=RendererChoice(kind=kind, mode=None if copy else mode,
+                                    checkpoint=Path(ck).expanduser() if ck and not copy else None,
+                                    train_frames=(self.copy_frames.text().strip() or COPY_FRAMES) if copy else None,
+                                    resolution=int(self.copy_resolution.value()) if copy else RendererChoice().resolution,
+                                    device=RendererChoice().device if copy else self.services.device()),
+            composite=CompositeChoice(region=self.region.currentData(), colour=self.colour.currentData(),
+                                      detail=round(float(self.detail_amount.value()), 2),
+                                      postprocess=self.postprocess.isChecked(), batch_size=int(self.batch_size.value())),
+            tracked_curves=self.tracked_curves.isChecked(),
+            threads=Preferences.load(self.services.settings).threads,  # the editor's Settings
+            audio="auto" if audio == "dubbed" else audio,
             audio_file=Path(af).expanduser() if audio == "file" and af else None,
             audio_offset=float(self.offset.value()) if audio != "none" and self.offset_check.isChecked() else None,
             audio_policy=self.policy.currentData() if audio != "none" else None,
-            side_by_side=self.side.isChecked(),
-            review_scale=float(self.scale.value()) if self.side.isChecked() else 1.0,
-            renderer=kind,
-            mode=mode,
-            train_frames=self.copy_frames.text().strip() or COPY_FRAMES,
-            device=self.win.job_device(),
-            crf=int(self.crf.value()),
-            prores=self.prores.currentText(),
-            dnxhr=self.dnxhr.currentData(),
-            detail=self.detail.isChecked(),
+            side_by_side=side,
+            review_scale=float(self.scale.value()) if side else 1.0,
+            labels=self.labels.isChecked() if side else True,
+            burn_in=self.burn_in.isChecked() if side else True,
+            crf=int(self.crf.value()) if fmt == "mp4" else d.crf,
+            preset=self.preset.currentText() if fmt == "mp4" else d.preset,
+            prores=self.prores.currentText() if fmt == "mov" else d.prores,
+            dnxhr=self.dnxhr.currentData() if fmt == "mxf" else d.dnxhr,
+            watermark=self.watermark.isChecked(),
+            watermark_amplitude=float(self.watermark_amplitude.value()),
             verify=self.verify.isChecked(),
             restart=not self.restart.isHidden() and self.restart.isChecked(),
             guide_track=self.shot_has_audio and audio != "original" and self.guide.isChecked(),
         )
 
-    def validate(self) -> ExportChoice:
-        """The choice, checked as far as it can be without rendering; DubStudioError says why not."""
+    def _advanced_set(self) -> int:
+        """How many advanced choices differ from the defaults."""
+        return sum((bool(self.checkpoint.text().strip()), self.copy_resolution.value() != 256, self.batch_size.value() != 8,
+                    self.region.currentIndex() != 0, self.colour.currentIndex() != 0,
+                    0 < self.detail_amount.value() < 1, not self.postprocess.isChecked(), self.tracked_curves.isChecked(),
+                    not self.labels.isChecked(), not self.burn_in.isChecked(), self.preset.currentText() != "fast",
+                    not self.watermark.isChecked(), self.watermark_amplitude.value() != 2.0))
+
+    def validate(self) -> ExportRequest:
+        """The request, checked as far as it can be without rendering; DubStudioError says why not."""
         from dubstudio.export.formats import guess_format
 
         c = self.choice()
@@ -512,12 +764,13 @@ class ExportDialog(QDialog):
             raise DubStudioError("Choose where to export.")
         if c.audio == "file" and (c.audio_file is None or not c.audio_file.is_file()):
             raise DubStudioError("Choose an existing audio file, or another audio track.")
-        if c.renderer == "copy":
+        if c.renderer.kind == "copy":
             from dubstudio.core.frames import parse_frames
 
-            parse_frames(c.train_frames, self.n_frames)
+            parse_frames(c.renderer.train_frames, self.n_frames)
         guess_format(c.output, c.format)
-        build_settings(c)  # the CLI's own checks
+        c.settings()  # the request's own checks, as for the CLI
+        c.renderer.check()
         if c.format != "png" and not c.output.parent.exists():
             c.output.parent.mkdir(parents=True, exist_ok=True)
         return c
@@ -528,8 +781,9 @@ class ExportDialog(QDialog):
         except (DubStudioError, OSError) as e:
             self.error.setText(str(e))
             return
-        s = self.win.settings
+        s = self.services.settings
         s.setValue("export/dir", str(Path(self.output.text()).parent))
         s.setValue("export/format", self.format.currentData())
         s.setValue("export/detail", "true" if self.detail.isChecked() else "false")
+        s.setValue("export/detail_amount", float(self.detail_amount.value()))
         self.accept()

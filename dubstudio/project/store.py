@@ -66,6 +66,30 @@ class Project:
     def __init__(self, root: Path, data: dict[str, Any]) -> None:
         self.root = root
         self.data = data
+        self._seen = self._file_state()
+
+    def _file_state(self) -> tuple[int, int, int] | None:
+        try:
+            st = (self.root / PROJECT_FILE).stat()
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size, st.st_ino
+
+    def refresh(self) -> None:
+        """Re-read ``project.json`` when another job or process saved it since this object last
+        read or wrote it (every save replaces the file, so its inode changes): stages read and
+        update the current file, never a stale copy."""
+        state = self._file_state()
+        if state is None or state == self._seen:
+            return
+        try:
+            data = json.loads((self.root / PROJECT_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return  # unreadable now: keep what we have (open() reports a damaged file)
+        if isinstance(data, dict) and data.get("schema_version") == SCHEMA_VERSION and isinstance(data.get("video"), dict):
+            data.setdefault("stages", {})
+            self.data = data
+        self._seen = state
 
     # -- lifecycle --
 
@@ -148,6 +172,7 @@ class Project:
 
     def save(self) -> None:
         atomic_write_json(self.root / PROJECT_FILE, self.data)
+        self._seen = self._file_state()
 
     # -- source video --
 
@@ -190,11 +215,13 @@ class Project:
         return settings_hash({"stage": name, "inputs": resolved, "settings": dict(settings)})
 
     def stage_record(self, name: str) -> dict[str, Any] | None:
+        self.refresh()
         rec = self.data["stages"].get(name)
         return dict(rec) if rec is not None else None
 
     def stage_is_current(self, name: str, key: str) -> bool:
         """True only if the stage finished with this key and all its outputs still exist."""
+        self.refresh()
         rec = self.data["stages"].get(name)
         if not rec or rec.get("key") != key:
             return False
@@ -215,6 +242,7 @@ class Project:
             if not p.exists():
                 raise ProjectError(f"stage '{name}' output '{label}' was not written: {p}.")
             outs[label] = p.relative_to(self.root).as_posix()
+        self.refresh()  # what other stages recorded meanwhile is kept
         self.data["stages"][name] = {
             "key": key,
             "outputs": outs,
@@ -224,6 +252,7 @@ class Project:
         self.save()
 
     def invalidate_stage(self, name: str) -> None:
+        self.refresh()
         if self.data["stages"].pop(name, None) is not None:
             self.save()
 

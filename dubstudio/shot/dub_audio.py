@@ -41,14 +41,14 @@ def record_dub_audio(project: Project, source: Path, kind: str, offset_s: float,
         rec["note"] = f"{source.name} has no audio track"
     if placement:
         rec["placement"] = placement
-    fresh = Project.open(project.root)  # never clobber what another step saved meanwhile
-    fresh.data[DUB_AUDIO_KEY] = rec
-    fresh.save()
+    project.refresh()  # never clobber what another step saved meanwhile
     project.data[DUB_AUDIO_KEY] = rec
+    project.save()
     return rec
 
 
 def recorded_dub_audio(project: Project) -> dict | None:
     """What ``record_dub_audio`` stored, or None (never dubbed, or dubbed by an older version)."""
+    project.refresh()
     rec = project.data.get(DUB_AUDIO_KEY)
     return dict(rec) if isinstance(rec, dict) else None

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dubstudio.batch import read_shot_list
+from dubstudio.app.batch import read_shot_list
 from dubstudio.core.errors import DubStudioError
 
 
@@ -80,7 +80,9 @@ def test_a_batch_dubs_an_actors_shots_from_the_first_and_goes_on_past_a_failure(
     first, second, third = res["rows"]
     assert first["ok"] and first["from_shot"] is None and first["adapt_steps"] == 2
     assert second["ok"] and second["adapt_steps"] == 1
-    assert Path(second["from_shot"]).resolve().is_relative_to((tmp_path / "sh010.dubstudio").resolve())
+    projects = tmp_path / "home" / "projects"  # each shot's project is in the projects folder, none beside the shots
+    assert Path(second["from_shot"]).resolve().is_relative_to(projects.resolve()) and "sh010-" in second["from_shot"]
+    assert not list(tmp_path.glob("*.dubstudio"))
     assert not third["ok"] and "past the end of the shot" in third["error"]
     assert (tmp_path / "out" / "sh010_dubbed.mp4").is_file() and (tmp_path / "out" / "sh020_dubbed.mp4").is_file()
     from dubstudio.export.verify import summarize

@@ -190,18 +190,19 @@ def test_drive_project_writes_a_driven_layer(generic, shot, media, tmp_path):
     res = drive_project_from_audio(project, media / "speech_de.wav", generic[0], config=TINY_ADAPT)
     assert res.values.shape == (tracking.n_frames, len(CONTROL_NAMES))
     assert res.adaptation["mode"] == "linear" and res.audio_frames == tracking.n_frames
-    curves = CurveStore(project).load(tracking)
+    assert not CurveStore(project).exists()  # the edit is returned, not saved: the caller applies it
+    res.edit.apply(curves := CurveStore(project).load(tracking))
     assert curves.has_driven("jaw_open") and curves.driven_source("jaw_open") == "audio:speech_de.wav"
     np.testing.assert_allclose(curves.evaluate("jaw_open"), res.values[:, 0], atol=1e-9)
     # Adaptation is cached by content: a second call does not retrain.
-    again = drive_project_from_audio(project, media / "speech_de.wav", generic[0], config=TINY_ADAPT, save=False)
+    again = drive_project_from_audio(project, media / "speech_de.wav", generic[0], config=TINY_ADAPT)
     assert again.adaptation["metrics"]["seconds"] == res.adaptation["metrics"]["seconds"]
     # ... and drives bit for bit the same curves (a re-export keys its segments on them)
     assert np.array_equal(again.values, res.values)
     # The driven jaw keeps the actor's range of motion; without the match it is the model's own.
     rng = res.adaptation["range"]
     assert rng["applied"] and 1.0 <= rng["gain"] <= 2.0
-    raw = drive_project_from_audio(project, media / "speech_de.wav", generic[0], config=TINY_ADAPT, save=False, match_range=False)
+    raw = drive_project_from_audio(project, media / "speech_de.wav", generic[0], config=TINY_ADAPT, match_range=False)
     assert "range" not in raw.adaptation
     np.testing.assert_allclose(res.values[:, 1:], raw.values[:, 1:])  # only the jaw is scaled
     r, m = res.values[:, 0], raw.values[:, 0]
@@ -343,8 +344,8 @@ def test_a_cached_scratch_adaptation_drives_the_same_curves_as_the_fresh_one(sho
     shutil.copytree(shot[0].root, tmp_path / "p")
     shutil.rmtree(tmp_path / "p" / "cache" / "audio2expr", ignore_errors=True)
     project = Project.open(tmp_path / "p")
-    fresh = drive_project_from_audio(project, media / "speech_de.wav", None, config=TINY_ADAPT, save=False)
-    again = drive_project_from_audio(project, media / "speech_de.wav", None, config=TINY_ADAPT, save=False)
+    fresh = drive_project_from_audio(project, media / "speech_de.wav", None, config=TINY_ADAPT)
+    again = drive_project_from_audio(project, media / "speech_de.wav", None, config=TINY_ADAPT)
     assert fresh.adaptation["mode"] == "scratch"
     assert again.adaptation["metrics"]["seconds"] == fresh.adaptation["metrics"]["seconds"]  # loaded, not retrained
     assert np.array_equal(again.values, fresh.values)
@@ -356,7 +357,12 @@ def test_the_dub_uses_the_installed_generic_model_unless_told_otherwise(generic,
     with ``shot``, or a checkpoint given by path."""
     from dubstudio.shot.curve_store import CurveStore
     from dubstudio.driving.a2e_generic import default_generic_path
-    from dubstudio.driving.dub import dub_from_audio
+    from dubstudio.app.dub import DubRequest, apply_dub, dub_job
+
+    def dub_from_audio(project, line, audio_model="auto"):
+        drive = dub_job(DubRequest(project.root, audio=line, audio_model=audio_model))
+        apply_dub(project, drive)
+        return drive
 
     monkeypatch.setenv("DUBSTUDIO_HOME", str(tmp_path / "home"))
     shutil.copytree(shot[0].root, tmp_path / "p")
@@ -382,4 +388,5 @@ def test_the_dub_uses_the_installed_generic_model_unless_told_otherwise(generic,
         raise AssertionError("trained again")
 
     monkeypatch.setattr("dubstudio.driving.a2e_actor.adapt_actor", no_training)
+    monkeypatch.setattr("dubstudio.driving.a2e_predict.adapt_actor", no_training)  # the choice trains it too
     assert dub_from_audio(project, line).details["adaptation"]["choice"] == choice  # the choice is cached too

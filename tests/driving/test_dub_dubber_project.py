@@ -8,7 +8,7 @@ import pytest
 
 from dubstudio.shot.curve_store import CurveStore
 from dubstudio.project.store import Project
-from dubstudio.driving.dub import dub_from_dubber
+from dubstudio.app.dub import DubRequest, apply_dub, dub_job
 from dubstudio.shot.tracking import load_tracking
 from dubstudio.tracking.track import track
 
@@ -23,11 +23,24 @@ def actor_project(media, tmp_path_factory):
     return p
 
 
+def dub_from_dubber(project, video, offset_s=0.0, sync="auto"):
+    """`dubstudio dub --dubber`, as the CLI does it: the dub computed, then applied and recorded."""
+    drive = dub_job(DubRequest(project.root, dubber=video, offset=offset_s, dubber_sync=sync))
+    apply_dub(project, drive)
+    return drive
+
+
+def dub_from_audio(project, audio, offset_s=0.0):
+    drive = dub_job(DubRequest(project.root, audio=audio, offset=offset_s))
+    apply_dub(project, drive)
+    return drive
+
+
 def test_dubber_drives_curves_and_keeps_tracking(actor_project, media):
     actor = load_tracking(actor_project)
     tracked_before = actor.controls.copy()
     res = dub_from_dubber(actor_project, media / "dubber_a.mp4")
-    assert res.frames == 125 and res.driven_frames == 125
+    assert res.n_frames == 125 and res.driven_frames == 125
     curves = CurveStore(actor_project).load(actor)
     jaw = curves.evaluate("jaw_open")
     # dubber_a's picture leads its sound by 5 frames (0.2 s): the motion is delayed to match the
@@ -98,7 +111,6 @@ def test_cli_dubber_sync_flag_is_checked(actor_project, media):
 def test_a_source_that_misses_the_shot_is_refused_and_writes_nothing(actor_project, media, tmp_path):
     """Dialogue or a dubber clip placed past either end of the shot (or shorter than a frame) would
     close the mouth over the whole shot: a clear error instead, and the saved curves are untouched."""
-    from dubstudio.driving.dub import dub_from_audio
     from dubstudio.core.errors import DubStudioError
 
     store = CurveStore(actor_project)

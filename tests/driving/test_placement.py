@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dubstudio.batch import read_shot_list
+from dubstudio.app.batch import read_shot_list
 from dubstudio.driving.placement import TIMECODE_OFFSET, parse_offset, place_by_timecode
 from dubstudio.core.errors import DubStudioError, MediaError
 from dubstudio.io.bwf import add_bext, read_bext

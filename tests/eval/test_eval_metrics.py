@@ -189,7 +189,7 @@ def test_selfreenact_refuses_overlapping_frames(shot):
 
 
 def run_cli(argv: list[str]) -> int:
-    from dubstudio import cli_render
+    from dubstudio.cli import render as cli_render
 
     parser = argparse.ArgumentParser(prog="dubstudio")
     sub = parser.add_subparsers(dest="command")
@@ -215,11 +215,3 @@ def test_cli_eval_baseline_and_render_copy(shot, tmp_path, capsys):
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert rc == 0 and out["frames"] == 3
     assert len(list((tmp_path / "seq").glob("frame_*.png"))) == 3
-
-
-def test_cli_says_clearly_when_the_renderer_is_missing(monkeypatch):
-    from dubstudio.cli_render import load_renderer
-
-    monkeypatch.setitem(sys.modules, "dubstudio.rendering.renderer", None)
-    with pytest.raises(DubStudioError, match="not part of this build"):
-        load_renderer(None, "cpu")

@@ -78,10 +78,15 @@ def test_offset_places_the_audio_on_the_shots_timeline():
 
 def _drive(shot, source: str) -> None:
     """A driven layer on the saved curves, as `dubstudio dub` leaves it (source 'audio:x.wav')."""
-    from dubstudio.driving.dub import apply_driven
+    from dubstudio.core.controls import CONTROL_NAMES
+    from dubstudio.core.edits import SetDriven
+    from dubstudio.shot.curve_store import CurveStore
+    from dubstudio.shot.curves import load_curves
 
     t = shot.tracking
-    apply_driven(shot.project, t, np.asarray(t.controls) * 0.5, np.ones(t.n_frames), source=source)
+    curves = load_curves(shot.project, t)
+    SetDriven(CONTROL_NAMES, np.asarray(t.controls) * 0.5, start=0, weight=np.ones(t.n_frames), source=source).apply(curves)
+    CurveStore(shot.project).save(curves)
 
 
 def test_recorded_dub_audio_is_the_default(derived_shot, media, tmp_path):
@@ -138,12 +143,9 @@ def test_dubber_without_audio_and_changed_audio_are_clear_errors(derived_shot, m
 
 
 def test_driven_curves_without_a_recorded_audio_refuse_the_original_sound(derived_shot):
-    from dubstudio.driving.dub import apply_driven
-
     shot = derived_shot(n=10, fps=Fraction(25), audio_s=0.4)
     assert prepare_audio(shot.project, 10, Fraction(25)).report["kind"] == "original"
-    t = shot.tracking
-    apply_driven(shot.project, t, np.asarray(t.controls) * 0.5, np.ones(t.n_frames), source="audio:speech_de.wav")
+    _drive(shot, "audio:speech_de.wav")
     with pytest.raises(ProjectError, match="driven from speech_de.wav.*--audio FILE"):
         prepare_audio(shot.project, 10, Fraction(25))
     assert prepare_audio(shot.project, 10, Fraction(25), AudioRequest("original")).report["kind"] == "original"

@@ -286,9 +286,9 @@ def test_a_finished_export_points_at_stopped_ones_beside_it(derived_shot, knowin
     [st] = res["stopped_exports_beside"]
     assert (st["output"], st["frames_finished"], st["frames"], st["work_folder"]) == ("take1.mov", 8, 16, ".take1.mov.dubstudio-export")
     assert st["bytes"] > 0 and resume.work_folder(tmp_path / "take1.mov").is_dir()
-    from dubstudio.gui.export_choice import describe_result
+    from dubstudio.app.export import describe
 
-    assert "take1.mov (8/16 frames" in describe_result(res)
+    assert "take1.mov (8/16 frames" in " ".join(describe(res))
 
 
 def test_stopped_exports_are_listed_and_deleted_but_not_a_running_one(derived_shot, knowing, tmp_path, capsys):

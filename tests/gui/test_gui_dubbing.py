@@ -54,7 +54,7 @@ def test_dub_from_audio_is_one_undo_step_with_its_waveform_and_sound(make_window
         job = d.dub_from_audio(audio, start_s=start, placement="by timecode: (as the dialog's From timecode says)")
         assert job is not None and not win.actions["dub_audio"].isEnabled()  # one dub at a time
     drive = sig.args[0]
-    assert drive.kind == "audio" and drive.start_in_shot_s == pytest.approx(start) and drive.offset_s == pytest.approx(start)
+    assert drive.kind == "audio" and drive.offset_s == pytest.approx(start)
     assert s.project.data["dub_audio"]["placement"].startswith("by timecode")  # export's default policy: fit
     assert "(placed by timecode)" in d.status.text()
     assert s.undo_stack.count() == 2 and s.undo_stack.text(1) == f"Dub from {audio.name}"
@@ -63,7 +63,7 @@ def test_dub_from_audio_is_one_undo_step_with_its_waveform_and_sound(make_window
     assert c.driven_source("jaw_open") == f"audio:{audio.name}"
     assert c.key_at("jaw_open", 5) is not None  # the unsaved key survived
     assert not (tracked_project / CURVES_FILE).exists()  # nothing saved behind the user's back
-    assert "Dubbed from the dialogue" in win.messages.text
+    assert "frames from the dialogue" in win.messages.text
 
     rec = json.loads((tracked_project / "project.json").read_text())["dub_audio"]
     assert rec["kind"] == "audio" and rec["start_in_shot_s"] == pytest.approx(start) and rec["offset_s"] == pytest.approx(start)
@@ -111,7 +111,7 @@ def test_dub_from_dubber_video_tracks_it_and_retargets(make_window, tracked_proj
     with qtbot.waitSignal(d.dubbed, timeout=180_000) as sig:
         d.dub_from_dubber(dubber, start_s=start)
     drive = sig.args[0]
-    assert drive.kind == "dubber" and drive.start_in_shot_s == pytest.approx(start) and drive.offset_s == pytest.approx(start)
+    assert drive.kind == "dubber" and drive.offset_s == pytest.approx(start)
     assert s.undo_stack.count() == 1 and s.curves.driven_source("jaw_open") == f"dubber:{dubber.name}"
     assert (tracked_project / "dubbers" / "dubber_take1" / "project.json").is_file()  # tracked into the project
     fps = float(s.info.fps)
@@ -224,14 +224,15 @@ def test_a_mouth_driven_outside_the_editor_is_not_called_undubbed(make_window, t
 def test_the_dub_message_says_what_the_sync_check_and_the_range_did(tmp_path):
     """After a dub from audio the status message names the shot's own audio/picture offset, a
     timing correction and an opening gain."""
-    from dubstudio.gui.dub_jobs import DubDrive
+    from dubstudio.driving.dub import DubDrive
+    from dubstudio.gui.dubbing import summary
 
     ad = {"sync": {"applied": True, "moved_frames": -3}, "range": {"applied": True, "gain": 1.95},
           "metrics": {"av_offset": {"frames": 6, "seconds": 0.24}}}
-    d = DubDrive(None, "audio", tmp_path / "line.wav", 0.0, 0.0, 199, 199, {"adaptation": ad})
-    text = d.summary()
-    assert "trailed the line by 3 frames and was moved earlier" in text and "scaled by 1.95" in text
-    assert "own sound runs 6 frames late against its picture" in text
-    plain = DubDrive(None, "audio", tmp_path / "line.wav", 0.0, 0.0, 199, 199,
-                     {"adaptation": {"sync": {"applied": False}, "range": {"applied": True, "gain": 1.0}}}).summary()
+    d = DubDrive(None, "audio", tmp_path / "line.wav", 0.0, 199, 199, {"adaptation": ad})
+    text = summary(d)
+    assert "trailed the dialogue's sound by 3 frames and was moved earlier" in text and "scaled by 1.95" in text
+    assert "own sound runs 6 frames (0.24 s) late against its picture" in text
+    plain = summary(DubDrive(None, "audio", tmp_path / "line.wav", 0.0, 199, 199,
+                             {"adaptation": {"sync": {"applied": False}, "range": {"applied": True, "gain": 1.0}}}))
     assert "moved" not in plain and "scaled" not in plain and "own sound" not in plain

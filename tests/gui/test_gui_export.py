@@ -21,8 +21,13 @@ def _one_thread():
     torch.set_num_threads(n)
 
 
+def build_settings(request):
+    """The settings the export job runs with (the request's own, as for the CLI)."""
+    return request.settings()
+
+
 def test_dialog_builds_the_cli_settings(make_window, tracked_project, sample_video, gui, tmp_path):
-    from dubstudio.gui.export_choice import ExportChoice, build_settings
+    from dubstudio.app.export import ExportRequest
 
     win = make_window()
     gui.open(win, tracked_project)
@@ -34,7 +39,7 @@ def test_dialog_builds_the_cli_settings(make_window, tracked_project, sample_vid
     # not dubbed: the shot's own audio by default; there is no "Dubbed" entry
     assert dlg.audio.currentData() == "original" and dlg.audio.findData("dubbed") < 0
     c = dlg.choice()
-    assert c.renderer == "copy" and c.format == "mp4" and c.output.suffix == ".mp4"
+    assert c.renderer.kind == "copy" and c.format == "mp4" and c.output.suffix == ".mp4"
     st = build_settings(c)
     assert st.format == "mp4" and st.audio == AudioRequest("original", None, None, None) and not st.side_by_side
 
@@ -72,7 +77,7 @@ def test_dialog_builds_the_cli_settings(make_window, tracked_project, sample_vid
     dlg.audio_file.setText(str(tmp_path / "missing.wav"))
     dlg._accept()
     assert dlg.result() == 0 and "existing audio file" in dlg.error.text()
-    assert ExportChoice(tracked_project, tmp_path / "x.mp4", audio="none", audio_offset=1.0).argv().count("--audio-offset") == 0
+    assert "--audio-offset" not in ExportRequest(tracked_project, tmp_path / "x.mp4", audio="none").command_line()
 
 
 def test_export_job_saves_first_and_writes_a_marked_verified_file(make_window, adapted_project, gui, qtbot, tmp_path):
@@ -89,7 +94,7 @@ def test_export_job_saves_first_and_writes_a_marked_verified_file(make_window, a
     out = tmp_path / "exports" / "dubbed.mp4"
     dlg.output.setText(str(out))
     choice = dlg.validate()
-    assert choice.verify and "--device" in choice.argv()
+    assert choice.verify and "--device" in choice.command_line()
     monitor = gui.StallMonitor()
     monitor.start()
     with qtbot.waitSignal(win.export.exported, timeout=240_000) as sig:
@@ -104,7 +109,7 @@ def test_export_job_saves_first_and_writes_a_marked_verified_file(make_window, a
     assert summary["video"]["frames"] == 50 and summary["audio"] is not None
     assert read_mark(out)["synthetic"]
     text = win.messages.text
-    assert "Exported 50 frames (2.00 s at 25/1 fps" in text and "marked as synthetic" in text and "ffprobe: ok" in text
+    assert "Exported 50 frames (50 re-rendered; 2.00 s at 25/1 fps" in text and "marked as synthetic" in text and "ffprobe: ok" in text
     assert win.actions["export"].isEnabled()
     # the same name again: the dialog says only what changed will be rendered
     dlg = win.export.make_dialog()
@@ -177,7 +182,6 @@ def test_export_refuses_without_saving_when_the_user_cancels(make_window, adapte
 
 
 def test_the_guide_track_is_offered_for_a_shot_with_sound(make_window, adapted_project, gui, tmp_path):
-    from dubstudio.gui.export_choice import build_settings
 
     win = make_window()
     gui.open(win, adapted_project)  # the sample has English speech of its own

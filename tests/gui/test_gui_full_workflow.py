@@ -48,7 +48,7 @@ def _point(win, frame: int, vertex: int, dx: float = 0.0) -> QPoint:
 
 def test_open_track_edit_mask_adapt_preview_dub_export(make_window, clip, media, gui, qtbot, tmp_path):
     from dubstudio.export.verify import check, summarize
-    from dubstudio.gui.export_choice import describe_result
+    from dubstudio.gui.export_controller import describe_result
 
     t_start = time.perf_counter()
     times: dict[str, float] = {}

@@ -244,6 +244,27 @@ def test_stage_currency(tmp_path: Path, video: Path) -> None:
     assert p.stage_record("track") is None
 
 
+def test_two_holders_of_a_project_keep_each_others_records(tmp_path: Path, video: Path) -> None:
+    """Two jobs (or the editor and a job) hold the same project: each reads what the other saved
+    and a save keeps it (read-modify-write of the current file, not of a stale copy)."""
+    from dubstudio.shot.dub_audio import DUB_AUDIO_KEY, record_dub_audio, recorded_dub_audio
+
+    a = Project.create(tmp_path / "proj", video)
+    b = Project.open(a.root)  # e.g. the editor's copy, opened before the job below
+    for name in ("adapt", "export"):
+        atomic_save_npz(a.cache_dir(name) / "out.npz", x=np.zeros(1))
+    a.record_stage("adapt", "k1", {"actor": "cache/adapt/out.npz"})
+    assert b.stage_record("adapt")["key"] == "k1"  # seen without reopening
+    record_dub_audio(b, video, "audio", 0.5, 0.5)
+    b.record_stage("export", "k2", {"out": "cache/export/out.npz"})
+    fresh = Project.open(a.root)
+    assert fresh.stage_record("adapt")["key"] == "k1" and fresh.stage_record("export")["key"] == "k2"
+    assert recorded_dub_audio(a)["start_in_shot_s"] == 0.5 and DUB_AUDIO_KEY in fresh.data
+    a.invalidate_stage("export")  # a's copy knew nothing of "export": it drops it from the current file
+    assert Project.open(a.root).stage_record("export") is None and b.stage_record("export") is None
+    assert b.stage_record("adapt")["key"] == "k1"
+
+
 def test_record_stage_checks_outputs(tmp_path: Path, video: Path) -> None:
     p = Project.create(tmp_path / "proj", video)
     with pytest.raises(ProjectError, match="was not written"):

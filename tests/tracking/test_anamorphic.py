@@ -30,7 +30,7 @@ def squeezed(src, dst, frames: int = 30):
 
 
 def test_a_2x_anamorphic_shot_is_tracked_on_every_frame(tmp_path):
-    from dubstudio.sample import build_sample
+    from dubstudio.app.sample import build_sample
 
     clip = squeezed(build_sample(tmp_path / "sample", seconds=2), tmp_path / "anamorphic.mp4")
     with VideoReader(clip) as r:

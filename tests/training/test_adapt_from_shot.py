@@ -137,7 +137,7 @@ def test_bad_combinations_are_refused(shots, shot_a_full, tmp_path):
 def test_cli_adapt_from_shot_names_the_source(shots, shot_a_full, capsys):
     import argparse
 
-    from dubstudio.cli_train import register
+    from dubstudio.cli.train import register
 
     a, b, _ = shots
     assert adapt(a, "full", 40, frames=FRAMES_A, cfg=TINY.replace(lr_g=3e-3, lr_tex=2e-2)).cached  # A's latest again
@@ -212,7 +212,9 @@ def test_the_other_shot_may_be_named_by_its_video(tmp_path, shots, shot_a_full):
     video = tmp_path / "sh010.mp4"
     shutil.copy2(a.video_path, video)
     with pytest.raises(ProjectError, match="does not exist"):
-        actor_file_of(video)  # never opened: no project beside it
-    shutil.copytree(a.root, tmp_path / "sh010.dubstudio")
-    Project.create(tmp_path / "sh010.dubstudio", video)  # the copy follows the video's new place
+        actor_file_of(video)  # never opened: it has no project yet
+    from dubstudio.core.paths import default_project_dir
+
+    shutil.copytree(a.root, default_project_dir(video))
+    Project.create(default_project_dir(video), video)  # the copy follows the video's new place
     assert actor_file_of(video).name == actor_file_of(a.root).name

@@ -260,7 +260,7 @@ def test_cli_adapt_prints_one_json_line(clip_project, prior_file, tmp_path, caps
     import argparse
     import json
 
-    from dubstudio.cli_train import register
+    from dubstudio.cli.train import register
 
     parser = argparse.ArgumentParser(prog="dubstudio")
     register(parser.add_subparsers(dest="command"))

@@ -10,7 +10,7 @@ an EDL tool exports), one row per shot::
 
 ``shot`` and one of ``audio`` / ``dubber`` are required; the rest may be empty. Paths are relative
 to the list's folder. ``offset`` is seconds, or ``tc``: the line is placed by timecode (a reel's
-dialogue stem as a Broadcast WAV, against each shot's source timecode; ``driving.placement``). Each row is ``pipeline.dub_shot`` (track, adapt, drive, export, ffprobe), so
+dialogue stem as a Broadcast WAV, against each shot's source timecode; ``driving.placement``). Each row is ``app.run.run_job`` (track, adapt, dub, export, ffprobe), so
 every stage is cached: running the list again after a crash, a kill or a fix redoes only what is
 missing or changed. Rows with the same ``actor`` share the adaptation: the first of them that
 succeeds adapts from the prior (``steps``) and the others start from it (``from_shot_steps``;
@@ -27,9 +27,12 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from dubstudio.core.jobs import Progress
-from dubstudio.driving.placement import TIMECODE_OFFSET, parse_offset, place_by_timecode
+from dubstudio.app.adapt import FROM_SHOT_STEPS, RUN_STEPS
+from dubstudio.app.run import RunRequest, run_job
 from dubstudio.core.errors import Cancelled, DubStudioError
+from dubstudio.core.jobs import Progress
+from dubstudio.core.paths import default_project_dir
+from dubstudio.driving.placement import TIMECODE_OFFSET, parse_offset, place_by_timecode
 
 COLUMNS = ("shot", "audio", "dubber", "actor", "offset", "output", "audio_policy")
 POLICIES = ("pad", "trim", "fit", "error")
@@ -66,6 +69,13 @@ class RowResult:
     def to_json(self) -> dict:
         return dict(self.__dict__)
 
+    def describe(self) -> str:
+        if not self.ok:
+            return f"line {self.line}: {Path(self.shot).name} FAILED: {self.error}"
+        how = f"from {Path(self.from_shot).parents[2].name}" if self.from_shot else "adapted"
+        return (f"line {self.line}: {Path(self.shot).name} -> {self.output}  [{how}, {self.adapt_steps} steps; {self.wall_s:.0f} s]"
+                + (f"\n  warning: {self.warning}" if self.warning else ""))
+
 
 @dataclass
 class BatchResult:
@@ -79,6 +89,16 @@ class BatchResult:
     def to_json(self) -> dict:
         return {"ok": self.ok, "shots": len(self.rows), "failed": sum(not r.ok for r in self.rows),
                 "wall_s": round(self.wall_s, 1), "rows": [r.to_json() for r in self.rows]}
+
+    def describe(self) -> str:
+        failed = [r for r in self.rows if not r.ok]
+        return (f"{len(self.rows) - len(failed)} of {_n(len(self.rows), 'shot')} dubbed in {self.wall_s:.0f} s"
+                + ("; failed: " + ", ".join(f"line {r.line} ({Path(r.shot).name})" for r in failed) +
+                   ". Fix them and run the list again: finished work is kept" if failed else ""))
+
+
+def _n(k: int, word: str) -> str:
+    return f"{k} {word}{'' if k == 1 else 's'}"
 
 
 def read_shot_list(path: str | Path) -> list[ShotRow]:
@@ -157,15 +177,53 @@ def read_shot_list(path: str | Path) -> list[ShotRow]:
     return rows
 
 
-def run_batch(rows: list[ShotRow], settings, out_dir: Path | None = None, from_shot_steps: int = 150,
-              progress: Progress | None = None, on_row=None) -> BatchResult:
-    """Dub every row (``settings``: the ``pipeline.PipelineSettings`` of the first shot of each
-    actor). ``on_row(RowResult)`` is called after each row. A cancel stops after the current stage
-    (what is done stays cached)."""
-    from dubstudio.core.paths import default_project_dir
-    from dubstudio.pipeline import dub_shot
+@dataclass(frozen=True)
+class BatchRequest:
+    rows: list[ShotRow]
+    out_dir: Path | None = None  # where rows without an output go (default: beside each shot)
+    steps: int = RUN_STEPS  # adaptation steps of an actor's first shot
+    from_shot_steps: int = FROM_SHOT_STEPS  # ... of their further shots, started from the first
+    mode: str = "full"
+    prior: Path | None = None  # for each actor's first shot
+    audio_policy: str | None = None  # for rows that do not set one
+    guide_track: bool = False
+    device: str = "auto"
 
-    outputs = [row.output or (out_dir or row.shot.parent) / f"{row.shot.stem}_dubbed.mp4" for row in rows]
+    def check(self) -> None:
+        if self.steps < 1 or self.from_shot_steps < 1:
+            raise DubStudioError("--steps and --from-shot-steps must be at least 1.")
+        if self.prior and not Path(self.prior).is_file():
+            raise DubStudioError(f"{self.prior} not found; check the path.")
+
+    def outputs(self) -> list[Path]:
+        return [row.output or (self.out_dir or row.shot.parent) / f"{row.shot.stem}_dubbed.mp4" for row in self.rows]
+
+
+class CheckResult(dict):
+    def to_json(self) -> dict:
+        return dict(self)
+
+    def describe(self) -> str:
+        return self["text"]
+
+
+def check_job(req: BatchRequest) -> CheckResult:
+    """What the list would run (it was checked when read)."""
+    req.check()
+    rows = req.rows
+    actors = {r.actor for r in rows if r.actor}
+    lines = [f"line {r.line}: {r.shot.name} <- {(r.audio or r.dubber).name}" + (f" (actor {r.actor})" if r.actor else "")
+             + (f"\n  {r.placement}" if r.placement else "") for r in rows]
+    return CheckResult({"shots": len(rows), "actors": sorted(actors),
+                        "rows": [{"line": r.line, "shot": str(r.shot), "offset_s": r.offset_s, "placement": r.placement or None} for r in rows],
+                        "text": "\n".join(lines + [f"{_n(len(rows), 'shot')}, {_n(len(actors), 'actor')}: the list is fine"])})
+
+
+def batch_job(req: BatchRequest, progress: Progress | None = None, on_row=None) -> BatchResult:
+    """Dub every row. ``on_row(RowResult)`` is called after each row. A cancel stops after the
+    current stage (what is done stays cached)."""
+    req.check()
+    rows, outputs = req.rows, req.outputs()
     taken: dict[Path, int] = {}
     for row, out in zip(rows, outputs, strict=True):
         first = taken.setdefault(out.resolve(), row.line)
@@ -179,15 +237,15 @@ def run_batch(rows: list[ShotRow], settings, out_dir: Path | None = None, from_s
         res = RowResult(row.line, str(row.shot), row.actor)
         project = default_project_dir(row.shot)
         seed = seeds.get(row.actor) if row.actor else None
-        s = replace(settings, offset_s=row.offset_s, placement=row.placement or None,
-                    audio_policy=row.audio_policy or settings.audio_policy)
+        run = RunRequest(row.shot, audio=row.audio, dubber=row.dubber, project=project, output=out, offset_s=row.offset_s,
+                         placement=row.placement or None, steps=req.steps, mode=req.mode, prior=req.prior,
+                         audio_policy=row.audio_policy or req.audio_policy, guide_track=req.guide_track, device=req.device)
         if seed is not None and seed.resolve() != project.resolve():
-            s = replace(s, from_shot=seed, prior=None, steps=from_shot_steps,
-                        mode="full" if settings.mode == "mixed" else settings.mode)
+            run = replace(run, from_shot=seed, prior=None, steps=req.from_shot_steps, mode="full" if req.mode == "mixed" else req.mode)
         t0 = time.perf_counter()
         try:
             progress.stage(f"shot {row.shot.name}")
-            got = dub_shot(row.shot, project, out, row.audio, row.dubber, s, progress)
+            got = run_job(run, progress)
         except Cancelled:
             raise
         except DubStudioError as e:
@@ -195,15 +253,15 @@ def run_batch(rows: list[ShotRow], settings, out_dir: Path | None = None, from_s
         except Exception as e:  # noqa: BLE001 - one shot's failure must not lose the others' work
             res.error = f"unexpected error: {type(e).__name__}: {e}"
         else:
-            ad = got["adapt"]
-            verify = got["export"].get("verify") or {}
+            ad = got.adapt
+            verify = got.export.get("verify") or {}
             res.ok = bool(verify.get("ok", True))
             if not res.ok:
                 res.error = "ffprobe check failed: " + "; ".join(verify.get("problems", []))
-            res.output, res.project = str(out), got["project"]
+            res.output, res.project = str(out), str(got.project)
             res.from_shot, res.adapt_steps, res.warning = ad.get("from_shot"), ad["steps"], ad.get("warning")
             if row.actor and row.actor not in seeds:
-                seeds[row.actor] = Path(got["project"])
+                seeds[row.actor] = Path(got.project)
         res.wall_s = round(time.perf_counter() - t0, 1)
         result.rows.append(res)
         if on_row is not None:

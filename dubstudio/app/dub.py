@@ -1,0 +1,157 @@
+"""Dub: new mouth motion from dubbed dialogue or a dubbing actor's video, as one edit.
+
+``dub_job`` computes the dub and returns it (``driving.dub.DubDrive``: one ``SetDriven`` edit over
+the named controls, and the audio it belongs to); it never saves. The CLI then calls
+``apply_dub`` (the edit applied to the saved curves, and the audio recorded for export); the editor
+pushes the edit on its undo stack and calls ``record_dub``. ``describe`` is the result's text for
+both faces.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from dubstudio.core.errors import DubStudioError, MediaError
+from dubstudio.core.jobs import Progress
+from dubstudio.driving.a2e_predict import AdaptConfig
+from dubstudio.driving.dub import DubDrive, drive_from_audio, drive_from_dubber
+from dubstudio.driving.placement import TIMECODE_OFFSET, place_by_timecode
+from dubstudio.project.store import Project
+from dubstudio.shot import Shot
+from dubstudio.shot.curve_store import CurveStore
+from dubstudio.shot.curves import load_curves
+from dubstudio.shot.dub_audio import record_dub_audio
+
+AUDIO_MODEL_HELP = ("the model that turns dialogue into mouth motion: auto = the installed generic model "
+                    "(`dubstudio audio2expr train`) adapted to the actor, or one trained on this shot alone where that "
+                    "fits the actor clearly better or none is installed; shot = always the shot's own; or a generic "
+                    "checkpoint file")
+DUBBER_SYNC_HELP = ("the dubber clip's own audio/picture offset: auto = measured (their mouth against their sound, and with "
+                    "the installed audio model) and applied when clear; off; or SECONDS (> 0: their audio is late). The "
+                    "audio is never moved, the motion is.")
+
+
+@dataclass(frozen=True)
+class DubRequest:
+    project: Path
+    audio: Path | None = None  # the dubbed dialogue (wav, or any file with audio)
+    dubber: Path | None = None  # or a dubbing actor's video
+    offset: float | str = 0.0  # shot time (s) where the new line starts; "tc": placed by timecode
+    dubber_sync: str | float = "auto"  # auto | off | seconds (> 0: the dubber's audio is late)
+    audio_model: str = "auto"  # auto | shot | a generic checkpoint file
+    placement: str | None = None  # how a numeric offset was found by timecode (the editor's From timecode)
+    adapt_config: AdaptConfig | None = None  # the per-shot audio model's training settings (None: defaults)
+
+    def check(self) -> None:
+        if (self.audio is None) == (self.dubber is None):
+            raise DubStudioError("give the new dialogue as --audio FILE or a dubbing actor's video as --dubber VIDEO (one of them).")
+        line = Path(self.audio or self.dubber)
+        if not line.is_file():
+            what = "dubbed audio" if self.audio is not None else "dubber video"
+            raise MediaError(f"{what} not found: {line}; choose an existing file.")
+        parse_sync(self.dubber_sync)
+        if self.offset != TIMECODE_OFFSET and not isinstance(self.offset, (int, float)):
+            raise DubStudioError(f"the offset must be seconds or 'tc' (by timecode), got {self.offset!r}.")
+
+
+def parse_sync(value: str | float) -> str | float:
+    """``--dubber-sync``: auto, off, or seconds within +-2."""
+    if value in ("auto", "off"):
+        return value
+    try:
+        s = float(value)
+    except (TypeError, ValueError):
+        s = float("nan")
+    if not abs(s) <= 2.0:
+        raise DubStudioError(f"--dubber-sync must be auto, off or seconds within +-2, got {value!r}.")
+    return s
+
+
+def resolve_offset(offset: float | str, shot_video: Path, line: Path) -> tuple[float, str | None]:
+    """(seconds, how it was placed): ``offset`` as given, or placed by timecode for "tc"."""
+    if offset != TIMECODE_OFFSET:
+        return float(offset), None
+    if not Path(line).is_file():
+        raise MediaError(f"{line} not found; choose an existing file.")
+    p = place_by_timecode(shot_video, Path(line))
+    return p.offset_s, p.describe()
+
+
+def dub_job(req: DubRequest, progress: Progress | None = None) -> DubDrive:
+    """The dub of ``req`` computed (tracked and retargeted, or predicted from the audio), not saved."""
+    req.check()
+    progress = progress or Progress()
+    project = Project.open(req.project)
+    line = Path(req.audio or req.dubber).expanduser().resolve()
+    offset_s, placed = resolve_offset(req.offset, project.video_path, line)
+    placement = placed or req.placement
+    if req.dubber is not None:
+        drive = drive_from_dubber(project, line, offset_s, progress, sync=parse_sync(req.dubber_sync))
+    else:
+        drive = drive_from_audio(project, line, offset_s, progress, audio_model=req.audio_model,
+                                 config=req.adapt_config or AdaptConfig())
+    drive.placement = placement
+    return drive
+
+
+def record_dub(project: Project, drive: DubDrive) -> dict:
+    """Record in the project which audio the dub's mouth belongs to (what export muxes)."""
+    return record_dub_audio(project, drive.source, drive.kind, drive.offset_s, drive.offset_s, placement=drive.placement)
+
+
+def apply_dub(project: Project, drive: DubDrive) -> None:
+    """The CLI's way: the dub's edit applied to the saved curves (one save) and its audio recorded."""
+    shot = Shot(project)
+    curves = load_curves(project, shot.tracking)
+    if drive.n_frames != curves.n_frames:
+        raise DubStudioError(f"the dub covers {drive.n_frames} frames but the shot has {curves.n_frames}; track the shot again.")
+    drive.edit.apply(curves)
+    CurveStore(project).save(curves)
+    record_dub(project, drive)
+
+
+def describe(drive: DubDrive, audio_model: str = "auto") -> list[str]:
+    """What the dub did, a sentence each: the CLI prints them as lines, the editor as one message."""
+    lines = [drive.placement] if drive.placement else []
+    what = "dialogue" if drive.kind == "audio" else "dubbing actor"
+    head = f"drove {drive.driven_frames}/{drive.n_frames} frames from the {what} {drive.source.name}"
+    if drive.kind == "dubber" and "dubber_frames" in drive.details:
+        head += f" ({drive.details['dubber_frames']} dubber frames tracked)"
+    lines.append(head + "; the tracked curves are kept under it (reset any range to go back)")
+    av = drive.details.get("av_sync") or {}
+    if av.get("applied"):
+        secs = float(av["seconds"])
+        how = {"given": "as given", "auto": "measured"}.get(av.get("method"), "measured")
+        if (av.get("sound") or {}).get("applied"):
+            how += " (their mouth against their sound)"
+        lines.append(f"the dubber's audio runs {abs(secs):.2f} s {'late' if secs > 0 else 'early'} against their picture, {how}; "
+                     f"their motion was {'delayed' if secs > 0 else 'advanced'} to match it")
+    elif av.get("reason"):
+        lines.append(f"dubber sync: {av['reason']}")
+    ad = drive.details.get("adaptation") or {}
+    if ad.get("mode") == "linear":
+        lines.append(f"audio model: the generic {Path((ad.get('generic') or {}).get('path') or 'model').name}, adapted to this actor")
+    elif ad.get("mode") == "scratch":
+        choice = ad.get("choice")
+        why = (f" (it fitted the actor's own speech better than the generic: r {choice['r_shot']:.2f} against {choice['r_generic']:.2f})"
+               if choice else "" if audio_model == "shot" else " (no generic model installed)")
+        lines.append("audio model: trained on this shot alone" + why)
+    sync, rng = ad.get("sync") or {}, ad.get("range") or {}
+    own = (ad.get("metrics") or {}).get("av_offset") or {}
+    if own.get("frames"):
+        k = int(own["frames"])
+        lines.append(f"this shot's own sound runs {abs(k)} frames ({abs(float(own['seconds'])):.2f} s) {'late' if k > 0 else 'early'} "
+                     f"against its picture; the audio model learned from realigned sound and picture")
+    if sync.get("applied"):
+        k = int(sync["moved_frames"])
+        lines.append(f"the predicted mouth {'trailed' if k < 0 else 'led'} the dialogue's sound by {abs(k)} frames and was moved "
+                     f"{'earlier' if k < 0 else 'later'} to match it")
+    if rng.get("applied") and rng.get("gain", 1.0) > 1.0:
+        lines.append(f"jaw opening scaled by {rng['gain']:.2f} to the actor's own range while speaking")
+    return lines
+
+
+def to_json(drive: DubDrive, project: Path) -> dict:
+    return {"project": str(project), "source": str(drive.source), "driven_frames": drive.driven_frames, "frames": drive.n_frames,
+            "offset_s": drive.offset_s, "placement": drive.placement, **drive.details}

@@ -1,0 +1,51 @@
+"""``dub``: drive the actor's mouth from a dubbing actor's video or from dubbed audio."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from dubstudio.app.dub import AUDIO_MODEL_HELP, DUBBER_SYNC_HELP, DubRequest, apply_dub, describe, dub_job, parse_sync, to_json
+from dubstudio.cli.common import add_common, emit, path_or_none, with_bar
+from dubstudio.driving.placement import parse_offset
+
+OFFSET_HELP = ("shot time (s) where the new performance starts; negative skips the start of the audio/dubber clip; "
+               "tc: from timecode (the shot's start timecode against a Broadcast WAV's time reference or the clip's own timecode)")
+
+
+def register(sub) -> None:
+    sp = sub.add_parser("dub", help="drive the mouth curves from a dubbing actor's video or dubbed audio")
+    sp.add_argument("--project", required=True, help="a tracked project folder")
+    src = sp.add_mutually_exclusive_group(required=True)
+    src.add_argument("--dubber", help="video of the dubbing actor performing the new line")
+    src.add_argument("--audio", help="the dubbed dialogue track (wav, or any file with audio)")
+    sp.add_argument("--offset", type=offset_arg, default=0.0, metavar="SECONDS|tc", help=OFFSET_HELP)
+    sp.add_argument("--dubber-sync", default="auto", metavar="auto|off|SECONDS", help=DUBBER_SYNC_HELP)
+    sp.add_argument("--audio-model", default="auto", metavar="auto|shot|FILE", help=AUDIO_MODEL_HELP)
+    add_common(sp)
+    sp.set_defaults(func=cmd_dub)
+
+
+def offset_arg(text: str) -> float | str:
+    """argparse type of `--offset`: seconds, or "tc" (placed by timecode once the files are known)."""
+    try:
+        return parse_offset(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def dub_request(args) -> DubRequest:
+    sync = parse_sync(args.dubber_sync)  # auto | off | seconds (a float, as the editor gives it)
+    return DubRequest(Path(args.project), audio=path_or_none(args.audio), dubber=path_or_none(args.dubber), offset=args.offset,
+                      dubber_sync=sync, audio_model=args.audio_model)
+
+
+def cmd_dub(args) -> int:
+    from dubstudio.project.store import Project
+
+    req = dub_request(args)
+    req.check()  # a bad flag or file fails before the project is opened
+    drive = with_bar(args, dub_job, req)
+    apply_dub(Project.open(req.project), drive)
+    emit(args, to_json(drive, req.project), "\n".join(describe(drive, req.audio_model)))
+    return 0
