@@ -4,8 +4,8 @@ Like napari's paint atoms, an edit records its own inverse when applied (the key
 the driven span it overwrote), so ``revert`` restores the curves bit for bit and ``apply``
 after ``revert`` (redo) reproduces the edit. One user gesture is one edit: a viseme is one
 ``SetKeys``, a whole key drag is one ``MoveKey`` (drag updates ``merge`` into it, as
-``QUndoCommand.mergeWith`` does). ``EditHistory`` is the pure-Python undo stack; the GUI wraps
-the same objects in ``QUndoCommand`` and subscribes to its events.
+``QUndoCommand.mergeWith`` does). ``EditHistory`` is the core's undo stack (``core.undo``) bound
+to one ``ControlCurves``; the editor pushes the same objects on the same kind of stack.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-from psygnal import Signal
+
+from dubstudio.core.undo import UndoStack
 
 from dubstudio.core.curves import ControlCurves, ControlRef, Key, neutral_key
 from dubstudio.core.controls import CONTROL_NAMES
@@ -35,11 +36,16 @@ def _labels(controls: ControlRef | Iterable[ControlRef] | None) -> str:
     return ", ".join(_label(c) for c in controls)
 
 
+KEY_DRAG_MERGE_ID = 0x4B45  # "KE"
+
+
 class Edit:
     """Base class. ``apply`` records the inverse; ``revert`` uses it. ``text`` names the edit in
     an Undo menu."""
 
     text: str = "Edit"
+    # an undo stack merges consecutive edits of one family (``core.undo``); -1: never merged
+    merge_id: int = -1
 
     def apply(self, curves: ControlCurves) -> None:
         raise NotImplementedError
@@ -132,6 +138,7 @@ class MoveKey(Edit):
         self.to_frame = self.frame if to_frame is None else int(to_frame)
         self.value = value
         self.drag = drag
+        self.merge_id = KEY_DRAG_MERGE_ID if drag is not None else -1  # one drag is one undo step
         self.text = f"Move {_label(control)} key"
         self._original: Key | None = None
         self._new: Key | None = None
@@ -286,108 +293,70 @@ class SetDriven(Edit):
 
 
 class EditHistory:
-    """Undo/redo stacks over one ``ControlCurves`` with a clean-state marker (saved state).
-
-    ``changed`` fires whenever the stacks change (refresh Undo/Redo actions); ``clean_changed``
-    when the unsaved-changes state flips. ``limit`` > 0 caps the undo depth."""
-
-    changed = Signal()
-    clean_changed = Signal(bool)
+    """Undo/redo over one ``ControlCurves``: the core's one undo stack (``core.undo.UndoStack``,
+    which the editor uses for every kind of edit) bound to these curves, with the clean-state
+    marker (saved state). ``changed`` fires whenever the stack changes (refresh Undo/Redo
+    actions); ``clean_changed`` when the unsaved-changes state flips. ``limit`` > 0 caps the
+    undo depth."""
 
     def __init__(self, curves: ControlCurves, limit: int = 0) -> None:
         self.curves = curves
-        self.limit = int(limit)
-        self._undo: list[Edit] = []
-        self._redo: list[Edit] = []
-        self._clean: int | None = 0  # len(_undo) at the clean state; None = unreachable
+        self.stack = UndoStack(limit)
+        self.changed = self.stack.changed
+        self.clean_changed = self.stack.clean_changed
+
+    @property
+    def limit(self) -> int:
+        return self.stack.limit
 
     # -- operations --
 
     def push(self, edit: Edit) -> Edit:
-        """Apply ``edit`` and record it (merged into the top edit when that accepts it). Returns
-        the edit now on top. An edit that fails to apply is not recorded."""
-        was_clean = self.is_clean
-        edit.apply(self.curves)
-        if self._redo:
-            self._redo.clear()
-            if self._clean is not None and self._clean > len(self._undo):
-                self._clean = None
-        top = self._undo[-1] if self._undo else None
-        if top is not None and self._clean != len(self._undo) and top.merge(edit):
-            edit = top
-        else:
-            self._undo.append(edit)
-            if self.limit and len(self._undo) > self.limit:
-                del self._undo[0]
-                self._clean = None if self._clean in (None, 0) else self._clean - 1
-        self._notify(was_clean)
-        return edit
+        """Apply ``edit`` and record it (a key drag merged into the previous update of the same
+        drag, never across the saved state). Returns the edit now on top. An edit that fails to
+        apply is not recorded."""
+        return self.stack.push(self.curves, edit, applied=False)
 
     def undo(self) -> Edit | None:
-        if not self._undo:
-            return None
-        was_clean = self.is_clean
-        edit = self._undo[-1]
-        edit.revert(self.curves)
-        self._redo.append(self._undo.pop())
-        self._notify(was_clean)
-        return edit
+        return self.stack.undo()
 
     def redo(self) -> Edit | None:
-        if not self._redo:
-            return None
-        was_clean = self.is_clean
-        edit = self._redo[-1]
-        edit.apply(self.curves)
-        self._undo.append(self._redo.pop())
-        self._notify(was_clean)
-        return edit
+        return self.stack.redo()
 
     def set_clean(self) -> None:
         """Mark the current state as saved."""
-        was_clean = self.is_clean
-        self._clean = len(self._undo)
-        self._notify(was_clean)
+        self.stack.set_clean()
 
     def clear(self) -> None:
         """Forget all edits (the curves keep their current state, which becomes clean)."""
-        was_clean = self.is_clean
-        self._undo.clear()
-        self._redo.clear()
-        self._clean = 0
-        self._notify(was_clean)
+        self.stack.clear()
 
     # -- state --
 
     @property
     def is_clean(self) -> bool:
-        return self._clean == len(self._undo)
+        return self.stack.is_clean()
 
     @property
     def can_undo(self) -> bool:
-        return bool(self._undo)
+        return self.stack.can_undo()
 
     @property
     def can_redo(self) -> bool:
-        return bool(self._redo)
+        return self.stack.can_redo()
 
     @property
     def undo_text(self) -> str:
-        return self._undo[-1].text if self._undo else ""
+        return self.stack.undo_text()
 
     @property
     def redo_text(self) -> str:
-        return self._redo[-1].text if self._redo else ""
+        return self.stack.redo_text()
 
     @property
     def index(self) -> int:
         """How many edits are applied (QUndoStack.index)."""
-        return len(self._undo)
+        return self.stack.index()
 
     def __len__(self) -> int:
-        return len(self._undo) + len(self._redo)
-
-    def _notify(self, was_clean: bool) -> None:
-        self.changed.emit()
-        if self.is_clean != was_clean:
-            self.clean_changed.emit(self.is_clean)
+        return self.stack.count()

@@ -11,6 +11,8 @@ from PySide6.QtWidgets import QStyle, QWidget
 
 from dubstudio.gui.overlay_items import OVERLAY_LABELS, OVERLAYS
 
+from dubstudio.gui.widgets import make_action
+
 if TYPE_CHECKING:
     from dubstudio.gui.main_window import MainWindow
 
@@ -22,17 +24,7 @@ TOOLBAR_ICONS = {
 
 
 def _action(win: MainWindow, text: str, slot, shortcut=None, checkable: bool = False, tip: str = "") -> QAction:
-    act = QAction(text, win)
-    if shortcut is not None:
-        act.setShortcut(QKeySequence(shortcut))
-        act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-    act.setCheckable(checkable)
-    if tip:
-        act.setStatusTip(tip)
-        act.setToolTip(tip)
-    act.triggered.connect(slot)
-    win.addAction(act)  # shortcuts work even with the menu bar hidden
-    return act
+    return make_action(win, text, slot, shortcut, checkable, tip)
 
 
 def _stack_twin(win: MainWindow, text: str, source: QAction) -> QAction:
@@ -58,11 +50,10 @@ def build_actions(win: MainWindow) -> dict[str, QAction]:
     a["save"] = act("&Save", win.save, QKeySequence.StandardKey.Save, tip="Save the curve edits (Ctrl+S)")
     a["quit"] = act("&Quit", win.close, QKeySequence.StandardKey.Quit)
     a["settings"] = act("Se&ttings…", win.open_settings, "Ctrl+,", tip="Compute device, CPU threads, autosave, playback sound")
-    undo = s.undo_stack.createUndoAction(win, "&Undo")
-    undo.setShortcut(QKeySequence.StandardKey.Undo)
-    redo = s.undo_stack.createRedoAction(win, "&Redo")
+    a["undo"] = undo = act("&Undo", s.undo_stack.undo, QKeySequence.StandardKey.Undo)
+    a["redo"] = redo = act("&Redo", s.undo_stack.redo, QKeySequence.StandardKey.Redo)
     redo.setShortcuts([QKeySequence.StandardKey.Redo, QKeySequence("Ctrl+Y")])
-    a["undo"], a["redo"] = undo, redo
+    follow_undo_stack(s.undo_stack, undo, redo)
     a["add_key"] = act("Add &Key at Playhead", lambda: tl._safe(tl.add_key), "Ctrl+K")
     a["delete_key"] = act("&Delete Key", lambda: tl._safe(tl.delete_key), QKeySequence.StandardKey.Delete)
     a["track"] = act("&Track Face", win.track, "Ctrl+T", tip="Track the face model through the shot (background job, Ctrl+T)")
@@ -148,3 +139,17 @@ def _fill_recent(win: MainWindow) -> None:
         menu.addAction(p, lambda p=p: win.open_path(p))
     if not paths:
         menu.addAction("(none)").setEnabled(False)
+
+
+def follow_undo_stack(stack, undo: QAction, redo: QAction) -> None:
+    """Undo / Redo say what they undo and are enabled only when they can (as QUndoStack's own
+    actions do), following the session's Qt-free ``core.undo.UndoStack``."""
+
+    def update() -> None:
+        undo.setEnabled(stack.can_undo())
+        redo.setEnabled(stack.can_redo())
+        undo.setText(f"&Undo {stack.undo_text()}".rstrip())
+        redo.setText(f"&Redo {stack.redo_text()}".rstrip())
+
+    stack.changed.connect(update)
+    update()

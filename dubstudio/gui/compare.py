@@ -15,16 +15,15 @@ Toggle (Alt+3); Q flips original <-> dubbed in Toggle (and enters it from any ot
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QColor, QFont, QFontMetricsF, QImage, QKeySequence, QPainter, QPen
-from PySide6.QtWidgets import QGraphicsItem, QGraphicsObject, QMenu, QStyleOptionGraphicsItem, QToolBar, QToolButton, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsObject, QMenu, QStyleOptionGraphicsItem, QToolButton, QWidget
 
 from dubstudio.gui.dubbed_frames import DubbedFrames, grey_dubbed
+from dubstudio.gui.model.session import ShotSession
+from dubstudio.gui.services import EditorServices
 
-if TYPE_CHECKING:
-    from dubstudio.gui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
 
@@ -199,21 +198,21 @@ class CompareController(QObject):
     mode_changed = Signal(str)
     dubbed_shown = Signal(int)  # the final dubbed image of this frame is on screen
 
-    def __init__(self, win: MainWindow) -> None:
-        super().__init__(win)
-        self.win = win
-        self.viewer = v = win.viewer
-        self.session = s = win.session
+    def __init__(self, session: ShotSession, viewer, services: EditorServices, masks=None, parent: QObject | None = None) -> None:
+        """``masks``: the mask editor's controller (gui/mask_controller.py), whose live layer the
+        dubbed view composites with; None: the saved mask."""
+        super().__init__(parent)
+        self.services = services
+        self.viewer = v = viewer
+        self.session = s = session
         self.mode = "off"
         self.showing_dubbed = True  # toggle mode
         self.wipe_fraction = 0.5
         self.shown_final: int | None = None  # frame whose final dubbed image is on screen
-        device = getattr(win, "job_device", None) or (lambda: getattr(win, "device_name", "cpu"))
-        self.provider = DubbedFrames(s, device=device, parent=self)
+        self.provider = DubbedFrames(s, device=services.device, parent=self)
         # show what the export will make: the export dialog's skin-detail switch
-        settings = getattr(win, "settings", None)
-        if settings is not None:
-            self.provider.detail = lambda: 0.0 if str(settings.value("export/detail", "true")).lower() == "false" else 1.0
+        settings = services.settings
+        self.provider.detail = lambda: 0.0 if str(settings.value("export/detail", "true")).lower() == "false" else 1.0
         self._revision = 0
         self._grey_cache: tuple[int, int, QImage] | None = None
         self._last_frame = 0
@@ -239,9 +238,8 @@ class CompareController(QObject):
         s.shot_closed.connect(self._on_closed)
         self.provider.ready.connect(self._on_ready)
         self.provider.state_changed.connect(self.schedule)
-        win.jobs.job_finished.connect(lambda _j: self.mode != "off" and self.provider.refresh())
-        masks = getattr(getattr(win, "mask_tool", None), "controller", None)
-        if masks is not None and hasattr(masks, "changed"):  # the mask editor (gui/mask_tool.py)
+        services.jobs.job_finished.connect(lambda _j: self.mode != "off" and self.provider.refresh())
+        if masks is not None:  # the mask editor's live layer
             self.provider.user_mask = lambda: masks.layer
             masks.changed.connect(self._on_mask_changed)
         v.hud_providers.append(self._hud)
@@ -250,42 +248,30 @@ class CompareController(QObject):
     # -- actions and menu --
 
     def _build_actions(self) -> dict[str, QAction]:
-        win = self.win
+        sv = self.services
         group = QActionGroup(self)
         group.setExclusive(True)
         acts: dict[str, QAction] = {}
         for mode in MODES:
-            a = QAction(MODE_LABELS[mode], win)
-            a.setCheckable(True)
-            a.setShortcut(QKeySequence(MODE_KEYS[mode]))
-            a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            a = sv.new_action(f"compare_{mode}", MODE_LABELS[mode], lambda _on=False, m=mode: self.set_mode(m),
+                              QKeySequence(MODE_KEYS[mode]), checkable=True)
             a.setStatusTip(f"Compare: {MODE_LABELS[mode].replace('&', '').lower()} ({MODE_KEYS[mode]})")
-            a.triggered.connect(lambda _on=False, m=mode: self.set_mode(m))
             group.addAction(a)
-            win.addAction(a)
             acts[f"compare_{mode}"] = a
         acts["compare_off"].setChecked(True)
-        flip = QAction("&Flip Original/Dubbed", win)
-        flip.setShortcut(QKeySequence(FLIP_KEY))
-        flip.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        flip = sv.new_action("compare_flip", "&Flip Original/Dubbed", self.flip, QKeySequence(FLIP_KEY))
         flip.setStatusTip(f"Show the other side in Toggle mode ({FLIP_KEY})")
-        flip.triggered.connect(self.flip)
-        win.addAction(flip)
         acts["compare_flip"] = flip
-        win.actions.update(acts)
 
-        menu = QMenu("&Compare", win)
+        menu = QMenu("&Compare", sv.parent)
         menu.addActions([acts[f"compare_{m}"] for m in MODES])
         menu.addSeparator()
         menu.addAction(flip)
         self.menu = menu
-        view = next((a.menu() for a in win.menuBar().actions() if a.menu() is not None and a.text().replace("&", "") == "View"), None)
-        if view is not None:
-            view.addSeparator()
-            view.addMenu(menu)
-        else:
-            win.menuBar().addMenu(menu)
-        tb = win.findChild(QToolBar, "main_toolbar")
+        view = sv.menu("&View")
+        view.addSeparator()
+        view.addMenu(menu)
+        tb = sv.toolbar()
         if tb is not None:
             button = QToolButton(tb)
             button.setText("Compare")

@@ -26,7 +26,6 @@ NUDGE_MERGE_S = 1.0  # nudges of one frame closer than this merge into one undo 
 HIT_PX = 10.0
 HANDLE_PX = 4.0
 MOVE_MIN_PX = 0.25  # a release closer than this (image px) to the press changes nothing
-NUDGE_MERGE_ID = 0x4E55  # "NU"
 
 CONTOUR_COLOR = QColor(0, 210, 255, 170)
 HANDLE_COLOR = QColor(0, 210, 255)

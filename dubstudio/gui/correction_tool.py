@@ -15,20 +15,20 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QObject, QPointF, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, QPointF, QTimer, Signal
 from PySide6.QtGui import QAction, QColor, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QToolBar
+from PySide6.QtWidgets import QDockWidget
 
 from dubstudio.core.edits import Edit
 from dubstudio.core.errors import DubStudioError
+from dubstudio.gui.model.session import ShotSession
+from dubstudio.gui.services import EditorServices
 from dubstudio.gui.correction_panel import (
     MOVE_MIN_PX,
     NUDGE_DEG,
     NUDGE_JAW,
-    NUDGE_MERGE_ID,
     NUDGE_MERGE_S,
     NUDGE_PX,
     NUDGE_PX_BIG,
@@ -36,22 +36,12 @@ from dubstudio.gui.correction_panel import (
     HandleLayer,
 )
 from dubstudio.gui.overlay_items import FaceDrawing
-from dubstudio.gui.undo import EditCommand
 from dubstudio.tracking.correction import CONTOURS, HANDLE_LANDMARKS, FrameCorrection
 from dubstudio.tracking.correction_edits import CorrectLandmarks, NudgePose, ResetTracking
 
-if TYPE_CHECKING:
-    from dubstudio.gui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
 
-
-class NudgeCommand(EditCommand):
-    """An ``EditCommand`` whose nudges with one token merge (a held key is one undo step)."""
-
-    def id(self) -> int:  # noqa: A003 (Qt's name)
-        e = self.edit
-        return NUDGE_MERGE_ID if isinstance(e, NudgePose) and e.token is not None else -1
 
 
 class CorrectionTool(QObject):
@@ -62,11 +52,11 @@ class CorrectionTool(QObject):
     preview_shown = Signal(int)  # a live re-fit preview of this frame is drawn
     refitted = Signal(int)  # a drag on this frame was applied (one undo step)
 
-    def __init__(self, win: MainWindow) -> None:
-        super().__init__(win)
-        self.win = win
-        self.session = s = win.session
-        self.viewer = v = win.viewer
+    def __init__(self, session: ShotSession, viewer, services: EditorServices, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.services = services
+        self.session = s = session
+        self.viewer = v = viewer
         self.active = False
         self.last_preview_ms = 0.0
         self.last_refit_ms = 0.0
@@ -79,14 +69,12 @@ class CorrectionTool(QObject):
         self.layer.setVisible(False)
         v.scene().addItem(self.layer)
         self.panel = CorrectionPanel(self)
-        self.dock = QDockWidget("Tracking Correction", win)
+        self.dock = QDockWidget("Tracking Correction", services.parent)
         self.dock.setObjectName("correction_dock")
         self.dock.setWidget(self.panel)
         self.dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
-        win.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
-        other = getattr(win, "adapt_dock", None)
-        if isinstance(other, QDockWidget):
-            win.tabifyDockWidget(other, self.dock)  # a tab beside it, not a sliver under it
+        services.add_dock(self.dock)  # a tab beside the other docks, not a sliver under them
+        services.modes.join("correct", lambda: self.active, self.set_active)
         self.dock.hide()
 
         self._preview_timer = QTimer(self)
@@ -100,31 +88,17 @@ class CorrectionTool(QObject):
         s.tracking_corrected.connect(lambda *_: self.refresh())
         for sig in (s.tracking_changed, s.shot_opened, s.shot_closed):
             sig.connect(self._update_enabled)
-        s.undo_stack.indexChanged.connect(lambda _i: self._update_panel())
+        s.undo_stack.index_changed.connect(lambda _i: self._update_panel())
         v.hud_providers.append(self._hud)
-        for other in self._other_modes():
-            other.mode_changed.connect(lambda on: on and self.set_active(False))
         self._update_enabled()
 
     # -- actions --
 
     def _build_actions(self) -> None:
-        win = self.win
-        acts = {}
+        sv = self.services
 
         def act(key: str, text: str, slot, shortcut=None, checkable: bool = False, tip: str = "") -> QAction:
-            a = QAction(text, win)
-            if shortcut is not None:
-                a.setShortcut(QKeySequence(shortcut))
-                a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-            a.setCheckable(checkable)
-            if tip:
-                a.setToolTip(tip)
-                a.setStatusTip(tip)
-            a.triggered.connect(slot)
-            win.addAction(a)
-            acts[key] = a
-            return a
+            return sv.new_action(key, text, slot, QKeySequence(shortcut) if shortcut is not None else None, checkable, tip)
 
         self.mode_action = act("correct_mode", "Correct &Tracking", self.set_active, "T", checkable=True,
                                tip="Drag landmarks or nudge the pose where the tracking is wrong (T)")
@@ -147,21 +121,13 @@ class CorrectionTool(QObject):
                                 tip="Remove this frame's tracking correction (Alt+Backspace)")
         self.reset_range_action = act("correct_reset_range", "Reset In/Out to Tracker", self.reset_range,
                                       tip="Remove the tracking corrections between the In and Out points")
-        win.actions.update(acts)
-        shot = next((a.menu() for a in win.menuBar().actions() if a.menu() is not None and a.text().replace("&", "") == "Shot"), None)
-        menu = shot if shot is not None else win.menuBar().addMenu("&Shot")
+        menu = sv.menu("&Shot")
         menu.addSeparator()
         menu.addAction(self.mode_action)
         sub = menu.addMenu("&Nudge")
         sub.addActions(self.nudge_actions)
         menu.addActions([self.reset_action, self.reset_range_action])
-        tb = win.findChild(QToolBar, "main_toolbar")
-        if tb is not None:
-            tb.addSeparator()
-            tb.addAction(self.mode_action)
-            btn = tb.widgetForAction(self.mode_action)
-            if btn is not None:
-                btn.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        sv.add_to_toolbar(self.mode_action)
 
     def _update_enabled(self, *_: object) -> None:
         ok = self.session.is_tracked and self.session.corrector is not None
@@ -180,14 +146,14 @@ class CorrectionTool(QObject):
         on = bool(on)
         if on and not (self.session.is_tracked and self.session.corrector is not None):
             self.mode_action.setChecked(False)
-            self.win.messages.show_message("Track the face before correcting it (Shot ▸ Track Face).", "info", 6000)
+            self.services.messages.show_message("Track the face before correcting it (Shot ▸ Track Face).", "info", 6000)
             return
         self.mode_action.setChecked(on)
         if on == self.active:
             return
         self.active = on
         if on:
-            self._leave_other_modes()
+            self.services.modes.entering("correct")  # one mouse mode at a time
             self.dock.show()
             self.dock.raise_()
         else:
@@ -199,16 +165,6 @@ class CorrectionTool(QObject):
         self.refresh()
         self.viewer.viewport().update()
         self.mode_changed.emit(on)
-
-    def _other_modes(self) -> list[QObject]:
-        """Other mouse modes of the window (the mask painter, gui/mask_tool.py)."""
-        return [o for o in self.win.findChildren(QObject) if type(o).__name__ == "MaskTool" and hasattr(o, "set_active")]
-
-    def _leave_other_modes(self) -> None:
-        """One mouse mode at a time: the others step aside."""
-        for obj in self._other_modes():
-            if getattr(obj, "active", False):
-                obj.set_active(False)
 
     # -- handles --
 
@@ -284,7 +240,7 @@ class CorrectionTool(QObject):
         try:
             pt = s.corrector.preview(i, corr)
         except DubStudioError as e:
-            self.win.messages.show_message(str(e), "warning", 6000)
+            self.services.messages.show_message(str(e), "warning", 6000)
             return
         lm = s.corrector.landmarks(i, tracking=pt)
         self._place(lm, corr, {j})
@@ -318,7 +274,7 @@ class CorrectionTool(QObject):
         try:
             self.session.push(CorrectLandmarks(self.session.corrector, i, {HANDLE_LANDMARKS[j]: target}))
         except DubStudioError as e:
-            self.win.messages.show_message(str(e), "warning", 6000)
+            self.services.messages.show_message(str(e), "warning", 6000)
             self.refresh()
             self.viewer.schedule_rebuild()
             return
@@ -342,7 +298,7 @@ class CorrectionTool(QObject):
         if not self.active or i is None or s.corrector is None:
             return None
         if not s.tracking.has_face[i]:
-            self.win.messages.show_message("No face on this frame: nothing to correct.", "info", 4000)
+            self.services.messages.show_message("No face on this frame: nothing to correct.", "info", 4000)
             return None
         return i
 
@@ -360,9 +316,9 @@ class CorrectionTool(QObject):
         try:
             edit.apply(s.curves)
         except DubStudioError as e:
-            self.win.messages.show_message(str(e), "warning", 6000)
+            self.services.messages.show_message(str(e), "warning", 6000)
             return None
-        s.undo_stack.push(NudgeCommand(s.curves, edit, applied=True))
+        s.record(s.curves, edit)
         return edit
 
     def reset_frame(self) -> Edit | None:
@@ -371,7 +327,7 @@ class CorrectionTool(QObject):
         if i is None:
             return None
         if not s.corrector.is_corrected(i):
-            self.win.messages.show_message(f"Frame {i} follows the tracker already.", "info", 4000)
+            self.services.messages.show_message(f"Frame {i} follows the tracker already.", "info", 4000)
             return None
         return s.push(ResetTracking(s.corrector, i))
 
@@ -381,7 +337,7 @@ class CorrectionTool(QObject):
             return None
         a, b = s.playhead.in_point, s.playhead.out_point + 1
         if not any(a <= f < b for f in s.corrector.corrected_frames()):
-            self.win.messages.show_message(f"No corrections between frames {a} and {b - 1}.", "info", 4000)
+            self.services.messages.show_message(f"No corrections between frames {a} and {b - 1}.", "info", 4000)
             return None
         return s.push(ResetTracking(s.corrector, a, b))
 

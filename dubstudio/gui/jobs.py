@@ -1,4 +1,4 @@
-"""Core jobs in background QThreads: progress, ETA, cancel, errors as messages (ARCHITECTURE rule 3).
+"""Core jobs on worker threads: progress, ETA, cancel, errors as messages (ARCHITECTURE rule 3).
 
 A job is any core function ``fn(progress) -> result`` that reports through ``Progress`` and
 stops at its next ``progress.update`` once the cancel token is set (``Cancelled``). The GUI
@@ -10,13 +10,16 @@ from __future__ import annotations
 import gc
 import logging
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Qt, Signal, Slot
+from PySide6.QtCore import QObject, QThreadPool, Qt, Signal, Slot
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QWidget
+
+from superqt.utils import FunctionWorker
 
 from dubstudio.core.jobs import CancelToken, Progress, ProgressEvent
 from dubstudio.core.errors import Cancelled, DubStudioError
@@ -68,47 +71,50 @@ class _StageProgress(Progress):
             self.callback(ProgressEvent(name, 0, None, 0.0, None))
 
 
-class _Worker(QObject):
-    progress = Signal(object)
-    succeeded = Signal(object)
-    failed = Signal(str, str)  # user message, traceback
-    cancelled = Signal(str)
+class _Relay(QObject):
+    """Carries a job's progress from its worker thread to the GUI thread, throttled: the GUI
+    thread receives at most one event per ``throttle_s`` (stage changes and the last event
+    always)."""
 
-    def __init__(self, fn: Callable[[Progress], Any], token: CancelToken, throttle_s: float) -> None:
+    progress = Signal(object)
+
+    def __init__(self, throttle_s: float) -> None:
         super().__init__()
-        self.fn = fn
-        self.token = token
         self.throttle_s = throttle_s
         self._last_emit = 0.0
         self._last_stage: str | None = None
 
-    def _on_progress(self, ev: ProgressEvent) -> None:
+    def report(self, ev: ProgressEvent) -> None:  # worker thread
         now = time.perf_counter()
         final = ev.total is not None and ev.done >= ev.total
         if ev.stage != self._last_stage or final or now - self._last_emit >= self.throttle_s:
             self._last_stage, self._last_emit = ev.stage, now
             self.progress.emit(ev)
 
-    @Slot()
-    def run(self) -> None:
-        try:
-            result = self.fn(_StageProgress(self._on_progress, self.token))
-        except Cancelled as e:
-            self.cancelled.emit(str(e))
-        except DubStudioError as e:
-            self.failed.emit(str(e), traceback.format_exc())
-        except BaseException as e:  # a bug or an environment problem: a message, never a crash
-            log.exception("job failed")
-            self.failed.emit(f"unexpected error: {type(e).__name__}: {e}", traceback.format_exc())
-        else:
-            self.succeeded.emit(result)
-        finally:
-            QThread.currentThread().quit()  # the thread ends even if the GUI loop is not running
+
+_POOL: QThreadPool | None = None
+
+
+def _pool() -> QThreadPool:
+    """The jobs' own thread pool: every job starts at once (Qt's global pool would queue a third
+    job behind two long ones on a 2-core machine)."""
+    global _POOL
+    if _POOL is None:
+        _POOL = QThreadPool()
+        _POOL.setMaxThreadCount(64)
+        _POOL.setExpiryTimeout(5_000)
+    return _POOL
 
 
 class Job(QObject):
-    """One run of a core function in its own QThread. Signals arrive on the GUI thread, and
-    exactly one of ``succeeded``/``failed``/``cancelled`` is followed by ``finished``."""
+    """One run of a core function on a worker thread (superqt's ``FunctionWorker``). Signals
+    arrive on the GUI thread, and exactly one of ``succeeded``/``failed``/``cancelled`` is
+    followed by ``finished``.
+
+    The function gets a ``Progress`` whose cancel token ``cancel()`` sets; it stops at its next
+    ``progress.update`` (``Cancelled``). Its outcome is classified on the worker thread (a
+    result, a user's error with its message, a cancel, or a bug with its traceback), so the GUI
+    thread only shows it."""
 
     progress = Signal(object)  # ProgressEvent
     succeeded = Signal(object)
@@ -125,15 +131,25 @@ class Job(QObject):
         self.details: str = ""
         self.result: Any = None
         self.state = "new"  # new, running, cancelling, succeeded, failed, cancelled
-        self._thread = QThread()
-        self._thread.setObjectName(f"job:{name}")
-        self._worker = _Worker(fn, self.token, throttle_s)
-        self._worker.moveToThread(self._thread)
-        self._thread.started.connect(self._worker.run)
-        self._worker.progress.connect(self._on_progress, Qt.ConnectionType.QueuedConnection)
-        self._worker.succeeded.connect(self._on_succeeded, Qt.ConnectionType.QueuedConnection)
-        self._worker.failed.connect(self._on_failed, Qt.ConnectionType.QueuedConnection)
-        self._worker.cancelled.connect(self._on_cancelled, Qt.ConnectionType.QueuedConnection)
+        self._done = threading.Event()
+        self._relay = _Relay(throttle_s)
+        self._relay.progress.connect(self._on_progress, Qt.ConnectionType.QueuedConnection)
+        self._worker = FunctionWorker(self._run, fn)
+        self._worker.setAutoDelete(False)  # this Job owns it (and waits on it at quit)
+        self._worker.returned.connect(self._on_outcome, Qt.ConnectionType.QueuedConnection)
+
+    def _run(self, fn: Callable[[Progress], Any]) -> tuple[str, Any, str]:  # worker thread
+        try:
+            return "succeeded", fn(_StageProgress(self._relay.report, self.token)), ""
+        except Cancelled as e:
+            return "cancelled", str(e), ""
+        except DubStudioError as e:
+            return "failed", str(e), traceback.format_exc()
+        except BaseException as e:  # a bug or an environment problem: a message, never a crash
+            log.exception("job failed")
+            return "failed", f"unexpected error: {type(e).__name__}: {e}", traceback.format_exc()
+        finally:
+            self._done.set()
 
     @property
     def running(self) -> bool:
@@ -141,7 +157,7 @@ class Job(QObject):
 
     def start(self) -> Job:
         self.state = "running"
-        self._thread.start()
+        _pool().start(self._worker)
         return self
 
     def cancel(self) -> None:
@@ -150,14 +166,8 @@ class Job(QObject):
             self.token.cancel()
 
     def wait(self, timeout_ms: int = -1) -> bool:
-        """Block until the thread has ended (use only at quit)."""
-        if timeout_ms < 0:
-            return self._thread.wait()
-        return self._thread.wait(timeout_ms)
-
-    def _end(self, state: str) -> None:
-        self._thread.wait()  # run() has returned; the thread is leaving its loop
-        self.state = state
+        """Block until the function has returned (use only at quit)."""
+        return self._done.wait(None if timeout_ms < 0 else timeout_ms / 1000)
 
     @Slot(object)
     def _on_progress(self, ev: ProgressEvent) -> None:
@@ -166,23 +176,17 @@ class Job(QObject):
             self.progress.emit(ev)
 
     @Slot(object)
-    def _on_succeeded(self, result: Any) -> None:
-        self.result = result
-        self._end("succeeded")
-        self.succeeded.emit(result)
-        self.finished.emit()
-
-    @Slot(str, str)
-    def _on_failed(self, message: str, details: str) -> None:
-        self.error, self.details = message, details
-        self._end("failed")
-        self.failed.emit(message)
-        self.finished.emit()
-
-    @Slot(str)
-    def _on_cancelled(self, message: str) -> None:
-        self._end("cancelled")
-        self.cancelled.emit(message)
+    def _on_outcome(self, outcome: tuple[str, Any, str]) -> None:
+        state, value, details = outcome
+        self.state = state
+        if state == "succeeded":
+            self.result = value
+            self.succeeded.emit(value)
+        elif state == "cancelled":
+            self.cancelled.emit(value)
+        else:
+            self.error, self.details = value, details
+            self.failed.emit(value)
         self.finished.emit()
 
 

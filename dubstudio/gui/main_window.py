@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from dubstudio.core.errors import DubStudioError
 from dubstudio.gui.actions import build_actions
 from dubstudio.gui.adapt_panel import AdaptPanel
 from dubstudio.gui.settings_dialog import Preferences, SettingsDialog
@@ -34,8 +35,9 @@ from dubstudio.gui.overlay_items import OVERLAYS
 from dubstudio.gui.playback import AudioOut, PlaybackController
 from dubstudio.gui.project_panel import ProjectPanel, RecentProjects
 from dubstudio.gui.prompts import AutoPrompter, MessageBar, Prompter
-from dubstudio.gui.session import ShotSession
-from dubstudio.gui.shot import ShotData, TrackingData, load_tracking, load_waveform, open_shot, track_shot
+from dubstudio.gui.model.session import ShotSession
+from dubstudio.gui.services import EditorServices
+from dubstudio.gui.model.shot import ShotData, TrackingData, load_tracking, load_waveform, open_shot, track_shot
 from dubstudio.gui.thumbnails import load_thumbnails
 from dubstudio.gui.timeline import QtTimeline
 from dubstudio.gui.viewer import QtViewer
@@ -57,7 +59,7 @@ class MainWindow(QMainWindow):
         self.settings = settings or QSettings("DubStudio", "DubStudio")
         self.prompter = prompter or AutoPrompter.from_env() or Prompter()
         self.recent = RecentProjects(self.settings)
-        self.session = ShotSession(self)
+        self.session = ShotSession()
         self.jobs = JobManager(self)
         self.frames: FrameSource | None = None
         self._retired_frames: list[FrameSource] = []
@@ -115,12 +117,17 @@ class MainWindow(QMainWindow):
         self.device.start()
 
         self.actions = build_actions(self)
+        # what the controllers may use of this window (gui/services.py): never the window itself
+        self.services = sv = EditorServices(self, self.jobs, self.messages, self.prompter, self.settings, device=self.job_device,
+                                            save=self.save, report_error=self._job_error, actions=self.actions)
         self._connect()
-        self.mask_tool = MaskTool(self)  # mask painting mode: its dock, actions, viewer overlay
-        self.correction = CorrectionTool(self)  # tracking correction mode: handles, nudges, its dock
-        self.compare = CompareController(self)  # compare modes: side by side, wipe, toggle
-        self.dubbing = DubController(self)  # Shot ▸ Dub from Audio/Dubber Video, dubbed waveform + sound
-        self.export = ExportController(self)  # File ▸ Export…
+        s, v = self.session, self.viewer
+        self.mask_tool = MaskTool(s, v, sv, parent=self)  # mask painting mode: its dock, actions, viewer overlay
+        self.correction = CorrectionTool(s, v, sv, parent=self)  # tracking correction mode: handles, nudges, its dock
+        self.compare = CompareController(s, v, sv, masks=self.mask_tool.controller, parent=self)  # side by side, wipe, toggle
+        # Shot ▸ Dub from Audio/Dubber Video, dubbed waveform + sound
+        self.dubbing = DubController(s, sv, self.timeline, self.panel, self.audio, self.playback, self.shot_ready, parent=self)
+        self.export = ExportController(s, sv, parent=self)  # File ▸ Export…
         self.autosave_timer = QTimer(self)
         self.autosave_timer.setInterval(autosave_ms)
         self.autosave_timer.timeout.connect(self.autosave)
@@ -371,6 +378,14 @@ class MainWindow(QMainWindow):
         dlg = SettingsDialog(self.prefs, self.device_name, self)
         if dlg.exec():
             self.apply_preferences(dlg.preferences())
+            folder = dlg.projects_dir()
+            if folder is not None:
+                from dubstudio.core.paths import set_projects_dir
+
+                try:
+                    set_projects_dir(folder)  # the CLI and batch follow it too
+                except DubStudioError as e:
+                    self.messages.show_message(str(e), "error")
 
     def cancel_jobs(self) -> None:
         for j in self.jobs.running():
@@ -453,7 +468,7 @@ class MainWindow(QMainWindow):
         if self._closing:
             return
         self._closing = True
-        self.session.undo_stack.blockSignals(True)  # no view updates while Qt tears objects down
+        self.session.block_events()  # no view updates while Qt tears objects down
         self.settings.setValue("window/geometry", self.saveGeometry())
         for name in OVERLAYS:
             self.settings.setValue(f"overlays/{name}", self.viewer.overlay_enabled(name))

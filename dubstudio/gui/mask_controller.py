@@ -5,7 +5,7 @@ autosaved and recovered like the curves) and a small cache of per-frame mappings
 (``masks.mapping.frame_uv`` + the automatic alpha), computed in a background thread when a frame
 is shown, so a brush press never waits for a rasterization. One stroke is one core
 ``PaintStroke``: while dragging, its footprint grows and the live edit is re-applied (revert +
-apply, bit-exact); on release it lands on the session's ``QUndoStack`` as one ``MaskCommand``.
+apply, bit-exact); on release it lands on the session's undo stack as one edit of the layer.
 """
 
 from __future__ import annotations
@@ -18,53 +18,22 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtGui import QUndoCommand
 
 from dubstudio.core.errors import ProjectError
 from dubstudio.masks.evaluate import effective_from_maps
-from dubstudio.masks.layer import Footprint, MaskEdit, MaskLayer, PaintStroke, SetGrow
+from dubstudio.masks.layer import Footprint, MaskEdit, MaskLayer, PaintStroke
 from dubstudio.masks.mapping import FrameUV, frame_uv
 from dubstudio.masks.store import MaskStore
 from dubstudio.rendering.composite import CompositeSettings, alpha_from_regions
 
 if TYPE_CHECKING:
-    from dubstudio.gui.session import ShotSession
+    from dubstudio.gui.model.session import ShotSession
 
 log = logging.getLogger(__name__)
 
 MAP_RESOLUTION = 256  # crop resolution of the mappings and of the mask shown
 CACHE_FRAMES = 16
-MASK_GROW_ID = 0x4D47  # "MG": consecutive grow/shrink steps merge into one undo step
 
-
-class MaskCommand(QUndoCommand):
-    """One core mask edit on one ``MaskLayer`` (pushed after it was applied, like EditCommand)."""
-
-    def __init__(self, layer: MaskLayer, edit: MaskEdit, applied: bool = True) -> None:
-        super().__init__(edit.text)
-        self.layer = layer
-        self.edit = edit
-        self._skip_redo = applied
-
-    def redo(self) -> None:
-        if self._skip_redo:
-            self._skip_redo = False
-            return
-        self.edit.apply(self.layer)
-
-    def undo(self) -> None:
-        self.edit.revert(self.layer)
-
-    def id(self) -> int:  # noqa: A003 (Qt's name)
-        return MASK_GROW_ID if isinstance(self.edit, SetGrow) else -1
-
-    def mergeWith(self, other: QUndoCommand) -> bool:  # noqa: N802 (Qt's name)
-        if not isinstance(other, MaskCommand) or other.layer is not self.layer:
-            return False
-        if self.edit.merge(other.edit):
-            self.setText(self.edit.text)
-            return True
-        return False
 
 
 @dataclass
@@ -257,7 +226,7 @@ class MaskController(QObject):
         if self.layer is None:
             raise RuntimeError("no shot is open")
         edit.apply(self.layer)
-        self.session.undo_stack.push(MaskCommand(self.layer, edit, applied=True))
+        self.session.record(self.layer, edit)
         return edit
 
     @property
@@ -306,7 +275,7 @@ class MaskController(QObject):
         st, self._stroke = self._stroke, None
         if st is None or st.live is None:
             return None
-        self.session.undo_stack.push(MaskCommand(self.layer, st.live, applied=True))
+        self.session.record(self.layer, st.live)
         return st.live
 
     def cancel_stroke(self) -> None:
@@ -332,7 +301,7 @@ class MaskController(QObject):
 
     def needs_autosave(self) -> bool:
         layer = self.layer
-        return (layer is not None and self.store is not None and not self.session.undo_stack.isClean()
+        return (layer is not None and self.store is not None and not self.session.undo_stack.is_clean()
                 and layer.revision not in (self._saved_revision, self._autosaved_revision))
 
     def autosave(self) -> str | None:
@@ -362,7 +331,7 @@ class MaskController(QObject):
         self._saved_revision = None
         self._autosaved_revision = layer.revision
         self._set_layer(layer)
-        stack.resetClean()
+        stack.reset_clean()
         return True
 
     def shutdown(self) -> None:

@@ -11,20 +11,19 @@ The edits themselves, their storage and the per-frame mappings are ``MaskControl
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QColor, QImage, QKeySequence, QPainter, QPainterPath, QPen
-from PySide6.QtWidgets import QDockWidget, QGraphicsItem, QGraphicsView, QStyleOptionGraphicsItem, QToolBar, QWidget
+from PySide6.QtWidgets import QDockWidget, QGraphicsItem, QGraphicsView, QStyleOptionGraphicsItem, QWidget
 
+from dubstudio.gui.model.session import ShotSession
+from dubstudio.gui.services import EditorServices
 from dubstudio.gui.mask_controller import MAP_RESOLUTION, MaskController
 from dubstudio.gui.mask_panel import MaskPanel
 from dubstudio.masks.layer import ClearMask, SetGrow
 
-if TYPE_CHECKING:
-    from dubstudio.gui.main_window import MainWindow
 
 INCLUDED_RGB = np.array([70.0, 150.0, 255.0])
 ERASED_RGB = np.array([255.0, 70.0, 70.0])
@@ -136,11 +135,11 @@ class MaskTool(QObject):
     overlay_updated = Signal(int)  # the effective mask shown was rebuilt for this frame
     stroke_finished = Signal(object)  # the MaskEdit pushed, or None if the stroke changed nothing
 
-    def __init__(self, win: MainWindow) -> None:
-        super().__init__(win)
-        self.win = win
-        self.session = win.session
-        self.viewer = win.viewer
+    def __init__(self, session: ShotSession, viewer, services: EditorServices, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.services = services
+        self.session = session
+        self.viewer = viewer
         self.controller = MaskController(self.session, self)
         self.active = False
         self._drawing_mask = False
@@ -151,15 +150,12 @@ class MaskTool(QObject):
         self.item = MaskOverlayItem()
         self.viewer.scene().addItem(self.item)
         self.panel = MaskPanel()
-        self.dock = QDockWidget("Mask", win)
+        self.dock = QDockWidget("Mask", services.parent)
         self.dock.setObjectName("mask_dock")
         self.dock.setWidget(self.panel)
         self.dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
-        win.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
-        for other in win.findChildren(QDockWidget):  # share the right column as a tab, full height
-            if other is not self.dock and win.dockWidgetArea(other) == Qt.DockWidgetArea.RightDockWidgetArea:
-                win.tabifyDockWidget(other, self.dock)
-                break
+        services.add_dock(self.dock)  # shares the right column as a tab, full height
+        services.modes.join("mask", lambda: self.active, self.set_active)
         self.dock.hide()
 
         self._refresh_timer = QTimer(self)
@@ -178,20 +174,10 @@ class MaskTool(QObject):
     # -- wiring --
 
     def _build_actions(self) -> None:
-        win = self.win
+        sv = self.services
 
         def act(key: str, text: str, slot, shortcut: str, checkable: bool = False, tip: str = "") -> QAction:
-            a = QAction(text, win)
-            a.setShortcut(QKeySequence(shortcut))
-            a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-            a.setCheckable(checkable)
-            if tip:
-                a.setToolTip(tip)
-                a.setStatusTip(tip)
-            a.triggered.connect(slot)
-            win.addAction(a)
-            win.actions[key] = a
-            return a
+            return sv.new_action(key, text, slot, QKeySequence(shortcut), checkable=checkable, tip=tip)
 
         self.mode_action = act("mask_mode", "Paint &Mask", self.set_active, "B", checkable=True,
                                tip="Paint or erase the mouth-region mask on the face (B)")
@@ -199,25 +185,19 @@ class MaskTool(QObject):
         self.smaller_action = act("mask_smaller", "Smaller Brush", lambda: self.scale_brush(1 / 1.25), "[")
         self.swap_action = act("mask_swap", "Swap Paint/Erase", self.swap_mode, "X")
         self.clear_action = act("mask_clear", "Clear Mask Edits", self.clear, "Ctrl+Shift+Backspace")
-        menu = win.menuBar().addMenu("&Mask")
+        menu = sv.menu("&Mask")
         menu.addAction(self.mode_action)
         menu.addSeparator()
         menu.addActions([self.bigger_action, self.smaller_action, self.swap_action])
         menu.addSeparator()
         menu.addAction(self.clear_action)
-        tb = win.findChild(QToolBar, "main_toolbar")
-        if tb is not None:
-            tb.addSeparator()
-            tb.addAction(self.mode_action)
-            btn = tb.widgetForAction(self.mode_action)
-            if btn is not None:
-                btn.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        sv.add_to_toolbar(self.mode_action)
 
     def _connect(self) -> None:
         s, c, v, p = self.session, self.controller, self.viewer, self.panel
         c.changed.connect(self._on_mask_changed)
         c.frame_ready.connect(lambda i: self.schedule_refresh() if i == v.shown_frame else None)
-        c.warning.connect(lambda msg: self.win.messages.show_message(msg, "warning"))
+        c.warning.connect(lambda msg: self.services.messages.show_message(msg, "warning"))
         v.frame_shown.connect(self.schedule_refresh)
         v.overlays_toggled.connect(lambda name, _on: self._sync_override() if name == "mask" else None)
         s.curves_changed.connect(lambda _c, a, b: self.schedule_refresh() if v.shown_frame is not None and a <= v.shown_frame < b else None)
@@ -251,7 +231,7 @@ class MaskTool(QObject):
         on = bool(on)
         if on and not self.session.is_tracked:
             self.mode_action.setChecked(False)
-            self.win.messages.show_message("Track the face before painting its mask (Shot ▸ Track Face).", "info", 6000)
+            self.services.messages.show_message("Track the face before painting its mask (Shot ▸ Track Face).", "info", 6000)
             return
         if on == self.active:
             self.mode_action.setChecked(on)
@@ -260,6 +240,7 @@ class MaskTool(QObject):
         self.mode_action.setChecked(on)
         v = self.viewer
         if on:
+            self.services.modes.entering("mask")  # one mouse mode at a time
             v.setDragMode(QGraphicsView.DragMode.NoDrag)
             v.viewport().setCursor(Qt.CursorShape.CrossCursor)
             if not v.overlay_enabled("mask"):
@@ -434,7 +415,7 @@ class MaskTool(QObject):
         ok = self.controller.begin_stroke(i, (pos.x(), pos.y()), self.panel.radius, self.panel.feather,
                                           self._brush_value(self._alt_erase), self.stroke_frames())
         if not ok:
-            self.win.statusBar().showMessage("No face on this frame: nothing to paint.", 3000)
+            self.services.status("No face on this frame: nothing to paint.", 3000)
         return True
 
     def _move(self, ev) -> bool:

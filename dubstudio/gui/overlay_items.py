@@ -17,7 +17,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPen, QPolygonF
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
-from dubstudio.gui.mesh import MeshGeometry, shade_triangles
+from dubstudio.gui.model.mesh import MeshGeometry, shade_triangles
 from dubstudio.tracking.crops import MASK_LOWER_FACE, MASK_MOUTH, rasterize_mask
 from dubstudio.tracking.result import Tracking
 

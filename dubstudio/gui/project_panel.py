@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from dubstudio.gui.session import ShotSession
+from dubstudio.gui.model.session import ShotSession
 
 RECENT_KEY = "recent_projects"
 MAX_RECENT = 10
@@ -103,7 +103,7 @@ class ProjectPanel(QWidget):
         for sig in (session.shot_opened, session.shot_closed, session.tracking_changed, session.saved):
             sig.connect(self.refresh)
         session.dirty_changed.connect(self.refresh)
-        session.undo_stack.indexChanged.connect(self.refresh)
+        session.undo_stack.index_changed.connect(lambda _i: self.refresh())
         self.refresh()
         self.refresh_recent()
 

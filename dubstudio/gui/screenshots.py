@@ -76,7 +76,7 @@ def take(out: Path, video: Path | None, frame: int | None, size: tuple[int, int]
     from dubstudio.gui.main_window import MainWindow
     from dubstudio.gui.prompts import AutoPrompter
     from dubstudio.gui.theme import apply_dark_theme
-    from dubstudio.sample import ensure_sample
+    from dubstudio.app.sample import ensure_sample
 
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="dubstudio-shots-"))
@@ -225,7 +225,7 @@ def _sample_line(path: Path, seconds: float) -> Path:
     """A second line of dialogue for the built-in sample (espeak-ng, like the sample itself)."""
     import soundfile as sf
 
-    from dubstudio.sample import _speech
+    from dubstudio.app.sample import _speech
 
     sf.write(str(path), _speech("And this is the new line, dubbed in the editor.", seconds), 48_000)
     return path

@@ -23,7 +23,7 @@ from dubstudio.core.visemes import LABELS as VISEME_LABELS
 from dubstudio.core.visemes import viseme_edit
 from dubstudio.core.errors import DubStudioError
 from dubstudio.gui.curve_editor import CurveEditor, CurveViewBox
-from dubstudio.gui.session import ShotSession
+from dubstudio.gui.model.session import ShotSession
 from dubstudio.gui.thumbnails import THUMB_HEIGHT, ThumbnailItem, Thumbnails
 from dubstudio.core.controls import CONTROL_NAMES, CONTROL_RANGE
 

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QFrame, QGraphicsScene, QGraphicsView, QWidget
 
 from dubstudio.gui.frames import FrameSource
 from dubstudio.gui.overlay_items import OVERLAYS, FaceDrawing, FaceOverlayItem, FrameItem
-from dubstudio.gui.session import ShotSession
+from dubstudio.gui.model.session import ShotSession
 from dubstudio.core.controls import CONTROL_NAMES, JAW
 
 log = logging.getLogger(__name__)

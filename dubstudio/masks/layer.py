@@ -246,6 +246,7 @@ class MaskLayer:
 
 class MaskEdit:
     text: str = "Mask edit"
+    merge_id: int = -1  # an undo stack merges consecutive edits of one family (``core.undo``)
 
     def apply(self, layer: MaskLayer) -> None:
         raise NotImplementedError
@@ -352,6 +353,8 @@ class ClearMask(MaskEdit):
 
 class SetGrow(MaskEdit):
     """Set the global dilate (> 0) / erode (< 0) of the final mask, crop px at 256."""
+
+    merge_id = 0x4D47  # "MG": consecutive grow/shrink steps merge into one undo step
 
     def __init__(self, px: float) -> None:
         self.px = float(px)

@@ -4,8 +4,8 @@
 and keep the curves' tracked base in step: ``ControlCurves``' base *is* the corrected tracking's
 controls, so keys and driven layers (overrides/deltas over it) survive a correction. ``apply``
 records the corrector's old inputs, the corrected fields and the curve base it overwrote, so
-``revert`` restores all of them bit for bit (ARCHITECTURE rule 5); the GUI wraps them in
-``QUndoCommand`` like every other edit.
+``revert`` restores all of them bit for bit (ARCHITECTURE rule 5); the editor pushes them on its
+undo stack (``core.undo``) like every other edit.
 """
 
 from __future__ import annotations
@@ -43,6 +43,9 @@ def set_tracked_span(curves: ControlCurves | None, start: int, values: np.ndarra
             if not np.array_equal(old[:, ci], values[:, ci]):
                 curves._invalidate(ci, *curves._influence(ci, start, stop - 1))
     return old
+
+
+NUDGE_MERGE_ID = 0x4E55  # "NU"
 
 
 class TrackingEdit(Edit):
@@ -106,6 +109,7 @@ class NudgePose(TrackingEdit):
         self.d_translation = tuple(tr[:3])
         self.d_jaw = float(d_jaw)
         self.token = token
+        self.merge_id = NUDGE_MERGE_ID if token is not None else -1  # a held key is one undo step
         self.text = f"Nudge {'jaw' if not any(self.d_rotation) and not any(self.d_translation) else 'pose'} on frame {self.frame}"
 
     def changes(self) -> dict[int, FrameCorrection | None]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import soundfile as sf
 
-from dubstudio.gui.dub_jobs import SOUND_RATE, load_dub_audio, waveform_frames
-from dubstudio.gui.shot import WAVE_BIN_S
+from dubstudio.gui.model.dub_audio import SOUND_RATE, load_dub_audio, waveform_frames
+from dubstudio.gui.model.shot import WAVE_BIN_S
 
 
 def test_a_stems_waveform_and_sound_are_read_where_the_shot_plays_it(tmp_path):

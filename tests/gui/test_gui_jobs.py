@@ -95,8 +95,7 @@ def test_closing_the_window_cancels_and_waits_for_jobs(make_window, fresh_video,
     job = win.track()
     with qtbot.waitSignal(job.progress, timeout=60_000, check_params_cb=lambda ev: ev.done > 0):
         pass
-    thread = job._thread
-    assert thread.isRunning()
+    assert not job.wait(0)  # its function is still running
     win.close()  # no unsaved edits: closes without asking
-    assert not thread.isRunning()
+    assert job.wait(0)  # the window waited for it to return
     assert job.token.cancelled

@@ -1,8 +1,9 @@
-"""The open shot as the window sees it: project, video, tracking, edited curves, undo, playhead.
+"""The open shot as the editor holds it: project, video, tracking, edited curves, undo, playhead.
 
-``ShotSession`` owns the models; widgets follow its signals (ARCHITECTURE rule 2). Every curve
-edit goes through ``push`` (a core ``Edit`` wrapped in a ``QUndoCommand``, rule 5); saving and
-autosaving use the core ``CurveStore``.
+Qt-free (psygnal events, like the core's ``ControlCurves`` and ``Playhead``): ``ShotSession`` owns
+the models, the Qt widgets follow its events (ARCHITECTURE rule 2) and never keep a copy of their
+own. Every edit goes through ``push`` onto one ``core.undo.UndoStack`` (curves, masks and tracking
+corrections alike, rule 5); saving and autosaving use the shot's edit stores.
 """
 
 from __future__ import annotations
@@ -11,17 +12,16 @@ import logging
 import time
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal
-from PySide6.QtGui import QUndoStack
+from psygnal import Signal
 
 from dubstudio.shot.curve_store import CurveStore
 from dubstudio.core.curves import ControlCurves, Key
 from dubstudio.core.edits import Edit
 from dubstudio.core.errors import ProjectError
-from dubstudio.gui.mesh import MeshGeometry
 from dubstudio.core.playhead import Playhead
-from dubstudio.gui.shot import ShotData, TrackingData, VideoInfo, Waveform
-from dubstudio.gui.undo import EditCommand
+from dubstudio.core.undo import UndoStack
+from dubstudio.gui.model.mesh import MeshGeometry
+from dubstudio.gui.model.shot import ShotData, TrackingData, VideoInfo, Waveform
 from dubstudio.project.store import Project
 from dubstudio.tracking.correction import TrackingCorrector
 from dubstudio.tracking.correction_store import CorrectionStore
@@ -30,7 +30,7 @@ from dubstudio.tracking.result import Tracking
 log = logging.getLogger(__name__)
 
 
-class ShotSession(QObject):
+class ShotSession:
     shot_opened = Signal()  # a new shot (project, video); tracking may follow later
     shot_closed = Signal()
     tracking_changed = Signal()  # tracking, geometry and curves were replaced
@@ -41,11 +41,10 @@ class ShotSession(QObject):
     saved = Signal(str)  # path
     autosaved = Signal(str)  # path
 
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
+    def __init__(self) -> None:
         self.playhead = Playhead()
-        self.undo_stack = QUndoStack(self)
-        self.undo_stack.cleanChanged.connect(lambda clean: self.dirty_changed.emit(not clean))
+        self.undo_stack = UndoStack()
+        self.undo_stack.clean_changed.connect(lambda clean: self.dirty_changed.emit(not clean))
         self.project: Project | None = None
         self.info: VideoInfo | None = None
         self.tracking: Tracking | None = None
@@ -61,6 +60,13 @@ class ShotSession(QObject):
         self._revision = 0  # bumped by every change of the curves
         self._autosaved_revision: int | None = None
 
+    def block_events(self) -> None:
+        """Emit nothing more (the window is being torn down)."""
+        for sig in (self.shot_opened, self.shot_closed, self.tracking_changed, self.curves_changed, self.tracking_corrected,
+                    self.dirty_changed, self.waveform_changed, self.saved, self.autosaved, self.undo_stack.index_changed,
+                    self.undo_stack.clean_changed, self.undo_stack.changed):
+            sig.block()
+
     # -- state --
 
     @property
@@ -73,7 +79,7 @@ class ShotSession(QObject):
 
     @property
     def is_dirty(self) -> bool:
-        return self.curves is not None and not self.undo_stack.isClean()
+        return self.curves is not None and not self.undo_stack.is_clean()
 
     # -- opening and closing --
 
@@ -138,7 +144,7 @@ class ShotSession(QObject):
         self.undo_stack.clear()
         self._set_curves(curves)
         if previous is not None:
-            self.undo_stack.resetClean()  # still unsaved
+            self.undo_stack.reset_clean()  # still unsaved
         self.tracking_changed.emit()
 
     def set_tracking_note(self, note: str) -> None:
@@ -199,7 +205,7 @@ class ShotSession(QObject):
             self._set_corrector(corrector)
         self.undo_stack.clear()
         self._set_curves(curves)
-        self.undo_stack.resetClean()  # recovered edits are unsaved
+        self.undo_stack.reset_clean()  # recovered edits are unsaved
         self.tracking_changed.emit()
         return True
 
@@ -211,14 +217,19 @@ class ShotSession(QObject):
 
     # -- edits --
 
-    def push(self, edit: Edit) -> Edit:
-        """Apply a core edit and put it on the undo stack (merged with a drag in progress).
-        Raises what the edit raises, with nothing recorded."""
-        if self.curves is None:
+    def push(self, edit: Edit, target=None) -> Edit:
+        """Apply an edit to its target (default: the curves) and put it on the undo stack (merged
+        with a drag in progress). Raises what the edit raises, with nothing recorded."""
+        target = self.curves if target is None else target
+        if target is None:
             raise RuntimeError("no tracked shot: track the shot before editing its curves")
-        edit.apply(self.curves)
-        self.undo_stack.push(EditCommand(self.curves, edit, applied=True))
-        return edit
+        edit.apply(target)
+        return self.undo_stack.push(target, edit, applied=True)
+
+    def record(self, target, edit) -> None:
+        """Put an edit that was already applied to ``target`` (a brush stroke, as it was painted)
+        on the undo stack."""
+        self.undo_stack.push(target, edit, applied=True)
 
     def controls_at(self, frame: int) -> np.ndarray | None:
         """(C,) edited controls of ``frame`` (what the renderer will use)."""
@@ -237,7 +248,7 @@ class ShotSession(QObject):
         if self.corrector is not None and self.correction_store is not None:
             self.correction_store.save(self.corrector)  # before the curves saved over its result
         path = self.store.save(self.curves)
-        self.undo_stack.setClean()
+        self.undo_stack.set_clean()
         self._autosaved_revision = self._revision
         self.saved.emit(str(path))
         return str(path)
