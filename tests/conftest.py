@@ -17,6 +17,19 @@ sys.path.insert(0, str(Path(__file__).parent))
 from media_helpers import write_clip  # noqa: E402  (re-exported for fixtures below)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _user_folders(tmp_path_factory):
+    """Tests never write into the user's folders nor the repo's models/: the user data folder
+    (sample, settings), the projects folder and the models folder are a session's scratch
+    folders (CLI subprocesses inherit them)."""
+    base = tmp_path_factory.mktemp("user")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DUBSTUDIO_HOME", str(base / "home"))
+        mp.setenv("DUBSTUDIO_MODELS", str(base / "models"))
+        mp.delenv("DUBSTUDIO_PROJECTS", raising=False)
+        yield
+
+
 @pytest.fixture(scope="session")
 def media() -> Path:
     """The test media folder (never copied into the repo).

@@ -1,12 +1,15 @@
-"""Preferences (Edit ▸ Settings…): compute device, CPU threads, autosave, rendering defaults.
+"""Preferences (Edit ▸ Settings…): compute device, CPU threads, autosave, rendering defaults, and
+where projects go.
 
 Values live in the window's ``QSettings`` under ``prefs/*``; ``Preferences.load`` reads them with
-their defaults so the rest of the editor never touches raw keys.
+their defaults so the rest of the editor never touches raw keys. The projects folder is not the
+editor's alone: it is the setting the CLI and batch read too (``core.paths``, ``dubstudio settings``).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import (
@@ -14,12 +17,18 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
+    QFileDialog,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
+    QLineEdit,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
+
+from dubstudio.core import paths
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -84,7 +93,23 @@ class SettingsDialog(QDialog):
         self.preview_every.setValue(prefs.preview_every)
         self.audio = QCheckBox("Play sound during playback (when an output device exists)")
         self.audio.setChecked(prefs.playback_audio)
+        self.projects = QLineEdit(str(paths.projects_dir()))
+        self.projects.setToolTip("Where a video's project goes when you open it (the CLI's `run`, `track` and `batch` "
+                                 "use the same folder: dubstudio settings --projects-dir). Never beside the video.")
+        fixed = paths.projects_dir_source().startswith("environment")
+        self.projects.setEnabled(not fixed)
+        browse = QToolButton()
+        browse.setText("…")
+        browse.setEnabled(not fixed)
+        browse.clicked.connect(self._choose_projects)
+        projects_row = QHBoxLayout()
+        projects_row.setContentsMargins(0, 0, 0, 0)
+        projects_row.addWidget(self.projects, 1)
+        projects_row.addWidget(browse)
         form = QFormLayout()
+        form.addRow("Projects folder", projects_row)
+        if fixed:
+            form.addRow("", QLabel("set by DUBSTUDIO_PROJECTS in the environment"))
         form.addRow("Compute device", self.device)
         form.addRow("CPU threads for jobs", self.threads)
         form.addRow("Autosave every", self.autosave)
@@ -113,3 +138,15 @@ class SettingsDialog(QDialog):
     def preferences(self) -> Preferences:
         return Preferences(self.device.currentText(), int(self.threads.value()), int(self.autosave.value()),
                            int(self.preview_every.value()), self.audio.isChecked())
+
+    def _choose_projects(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Folder for new projects", self.projects.text())
+        if path:
+            self.projects.setText(path)
+
+    def projects_dir(self) -> Path | None:
+        """The projects folder chosen (None: unchanged, or fixed by the environment)."""
+        text = self.projects.text().strip()
+        if not self.projects.isEnabled() or not text or Path(text).expanduser() == paths.projects_dir():
+            return None
+        return Path(text).expanduser()

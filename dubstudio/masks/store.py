@@ -14,7 +14,6 @@ The npz holds ``base_premul``, ``base_cover`` (S, S) and ``range_premul``, ``ran
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from dubstudio.core.errors import ProjectError
-from dubstudio.project.edit_store import EditFileStore
+from dubstudio.project.edit_store import EditFileStore, array_sha256
 from dubstudio.masks.layer import REFERENCE_RESOLUTION, MaskLayer, RangeLayer, UVLayer
 
 SCHEMA_VERSION = 1
@@ -35,12 +34,8 @@ log = logging.getLogger(__name__)
 
 
 def _sha(arrays: dict[str, np.ndarray]) -> str:
-    h = hashlib.sha256()
-    for name in sorted(arrays):
-        a = np.ascontiguousarray(arrays[name])
-        h.update(f"{name}{a.dtype.str}{a.shape}".encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
+    names = sorted(arrays)
+    return array_sha256(*(arrays[n] for n in names), names=names)
 
 
 def _arrays(layer: MaskLayer) -> dict[str, np.ndarray]:

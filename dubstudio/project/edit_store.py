@@ -16,8 +16,10 @@ A subclass says what the document holds (``_body``) and how to read it back; the
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
+from collections.abc import Sequence
 import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,6 +30,17 @@ import numpy as np
 from dubstudio.core.errors import ProjectError
 from dubstudio.io.atomic import atomic_save_npz, atomic_write_json
 from dubstudio.project.store import Project
+
+
+def array_sha256(*arrays: np.ndarray, names: Sequence[str] | None = None) -> str:
+    """sha256 of arrays' dtypes, shapes and bytes (each prefixed by its name when ``names`` is
+    given): how the stores name payloads and check what they load."""
+    h = hashlib.sha256()
+    for i, a in enumerate(arrays):
+        a = np.ascontiguousarray(a)
+        h.update(f"{names[i] if names is not None else ''}{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
 
 
 class EditFileStore:

@@ -14,7 +14,6 @@ Saving, the autosave, recovery and the content-addressed driven npz are ``EditFi
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import zipfile
 from pathlib import Path
@@ -24,7 +23,7 @@ import numpy as np
 
 from dubstudio.core.curves import ControlCurves, Key
 from dubstudio.core.errors import ProjectError
-from dubstudio.project.edit_store import EditFileStore
+from dubstudio.project.edit_store import EditFileStore, array_sha256
 from dubstudio.shot.tracking import tracking_of
 from dubstudio.tracking.correction_store import CorrectionStore
 
@@ -51,15 +50,6 @@ def tracked_controls(project) -> np.ndarray:
             return np.array(z["controls"], dtype=np.float64)
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
         raise ProjectError(f"cannot read tracking {path}: {e}; track the shot again.") from e
-
-
-def _array_sha(*arrays: np.ndarray) -> str:
-    h = hashlib.sha256()
-    for a in arrays:
-        a = np.ascontiguousarray(a)
-        h.update(f"{a.dtype.str}{a.shape}".encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
 
 
 class CurveStore(EditFileStore):
@@ -89,7 +79,7 @@ class CurveStore(EditFileStore):
             values = np.stack([curves.driven(ci) for ci in cis], axis=1)
             weights = np.stack([curves.driven_weight(ci) for ci in cis], axis=1)
             names = [curves.names[ci] for ci in cis]
-            sha = _array_sha(values, weights, np.array(names))
+            sha = array_sha256(values, weights, np.array(names))
             name = self._write_payload(folder, sha, {"values": values, "weights": weights, "controls": np.array(names)})
             sources = {curves.names[ci]: curves.driven_source(ci) for ci in cis if curves.driven_source(ci)}
             driven = {"file": name, "sha256": sha, "controls": names, "sources": sources}
@@ -101,7 +91,7 @@ class CurveStore(EditFileStore):
             "n_frames": curves.n_frames,
             "controls": list(curves.names),
             "ease_frames": curves.ease_frames,
-            "tracked_sha256": _array_sha(curves.tracked),
+            "tracked_sha256": array_sha256(curves.tracked),
             "keys": keys,
             "driven": driven,
         }
@@ -149,7 +139,7 @@ class CurveStore(EditFileStore):
             # Keys and driven curves are stored by control name, so they land on the right
             # column even if the set of controls grows; an unknown name is a damaged file.
             curves = ControlCurves(base, ease_frames=int(d["ease_frames"]))
-            if d.get("tracked_sha256") not in (None, _array_sha(curves.tracked)):
+            if d.get("tracked_sha256") not in (None, array_sha256(curves.tracked)):
                 log.warning("%s was saved over other tracked curves (shot re-tracked); keys are kept", path)
             for name, ks in dict(d["keys"]).items():
                 for k in ks:
@@ -174,7 +164,7 @@ class CurveStore(EditFileStore):
                 f"again, or delete {f.parent / 'curves.json'} to start from the tracked curves."
             ) from e
         values, weights, names = z["values"], z["weights"], z["controls"]
-        if _array_sha(values, weights, names) != ref["sha256"]:
+        if array_sha256(values, weights, names) != ref["sha256"]:
             raise ProjectError(
                 f"the driven curves {f} do not match the saved edits (changed outside DubStudio); "
                 f"run the driving again or restore the file from a backup."

@@ -9,15 +9,13 @@ Downstream stages (curves, renderer, export) read the corrected tracking through
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from dubstudio.core.errors import ProjectError
-from dubstudio.project.edit_store import EditFileStore
+from dubstudio.project.edit_store import EditFileStore, array_sha256
 from dubstudio.tracking.correction import CorrectionSettings, FrameCorrection, TrackingCorrector
 from dubstudio.tracking.face_model import FaceModel
 from dubstudio.tracking.result import Tracking
@@ -32,12 +30,7 @@ AUTOSAVE_FILE = "edits/tracking_corrections.autosave.json"
 
 def tracking_sha256(t: Tracking) -> str:
     """Hash of a tracking's fitted parameters (what corrections are made over)."""
-    h = hashlib.sha256()
-    for a in (t.scale, t.rotation, t.translation, t.controls, t.residual, t.has_face):
-        a = np.ascontiguousarray(a)
-        h.update(f"{a.dtype.str}{a.shape}".encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
+    return array_sha256(t.scale, t.rotation, t.translation, t.controls, t.residual, t.has_face)
 
 
 class CorrectionStore(EditFileStore):

@@ -54,3 +54,19 @@ def test_bad_steps_is_a_clear_error(talk_b: Path, tmp_path: Path, capsys) -> Non
     rc = main(["audio2expr", "train", "--projects", str(talk_b), "--out", str(tmp_path / "g.pt"), "--steps", "0"])
     assert rc == 2
     assert "--steps" in capsys.readouterr().err
+
+
+def test_training_into_the_models_folder_registers_the_default(talk_b: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    """Without --out the model goes to the models folder, with a manifest entry that says what
+    it was trained on; `dub --audio` then finds it (find_generic)."""
+    from dubstudio.driving.a2e_generic import find_generic
+    from dubstudio.nn import registry
+
+    monkeypatch.setenv("DUBSTUDIO_MODELS", str(tmp_path / "models"))
+    assert main(["audio2expr", "train", "--projects", str(talk_b), "--steps", "3", "--json"]) == 0
+    res = _last_json(capsys.readouterr().out)
+    assert res["default_model"] and res["registered"]
+    (entry,) = registry.list_models()
+    assert entry.kind == "audio2expr" and entry.default and entry.steps == 3 and entry.state == "ok"
+    assert entry.trained_on == [{"name": "talk_b.mp4", "fingerprint": Project.open(talk_b).video_fingerprint}]
+    assert find_generic() == entry.path() == Path(res["path"])

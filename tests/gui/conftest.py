@@ -25,7 +25,7 @@ def _user_dirs(tmp_path_factory, monkeypatch):
 @pytest.fixture(scope="session")
 def sample_video(tmp_path_factory) -> Path:
     """The built-in sample clip, 2 s (50 frames at 25 fps), built once per test session."""
-    from dubstudio.sample import build_sample
+    from dubstudio.app.sample import build_sample
 
     return build_sample(tmp_path_factory.mktemp("sample"), seconds=2)
 

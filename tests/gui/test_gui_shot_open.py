@@ -4,30 +4,37 @@ from __future__ import annotations
 
 import os
 import shutil
-import stat
 import time
 
 import pytest
 
-from dubstudio.gui.shot import default_project_dir
+from dubstudio.core.paths import default_project_dir, projects_dir, set_projects_dir
 
 
-def test_project_folder_beside_the_video_or_in_user_data(tmp_path, monkeypatch):
+def test_projects_go_to_the_projects_folder_never_beside_the_video(tmp_path, monkeypatch):
+    """One rule for the CLI, batch and the editor: a video's project is in the projects folder
+    (the user data folder's projects/, or the folder the user set), never in the video's folder,
+    writable or not, even for root."""
     monkeypatch.setenv("DUBSTUDIO_HOME", str(tmp_path / "home"))
     (tmp_path / "rw").mkdir()
-    assert default_project_dir(tmp_path / "rw" / "a.mp4") == tmp_path / "rw" / "a.dubstudio"
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    ro.chmod(stat.S_IRUSR | stat.S_IXUSR | stat.S_IRGRP | stat.S_IXGRP)
-    try:
-        d = default_project_dir(ro / "b.mp4")  # read-only even for root: never written into
-        assert d.parent == tmp_path / "home" / "projects" and d.name.startswith("b-")
-    finally:
-        ro.chmod(0o755)
-    # a symlink keeps the project beside the link, not beside its target
+    a = default_project_dir(tmp_path / "rw" / "a.mp4")
+    assert a.parent == tmp_path / "home" / "projects" and a.name.startswith("a-") and a.suffix == ".dubstudio"
+    assert default_project_dir(tmp_path / "rw" / "a.mp4") == a  # the same video, the same project
+    other = tmp_path / "other"
+    other.mkdir()
+    assert default_project_dir(other / "a.mp4") != a  # another video of that name: another project
+    # a symlink is a video of its own path (a scratch folder's link keeps its own project)
     link = tmp_path / "rw" / "c.mp4"
-    os.symlink(ro / "b.mp4", link)
-    assert default_project_dir(link) == tmp_path / "rw" / "c.dubstudio"
+    os.symlink(other / "a.mp4", link)
+    assert default_project_dir(link).name.startswith("c-")
+    # the folder the user sets (the editor's Settings, `dubstudio settings --projects-dir`)
+    set_projects_dir(tmp_path / "studio" / "projects")
+    assert projects_dir() == tmp_path / "studio" / "projects" and default_project_dir(link).parent == projects_dir()
+    monkeypatch.setenv("DUBSTUDIO_PROJECTS", str(tmp_path / "env"))  # the environment wins
+    assert default_project_dir(link).parent == tmp_path / "env"
+    monkeypatch.delenv("DUBSTUDIO_PROJECTS")
+    set_projects_dir(None)
+    assert projects_dir() == tmp_path / "home" / "projects"
 
 
 @pytest.mark.media
@@ -66,4 +73,4 @@ def test_switching_shots(make_window, tracked_project, fresh_video, gui, qtbot):
     qtbot.waitUntil(lambda: not first.is_running(), timeout=10_000)
     with qtbot.waitSignal(win.viewer.frame_shown, timeout=10_000, check_params_cb=lambda i: i == 7):
         win.session.playhead.set_frame(7)
-    assert win.recent.paths()[:2] == [str(fresh_video.with_name("sample_astronaut.dubstudio").resolve()), str(tracked_project.resolve())]
+    assert win.recent.paths()[:2] == [str(default_project_dir(fresh_video).resolve()), str(tracked_project.resolve())]

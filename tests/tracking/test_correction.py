@@ -27,7 +27,7 @@ N = 4  # default blend_frames
 
 @pytest.fixture(scope="module")
 def tracked(tmp_path_factory) -> tuple[Project, Tracking]:
-    from dubstudio.sample import build_sample
+    from dubstudio.app.sample import build_sample
     from dubstudio.tracking.track import track
 
     d = tmp_path_factory.mktemp("correction")
