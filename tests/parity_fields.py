@@ -27,6 +27,9 @@ NOT_OPTIONS: dict[type, dict[str, str]] = {
         # past them (a policy of the face, not a choice)
         "keep_longer": "set by the face: the editor and `run` keep a longer adaptation",
     },
+    ExportRequest: {
+        "protect": "the files a batch must never write over (its shot list's inputs): set by `batch`, not by a user",
+    },
     DubRequest: {
         "adapt_config": "the per-shot audio model's training settings: a test-only knob (tests make it tiny)",
         # found, not chosen: From timecode in the editor, `--offset tc` on the command line

@@ -188,6 +188,7 @@ class BatchRequest:
     audio_policy: str | None = None  # for rows that do not set one
     guide_track: bool = False
     device: str = "auto"
+    overwrite: bool = False  # replace existing outputs that are not earlier exports of their shots
 
     def check(self) -> None:
         if self.steps < 1 or self.from_shot_steps < 1:
@@ -197,6 +198,35 @@ class BatchRequest:
 
     def outputs(self) -> list[Path]:
         return [row.output or (self.out_dir or row.shot.parent) / f"{row.shot.stem}_dubbed.mp4" for row in self.rows]
+
+    def inputs(self) -> dict[Path, str]:
+        """Every file the list reads (resolved) and which line reads it as what."""
+        out: dict[Path, str] = {}
+        for r in self.rows:
+            for what, p in (("shot", r.shot), ("audio", r.audio), ("dubber", r.dubber)):
+                if p is not None:
+                    out.setdefault(Path(p).resolve(), f"line {r.line}'s {what}")
+        return out
+
+    def collisions(self) -> list[str]:
+        """Every output that would write over a file the list reads, another row's output, or an
+        existing file that is not an earlier export of that row's shot (without ``overwrite``)."""
+        from dubstudio.export.guard import is_export_of
+        from dubstudio.export.resume import work_folder
+
+        inputs, taken, problems = self.inputs(), {}, []
+        for row, out in zip(self.rows, self.outputs(), strict=True):
+            key = Path(out).resolve()
+            if key in inputs:
+                problems.append(f"line {row.line}: output {out.name} is {inputs[key]}: exporting there would destroy it")
+            first = taken.setdefault(key, row.line)
+            if first != row.line:
+                problems.append(f"lines {first} and {row.line} would both export to {out}; give one of them an output")
+            elif (out.exists() and key not in inputs and not self.overwrite and not work_folder(out).is_dir()
+                  and not is_export_of(out, default_project_dir(row.shot).name, row.shot.name)):
+                problems.append(f"line {row.line}: {out} already exists and is not an export of {row.shot.name} "
+                                f"(give another output, or pass --overwrite)")
+        return problems
 
 
 class CheckResult(dict):
@@ -208,8 +238,11 @@ class CheckResult(dict):
 
 
 def check_job(req: BatchRequest) -> CheckResult:
-    """What the list would run (it was checked when read)."""
+    """What the list would run (it was checked when read), or every collision of its outputs."""
     req.check()
+    problems = req.collisions()
+    if problems:
+        raise DubStudioError("; ".join(problems))
     rows = req.rows
     actors = {r.actor for r in rows if r.actor}
     lines = [f"line {r.line}: {r.shot.name} <- {(r.audio or r.dubber).name}" + (f" (actor {r.actor})" if r.actor else "")
@@ -224,11 +257,10 @@ def batch_job(req: BatchRequest, progress: Progress | None = None, on_row=None) 
     current stage (what is done stays cached)."""
     req.check()
     rows, outputs = req.rows, req.outputs()
-    taken: dict[Path, int] = {}
-    for row, out in zip(rows, outputs, strict=True):
-        first = taken.setdefault(out.resolve(), row.line)
-        if first != row.line:
-            raise DubStudioError(f"lines {first} and {row.line} would both export to {out}; give one of them an output.")
+    problems = req.collisions()  # before any work: no shot is dubbed into another's file
+    if problems:
+        raise DubStudioError("; ".join(problems))
+    protect = tuple(req.inputs())
     progress = progress or Progress()
     result = BatchResult()
     t_all = time.perf_counter()
@@ -239,7 +271,8 @@ def batch_job(req: BatchRequest, progress: Progress | None = None, on_row=None) 
         seed = seeds.get(row.actor) if row.actor else None
         run = RunRequest(row.shot, audio=row.audio, dubber=row.dubber, project=project, output=out, offset_s=row.offset_s,
                          placement=row.placement or None, steps=req.steps, mode=req.mode, prior=req.prior,
-                         audio_policy=row.audio_policy or req.audio_policy, guide_track=req.guide_track, device=req.device)
+                         audio_policy=row.audio_policy or req.audio_policy, guide_track=req.guide_track, device=req.device,
+                         overwrite=req.overwrite, protect=protect)
         if seed is not None and seed.resolve() != project.resolve():
             run = replace(run, from_shot=seed, prior=None, steps=req.from_shot_steps, mode="full" if req.mode == "mixed" else req.mode)
         t0 = time.perf_counter()

@@ -50,6 +50,8 @@ class ExportRequest:
     watermark_amplitude: float = 2.0
     verify: bool = False  # check the result with ffprobe
     restart: bool = False  # render everything again instead of reusing a stopped export's segments
+    overwrite: bool = False  # replace an existing file that is not an earlier export of this shot
+    protect: tuple[Path, ...] = ()  # more files never to write over (a batch: its shot list's inputs)
 
     def audio_request(self) -> AudioRequest:
         if self.audio not in AUDIO_SOURCES:
@@ -83,7 +85,8 @@ class ExportRequest:
             format=self.format, audio=self.audio_request(), side_by_side=self.side_by_side, review=review,
             watermark=watermark, render=self.composite.render_settings(), crf=self.crf, preset=self.preset,
             prores_profile=self.prores, dnxhr_profile=self.dnxhr, use_curves=not self.tracked_curves,
-            verify=self.verify, resume=not self.restart, guide_track=self.guide_track,
+            verify=self.verify, resume=not self.restart, guide_track=self.guide_track, overwrite=self.overwrite,
+            protect=tuple(Path(p) for p in self.protect),
         )
 
     def command_line(self) -> str:
@@ -145,6 +148,7 @@ class ExportRequest:
             a += ["--watermark-amplitude", _num(self.watermark_amplitude)]
         a += ["--verify"] if self.verify else []
         a += ["--restart"] if self.restart else []
+        a += ["--overwrite"] if self.overwrite else []
         return shlex.join(["dubstudio", "export", *a])
 
 
@@ -205,7 +209,9 @@ def export_job(req: ExportRequest, progress: Progress | None = None) -> ExportRe
 def describe(r: dict) -> list[str]:
     """What an export wrote, a line each (the CLI prints the lines, the editor joins them)."""
     size = f", {r['width']}x{r['height']}" if r.get("width") else ""
-    lines = [f"exported {r['frames']} frames ({r['frames_with_face']} re-rendered; {r['duration_s']:.2f} s at {r['fps']} fps{size}"
+    rendered, reused = r.get("frames_rendered", r["frames_with_face"]), r.get("frames_reused", 0)
+    work = f"{rendered} rendered now, {reused} reused from the earlier export" if reused else f"{rendered} rendered"
+    lines = [f"exported {r['frames']} frames ({work}; {r['duration_s']:.2f} s at {r['fps']} fps{size}"
              f"{', side by side' if r.get('side_by_side') else ''}, {r.get('renderer')}) -> {r['output']}  [{r['frames_per_s']} frames/s]"]
     a = r.get("audio") or {}
     if a.get("kind") in (None, "none"):

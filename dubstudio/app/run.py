@@ -21,6 +21,8 @@ from dubstudio.core.jobs import Progress
 from dubstudio.core.paths import default_project_dir
 from dubstudio.driving.dub import audio_model_path
 from dubstudio.export.audio_track import check_audio_length
+from dubstudio.export.formats import guess_format
+from dubstudio.export.guard import guard_output
 from dubstudio.shot.adaptation import actor_file_of
 
 
@@ -42,6 +44,8 @@ class RunRequest:
     guide_track: bool = False  # the export's second audio track: the shot's own sound
     audio_model: str = "auto"  # auto | shot | a generic checkpoint
     device: str = "auto"
+    overwrite: bool = False  # replace an existing output that is not an earlier export of this shot
+    protect: tuple[Path, ...] = ()  # more files the export must never write over (a batch's inputs)
 
     @property
     def project_dir(self) -> Path:
@@ -86,6 +90,10 @@ def run_job(req: RunRequest, progress: Progress | None = None) -> RunResult:
     if req.steps < 1:
         raise DubStudioError("--steps must be at least 1.")
     start = actor_file_of(req.from_shot) if req.from_shot is not None else None  # a wrong path fails now
+    guard_output(req.output_path, guess_format(req.output_path, None),
+                 [("the shot's video", Path(req.video)), ("the new dialogue", req.audio), ("the dubber's video", req.dubber)]
+                 + [("a file the shot list reads", Path(p)) for p in req.protect],
+                 req.project_dir.name, Path(req.video).name, req.overwrite)  # before any work, not after adaptation
     if req.audio is not None:
         audio_model_path(req.audio_model)  # a missing checkpoint fails now, not after adaptation
     progress = progress or Progress()
@@ -103,7 +111,8 @@ def run_job(req: RunRequest, progress: Progress | None = None) -> RunResult:
                                audio_model=req.audio_model, placement=req.placement), progress)
     apply_dub(project, drive)
     ex = export_job(ExportRequest(project.root, req.output_path, audio_policy=req.audio_policy, verify=True,
-                                  guide_track=req.guide_track, renderer=RendererChoice(checkpoint=ad.train.path, device=req.device)),
+                                  guide_track=req.guide_track, renderer=RendererChoice(checkpoint=ad.train.path, device=req.device),
+                                  overwrite=req.overwrite, protect=req.protect),
                     progress)
     t = tr.metrics
     dub = {"source": str(drive.source), "driven_frames": drive.driven_frames, "frames": drive.n_frames}

@@ -23,7 +23,9 @@ def register(sub) -> None:
     sp.add_argument("--prior", help="prior renderer for each actor's first shot: a checkpoint file or a registered name")
     sp.add_argument("--audio-policy", choices=POLICIES, help="length policy for rows that do not set one (default pad)")
     sp.add_argument("--guide-track", action="store_true", help="also each shot's own sound, as the export's second audio track")
-    sp.add_argument("--check", action="store_true", help="only check the list (files, columns, numbers) and say what would run")
+    sp.add_argument("--check", action="store_true", help="only check the list (files, columns, numbers, outputs) and say what would run")
+    sp.add_argument("--overwrite", action="store_true", help="replace existing outputs that are not earlier exports of their "
+                                                             "shots (a file the list reads is never written over)")
     sp.add_argument("--device", default="auto", help=DEVICE_HELP)
     add_common(sp)
     sp.set_defaults(func=cmd_batch)
@@ -39,7 +41,7 @@ def cmd_batch(args) -> int:
         prior = resolve("prior", args.prior)
     req = BatchRequest(read_shot_list(args.shot_list), path_or_none(args.out_dir), steps=args.steps,
                        from_shot_steps=args.from_shot_steps, mode=args.mode, prior=prior, audio_policy=args.audio_policy,
-                       guide_track=args.guide_track, device=args.device)
+                       guide_track=args.guide_track, device=args.device, overwrite=args.overwrite)
     if args.check:
         emit(args, check_job(req))
         return 0

@@ -57,6 +57,9 @@ def register(sub) -> None:
     g.add_argument("--restart", action="store_true",
                    help="render every frame again: by default an export to a name that holds a stopped (cancelled, failed, "
                         "killed) or finished export of the shot reuses its segments whose frames did not change")
+    g.add_argument("--overwrite", action="store_true",
+                   help="replace an existing file that is not an earlier export of this shot (the shot's own video, "
+                        "its dialogue and dubber clip are never written over)")
     add_common(sp)
     sp.set_defaults(func=cmd_export)
 
@@ -89,7 +92,7 @@ def export_request(args) -> ExportRequest:
         guide_track=args.guide_track, side_by_side=args.side_by_side, review_scale=args.review_scale,
         labels=not args.no_labels, burn_in=not args.no_burn_in, crf=args.crf, preset=args.preset, prores=args.prores,
         dnxhr=args.dnxhr, watermark=not args.no_watermark, watermark_amplitude=args.watermark_amplitude,
-        verify=args.verify, restart=args.restart,
+        verify=args.verify, restart=args.restart, overwrite=args.overwrite,
     )
 
 

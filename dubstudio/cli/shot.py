@@ -40,6 +40,8 @@ def register_run(sub) -> None:
     sp.add_argument("--guide-track", action="store_true", help="also the shot's own sound, as the export's second audio track")
     sp.add_argument("--audio-model", default="auto", metavar="auto|shot|FILE", help=AUDIO_MODEL_HELP)
     sp.add_argument("--device", default="auto", help=DEVICE_HELP)
+    sp.add_argument("--overwrite", action="store_true", help="replace an existing output that is not an earlier export of this "
+                                                             "shot (the shot's video and its dialogue are never written over)")
     add_common(sp)
     sp.set_defaults(func=cmd_run)
 
@@ -69,6 +71,12 @@ def register_tools(sub) -> None:
     sp.add_argument("video", metavar="FILE", help="a video, or an audio file")
     add_common(sp)
     sp.set_defaults(func=cmd_info)
+
+    sp = sub.add_parser("relink", help="point a project at its video's new place (the same file, moved or renamed)")
+    sp.add_argument("video", metavar="NEW_PATH", help="the project's video where it is now")
+    sp.add_argument("--project", required=True, help="the project folder")
+    add_common(sp)
+    sp.set_defaults(func=cmd_relink)
 
     sp = sub.add_parser("settings", help="show or set where projects go (one rule for the CLI, batch and the editor)")
     sp.add_argument("--projects-dir", metavar="DIR", help="the folder new projects are made in (empty string: back to the default)")
@@ -105,7 +113,7 @@ def cmd_run(args) -> int:
         video, audio=path_or_none(args.audio), dubber=path_or_none(args.dubber), project=project, output=path_or_none(args.output),
         offset_s=offset_s, placement=placed, mode=args.mode, prior=_prior(args.prior), from_shot=path_or_none(args.from_shot),
         frames=args.frames, audio_policy=args.audio_policy, guide_track=args.guide_track, audio_model=args.audio_model,
-        device=args.device), args.steps, FROM_SHOT_STEPS)
+        device=args.device, overwrite=args.overwrite), args.steps, FROM_SHOT_STEPS)
     result = with_bar(args, run_job, req)
     emit(args, result)
     return 0 if result.ok else 1
@@ -138,6 +146,16 @@ def cmd_info(args) -> int:
     from dubstudio.app.info import info_job
 
     emit(args, info_job(Path(args.video)))
+    return 0
+
+
+def cmd_relink(args) -> int:
+    from dubstudio.project.store import Project
+
+    project = Project.open(args.project)
+    old = project.video_path
+    new = project.relink(Path(args.video))
+    emit(args, {"project": str(project.root), "video": str(new), "was": str(old)}, f"{project.root} now reads {new} (was {old})")
     return 0
 
 

@@ -19,7 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from dubstudio.export.guard import guard_output
 from dubstudio.shot.curves import final_controls
+from dubstudio.shot.dub_audio import recorded_dub_audio
 from dubstudio.core.jobs import OrderedWorker, Progress
 from dubstudio.core.errors import Cancelled, DubStudioError, MediaError
 from dubstudio.export.audio_track import AudioRequest, mel_windows, prepare_audio
@@ -53,6 +55,19 @@ class ExportSettings:
     # also the shot's own sound, as a second audio track (mov/mp4/mxf) or audio_original.wav (PNG):
     # a guide for reviewing the dub against the original performance and for the mix
     guide_track: bool = False
+    # an existing output that is not an earlier export of this shot is replaced only with this
+    overwrite: bool = False
+    # more files the export must never write over (a batch: every file its shot list reads)
+    protect: tuple[Path, ...] = ()
+
+
+def _inputs(project, source: Path, settings: ExportSettings) -> list[tuple[str, Path | None]]:
+    """What this export reads and must never write over."""
+    rec = recorded_dub_audio(project) or {}
+    req = settings.audio
+    return ([("the shot's video", source), ("the dubbed audio", Path(rec["source"]) if rec.get("source") else None),
+             ("the audio to mux", Path(req.path) if getattr(req, "path", None) else None)]
+            + [("a file the shot list reads", Path(p)) for p in settings.protect])
 
 
 def export_shot(
@@ -76,6 +91,8 @@ def export_shot(
         check_png_target(out)
     elif out.is_dir():
         raise MediaError(f"{out} is a folder; give a file name ending in .{fmt_name}, or --format png for a PNG sequence.")
+    source = Path(video_path or project.video_path)
+    guard_output(out, fmt_name, _inputs(project, source, settings), Path(project.root).name, source.name, settings.overwrite)
     tracking = tracking if tracking is not None else load_tracking(project)
     n, fps = tracking.n_frames, Fraction(tracking.fps)
     if settings.side_by_side:
@@ -377,6 +394,6 @@ def _key_settings(s: ExportSettings) -> dict:
     """The settings that shape the frames (the sound is muxed at the end, from this run's; where
     the renderer hears it, its windows are part of each segment's key)."""
     d = dataclasses.asdict(s)
-    for k in ("verify", "resume", "audio", "guide_track"):
+    for k in ("verify", "resume", "audio", "guide_track", "overwrite", "protect"):
         d.pop(k, None)
     return d

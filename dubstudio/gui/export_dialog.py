@@ -109,6 +109,8 @@ class ExportDialog(QDialog):
         self.setMinimumWidth(600)
         settings = services.settings
         self.rec = recorded_dub_audio(project)
+        self._overwrite: str | None = None  # the output the user agreed to replace
+        self._replace_asked: bool | None = None
         self._durations: dict[tuple, float | None] = {}
         self.driven = driven = s.curves is not None and any(s.curves.has_driven(i) for i in range(s.curves.n_controls))
         self.shot_has_audio = bool(s.info.has_audio)
@@ -745,6 +747,7 @@ class ExportDialog(QDialog):
             verify=self.verify.isChecked(),
             restart=not self.restart.isHidden() and self.restart.isChecked(),
             guide_track=self.shot_has_audio and audio != "original" and self.guide.isChecked(),
+            overwrite=self._overwrite == self.output.text().strip(),  # the user said to replace this very file
         )
 
     def _advanced_set(self) -> int:
@@ -754,6 +757,30 @@ class ExportDialog(QDialog):
                     0 < self.detail_amount.value() < 1, not self.postprocess.isChecked(), self.tracked_curves.isChecked(),
                     not self.labels.isChecked(), not self.burn_in.isChecked(), self.preset.currentText() != "fast",
                     not self.watermark.isChecked(), self.watermark_amplitude.value() != 2.0))
+
+    def _check_output(self) -> None:
+        """An existing file that is not an earlier export of this shot is replaced only when the
+        user says so (the CLI's --overwrite); an input of the shot is never written over."""
+        from dubstudio.export.formats import guess_format
+        from dubstudio.export.guard import OutputExistsError, guard_output
+
+        self._replace_asked = None
+        c = self.choice()
+        video = self.session.info.path
+        inputs = [("the shot's video", video), ("the audio to mux", c.audio_file)]
+        if self.rec is not None and self.rec.get("source"):
+            inputs.append(("the dubbed audio", Path(self.rec["source"])))
+        try:
+            guard_output(c.output, guess_format(c.output, c.format), inputs, self.project.root.name, video.name, c.overwrite)
+        except OutputExistsError:
+            text = f"{c.output} already exists and is not an export of this shot. Replace it?"
+            if self.services.prompter.ask("replace_output", text, self) != "yes":
+                self._replace_asked = False
+                self.error.setText("Not exported: choose another name, or answer Replace.")
+                return
+            self._overwrite = self.output.text().strip()
+            self._replace_asked = True
+            self._refresh()  # the command line says --overwrite
 
     def validate(self) -> ExportRequest:
         """The request, checked as far as it can be without rendering; DubStudioError says why not."""
@@ -778,8 +805,11 @@ class ExportDialog(QDialog):
     def _accept(self) -> None:
         try:
             self.validate()
+            self._check_output()
         except (DubStudioError, OSError) as e:
             self.error.setText(str(e))
+            return
+        if self._replace_asked is False:
             return
         s = self.services.settings
         s.setValue("export/dir", str(Path(self.output.text()).parent))

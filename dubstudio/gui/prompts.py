@@ -24,6 +24,7 @@ QUESTIONS = {
     "export_unsaved": ("Save before exporting?", ("save", "cancel"), "save"),
     "delete_stopped": ("Delete stopped exports?", ("yes", "no"), "no"),
     "other_actor": ("Another actor?", ("yes", "no"), "no"),
+    "replace_output": ("Replace the file?", ("yes", "no"), "no"),
 }
 _BUTTONS = {
     "yes": QMessageBox.StandardButton.Yes,

@@ -15,16 +15,22 @@ project.json (schema 1)::
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import socket
+import sys
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
 from os import PathLike
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
+from filelock import FileLock, Timeout
 
 from dubstudio.core.errors import ProjectError
 from dubstudio.io.atomic import (
@@ -38,6 +44,57 @@ from dubstudio.io.atomic import (
 SCHEMA_VERSION = 1
 PROJECT_FILE = "project.json"
 CACHE_DIR = "cache"
+LOCK_FILE = ".project.lock"  # held while project.json is read, changed and written (filelock)
+HOLDER_FILE = ".project.lock.holder"  # who holds it: said when another writer gives up waiting
+LOCK_WAIT_S = 30.0
+
+class _Video(msgspec.Struct):
+    path: str
+    fingerprint: str = ""
+    size: int = 0
+
+
+class _Stage(msgspec.Struct):
+    key: str
+    outputs: dict[str, str] = {}
+    metrics: dict[str, Any] = {}
+    finished_at: str = ""
+
+
+class _DubAudio(msgspec.Struct):
+    kind: str
+    source: str
+    path: str | None = None
+    fingerprint: str | None = None
+    offset_s: float = 0.0
+    start_in_shot_s: float = 0.0
+
+
+class _ProjectFile(msgspec.Struct):
+    """What project.json must look like (fields it does not name are kept as they are)."""
+
+    schema_version: int
+    video: _Video
+    stages: dict[str, _Stage] = {}
+    dub_audio: _DubAudio | None = None
+
+
+def check_schema(data: Any, pj: Path) -> None:
+    """A ProjectError that says what is wrong where (msgspec's path, e.g. ``$.stages.track.key``)
+    when ``data`` is not a project file of this schema."""
+    try:
+        msgspec.convert(data, _ProjectFile)
+    except msgspec.ValidationError as e:
+        msg = str(e)
+        if "$.stages[...]" in msg and isinstance(data, dict) and isinstance(data.get("stages"), dict):
+            for name, rec in data["stages"].items():  # msgspec does not name the key: find it
+                try:
+                    msgspec.convert(rec, _Stage)
+                except msgspec.ValidationError:
+                    msg = msg.replace("$.stages[...]", f"$.stages.{name}")
+                    break
+        raise ProjectError(f"{pj} is damaged ({msg}); restore it from a backup or create the project again.") from None
+
 
 # MIGRATIONS[v] turns a schema-v project dict into a schema v+1 dict. Add one per schema bump.
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
@@ -67,6 +124,38 @@ class Project:
         self.root = root
         self.data = data
         self._seen = self._file_state()
+        # one lock object per Project: re-entrant in a thread, exclusive between threads and processes
+        self._lock = FileLock(root / LOCK_FILE, timeout=LOCK_WAIT_S)
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the project's lock: every writer (a CLI job, another process, the editor) changes
+        ``project.json`` under it, reading the current file first. A writer that waited
+        ``LOCK_WAIT_S`` for it says which process holds it."""
+        try:
+            self._lock.acquire()
+        except Timeout:
+            raise ProjectError(
+                f"{self.root} is being saved by another process ({_holder(self.root)}), which has held it for more than "
+                f"{LOCK_WAIT_S:.0f} s; wait for it to finish or stop it."
+            ) from None
+        except OSError as e:
+            raise ProjectError(f"cannot write in the project folder {self.root} ({e.strerror or e}); "
+                               f"check its permissions or choose another project folder.") from e
+        try:
+            if self._lock.lock_counter == 1:
+                _write_holder(self.root)
+            yield
+        finally:
+            self._lock.release()
+
+    def update(self, change: Callable[[dict[str, Any]], None]) -> None:
+        """Read-modify-write of ``project.json`` under the lock: ``change(data)`` edits the current
+        file's data (never a stale copy), which is then saved."""
+        with self.locked():
+            self.refresh()
+            change(self.data)
+            self.save()
 
     def _file_state(self) -> tuple[int, int, int] | None:
         try:
@@ -86,7 +175,11 @@ class Project:
             data = json.loads((self.root / PROJECT_FILE).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return  # unreadable now: keep what we have (open() reports a damaged file)
-        if isinstance(data, dict) and data.get("schema_version") == SCHEMA_VERSION and isinstance(data.get("video"), dict):
+        try:
+            check_schema(data, self.root / PROJECT_FILE)
+        except ProjectError:
+            return  # damaged now: keep what we have (open() says what is wrong)
+        if data.get("schema_version") == SCHEMA_VERSION:
             data.setdefault("stages", {})
             self.data = data
         self._seen = state
@@ -110,8 +203,7 @@ class Project:
                     f"choose an empty folder or open that project."
                 )
             if proj.video_path != video:  # same content at a new place: follow it
-                proj.data["video"]["path"] = str(video)
-                proj.save()
+                proj.update(lambda data: data["video"].__setitem__("path", str(video)))
             return proj
         try:
             (root / CACHE_DIR).mkdir(parents=True, exist_ok=True)
@@ -164,6 +256,7 @@ class Project:
             atomic_write_text(pj.with_name(f"{PROJECT_FILE}.v{version}.bak"), text)
         if not isinstance(data.get("video"), dict) or "path" not in data["video"]:
             raise ProjectError(f"{pj} is damaged (no source video recorded); create the project again.")
+        check_schema(data, pj)
         data.setdefault("stages", {})
         proj = cls(root, data)
         if version < SCHEMA_VERSION:
@@ -171,8 +264,9 @@ class Project:
         return proj
 
     def save(self) -> None:
-        atomic_write_json(self.root / PROJECT_FILE, self.data)
-        self._seen = self._file_state()
+        with self.locked():
+            atomic_write_json(self.root / PROJECT_FILE, self.data)
+            self._seen = self._file_state()
 
     # -- source video --
 
@@ -189,7 +283,8 @@ class Project:
         p = self.video_path
         if not p.is_file():
             raise ProjectError(
-                f"the project's video {p} is missing; put it back or relink the project to a copy."
+                f"the project's video {p} is missing; put it back, or point the project at where it is now with "
+                f"`dubstudio relink --project {self.root} NEW_PATH`."
             )
         if cached_fingerprint(p) != self.video_fingerprint:
             raise ProjectError(
@@ -197,6 +292,18 @@ class Project:
                 f"original or create a new project for the new video."
             )
         return p
+
+    def relink(self, video: str | Path) -> Path:
+        """Point the project at ``video``, the same content at a new place (a moved or renamed
+        media folder); a different video is refused."""
+        video = Path(video).expanduser().resolve()
+        if not video.is_file():
+            raise ProjectError(f"{video} not found; give the video's new path.")
+        if cached_fingerprint(video) != self.video_fingerprint:
+            raise ProjectError(f"{video} is not this project's video (its content differs from {self.video_path.name}'s); "
+                               f"give the same file at its new place.")
+        self.update(lambda data: data["video"].__setitem__("path", str(video)))
+        return video
 
     # -- stage cache --
 
@@ -242,19 +349,13 @@ class Project:
             if not p.exists():
                 raise ProjectError(f"stage '{name}' output '{label}' was not written: {p}.")
             outs[label] = p.relative_to(self.root).as_posix()
-        self.refresh()  # what other stages recorded meanwhile is kept
-        self.data["stages"][name] = {
-            "key": key,
-            "outputs": outs,
-            "metrics": dict(metrics or {}),
-            "finished_at": _now(),
-        }
-        self.save()
+        record = {"key": key, "outputs": outs, "metrics": dict(metrics or {}), "finished_at": _now()}
+        self.update(lambda data: data["stages"].__setitem__(name, record))  # what other stages recorded meanwhile is kept
 
     def invalidate_stage(self, name: str) -> None:
         self.refresh()
-        if self.data["stages"].pop(name, None) is not None:
-            self.save()
+        if name in self.data["stages"]:
+            self.update(lambda data: data["stages"].pop(name, None))
 
     # -- paths --
 
@@ -277,6 +378,22 @@ class Project:
 
     def __repr__(self) -> str:
         return f"Project({str(self.root)!r}, video={self.video_path.name!r})"
+
+
+def _write_holder(root: Path) -> None:
+    try:
+        atomic_write_json(root / HOLDER_FILE, {"pid": os.getpid(), "host": socket.gethostname(), "since": _now(),
+                                               "command": " ".join(sys.argv[:4])})
+    except (OSError, ProjectError):
+        pass  # only for the message; never a reason to fail a save
+
+
+def _holder(root: Path) -> str:
+    try:
+        h = json.loads((root / HOLDER_FILE).read_text(encoding="utf-8"))
+        return f"pid {h.get('pid')} on {h.get('host')}, `{h.get('command')}`, since {h.get('since')}"
+    except (OSError, ValueError, AttributeError):
+        return "a process whose name it did not leave"
 
 
 def _check_name(name: str) -> None:

@@ -41,9 +41,7 @@ def record_dub_audio(project: Project, source: Path, kind: str, offset_s: float,
         rec["note"] = f"{source.name} has no audio track"
     if placement:
         rec["placement"] = placement
-    project.refresh()  # never clobber what another step saved meanwhile
-    project.data[DUB_AUDIO_KEY] = rec
-    project.save()
+    project.update(lambda data: data.__setitem__(DUB_AUDIO_KEY, rec))  # never clobber what another step saved meanwhile
     return rec
 
 

@@ -78,7 +78,7 @@ def test_every_export_option_is_reachable_from_the_cli(tmp_path):
         "--audio", wav, "--audio-offset", "-0.5", "--audio-policy", "trim", "--guide-track",
         "--side-by-side", "--review-scale", 0.5, "--no-labels", "--no-burn-in",
         "--crf", 20, "--preset", "slow", "--prores", "lt", "--dnxhr", "hqx", "--no-watermark", "--watermark-amplitude", 3,
-        "--verify", "--restart",
+        "--verify", "--restart", "--overwrite",
     ]))
     expected = {
         "project": project, "output": out, "format": "mov",
@@ -89,7 +89,7 @@ def test_every_export_option_is_reachable_from_the_cli(tmp_path):
         "audio": "file", "audio_file": wav, "audio_offset": -0.5, "audio_policy": "trim", "guide_track": True,
         "side_by_side": True, "review_scale": 0.5, "labels": False, "burn_in": False,
         "crf": 20, "preset": "slow", "prores": "lt", "dnxhr": "hqx", "watermark": False, "watermark_amplitude": 3.0,
-        "verify": True, "restart": True,
+        "verify": True, "restart": True, "overwrite": True,
     }
     assert set(expected) == set(user_fields(ExportRequest))
     check_carries(req, expected)

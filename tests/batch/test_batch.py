@@ -61,6 +61,37 @@ def test_every_problem_of_a_bad_list_is_named_with_its_line_before_any_work(tmp_
         read_shot_list(lst)
 
 
+def test_check_reports_every_output_that_would_destroy_or_replace_a_file(tmp_path, capsys):
+    """A row exporting onto a file the list reads (its own shot, another row's dialogue), two rows
+    exporting to one file by default, an unrelated existing output: all named by --check, and
+    the batch refuses before any work; --overwrite allows replacing the unrelated file only."""
+    from dubstudio.cli import main
+
+    _files(tmp_path, "a/sh010.mov", "b/sh010.mov", "sh020.mov", "sh030.mov", "dub/x.wav", "dub/y.mp4", "out/sh030_dubbed.mp4")
+    lst = tmp_path / "shots.csv"
+    lst.write_text("shot,audio,output\n"
+                   "sh020.mov,dub/x.wav,sh020.mov\n"      # 2: over its own shot
+                   "sh030.mov,dub/x.wav,dub/y.mp4\n"      # 3: over line 4's dialogue
+                   "sh020.mov,dub/y.mp4,out/z.mp4\n"      # 4
+                   "a/sh010.mov,dub/x.wav,\n"             # 5: out/sh010_dubbed.mp4
+                   "b/sh010.mov,dub/x.wav,\n"             # 6: the same default name
+                   "sh030.mov,dub/x.wav,\n", encoding="utf-8")  # 7: out/sh030_dubbed.mp4 exists, not an export
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*.m*")}
+    assert main(["batch", str(lst), "--out-dir", str(tmp_path / "out"), "--check"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err  # one line
+    for part in ("line 2: output sh020.mov is line 2's shot: exporting there would destroy it",
+                 "line 3: output y.mp4 is line 4's audio", "lines 5 and 6 would both export to",
+                 "line 7: ", "sh030_dubbed.mp4 already exists and is not an export of sh030.mov"):
+        assert part in err, (part, err)
+    assert main(["batch", str(lst), "--out-dir", str(tmp_path / "out"), "--steps", "1"]) == 2  # refused before any work
+    assert "would destroy it" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*.m*")} == before and not list(tmp_path.rglob("*.dubstudio"))
+    assert main(["batch", str(lst), "--out-dir", str(tmp_path / "out"), "--check", "--overwrite"]) == 2
+    err = capsys.readouterr().err
+    assert "line 7" not in err and "line 2" in err  # --overwrite replaces unrelated files, never an input
+
+
 @pytest.mark.media
 def test_a_batch_dubs_an_actors_shots_from_the_first_and_goes_on_past_a_failure(media: Path, tmp_path: Path) -> None:
     for name, start in (("sh010", 0), ("sh020", 2), ("sh030", 4)):

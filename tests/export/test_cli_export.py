@@ -80,3 +80,33 @@ def test_cli_errors_say_what_to_do(derived_shot, media, tmp_path, capsys):
                           "--audio", media / "speech_zh.wav", "--json"), "--audio-policy trim")
     _one_error_line(*_run(capsys, "export", "--project", tmp_path / "nope", "-o", tmp_path / "a.mp4", "--json"), "not found")
     assert not (tmp_path / "a.mp4").exists()
+
+
+def test_an_export_never_writes_over_an_input_and_asks_before_replacing_a_file(derived_shot, media, tmp_path, capsys):
+    """The shot's own video, and the audio it muxes, are never written over; an unrelated
+    existing file only with --overwrite; an earlier export of this shot is re-exported in place."""
+    shot = derived_shot(n=8, fps=Fraction(25), audio_s=0.3)
+    p, clip = shot.project.root, shot.clip
+    before = clip.read_bytes()
+    copy = ["--renderer", "copy", "--train-frames", "0:4", "--threads", "1", "--json"]
+    line = _one_error_line(*_run(capsys, "export", "--project", p, "-o", clip, *copy, "--overwrite"), "would destroy it")
+    assert clip.name in line and "the shot's video" in line
+    assert clip.read_bytes() == before  # not touched, even with --overwrite
+    dialogue = tmp_path / "dialogue.mp4"  # the dubbed line, delivered as an mp4
+    dialogue.write_bytes(before)
+    line = _one_error_line(*_run(capsys, "export", "--project", p, "-o", dialogue, *copy, "--audio", dialogue, "--overwrite"),
+                           "would destroy it")
+    assert "the audio to mux" in line and dialogue.read_bytes() == before
+    link = tmp_path / "linked.mp4"
+    os.symlink(clip, link)  # another name for the same file
+    _one_error_line(*_run(capsys, "export", "--project", p, "-o", link, *copy), "would destroy it")
+    other = tmp_path / "someone_elses.mp4"
+    other.write_bytes(b"not ours")
+    _one_error_line(*_run(capsys, "export", "--project", p, "-o", other, *copy), "already exists", "--overwrite")
+    assert other.read_bytes() == b"not ours"
+    code, out, err = _run(capsys, "export", "--project", p, "-o", other, *copy, "--overwrite")
+    assert code == 0, err[-2000:]
+    assert other.read_bytes() != b"not ours"
+    code, out, err = _run(capsys, "export", "--project", p, "-o", other, *copy)  # now an export of this shot: in place
+    assert code == 0, err[-2000:]
+    assert clip.read_bytes() == before

@@ -79,6 +79,9 @@ def test_a_cancelled_export_continues_and_equals_the_uninterrupted_one(derived_s
     res = export_shot(shot.project, r, out, s)
     assert res["frames_reused"] == 8 and "continued a stopped export (8 frames were finished)" in res["resume_note"]
     assert _rendered(r) == list(range(8, 16))  # only what was missing
+    from dubstudio.app.export import describe
+
+    assert "exported 16 frames (8 rendered now, 8 reused from the earlier export;" in describe(res)[0]  # what this run did
     assert not resume.work_folder(out).exists()
     for k in ("frames_with_face", "frames_watermarked", "width", "height"):
         assert res[k] == whole[k], k
@@ -239,9 +242,14 @@ def test_previous_frames_that_changed_on_disk_are_rendered_again(derived_shot, k
 def test_another_file_under_the_name_is_not_reused(derived_shot, knowing, tmp_path):
     shot = derived_shot(n=8, fps=Fraction(25))
     out = tmp_path / "out.mp4"
-    out.write_bytes(shot.clip.read_bytes())  # the source itself, not an export
+    out.write_bytes(shot.clip.read_bytes())  # a copy of the source, not an export
     r = knowing(shot.tracking, shot.clip)
-    assert export_shot(shot.project, r, out, ExportSettings(render=FAST))["frames_reused"] == 0 and _rendered(r) == list(range(8))
+    from dubstudio.export.guard import OutputExistsError
+
+    with pytest.raises(OutputExistsError, match="not an export of this shot.*--overwrite"):
+        export_shot(shot.project, r, out, ExportSettings(render=FAST))  # replaced only when asked
+    s = ExportSettings(render=FAST, overwrite=True)
+    assert export_shot(shot.project, r, out, s)["frames_reused"] == 0 and _rendered(r) == list(range(8))
 
 
 def test_a_full_disk_keeps_the_finished_segments(derived_shot, knowing, tmp_path, monkeypatch):

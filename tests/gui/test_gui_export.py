@@ -109,7 +109,7 @@ def test_export_job_saves_first_and_writes_a_marked_verified_file(make_window, a
     assert summary["video"]["frames"] == 50 and summary["audio"] is not None
     assert read_mark(out)["synthetic"]
     text = win.messages.text
-    assert "Exported 50 frames (50 re-rendered; 2.00 s at 25/1 fps" in text and "marked as synthetic" in text and "ffprobe: ok" in text
+    assert "Exported 50 frames (50 rendered; 2.00 s at 25/1 fps" in text and "marked as synthetic" in text and "ffprobe: ok" in text
     assert win.actions["export"].isEnabled()
     # the same name again: the dialog says only what changed will be rendered
     dlg = win.export.make_dialog()

@@ -197,7 +197,7 @@ def test_the_export_dialog_sets_every_export_option(make_window, tracked_project
     f = make_files(tmp_path)
     fake_adaptations(tracked_project)
     monkeypatch.setattr(resume, "previous_export", lambda out: True)  # an earlier export: "Start over" is offered
-    win = make_window()
+    win = make_window(answers={"replace_output": "yes"})
     gui.open(win, tracked_project)
     editor_settings(win)
     dlg = win.export.make_dialog()
@@ -278,6 +278,17 @@ def test_the_export_dialog_sets_every_export_option(make_window, tracked_project
     step(lambda: pick(dlg.audio, "original"))
     step(lambda: pick(dlg.audio, "none"))
     assert dlg.choice().audio == "none"
+    # an existing file that is not an export of this shot: the dialog asks before replacing it
+    taken = tmp_path / "taken.mp4"
+    taken.write_bytes(b"someone else's file")
+    step(lambda: dlg.output.setText(str(taken)))
+    step(lambda: pick(dlg.format, "mp4"))
+    dlg._accept()
+    assert ("replace_output", f"{taken} already exists and is not an export of this shot. Replace it?") in win.prompter.asked
+    checked |= check_carries(dlg.choice(), {"overwrite": True})  # answered yes (this window's answers)
+    assert "--overwrite" in dlg.command.text()
+    step(lambda: dlg.output.setText(str(tmp_path / "other.mp4")))
+    assert not dlg.choice().overwrite  # another name: the answer was for that file only
     assert checked == set(user_fields(ExportRequest))
     assert EDITOR_SETTINGS >= {"threads", "renderer.device"}  # from Settings, checked above
 

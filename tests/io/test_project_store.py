@@ -327,3 +327,60 @@ def test_chunkstore_damaged_chunk(tmp_path: Path) -> None:
     with pytest.raises(ProjectError, match="damaged.*recompute"):
         s.load(1)
     assert not s.has(1)
+
+
+def test_a_second_writer_waits_for_the_lock_or_says_who_holds_it(tmp_path: Path, video: Path, monkeypatch) -> None:
+    """Another process saving the project holds its lock: a writer here waits for it, and when
+    it is held too long says which process holds it (the CLI and the editor share the lock)."""
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    import dubstudio.project.store as store
+
+    p = Project.create(tmp_path / "proj", video)
+    atomic_save_npz(p.cache_dir("adapt") / "out.npz", x=np.zeros(1))
+    holder = textwrap.dedent(f"""
+        import sys, time
+        from dubstudio.project.store import Project
+        p = Project.open({str(p.root)!r})
+        with p.locked():
+            print("held", flush=True)
+            time.sleep(float(sys.argv[1]))
+    """)
+
+    def hold(seconds: float) -> subprocess.Popen:
+        proc = subprocess.Popen([sys.executable, "-c", holder, str(seconds)], stdout=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "held"
+        return proc
+
+    proc = hold(1.5)
+    t0 = time.perf_counter()
+    p.record_stage("adapt", "k", {"actor": "cache/adapt/out.npz"})  # waits, then writes
+    assert time.perf_counter() - t0 > 0.8
+    proc.wait(10)
+    assert Project.open(p.root).stage_record("adapt")["key"] == "k"
+    monkeypatch.setattr(store, "LOCK_WAIT_S", 0.3)
+    proc = hold(5)
+    try:
+        with pytest.raises(ProjectError, match=f"pid {proc.pid} on .*held it for more than"):
+            Project.open(p.root).invalidate_stage("adapt")
+    finally:
+        proc.kill()
+        proc.wait(10)
+    assert Project.open(p.root).stage_record("adapt") is not None  # nothing changed
+
+
+def test_a_read_only_project_folder_is_a_clear_error(tmp_path: Path, video: Path) -> None:
+    import stat
+
+    p = Project.create(tmp_path / "proj", video)
+    p.root.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        if os.access(p.root, os.W_OK):  # root ignores permission bits
+            pytest.skip("running as root: a read-only folder is still writable")
+        with pytest.raises(ProjectError, match="cannot write in the project folder"):
+            p.save()
+    finally:
+        p.root.chmod(0o755)
