@@ -6,7 +6,7 @@ from pathlib import Path
 
 from dubstudio.io.audio import audio_info
 from dubstudio.io.timecode import read_start_timecode
-from dubstudio.io.video import VideoReader
+from dubstudio.io.video import VideoReader, describe_irregular
 
 
 class InfoResult(dict):
@@ -28,7 +28,12 @@ def info_job(path: Path) -> InfoResult:
             "frames": r.n_frames, "duration_s": round(float(r.duration_s), 3), "codec": r.codec,
             "pix_fmt": r.pix_fmt, "bit_depth": r.bit_depth, "pixel_aspect": f"{r.sar.numerator}:{r.sar.denominator}",
             "has_audio": r.has_audio,
+            "variable_frame_rate": bool(r.irregular),
+            "scan": ("interlaced, " + ("top" if r.top_field_first else "bottom") + " field first") if r.interlaced else "progressive",
         }
+        if r.irregular:
+            info["timing"] = r.irregular
+            info["note"] = describe_irregular(path.name, r.irregular)
     info["timecode"] = read_start_timecode(path)
     return InfoResult(info)
 

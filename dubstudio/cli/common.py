@@ -3,12 +3,21 @@ once (its ``describe()``, or one JSON object as the last stdout line), and Ctrl-
 
 from __future__ import annotations
 
+import argparse
 import json
 import signal
 import sys
 import time
 
 from dubstudio.core.jobs import Progress
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a wrong argument is one line on stderr (exit status 2), like every other
+    error a user can meet; ``--help`` still shows the usage."""
+
+    def error(self, message: str):  # noqa: D401 - argparse's name
+        self.exit(2, f"{self.prog}: error: {message} (`{self.prog} --help` lists the options)\n")
 
 
 def add_common(sp) -> None:

@@ -102,5 +102,5 @@ def default_project_dir(video: Path) -> Path:
     (two videos of one name in different folders get two projects; the same video opened from
     the CLI, batch or the editor gets one). The video's own path is used, not a symlink's target."""
     video = Path(video).expanduser().absolute()
-    tag = hashlib.sha1(str(video).encode()).hexdigest()[:8]
+    tag = hashlib.sha1(os.fsencode(video)).hexdigest()[:8]  # the name's bytes: a non-UTF-8 name works too
     return projects_dir() / f"{video.stem}-{tag}.dubstudio"

@@ -18,6 +18,7 @@ import io
 import json
 import math
 import time
+import zipfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -115,8 +116,11 @@ def _load(path: str | Path, kind: str) -> dict[str, Any]:
         raise Audio2ExprError(f"audio-to-expression checkpoint not found: {path}; check the path or run `dubstudio audio2expr train`.")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # damaged zip, pickle refusals ...
+    except (OSError, RuntimeError, EOFError, ValueError, zipfile.BadZipFile) as e:
         raise Audio2ExprError(f"{path} is not a readable audio-to-expression checkpoint ({type(e).__name__}); it may be damaged, train again.") from e
+    except Exception as e:  # an unpickling refusal: Python objects a model file never holds
+        raise Audio2ExprError(f"{path} is not a DubStudio model: it holds Python objects that a DubStudio checkpoint never "
+                              f"contains, so it was not loaded (nothing in it ran); use a file DubStudio trained.") from e
     if not isinstance(obj, dict) or obj.get("kind") != kind:
         got = obj.get("kind") if isinstance(obj, dict) else type(obj).__name__
         raise Audio2ExprError(f"{path} holds a '{got}' file, expected an '{kind}' checkpoint.")

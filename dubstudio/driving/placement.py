@@ -10,6 +10,7 @@ a timecode track) is placed the same way by its own start timecode.
 from __future__ import annotations
 
 from dataclasses import dataclass
+import math
 from fractions import Fraction
 from pathlib import Path
 
@@ -42,14 +43,27 @@ class Placement:
 def parse_offset(text: str | float) -> float | str:
     """An `--offset` value: seconds, or ``"tc"`` to place the line by timecode."""
     if isinstance(text, (int, float)):
-        return float(text)
+        return check_offset(float(text))
     t = str(text).strip().lower()
     if t in (TIMECODE_OFFSET, "timecode"):
         return TIMECODE_OFFSET
     try:
-        return float(t)
+        value = float(t)
     except ValueError:
         raise ValueError(f"offset {text!r} is neither seconds nor 'tc' (place the line by timecode)") from None
+    return check_offset(value)
+
+
+MAX_OFFSET_S = 86_400.0  # a day: a reel's stem may start hours before the shot, never more
+
+
+def check_offset(value: float) -> float:
+    """Seconds of an offset, finite and within a day either way."""
+    if not math.isfinite(value):
+        raise ValueError(f"offset {value} is not a number of seconds; give e.g. 1.5, -2 or tc")
+    if abs(value) > MAX_OFFSET_S:
+        raise ValueError(f"offset {value:g} s is more than a day away from the shot; give seconds within ±{MAX_OFFSET_S:g}, or tc")
+    return value
 
 
 def _fps(path: Path) -> Fraction:

@@ -78,7 +78,11 @@ def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8") -> N
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:
     """Pretty, diff-friendly JSON (indent 2, sorted keys, trailing newline)."""
-    text = json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, default=_json_default)
+    try:
+        text = json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, default=_json_default)
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a file name that is not UTF-8 (its bytes kept as surrogates): escaped, still JSON
+        text = json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=True, default=_json_default)
     atomic_write_text(path, text + "\n")
 
 

@@ -9,6 +9,7 @@ decoded with a margin so it equals the same span of a full load). Audio is resam
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,9 +32,32 @@ class AudioInfo:
     codec: str
 
 
+def check_complete(path: Path) -> None:
+    """A clear MediaError for a cut-off audio file (an interrupted copy or download), as ``track``
+    gives for a cut-off video: a WAV whose header declares more sound than the file holds, or an
+    MP4/MOV whose boxes run past its end. Otherwise a dub would drive part of the shot and pad
+    silence without a word."""
+    from dubstudio.io.bwf import wav_data_shortfall
+    from dubstudio.io.video import _mp4_is_truncated
+
+    try:
+        short = wav_data_shortfall(path)
+    except (OSError, struct.error):
+        short = None
+    if short:
+        raise MediaError(f"{path.name} is incomplete: its header declares {short} more bytes of sound than the file holds "
+                         f"(an interrupted copy or export?); copy or export it again.")
+    if short is None and _mp4_is_truncated(path):
+        raise MediaError(f"{path.name} is incomplete (the file ends early, e.g. an interrupted download or copy); "
+                         f"copy or export it again.")
+
+
 def audio_info(path: str | Path) -> AudioInfo:
-    """Sample rate, channel count, duration and codec of the first audio track (no decoding)."""
+    """Sample rate, channel count, duration and codec of the first audio track (no decoding);
+    a cut-off file is refused (``check_complete``)."""
     path = Path(path)
+    if path.is_file():
+        check_complete(path)
     with open_container(path, "audio file") as c:
         st = _audio_stream(c, path)
         cc = st.codec_context

@@ -13,7 +13,7 @@ import struct
 from datetime import datetime, timezone
 from pathlib import Path
 
-__all__ = ["add_bext", "read_bext"]
+__all__ = ["add_bext", "read_bext", "wav_data_shortfall"]
 
 _FIXED = struct.Struct("<256s32s32s10s8sIIH64s190s")  # 602 bytes
 
@@ -111,3 +111,32 @@ def read_bext(path: str | Path) -> dict | None:
                     return None
                 size = data64
             f.seek(size + (size & 1), 1)  # chunks are padded to even sizes
+
+
+def wav_data_shortfall(path: str | Path) -> int | None:
+    """Bytes of sound a RIFF/RF64 WAV's header declares but the file does not hold (0: complete),
+    or None when it is not a WAV. A cut-off copy keeps its header, so the header says what is
+    missing; a streamed WAV that declares no size (0 or 0xFFFFFFFF without ds64) is not judged."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
+            return None
+        data64 = None
+        pos = 12
+        while pos + 8 <= size:
+            f.seek(pos)
+            hdr = f.read(8)
+            cid, n = hdr[:4], struct.unpack("<I", hdr[4:])[0]
+            if cid == b"ds64" and n >= 16:
+                data64 = struct.unpack("<Q", f.read(16)[8:16])[0]
+            if cid == b"data":
+                if n == 0xFFFFFFFF:
+                    n = data64 if data64 is not None else 0
+                if n == 0:
+                    return 0
+                return max(0, pos + 8 + n - size)
+            if n == 0xFFFFFFFF:
+                return 0
+            pos += 8 + n + (n & 1)
+        return 0 if pos <= size else pos - size

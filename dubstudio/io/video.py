@@ -220,6 +220,42 @@ def _apply_ops(rgb: np.ndarray, ops: tuple[str, ...]) -> np.ndarray:
     return np.ascontiguousarray(rgb) if ops else rgb
 
 
+# --- timing --------------------------------------------------------------------------------------
+
+
+def _irregular_timing(pts: np.ndarray, tb: Fraction, fps: Fraction) -> dict | None:
+    """How a variable-frame-rate file departs from its nominal rate, or None when every frame
+    follows the last by one frame period (within a quarter of one: timestamp rounding). A phone
+    clip that dropped frames has gaps; read at a constant rate its later frames would play early,
+    off their sound."""
+    if len(pts) < 3 or not fps:
+        return None
+    deltas = np.diff(pts).astype(np.float64) * float(tb)
+    period = float(np.median(deltas))  # the step most frames take (a gap skews the average rate)
+    if period <= 0:
+        return None
+    fps = _snap_rate(Fraction(1 / period).limit_denominator(1001))
+    off = np.abs(deltas - period) > 0.25 * period
+    if not off.any():
+        return None
+    gaps = deltas > 1.5 * period
+    missing = int(np.round(deltas[gaps] / period).sum() - gaps.sum()) if gaps.any() else 0
+    worst = int(np.argmax(np.abs(deltas - period)))
+    return {"irregular_steps": int(off.sum()), "missing_frames": missing, "largest_step_s": round(float(deltas[worst]), 3),
+            "at_frame": worst + 1, "nominal_fps": f"{fps.numerator}/{fps.denominator}"}
+
+
+def describe_irregular(name: str, irregular: dict) -> str:
+    """Why a variable-frame-rate file is refused, and the way to a constant-rate copy."""
+    gap = (f"{irregular['missing_frames']} frame(s) missing from its timestamps" if irregular["missing_frames"]
+           else f"{irregular['irregular_steps']} uneven frame step(s)")
+    rate = irregular["nominal_fps"].removesuffix("/1")
+    return (f"{name} has a variable frame rate ({gap}; a step of {irregular['largest_step_s']} s before frame "
+            f"{irregular['at_frame']}): read at a constant rate its frames would drift from its sound. Make a "
+            f"constant-rate copy that keeps each frame at its time (frames repeated across gaps), e.g. "
+            f"`ffmpeg -i {name} -fps_mode cfr -r {rate} -c:a copy {Path(name).stem}_cfr.mp4`, and use that.")
+
+
 # --- reader --------------------------------------------------------------------------------------
 
 
@@ -281,6 +317,9 @@ class VideoReader:
         self.bit_depth = max((c.bits for c in first.format.components), default=8)  # of the stored samples
 
         self.fps = self._frame_rate()
+        self.irregular = _irregular_timing(self._pts, self._tb, self.fps)
+        self.interlaced = bool(getattr(first, "interlaced_frame", False))
+        self.top_field_first = bool(getattr(first, "top_field_first", False)) if self.interlaced else None
         span = Fraction(int(self._pts[-1] - self._pts[0])) * self._tb
         self.duration_s = float(span + 1 / self.fps)
         self.start_time_s = float(Fraction(int(self._pts[0])) * self._tb)

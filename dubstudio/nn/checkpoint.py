@@ -59,8 +59,9 @@ def load(path: str | Path, kind: str | tuple[str, ...] | None = None, map_locati
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except (OSError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as e:
         raise CheckpointError(f"{path} is not a readable DubStudio checkpoint ({type(e).__name__}); it may be damaged.") from e
-    except Exception as e:  # unpickling refusals etc.
-        raise CheckpointError(f"{path} is not a DubStudio checkpoint ({type(e).__name__}: {e}).") from e
+    except Exception as e:  # an unpickling refusal: the file holds Python objects (torch's hint to unsafe-load it is not ours to give)
+        raise CheckpointError(f"{path} is not a DubStudio model: it holds Python objects that a DubStudio checkpoint never "
+                              f"contains, so it was not loaded (nothing in it ran); use a file DubStudio trained.") from e
     if not isinstance(obj, dict) or "format" not in obj:
         raise CheckpointError(f"{path} is not a DubStudio checkpoint.")
     if obj["format"] != FORMAT:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -11,6 +17,38 @@ from dubstudio.tracking.topology import N_LANDMARKS
 # mediapipe/TFLite log chatter goes to stderr before any Python logging is set up.
 os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# What mediapipe 0.10's native code prints while a graph starts (absl logging ignores the two
+# variables above): dropped, so that an error after tracking is still one line. Anything else
+# printed meanwhile is passed on.
+CHATTER = re.compile(rb"^(W0000 |I0000 |E0000 .*(feedback|NORM_RECT)|INFO: Created TensorFlow Lite|"
+                     rb"WARNING: All log messages before absl::InitializeLog)")
+_FD_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def native_chatter_dropped() -> Iterator[None]:
+    """While a mediapipe graph starts, file descriptor 2 goes to a scratch file; the lines that
+    are not mediapipe's start-up chatter are written back to stderr afterwards."""
+    with _FD_LOCK:
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError, AttributeError):  # no real stderr (an embedding host): nothing to filter
+            yield
+            return
+        with tempfile.TemporaryFile() as tmp:
+            os.dup2(tmp.fileno(), 2)
+            try:
+                yield
+            finally:
+                with contextlib.suppress(OSError, ValueError):
+                    sys.stderr.flush()
+                os.dup2(saved, 2)
+                os.close(saved)
+                tmp.seek(0)
+                kept = b"".join(line for line in tmp.read().splitlines(keepends=True) if not CHATTER.match(line))
+                if kept:
+                    os.write(2, kept)
 
 
 class LandmarkDetector:
@@ -52,11 +90,14 @@ class LandmarkDetector:
 
     def detect(self, rgb: np.ndarray) -> np.ndarray | None:
         """(478, 3) float32 landmarks, or None when no face is found."""
-        if self._mesh is None:
-            self._mesh = self._open()
         h, w = rgb.shape[:2]
         rgb = np.ascontiguousarray(rgb)
-        result = self._mesh.process(rgb)
+        if self._mesh is None:  # the graph starts: its native log lines are dropped
+            with native_chatter_dropped():
+                self._mesh = self._open()
+                result = self._mesh.process(rgb)
+        else:
+            result = self._mesh.process(rgb)
         if not result.multi_face_landmarks:
             return None
         lm = result.multi_face_landmarks[0].landmark

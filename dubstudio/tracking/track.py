@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from dubstudio.core.jobs import Progress
-from dubstudio.core.errors import NoFaceError
+from dubstudio.core.errors import MediaError, NoFaceError
 from dubstudio.project.store import ChunkStore, Project
-from dubstudio.io.video import VideoReader
+from dubstudio.io.video import VideoReader, describe_irregular
 from dubstudio.tracking import fitting, smoothing
 from dubstudio.tracking import topology as topo
 from dubstudio.tracking.crops import raw_crop_boxes, stabilise_crops
@@ -230,6 +230,9 @@ def track(video: str | Path, project: Project, settings: TrackSettings = TrackSe
         rec = project.stage_record("track")
         return Tracking.load(project.path(rec["outputs"]["tracking"])), dict(rec["metrics"], cached=True)
 
+    with VideoReader(video) as reader:  # never a silent retime: a variable-rate file is refused before any work
+        if reader.irregular:
+            raise MediaError(describe_irregular(video.name, reader.irregular))
     lm_key = project.stage_key("landmarks", {"video": video}, {"version": LANDMARK_VERSION, "chunk": settings.chunk_frames,
                                                              "conf": settings.min_confidence, **_squeeze(video)})
     store = ChunkStore(project.cache_dir("landmarks"), lm_key)

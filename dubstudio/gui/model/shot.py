@@ -39,13 +39,16 @@ class VideoInfo:
     start_timecode: str | None = None  # the source timecode of frame 0 (None: the file has none)
     bit_depth: int = 8
     sar: Fraction = Fraction(1)  # pixel aspect ratio (anamorphic footage: > 1)
+    variable_rate: bool = False  # frames missing from the timestamps: tracking refuses it (io.video)
+    interlaced: bool = False
 
     @classmethod
     def of(cls, r: VideoReader) -> VideoInfo:
         from dubstudio.io.timecode import read_start_timecode
 
         return cls(r.path, r.width, r.height, r.fps, r.n_frames, r.codec, r.duration_s, r.has_audio,
-                   read_start_timecode(r.path), int(getattr(r, "bit_depth", 8)), Fraction(getattr(r, "sar", 1)))
+                   read_start_timecode(r.path), int(getattr(r, "bit_depth", 8)), Fraction(getattr(r, "sar", 1)),
+                   bool(getattr(r, "irregular", None)), bool(getattr(r, "interlaced", False)))
 
     def describe(self) -> str:
         fps = float(self.fps)
@@ -56,6 +59,8 @@ class VideoInfo:
             f"{', audio' if self.has_audio else ', no audio'}"
             + (f", TC {self.start_timecode}" if self.start_timecode else "")
             + (f", pixels {self.sar.numerator}:{self.sar.denominator}" if self.sar != 1 else "")
+            + (", interlaced" if self.interlaced else "")
+            + (" · VARIABLE FRAME RATE: make a constant-rate copy before tracking it" if self.variable_rate else "")
         )
 
 
