@@ -77,3 +77,18 @@ def trim_clip(src: Path, dst: Path, n: int, audio_sr: int = 16000) -> Path:
         for p in aus.encode():
             out.mux(p)
     return dst
+
+
+def two_face_clip(media: Path, path: Path, n: int = 40, swap: int = 20, side: int = 320) -> Path:
+    """talk_a on the left and talk_b on the right, ``side`` px each; at frame ``swap`` they trade
+    places (a cut inside the shot): a shot with two people for the face-choice tests."""
+    import cv2
+
+    from dubstudio.io.video import VideoReader
+
+    def frames(video: Path) -> list[np.ndarray]:
+        with VideoReader(video) as r:
+            return [cv2.resize(r.frame(i), (side, side), interpolation=cv2.INTER_AREA) for i in range(n)]
+
+    a, b = frames(media / "talk_a.mp4"), frames(media / "talk_b.mp4")
+    return write_clip(path, [np.hstack([a[i], b[i]] if i < swap else [b[i], a[i]]) for i in range(n)], pix_fmt="yuv420p")

@@ -15,7 +15,7 @@ from dubstudio.app.adapt import RUN_STEPS, AdaptRequest, adapt_job
 from dubstudio.app.dub import DubRequest, apply_dub, dub_job
 from dubstudio.app.export import ExportRequest, export_job
 from dubstudio.app.renderer import RendererChoice
-from dubstudio.app.track import TrackRequest, track_job
+from dubstudio.app.track import TrackRequest, faces_note, track_job
 from dubstudio.core.errors import DubStudioError
 from dubstudio.core.jobs import Progress
 from dubstudio.core.paths import default_project_dir
@@ -24,6 +24,7 @@ from dubstudio.export.audio_track import check_audio_length
 from dubstudio.export.formats import guess_format
 from dubstudio.export.guard import guard_output
 from dubstudio.shot.adaptation import actor_file_of
+from dubstudio.tracking.faces import parse_face
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class RunRequest:
     guide_track: bool = False  # the export's second audio track: the shot's own sound
     audio_model: str = "auto"  # auto | shot | a generic checkpoint
     device: str = "auto"
+    face: str | None = None  # which face when several show (app.track.FACE_HELP); None: the project's last choice
     overwrite: bool = False  # replace an existing output that is not an earlier export of this shot
     protect: tuple[Path, ...] = ()  # more files the export must never write over (a batch's inputs)
 
@@ -77,7 +79,8 @@ class RunResult:
                 f"  [adapt {ad['steps']} steps{' (cached)' if ad['cached'] else ''}"
                 f"{' from ' + str(ad['from_shot']) if ad.get('from_shot') else ''}; "
                 f"export {ex['frames_per_s']} frames/s; ffprobe {'ok' if self.ok else 'FAILED'}]"
-                + (f"\nwarning: {ad['warning']}" if ad.get("warning") else ""))
+                + (f"\nwarning: {ad['warning']}" if ad.get("warning") else "")
+                + (f"\n{note}" if (note := faces_note(self.tracking)) else ""))
 
 
 def run_job(req: RunRequest, progress: Progress | None = None) -> RunResult:
@@ -89,6 +92,7 @@ def run_job(req: RunRequest, progress: Progress | None = None) -> RunResult:
             raise DubStudioError(f"{p} not found; check the path.")
     if req.steps < 1:
         raise DubStudioError("--steps must be at least 1.")
+    parse_face(req.face)
     start = actor_file_of(req.from_shot) if req.from_shot is not None else None  # a wrong path fails now
     guard_output(req.output_path, guess_format(req.output_path, None),
                  [("the shot's video", Path(req.video)), ("the new dialogue", req.audio), ("the dubber's video", req.dubber)]
@@ -97,7 +101,7 @@ def run_job(req: RunRequest, progress: Progress | None = None) -> RunResult:
     if req.audio is not None:
         audio_model_path(req.audio_model)  # a missing checkpoint fails now, not after adaptation
     progress = progress or Progress()
-    tr = track_job(TrackRequest(Path(req.video), req.project_dir), progress)
+    tr = track_job(TrackRequest(Path(req.video), req.project_dir, face=req.face), progress)
     if not tr.tracking.has_face.any():
         raise DubStudioError(f"no face was found in {Path(req.video).name}; pick a shot that shows the actor's face.")
     project = tr.project
@@ -120,7 +124,7 @@ def run_job(req: RunRequest, progress: Progress | None = None) -> RunResult:
         dub |= {"offset_s": req.offset_s, "placement": req.placement}
     return RunResult(
         project.root,
-        {k: t[k] for k in ("frames", "frames_with_face", "landmark_rms_iod") if k in t},
+        {k: t[k] for k in ("frames", "frames_with_face", "landmark_rms_iod", "faces_seen", "face") if k in t},
         {"mode": req.mode, "steps": ad.train.steps, "cached": ad.train.cached, "wall_s": round(ad.train.wall_s, 1),
          "path": str(ad.train.path), "from_shot": str(start) if start is not None else None, "warning": ad.train.warning},
         dub, ex.to_json(),

@@ -10,7 +10,7 @@ from dubstudio.app.device import DEVICE_HELP
 from dubstudio.app.dub import AUDIO_MODEL_HELP, resolve_offset
 from dubstudio.app.export import POLICIES
 from dubstudio.app.run import RunRequest, run_job, with_steps_for
-from dubstudio.app.track import TrackRequest, track_job
+from dubstudio.app.track import FACE_HELP, TrackRequest, track_job
 from dubstudio.cli.common import add_common, emit, path_or_none, with_bar
 from dubstudio.cli.dub import OFFSET_HELP, offset_arg
 
@@ -40,6 +40,7 @@ def register_run(sub) -> None:
     sp.add_argument("--guide-track", action="store_true", help="also the shot's own sound, as the export's second audio track")
     sp.add_argument("--audio-model", default="auto", metavar="auto|shot|FILE", help=AUDIO_MODEL_HELP)
     sp.add_argument("--device", default="auto", help=DEVICE_HELP)
+    sp.add_argument("--face", metavar="N|X,Y[@FRAME]|auto", help=FACE_HELP)
     sp.add_argument("--overwrite", action="store_true", help="replace an existing output that is not an earlier export of this "
                                                              "shot (the shot's video and its dialogue are never written over)")
     add_common(sp)
@@ -52,6 +53,7 @@ def register(sub) -> None:
     sp.add_argument("--project", help=PROJECT_HELP + "; created if missing")
     sp.add_argument("--overlay", help="write an overlay: .mp4 video of every frame, or .png contact sheet")
     sp.add_argument("--force", action="store_true", help="recompute even if a cached result is current")
+    sp.add_argument("--face", metavar="N|X,Y[@FRAME]|auto", help=FACE_HELP)
     add_common(sp)
     sp.set_defaults(func=cmd_track)
 
@@ -85,7 +87,7 @@ def register_tools(sub) -> None:
 
 
 def cmd_track(args) -> int:
-    req = TrackRequest(Path(args.video), path_or_none(args.project), args.force, path_or_none(args.overlay))
+    req = TrackRequest(Path(args.video), path_or_none(args.project), args.force, path_or_none(args.overlay), args.face)
     emit(args, with_bar(args, track_job, req))
     return 0
 
@@ -102,7 +104,7 @@ def cmd_run(args) -> int:
         print(f"no input given: using the built-in sample {video}", file=sys.stderr)
     project = Path(args.project) if args.project else default_project_dir(video)
     if not (args.audio or args.dubber):
-        req = TrackRequest(video, project, overlay=Path(args.overlay) if args.overlay else project / "overlay.mp4")
+        req = TrackRequest(video, project, overlay=Path(args.overlay) if args.overlay else project / "overlay.mp4", face=args.face)
         emit(args, with_bar(args, track_job, req))
         return 0
     line = Path(args.audio or args.dubber)
@@ -113,7 +115,7 @@ def cmd_run(args) -> int:
         video, audio=path_or_none(args.audio), dubber=path_or_none(args.dubber), project=project, output=path_or_none(args.output),
         offset_s=offset_s, placement=placed, mode=args.mode, prior=_prior(args.prior), from_shot=path_or_none(args.from_shot),
         frames=args.frames, audio_policy=args.audio_policy, guide_track=args.guide_track, audio_model=args.audio_model,
-        device=args.device, overwrite=args.overwrite), args.steps, FROM_SHOT_STEPS)
+        device=args.device, face=args.face, overwrite=args.overwrite), args.steps, FROM_SHOT_STEPS)
     result = with_bar(args, run_job, req)
     emit(args, result)
     return 0 if result.ok else 1

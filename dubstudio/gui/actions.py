@@ -109,7 +109,7 @@ def build_actions(win: MainWindow) -> dict[str, QAction]:
     m.addSeparator()
     m.addActions([a["set_in"], a["set_out"], a["clear_range"]])
     m = mb.addMenu("&Shot")
-    m.addActions([a["track"], a["cancel_jobs"]])
+    m.addActions([a["track"], a["cancel_jobs"]])  # (+ Choose Face…, added by gui/face_picker.py)
 
     tb = win.addToolBar("Main")
     tb.setObjectName("main_toolbar")

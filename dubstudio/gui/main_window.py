@@ -31,6 +31,7 @@ from dubstudio.gui.jobs import Job, JobManager, JobPanel, freeze_heap_after_impo
 from dubstudio.gui.mask_tool import MaskTool
 from dubstudio.gui.compare import CompareController
 from dubstudio.gui.correction_tool import CorrectionTool
+from dubstudio.gui.face_picker import FacePicker
 from dubstudio.gui.overlay_items import OVERLAYS
 from dubstudio.gui.playback import AudioOut, PlaybackController
 from dubstudio.gui.project_panel import ProjectPanel, RecentProjects
@@ -124,6 +125,7 @@ class MainWindow(QMainWindow):
         s, v = self.session, self.viewer
         self.mask_tool = MaskTool(s, v, sv, parent=self)  # mask painting mode: its dock, actions, viewer overlay
         self.correction = CorrectionTool(s, v, sv, parent=self)  # tracking correction mode: handles, nudges, its dock
+        self.face_picker = FacePicker(s, v, sv, lambda spec: self.track(face=spec), parent=self)  # Shot ▸ Choose Face
         self.compare = CompareController(s, v, sv, masks=self.mask_tool.controller, parent=self)  # side by side, wipe, toggle
         # Shot ▸ Dub from Audio/Dubber Video, dubbed waveform + sound
         self.dubbing = DubController(s, sv, self.timeline, self.panel, self.audio, self.playback, self.shot_ready, parent=self)
@@ -323,7 +325,8 @@ class MainWindow(QMainWindow):
 
     # -- jobs --
 
-    def track(self) -> Job | None:
+    def track(self, face: str | None = None) -> Job | None:
+        """Track the shot (``face``: which face, as ``--face``; None keeps the project's choice)."""
         s = self.session
         if not s.is_open:
             self.messages.show_message("Open a video before tracking (File ▸ Open Video…).", "info", 6000)
@@ -332,7 +335,7 @@ class MainWindow(QMainWindow):
         if running:
             return running[0]
         project = s.project
-        job = self.jobs.start("Tracking", lambda progress: track_shot(project, progress))
+        job = self.jobs.start("Tracking", lambda progress: track_shot(project, progress, face))
         s.set_tracking_note("tracking… (see the progress bar below)")
         job.cancelled.connect(lambda _m: s.tracking is None and s.set_tracking_note("tracking cancelled; finished chunks are kept"))
         job.failed.connect(lambda _m: s.tracking is None and s.set_tracking_note("tracking failed (see the message above)"))
@@ -355,6 +358,11 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Tracked: {n}/{result.tracking.n_frames} frames with a face", 8000)
         if n == 0:
             self.messages.show_message("No face was found in this shot; pick a shot that shows a face to camera.", "warning")
+        elif not loaded and int(result.metrics.get("faces_seen", 1) or 1) > 1:
+            face = result.metrics.get("face", "automatic")
+            which = "the most prominent one" if face == "automatic" else face
+            self.messages.show_message(f"{result.metrics['faces_seen']} faces in this shot; tracking {which}. To dub another: "
+                                       "Shot ▸ Choose Face…, then click it.", "info", 12000)
         self.offer_recovery()
         self.tracking_loaded.emit()
 

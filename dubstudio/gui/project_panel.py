@@ -135,6 +135,9 @@ class ProjectPanel(QWidget):
             m = s.metrics
             faces = f"{int(s.tracking.has_face.sum())}/{s.tracking.n_frames} frames with a face"
             rms = m.get("landmark_rms_iod")
+            if int(m.get("faces_seen", 1) or 1) > 1:  # which of them is tracked (Shot ▸ Choose Face…)
+                face = m.get("face", "automatic")
+                faces += f"\n{m['faces_seen']} faces in the shot; {'the most prominent' if face == 'automatic' else face}"
             self.tracking_label.setText(faces + (f"\nlandmark error {rms * 100:.2f} % IOD" if rms is not None else ""))
         else:
             self.tracking_label.setText(s.tracking_note or "not tracked")

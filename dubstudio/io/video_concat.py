@@ -203,6 +203,6 @@ def extract_segments(path: str | Path, fps: Fraction, starts: set[int], wanted: 
             digests.pop(cur[0], None)
             Path(wanted[cur[0]]).unlink(missing_ok=True)
         if isinstance(e, OSError) and e.errno in _DISK_FULL:
-            raise MediaError(f"disk full while reading the previous export back; free some space and export again.") from e
+            raise MediaError("disk full while reading the previous export back; free some space and export again.") from e
         return digests  # a damaged previous export: what was read is kept, the rest is rendered
     return digests

@@ -58,9 +58,10 @@ class LandmarkDetector:
     lost), which is both faster and steadier on a shot. Call ``reset()`` at a cut.
     """
 
-    def __init__(self, video: bool = True, min_confidence: float = 0.5) -> None:
+    def __init__(self, video: bool = True, min_confidence: float = 0.5, max_faces: int = 1) -> None:
         self.video = video
         self.min_confidence = min_confidence
+        self.max_faces = int(max_faces)
         self._mesh = None
 
     def _open(self):
@@ -69,7 +70,7 @@ class LandmarkDetector:
         return mp.solutions.face_mesh.FaceMesh(
             static_image_mode=not self.video,
             refine_landmarks=True,
-            max_num_faces=1,
+            max_num_faces=self.max_faces,
             min_detection_confidence=self.min_confidence,
             min_tracking_confidence=self.min_confidence,
         )
@@ -89,7 +90,12 @@ class LandmarkDetector:
         self.close()
 
     def detect(self, rgb: np.ndarray) -> np.ndarray | None:
-        """(478, 3) float32 landmarks, or None when no face is found."""
+        """(478, 3) float32 landmarks of the (first) face, or None when no face is found."""
+        faces = self.detect_all(rgb)
+        return faces[0] if faces else None
+
+    def detect_all(self, rgb: np.ndarray) -> list[np.ndarray]:
+        """(478, 3) float32 landmarks of each face found (up to ``max_faces``), in pixels."""
         h, w = rgb.shape[:2]
         rgb = np.ascontiguousarray(rgb)
         if self._mesh is None:  # the graph starts: its native log lines are dropped
@@ -98,11 +104,19 @@ class LandmarkDetector:
                 result = self._mesh.process(rgb)
         else:
             result = self._mesh.process(rgb)
-        if not result.multi_face_landmarks:
-            return None
-        lm = result.multi_face_landmarks[0].landmark
-        if len(lm) != N_LANDMARKS:
-            return None
-        pts = np.array([(p.x, p.y, p.z) for p in lm], dtype=np.float32)
-        pts *= np.array([w, h, w], dtype=np.float32)
-        return pts
+        out = []
+        for face in result.multi_face_landmarks or []:
+            lm = face.landmark
+            if len(lm) != N_LANDMARKS:
+                continue
+            pts = np.array([(p.x, p.y, p.z) for p in lm], dtype=np.float32)
+            pts *= np.array([w, h, w], dtype=np.float32)
+            if not any(_same_face(pts, q) for q in out):  # the multi-face mesh can find one face twice
+                out.append(pts)
+        return out
+
+
+def _same_face(a: np.ndarray, b: np.ndarray) -> bool:
+    """Two detections of one face: centres closer than a third of the face's width."""
+    width = float(np.ptp(a[:, 0]))
+    return float(np.linalg.norm(a[:, :2].mean(axis=0) - b[:, :2].mean(axis=0))) < width / 3

@@ -25,6 +25,7 @@ from dubstudio.tracking import topology as topo
 from dubstudio.tracking.crops import raw_crop_boxes, stabilise_crops
 from dubstudio.core.controls import CONTROL_NAMES, JAW
 from dubstudio.tracking.face_model import FaceModel
+from dubstudio.tracking.faces import MAX_FACES, count_faces, parse_face, select_face
 from dubstudio.tracking.landmarks import LandmarkDetector
 from dubstudio.tracking.result import Tracking
 from dubstudio.tracking.template import load_template
@@ -45,6 +46,7 @@ class TrackSettings:
     crop_margin: float = 0.12
     crop_centre_smooth_s: float = 0.25
     crop_size_smooth_s: float = 1.0
+    face: str | None = None  # which face to track when several show (tracking.faces.parse_face); None: automatic
 
 
 def _decode_thread(reader: VideoReader, start: int, stop: int, out: queue.Queue, stop_flag: threading.Event) -> None:
@@ -66,8 +68,9 @@ def _unsqueeze(rgb: np.ndarray, sar: float) -> np.ndarray:
     return cv2.resize(rgb, (max(1, round(w * sar)), h), interpolation=cv2.INTER_LINEAR if sar > 1 else cv2.INTER_AREA)
 
 
-def detect_landmarks(video: Path, store: ChunkStore, settings: TrackSettings, progress: Progress) -> np.ndarray:
-    """(N, 478, 3) float32 landmarks, NaN where no face; resumable by chunk.
+def detect_landmarks(video: Path, store: ChunkStore, settings: TrackSettings, progress: Progress, faces: int = 1) -> np.ndarray:
+    """(N, 478, 3) float32 landmarks, NaN where no face; resumable by chunk. With ``faces`` > 1:
+    (N, faces, 478, 3), every face found on each frame (NaN-padded).
 
     Anamorphic footage (pixel aspect ``sar`` != 1) is unsqueezed for the detector, which expects
     faces in their true proportions (a 2x squeeze lost a face on 11 of 30 frames), and the points
@@ -81,13 +84,13 @@ def detect_landmarks(video: Path, store: ChunkStore, settings: TrackSettings, pr
         progress.stage("landmarks")
         for c in store.missing(n_chunks):
             a, b = c * settings.chunk_frames, min(n, (c + 1) * settings.chunk_frames)
-            lms = np.full((b - a, topo.N_LANDMARKS, 3), np.nan, np.float32)
+            lms = np.full((b - a, faces, topo.N_LANDMARKS, 3), np.nan, np.float32)
             q: queue.Queue = queue.Queue(maxsize=8)
             flag = threading.Event()
             th = threading.Thread(target=_decode_thread, args=(reader, a, b, q, flag), daemon=True)
             th.start()
             try:
-                with LandmarkDetector(video=True, min_confidence=settings.min_confidence) as det:
+                with LandmarkDetector(video=True, min_confidence=settings.min_confidence, max_faces=faces) as det:
                     while True:
                         item = q.get()
                         if item is None:
@@ -95,12 +98,11 @@ def detect_landmarks(video: Path, store: ChunkStore, settings: TrackSettings, pr
                         if isinstance(item, BaseException):
                             raise item
                         i, rgb = item
-                        pts = det.detect(rgb if sar == 1.0 else _unsqueeze(rgb, sar))
-                        if pts is not None:
+                        for k, pts in enumerate(det.detect_all(rgb if sar == 1.0 else _unsqueeze(rgb, sar))):
                             if sar != 1.0:
                                 pts[:, 0] /= sar
                                 pts[:, 2] /= sar
-                            lms[i - a] = pts
+                            lms[i - a, k] = pts
                         done_frames += 1
                         progress.update(done_frames, n)
             finally:
@@ -111,7 +113,8 @@ def detect_landmarks(video: Path, store: ChunkStore, settings: TrackSettings, pr
                     except queue.Empty:
                         th.join(0.05)
             store.save(c, landmarks=lms)
-        return np.concatenate([store.load(c)["landmarks"] for c in range(n_chunks)])
+        out = np.concatenate([store.load(c)["landmarks"] for c in range(n_chunks)])
+        return out[:, 0] if faces == 1 else out
 
 
 def fit_shot(landmarks: np.ndarray, fps: float, settings: TrackSettings, progress: Progress) -> dict:
@@ -207,9 +210,24 @@ def tracking_metrics(t: Tracking) -> dict:
     return out
 
 
+def chosen_face(project: Project, settings: TrackSettings) -> str | None:
+    """The face to track: ``settings.face`` when given ("auto" returns to the automatic choice),
+    else the one the project was last tracked with, so that re-tracking (or the editor opening the
+    shot) keeps the actor an editor picked."""
+    face = settings.face
+    if face is None:
+        face = (project.stage_record("track") or {}).get("metrics", {}).get("face_spec")
+    face = None if face is None else str(face).strip()
+    return None if face in (None, "", "auto") else face
+
+
 def track_key(project: Project, video: Path, settings: TrackSettings = TrackSettings()) -> str:
     """The tracking stage's cache key: the video's content, the settings and the version."""
-    return project.stage_key("track", {"video": video}, {"version": TRACK_VERSION, **asdict(settings), **_squeeze(video)})
+    d = asdict(settings)
+    d["face"] = chosen_face(project, settings)
+    if d["face"] is None:  # added later: the automatic choice keeps older runs' keys
+        del d["face"]
+    return project.stage_key("track", {"video": video}, {"version": TRACK_VERSION, **d, **_squeeze(video)})
 
 
 def _squeeze(video: Path) -> dict:
@@ -233,10 +251,17 @@ def track(video: str | Path, project: Project, settings: TrackSettings = TrackSe
     with VideoReader(video) as reader:  # never a silent retime: a variable-rate file is refused before any work
         if reader.irregular:
             raise MediaError(describe_irregular(video.name, reader.irregular))
+    face = chosen_face(project, settings)
+    choice = parse_face(face)  # a wrong --face fails before any work
+    faces = MAX_FACES if choice is not None else 1  # every face is found once; choosing another is then instant
+    many = {"faces": faces} if faces > 1 else {}
     lm_key = project.stage_key("landmarks", {"video": video}, {"version": LANDMARK_VERSION, "chunk": settings.chunk_frames,
-                                                             "conf": settings.min_confidence, **_squeeze(video)})
-    store = ChunkStore(project.cache_dir("landmarks"), lm_key)
-    landmarks = detect_landmarks(video, store, settings, progress)
+                                                             "conf": settings.min_confidence, **_squeeze(video), **many})
+    store = ChunkStore(project.cache_dir("landmarks" if faces == 1 else "landmarks_all"), lm_key)
+    landmarks = detect_landmarks(video, store, settings, progress, faces)
+    if choice is not None:
+        per_frame = [[f for f in frame if not np.isnan(f[0, 0])] for frame in landmarks]
+        landmarks, chosen_on = select_face(per_frame, choice)
     with VideoReader(video) as reader:
         fps, w, h = reader.fps, reader.width, reader.height
     fields = fit_shot(landmarks, float(fps), settings, progress)
@@ -246,6 +271,14 @@ def track(video: str | Path, project: Project, settings: TrackSettings = TrackSe
     project.cache_dir("track")
     tracking.save(project.path(out_rel))
     metrics = tracking_metrics(tracking)
+    progress.stage("faces")
+    if choice is not None:
+        metrics["faces_seen"] = max(len(f) for f in per_frame)
+        metrics["face"] = choice.describe() + ("" if choice.frame is not None else f" (on frame {chosen_on})")
+        metrics["face_spec"] = face
+    else:
+        metrics["faces_seen"] = max(1, count_faces(video, min_confidence=settings.min_confidence))
+        metrics["face"] = "automatic"
     metrics["tracking_fps"] = metrics["frames"] / (time.perf_counter() - t0)
     metrics["cached"] = False
     project.record_stage("track", key, {"tracking": out_rel}, metrics)

@@ -69,7 +69,7 @@ def test_png_sequences_get_audio_original_wav(derived_shot, shifted, media, tmp_
     assert json.loads((out / "manifest.json").read_text())["audio_tracks"][1] == "original (guide)"
 
 
-def test_turning_the_guide_on_renders_nothing_again(derived_shot, knowing, media, tmp_path):
+def test_turning_the_guide_on_renders_nothing_again(derived_shot, knowing, media, tmp_path):  # noqa: F811
     shot = _dubbed(derived_shot, media)
     out = tmp_path / "dub.mp4"
     base = ExportSettings(render=FAST, audio=AudioRequest(policy="trim"))

@@ -151,12 +151,12 @@ def load_tracking(project: Project, n_frames: int, progress: Progress | None = N
     return TrackingData(tracking, MeshGeometry.build(tracking), metrics, "")
 
 
-def track_shot(project: Project, progress: Progress) -> TrackingData:
+def track_shot(project: Project, progress: Progress, face: str | None = None) -> TrackingData:
     """The tracking job as the editor runs it: ``app.track.track_job`` (cached by the project)
     and the mesh geometry the viewer draws."""
     from dubstudio.app.track import TrackRequest, track_job
 
-    r = track_job(TrackRequest(project.check_video(), project.root), progress)
+    r = track_job(TrackRequest(project.check_video(), project.root, face=face), progress)
     progress.stage("mesh")
     return TrackingData(r.tracking, MeshGeometry.build(r.tracking), r.metrics, "")
 
