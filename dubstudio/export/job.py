@@ -115,8 +115,10 @@ def export_shot(
         mel = mel_windows(audio, n, fps)
     name = renderer_name or type(renderer).__name__
     from dubstudio.io.timecode import read_reel_name, read_start_timecode
-    from dubstudio.io.video import color_tags, sample_aspect
+    from dubstudio.io.video import color_tags, field_order, sample_aspect
+    from dubstudio.io.video_writer import INTERLACED_CODECS
 
+    src_video = Path(video_path or project.video_path)
     start_tc = read_start_timecode(video_path or project.video_path)
     color = color_tags(video_path or project.video_path)
     sar = sample_aspect(video_path or project.video_path)
@@ -140,6 +142,11 @@ def export_shot(
         manifest["source_reel"] = reel
     if guide is not None:  # which sound is which track
         manifest["audio_tracks"] = ["dubbed" if audio.samples is not None else None, "original (guide)"]
+    fields = field_order(src_video)
+    if fields is not None:  # kept by ProRes (io.video_writer); H.264, DNxHR and PNG are progressive
+        manifest["source_field_order"] = fields
+        if fmt is not None and fmt.codec in INTERLACED_CODECS and not settings.side_by_side:  # (a review is rescaled)
+            manifest["field_order"] = fields
     if sar != 1:  # a PNG has no pixel aspect of its own: the manifest says how to display the frames
         manifest["pixel_aspect"] = f"{sar.numerator}:{sar.denominator}"
 
@@ -357,7 +364,8 @@ def _open_sink(fmt_name, fmt, work: ExportWork, fps: Fraction, audio, manifest: 
     if fmt_name == "png":
         return PngSequenceSink(work, audio, manifest, settings.png_compression, guide=guide)
     return VideoSink(work, fmt, fps, audio, manifest, timecode=manifest.get("source_timecode"),
-                     color=color, sar=sar, reel=manifest.get("source_reel"), guide=guide)
+                     color=color, sar=sar, reel=manifest.get("source_reel"), guide=guide,
+                     field_order=manifest.get("field_order"))
 
 
 def _guide_track(project, n: int, fps: Fraction, audio, settings: ExportSettings):

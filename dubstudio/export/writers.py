@@ -40,13 +40,15 @@ class VideoSink:
     audio and the tags, into the final name."""
 
     def __init__(self, work, fmt: VideoFormat, fps: Fraction, audio, manifest: dict, timecode: str | None = None,
-                 color=None, sar: Fraction | None = None, reel: str | None = None, guide=None) -> None:
+                 color=None, sar: Fraction | None = None, reel: str | None = None, guide=None,
+                 field_order: str | None = None) -> None:
         if work.out.is_dir():
             raise MediaError(f"{work.out} is a folder; give a file name ending in .{fmt.name}.")
         self.work, self.fmt, self.fps = work, fmt, Fraction(fps)
         self.audio, self.manifest = audio, manifest
         self.guide = guide  # the shot's own sound, muxed as a second track (ExportSettings.guide_track)
         self.timecode, self.color, self.sar, self.reel = timecode, color, sar, reel
+        self.field_order = field_order  # an interlaced source's ("tt"/"bb"), kept by ProRes
         self.path = work.out
         self._seg = None  # [start, stop, name, writer, counts, next index]
 
@@ -60,7 +62,7 @@ class VideoSink:
             name = f"seg_{start:06d}.{self.fmt.name}"
             w = VideoWriter(self.work.path / name, self.fps, rgb.shape[1], rgb.shape[0], codec=self.fmt.codec,
                             pix_fmt=self.fmt.pix_fmt, options=dict(self.fmt.options), container_format=self.fmt.name,
-                            color=self.color, sar=self.sar, label=str(self.path))
+                            color=self.color, sar=self.sar, label=str(self.path), field_order=self.field_order)
             self._seg = [start, stop, name, w, {"with_face": 0, "marked": 0, "width": w.width, "height": w.height}, start]
         start, stop, name, w, counts, expected = self._seg
         if index != expected:

@@ -98,6 +98,16 @@ def sample_aspect(path: str | Path) -> Fraction:
         return Fraction(1)
 
 
+def field_order(path: str | Path) -> str | None:
+    """An interlaced video's field order, "tt" (top field first) or "bb"; None when progressive
+    (or unreadable: the caller's own open reports that)."""
+    try:
+        with VideoReader(path) as r:
+            return None if not r.interlaced else ("tt" if r.top_field_first else "bb")
+    except (MediaError, OSError):
+        return None
+
+
 def open_container(path: Path, what: str) -> av.container.InputContainer:
     """``av.open`` for reading, with every failure mapped to a one-sentence MediaError."""
     if not path.exists():
@@ -304,6 +314,7 @@ class VideoReader:
         # pixel aspect ratio (frames are stored as coded; the display stretches them); read before
         # _first_frame reopens the container, which frees this stream object
         self.sar = _sar(s)
+        order = int(s.codec_context.field_order or 0)  # AVFieldOrder (PyAV's frames do not carry top-first)
         self._index_packets()
 
         first = self._first_frame()
@@ -319,7 +330,9 @@ class VideoReader:
         self.fps = self._frame_rate()
         self.irregular = _irregular_timing(self._pts, self._tb, self.fps)
         self.interlaced = bool(getattr(first, "interlaced_frame", False))
-        self.top_field_first = bool(getattr(first, "top_field_first", False)) if self.interlaced else None
+        # TT and BT show the top field first, BB and TB the bottom; unknown: bottom, as FFmpeg reads
+        # an interlaced frame without its top-first flag
+        self.top_field_first = (order in (2, 5)) if self.interlaced else None
         span = Fraction(int(self._pts[-1] - self._pts[0])) * self._tb
         self.duration_s = float(span + 1 / self.fps)
         self.start_time_s = float(Fraction(int(self._pts[0])) * self._tb)

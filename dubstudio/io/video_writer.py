@@ -20,7 +20,12 @@ import numpy as np
 from dubstudio.core.errors import MediaError
 from dubstudio.io.video import RGB_CONVERSION, ColorTags
 
-__all__ = ["VideoWriter", "WriterAudio"]
+__all__ = ["INTERLACED_CODECS", "VideoWriter", "WriterAudio"]
+
+# encoders that code interlaced frames field by field when asked (AV_CODEC_FLAG_INTERLACED_DCT);
+# FFmpeg's DNxHR profiles code whole frames only ("interlaced encoding is not supported for DNxHR")
+INTERLACED_CODECS = ("prores_ks",)
+_AV_FIELD = {"tt": 2, "bb": 3}  # AVFieldOrder: top coded first and shown first, and bottom
 
 _DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 _AUDIO_BLOCK = 1024  # samples handed to the encoder at a time (the encoder re-frames as needed)
@@ -62,7 +67,9 @@ class VideoWriter:
     source's :class:`ColorTags`; frames are converted with its matrix and range and the stream is
     tagged with it (None or unspecified: BT.601 limited, untagged, the way the reader decodes an
     untagged source, so a player shows both alike). ``sar``: the source's pixel aspect ratio
-    (anamorphic footage), written so players display the picture unsqueezed.
+    (anamorphic footage), written so players display the picture unsqueezed. ``field_order``
+    ("tt" / "bb"): the source's interlacing, kept by the ProRes encoder (the frames are coded as
+    two fields, top or bottom first, and the stream says so); other codecs write progressive frames.
     """
 
     def __init__(
@@ -82,6 +89,7 @@ class VideoWriter:
         color: ColorTags | None = None,
         sar: Fraction | None = None,
         label: str | None = None,
+        field_order: str | None = None,
     ) -> None:
         self.path = Path(path)
         self.label = label or str(self.path)  # what error messages call the file (a segment: its export)
@@ -110,6 +118,7 @@ class VideoWriter:
                 cc.color_primaries, cc.color_trc = self._color.primaries, self._color.trc
                 cc.colorspace, cc.color_range = self._color.space, self._color.range
             self._s.time_base = 1 / self.fps
+            self._fields = self._interlace(codec, field_order)
             self._s.options = options or ({"crf": "18", "preset": "veryfast"} if codec == "libx264" else {})
             for k, v in (stream_metadata or {}).items():
                 self._s.metadata[k] = v
@@ -120,6 +129,24 @@ class VideoWriter:
             if isinstance(e, OSError) and e.errno in _DISK_FULL:
                 raise MediaError(f"disk full: cannot write {self.label}; free some space and export again.") from e
             raise MediaError(f"cannot write {self.label}: {e}") from e
+
+    def _interlace(self, codec: str, field_order: str | None):
+        """A filter graph that marks each frame's fields (FFmpeg's ``setfield``: PyAV cannot set
+        a frame's interlace flags), or None for progressive output."""
+        if field_order is None or codec not in INTERLACED_CODECS:
+            return None
+        if field_order not in _AV_FIELD:
+            raise ValueError(f"field order must be one of {', '.join(_AV_FIELD)}, got {field_order!r}")
+        cc = self._s.codec_context
+        cc.flags |= av.codec.context.Flags.interlaced_dct
+        cc.field_order = _AV_FIELD[field_order]
+        g = av.filter.Graph()
+        src = g.add_buffer(width=self.width, height=self.height, format=self._s.pix_fmt, time_base=self._s.time_base)
+        mark = g.add("setfield", "tff" if field_order == "tt" else "bff")
+        src.link_to(mark)
+        mark.link_to(g.add("buffersink"))
+        g.configure()
+        return g
 
     def _add_audio(self, audio: WriterAudio) -> None:
         x = np.asarray(audio.samples)
@@ -155,6 +182,9 @@ class VideoWriter:
         else:  # converted here rather than by the encoder: the same accurate rounding as the reader
             frame = frame.reformat(format=self._s.pix_fmt, interpolation=RGB_CONVERSION)
         frame.pts = self.frames
+        if self._fields is not None:
+            self._fields.push(frame)
+            frame = self._fields.pull()
         self._encode(self._s, frame)
         self.frames += 1
         if self._a is not None:  # audio up to the end of this frame: packets stay interleaved

@@ -10,6 +10,7 @@ in milliseconds, with real faces, at the frame rates editors use.
 from __future__ import annotations
 
 import dataclasses
+import subprocess
 from fractions import Fraction
 from pathlib import Path
 
@@ -140,7 +141,7 @@ def derived_shot(talk_b, tmp_path):
 
     def make(n: int = 24, fps=Fraction(30000, 1001), scale: float = 0.5, audio_s: float | None = None,
              channels: int = 1, start: int = 40, no_face=(), sr: int = 44100, timecode: str | None = None,
-             bt709: bool = False, prores10: bool = False, sar: Fraction | None = None) -> Shot:
+             bt709: bool = False, prores10: bool = False, sar: Fraction | None = None, interlaced: str | None = None) -> Shot:
         k = next(counter)
         idx = (start + np.arange(n)) % len(source)
         w, h = int(round(tracking.width * scale)), int(round(tracking.height * scale))
@@ -151,6 +152,10 @@ def derived_shot(talk_b, tmp_path):
         else:
             # stamped shots come as QuickTime (its timecode track also keeps the reel name; mp4's does not)
             clip = write_shot_clip(tmp_path / f"shot{k}.{'mov' if timecode else 'mp4'}", frames, Fraction(fps), audio, sr, timecode, bt709, sar)
+        if interlaced:  # "tff" / "bff": the same pictures coded as interlaced H.264
+            src, clip = clip, clip.with_name(f"shot{k}_{interlaced}.mp4")
+            subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-c:v", "libx264", "-flags", "+ildct+ilme",
+                            "-x264-params", f"{interlaced}=1", "-c:a", "copy", str(clip)], check=True)
         project = Project.create(tmp_path / f"proj{k}", clip)
         t = scale_tracking(tracking, idx, scale, Fraction(fps), no_face)
         rel = "cache/track/tracking.npz"
