@@ -30,6 +30,7 @@ import torch
 from dubstudio import __version__
 from dubstudio.core.jobs import Progress
 from dubstudio.nn import registry
+from dubstudio.nn.checkpoint import holds_objects
 from dubstudio.driving.a2e_data import TARGET_DBFS, Audio2ExprError, ClipData, _batch, _n_frames, _source, augment, prepare_clip
 from dubstudio.driving.audio2expr import MODEL_VERSION, Audio2Expr, Audio2ExprConfig, n_params
 from dubstudio.nn.audio_features import MelSettings
@@ -118,7 +119,9 @@ def _load(path: str | Path, kind: str) -> dict[str, Any]:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, EOFError, ValueError, zipfile.BadZipFile) as e:
         raise Audio2ExprError(f"{path} is not a readable audio-to-expression checkpoint ({type(e).__name__}); it may be damaged, train again.") from e
-    except Exception as e:  # an unpickling refusal: Python objects a model file never holds
+    except Exception as e:  # an unpickling refusal: Python objects a model file never holds, or garbage
+        if not holds_objects(e):
+            raise Audio2ExprError(f"{path} is not a readable audio-to-expression checkpoint; it may be damaged, train again.") from e
         raise Audio2ExprError(f"{path} is not a DubStudio model: it holds Python objects that a DubStudio checkpoint never "
                               f"contains, so it was not loaded (nothing in it ran); use a file DubStudio trained.") from e
     if not isinstance(obj, dict) or obj.get("kind") != kind:

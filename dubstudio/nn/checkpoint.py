@@ -50,6 +50,12 @@ def save(path: str | Path, kind: str, payload: dict[str, Any]) -> int:
     return len(data)
 
 
+def holds_objects(e: BaseException) -> bool:
+    """Whether torch's safe loader refused a file for naming Python objects (classes, functions: a
+    hostile or foreign pickle) rather than for being garbage (a damaged or unrelated file)."""
+    return "global" in str(e).lower()
+
+
 def load(path: str | Path, kind: str | tuple[str, ...] | None = None, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a checkpoint written by ``save``; CheckpointError with a clear message otherwise."""
     path = Path(path)
@@ -59,7 +65,9 @@ def load(path: str | Path, kind: str | tuple[str, ...] | None = None, map_locati
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except (OSError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as e:
         raise CheckpointError(f"{path} is not a readable DubStudio checkpoint ({type(e).__name__}); it may be damaged.") from e
-    except Exception as e:  # an unpickling refusal: the file holds Python objects (torch's hint to unsafe-load it is not ours to give)
+    except Exception as e:  # an unpickling refusal (torch's hint to unsafe-load it is not ours to give)
+        if not holds_objects(e):
+            raise CheckpointError(f"{path} is not a readable DubStudio checkpoint; it may be damaged.") from e
         raise CheckpointError(f"{path} is not a DubStudio model: it holds Python objects that a DubStudio checkpoint never "
                               f"contains, so it was not loaded (nothing in it ran); use a file DubStudio trained.") from e
     if not isinstance(obj, dict) or "format" not in obj:

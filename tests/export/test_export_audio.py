@@ -128,7 +128,7 @@ def test_dubber_without_audio_and_changed_audio_are_clear_errors(derived_shot, m
     with pytest.raises(ProjectError, match="has no audio track.*--audio FILE"):
         prepare_audio(shot.project, 10, Fraction(25))
     wav = tmp_path / "line.wav"
-    shutil.copy(media / "speech_zh.wav", wav)
+    shutil.copyfile(media / "speech_zh.wav", wav)  # (not the read-only media's mode: the test writes into it)
     _drive(shot, "audio:line.wav")
     record_dub_audio(shot.project, wav, "audio", 0.0, start_in_shot_s=0.0)
     assert prepare_audio(shot.project, 10, Fraction(25), AudioRequest(policy="trim")).report["kind"] == "dubbed"
