@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -108,9 +107,7 @@ def test_track_json_overlay_and_cache(media: Path, tmp_path: Path):
     project = tmp_path / "proj"
     grid = tmp_path / "grid.png"
 
-    t0 = time.perf_counter()
     r = dubstudio("track", video, "--project", project, "--json", "--overlay", grid)
-    first_s = time.perf_counter() - t0
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr
     m = _last_json(r.stdout)
@@ -130,15 +127,17 @@ def test_track_json_overlay_and_cache(media: Path, tmp_path: Path):
     assert img.ndim == 3 and min(img.shape[:2]) >= 200
     assert img.std() > 10, "overlay is (nearly) flat"
 
-    t0 = time.perf_counter()
+    tracking = project / "cache" / "track" / "tracking.npz"
+    stamp = tracking.stat().st_mtime_ns, tracking.stat().st_ino
     r2 = dubstudio("track", video, "--project", project, "--json")
-    second_s = time.perf_counter() - t0
     assert r2.returncode == 0, r2.stderr
     m2 = _last_json(r2.stdout)
     assert m2["cached"] is True
     for k in ("frames", "frames_with_face", "landmark_rms_iod", "jaw_lip_corr", "crop_size_cv"):
         assert m2[k] == m[k], k
-    assert second_s < 0.5 * first_s, f"cached run took {second_s:.2f}s vs {first_s:.2f}s"
+    # served from the cache: the tracking file was neither rewritten nor replaced (a timing ratio
+    # here failed on a loaded CI machine: process start-up alone is half of a 200-frame track)
+    assert (tracking.stat().st_mtime_ns, tracking.stat().st_ino) == stamp
 
 
 @pytest.mark.media
