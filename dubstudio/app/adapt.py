@@ -14,6 +14,7 @@ import numpy as np
 from dubstudio.app.device import resolve_device
 from dubstudio.app.models import register_trained
 from dubstudio.app.projects import open_projects
+from dubstudio.core import paths
 from dubstudio.core.errors import DubStudioError
 from dubstudio.core.frames import parse_frames
 from dubstudio.core.jobs import Progress
@@ -34,10 +35,30 @@ SHARP = {"w_vgg": 0.3, "vgg_region": "mouth"}
 TRAIN_FIELDS = ("resolution", "width", "batch_size", "lr_g", "lr_tex", "w_vgg", "vgg_region", "w_adv", "seed", "tex_init", "val_every")
 
 
-def train_config(overrides: Mapping[str, Any] | None = None, config_file: Path | None = None) -> TrainConfig:
-    """``TrainConfig`` with a JSON file's overrides, then single ``overrides`` (``width`` is the
-    generator's), checked."""
+def preset_file(name: str | Path | None) -> Path | None:
+    """A preset's name (``resources/presets/<name>.json``: ``cuda``) or a JSON file's path."""
+    if name is None:
+        return None
+    p = Path(name)
+    if not p.suffix and not p.exists():
+        f = paths.RESOURCES / "presets" / f"{p.name}.json"
+        if f.is_file():
+            return f
+        known = sorted(q.stem for q in (paths.RESOURCES / "presets").glob("*.json"))
+        raise DubStudioError(f"no config file or preset named {name}; presets: {', '.join(known)}.")
+    return p
+
+
+def train_config(overrides: Mapping[str, Any] | None = None, config_file: Path | str | None = None,
+                 device: str | None = None) -> TrainConfig:
+    """``TrainConfig`` with a JSON file's overrides (or a preset's, by name), then single
+    ``overrides`` (``width`` is the generator's), checked. On a CUDA ``device`` with neither, the
+    ``cuda`` preset (larger crops and network, perceptual and adversarial terms on the mouth): the
+    CPU defaults are sized for minutes on two cores."""
     d = TrainConfig().to_dict()
+    if config_file is None and not any(v is not None for v in (overrides or {}).values()) and str(device or "").startswith("cuda"):
+        config_file = "cuda"
+    config_file = preset_file(config_file)
     if config_file:
         try:
             over = json.loads(Path(config_file).read_text(encoding="utf-8"))
@@ -142,7 +163,10 @@ def adapt_job(req: AdaptRequest, progress: Progress | None = None, *,
 
     req.check()
     set_threads(req.threads)
-    cfg = train_config(req.overrides, req.config_file)
+    device = resolve_device(req.device)
+    # the CUDA preset only from scratch: a prior or another shot's actor fixes the network's shape
+    scratch = req.prior is None and req.from_shot is None
+    cfg = train_config(req.overrides, req.config_file, str(device) if scratch else None)
     project = Project.open(req.project)
     n = tracking_of(project)[0].n_frames
     start = actor_file_of(req.from_shot) if req.from_shot is not None else None
@@ -152,7 +176,7 @@ def adapt_job(req: AdaptRequest, progress: Progress | None = None, *,
     if val is None:
         cfg = cfg.replace(val_every=0)
     r = adapt(project, req.chosen_mode, req.steps, frames=frames, prior=req.prior, prior_projects=prior_projects, cfg=cfg,
-              device=resolve_device(req.device), progress=progress, restart=req.restart, val_frames=val,
+              device=device, progress=progress, restart=req.restart, val_frames=val,
               preview=preview, preview_frame=preview_frame, preview_every=preview_every, start_from=start,
               keep_longer=req.keep_longer)
     return AdaptResult(r, req.chosen_mode, project.root, start)

@@ -106,6 +106,7 @@ class ExportRequest:
             if r.checkpoint:
                 a += ["--renderer-checkpoint", str(r.checkpoint)]
             a += ["--device", r.device]
+            a += ["--mouth-detail", "off"] if not r.mouth_detail else []
         for flag, value, default in (("--region", c.region, "lower"), ("--colour", c.colour, "lowfreq"),
                                      ("--batch-size", c.batch_size, 8), ("--threads", self.threads, 0)):
             if value != default:

@@ -113,7 +113,7 @@ def eval_job(req: EvalRequest, progress: Progress | None = None) -> EvalResult:
     if req.renderer is not None:
         if req.renderer.kind != "neural":
             raise DubStudioError("eval compares the neural renderer with the copy baselines; leave out --renderer copy.")
-        renderer, _ = open_renderer(shot, req.renderer)
+        renderer, _ = open_renderer(shot, req.renderer, reference_frames=train)  # held-out frames lend nothing
     device = resolve_device(req.device)
     settings = EvalSettings(resolution=req.resolution, residual_weight=req.residual_weight, lpips=req.lpips, device=device,
                             composite=req.composite.render_settings().composite, per_frame=req.per_frame)

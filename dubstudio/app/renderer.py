@@ -32,6 +32,9 @@ class RendererChoice:
     train_frames: str | None = None  # copy: the frames it copies mouths from, A:B
     resolution: int = 256  # copy: crop size
     device: str = "auto"  # neural: torch device
+    # neural: teeth, tongue and lip detail from the actor's own frames, at the footage's pixel
+    # density (``rendering.mouth_detail``)
+    mouth_detail: bool = True
 
     def check(self) -> None:
         """A clear error for a choice that cannot work, before anything is opened."""
@@ -47,9 +50,12 @@ class RendererChoice:
             raise DubStudioError(f"renderer checkpoint not found: {self.checkpoint}; check the path or run `dubstudio adapt` first.")
 
 
-def open_renderer(shot: Shot, choice: RendererChoice):
+def open_renderer(shot: Shot, choice: RendererChoice, reference_frames=None):
     """(renderer, name) for ``shot``: a crop renderer (``render_crops``) and how exports and
-    results name it ("neural-full", "copy-baseline"). Close it with ``close_renderer``."""
+    results name it ("neural-full", "copy-baseline"). Close it with ``close_renderer``.
+
+    ``reference_frames``: where the mouth detail may come from (default: every frame of the shot
+    with a face, the actor's own footage; a self-reenactment passes its training frames)."""
     choice.check()
     if choice.kind == "copy":
         from dubstudio.eval.copy_baseline import CopyBaseline
@@ -67,7 +73,19 @@ def open_renderer(shot: Shot, choice: RendererChoice):
         )
     r = ActorRenderer.load(shot.project, resolve_device(choice.device), mode=choice.mode, actor=choice.checkpoint)
     mode = r.info.get("mode") if isinstance(r.info, dict) else None
-    return r, f"neural-{mode}" if mode else "neural"
+    name = f"neural-{mode}" if mode else "neural"
+    if not choice.mouth_detail:
+        return r, name
+    from dubstudio.io.video import VideoReader
+    from dubstudio.rendering.mouth_detail import DetailedRenderer
+
+    frames = range(shot.tracking.n_frames) if reference_frames is None else reference_frames
+    try:
+        with VideoReader(shot.video()) as reader:
+            return DetailedRenderer.over(r, reader, list(frames)), name + "+detail"
+    except BaseException:
+        r.close()
+        raise
 
 
 def close_renderer(renderer) -> None:

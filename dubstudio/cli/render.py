@@ -21,11 +21,15 @@ def renderer_flags(sp, copy_resolution_help: str) -> None:
     sp.add_argument("--colour", choices=COLOURS, default="lowfreq", help="colour matching of the generated crop (default lowfreq)")
     sp.add_argument("--detail", type=float, default=1.0, metavar="AMOUNT", help=DETAIL_HELP)
     sp.add_argument("--resolution", type=int, default=256, help=copy_resolution_help)
+    sp.add_argument("--mouth-detail", choices=("on", "off"), default="on",
+                    help="neural: teeth, tongue and lip detail from the actor's own frames at the footage's pixel density "
+                         "(default on; off: the renderer's own, softer mouth)")
 
 
 def renderer_choice(args) -> RendererChoice:
     return RendererChoice(kind=getattr(args, "renderer", "neural"), mode=args.mode, checkpoint=path_or_none(args.renderer_checkpoint),
-                          train_frames=getattr(args, "train_frames", None), resolution=args.resolution, device=args.device)
+                          train_frames=getattr(args, "train_frames", None), resolution=args.resolution, device=args.device,
+                          mouth_detail=args.mouth_detail == "on")
 
 
 def composite_choice(args) -> CompositeChoice:

@@ -23,7 +23,7 @@ def _training_flags(sp, arch: bool, steps_default: int | None) -> None:
     sp.add_argument("--device", default="auto", help=DEVICE_HELP)
     sp.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     sp.add_argument("--restart", action="store_true", help="ignore a saved checkpoint and train from step 0")
-    sp.add_argument("--config", help="JSON file of TrainConfig overrides (e.g. {\"lr_g\": 1e-4, \"generator\": {\"width\": 32}})")
+    sp.add_argument("--config", help="JSON file of TrainConfig overrides (e.g. {\"lr_g\": 1e-4, \"generator\": {\"width\": 32}}), or a preset's name: cuda (larger crops and network, perceptual and adversarial terms on the mouth; the default on a CUDA device)")
     if arch:
         sp.add_argument("--resolution", type=int, default=None, help="face crop size in pixels (default 128)")
         sp.add_argument("--width", type=int, default=None, help="generator base width (default 16; the GPU path can scale up)")

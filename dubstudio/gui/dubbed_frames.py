@@ -92,13 +92,14 @@ def render_dubbed_frame(renderer, compositor, frame_rgb: np.ndarray, tracking, i
 
 def load_renderer(project_root: Path, device: str):
     """(renderer, compositor, description) of the project's latest adaptation (worker thread)."""
-    from dubstudio.project.store import Project
+    from dubstudio.app.renderer import RendererChoice, open_renderer
     from dubstudio.rendering import composite
-    from dubstudio.rendering.renderer import ActorRenderer
+    from dubstudio.shot import Shot
     from dubstudio.shot.masks import load_user_mask
 
-    project = Project.open(project_root)
-    renderer = ActorRenderer.load(project, device)
+    shot = Shot.open(project_root)
+    project = shot.project
+    renderer, _ = open_renderer(shot, RendererChoice(device=device))  # what an export draws
     kw = {}
     try:  # the user's mask edits
         kw["user_mask"] = load_user_mask(project)
@@ -106,7 +107,8 @@ def load_renderer(project_root: Path, device: str):
         log.warning("mask edits not used in the compare view: %s", e)
     comp = composite.Compositor(renderer.tracking, renderer.resolution, model=renderer.tracking.model(), **kw)
     info = renderer.info
-    desc = f"neural renderer ({info.get('mode', '?')}, {info.get('steps', '?')} steps, {renderer.resolution} px)"
+    desc = (f"neural renderer ({info.get('mode', '?')}, {info.get('steps', '?')} steps, {renderer.resolution} px"
+            f"{', mouth detail from the footage' if 'mouth_detail' in info else ''})")
     return renderer, comp, desc
 
 

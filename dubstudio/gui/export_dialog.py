@@ -267,6 +267,12 @@ class ExportDialog(QDialog):
                                "with the new jaw; never on the lips or mouth. Off: the render's own, softer skin.")
         self.detail.setChecked(str(settings.value("export/detail", "true")).lower() != "false")
         rf.addRow("", self.detail)
+        self.mouth_detail = QCheckBox("Teeth, tongue and lip detail from the actor's own frames")
+        self.mouth_detail.setToolTip("The neural render's mouth shape with the fine detail of the shot's frames nearest in "
+                                     "expression, moved onto the new mouth, at the footage's own resolution. Off: the "
+                                     "renderer's own, softer mouth (dubstudio export --mouth-detail off).")
+        self.mouth_detail.setChecked(str(settings.value("export/mouth_detail", "true")).lower() != "false")
+        rf.addRow("", self.mouth_detail)
         rf.addRow(self.renderer_note)
         self._build_advanced(settings)
         self.verify = QCheckBox("Check the result with ffprobe (frames, streams, durations)")
@@ -315,7 +321,7 @@ class ExportDialog(QDialog):
             w.currentIndexChanged.connect(self._refresh)
         for w in (self.output, self.audio_file, self.copy_frames, self.checkpoint):
             w.textChanged.connect(self._refresh)
-        for w in (self.side, self.offset_check, self.verify, self.detail, self.restart, self.guide, self.postprocess,
+        for w in (self.side, self.offset_check, self.verify, self.detail, self.mouth_detail, self.restart, self.guide, self.postprocess,
                   self.tracked_curves, self.labels, self.burn_in, self.watermark):
             w.toggled.connect(self._refresh)
         for w in (self.offset, self.scale, self.detail_amount, self.copy_resolution, self.batch_size,
@@ -545,6 +551,7 @@ class ExportDialog(QDialog):
         copy = kind == "copy"
         self.copy_frames.setVisible(copy)
         self.copy_frames_label.setVisible(copy)
+        self.mouth_detail.setVisible(not copy)  # the neural renderer's
         for w in (self.checkpoint_row, self.checkpoint_label):  # the neural renderer's actor file
             w.setVisible(not copy)
         for w in (self.copy_resolution, self.copy_resolution_label):  # the copy baseline's crop size
@@ -724,7 +731,8 @@ class ExportDialog(QDialog):
                                     checkpoint=Path(ck).expanduser() if ck and not copy else None,
                                     train_frames=(self.copy_frames.text().strip() or COPY_FRAMES) if copy else None,
                                     resolution=int(self.copy_resolution.value()) if copy else RendererChoice().resolution,
-                                    device=RendererChoice().device if copy else self.services.device()),
+                                    device=RendererChoice().device if copy else self.services.device(),
+                                    mouth_detail=True if copy else self.mouth_detail.isChecked()),
             composite=CompositeChoice(region=self.region.currentData(), colour=self.colour.currentData(),
                                       detail=round(float(self.detail_amount.value()), 2),
                                       postprocess=self.postprocess.isChecked(), batch_size=int(self.batch_size.value())),
@@ -815,5 +823,6 @@ class ExportDialog(QDialog):
         s.setValue("export/dir", str(Path(self.output.text()).parent))
         s.setValue("export/format", self.format.currentData())
         s.setValue("export/detail", "true" if self.detail.isChecked() else "false")
+        s.setValue("export/mouth_detail", "true" if self.mouth_detail.isChecked() else "false")
         s.setValue("export/detail_amount", float(self.detail_amount.value()))
         self.accept()

@@ -73,7 +73,7 @@ def test_every_export_option_is_reachable_from_the_cli(tmp_path):
     req = export_request(parse([
         "export", "--project", project, "-o", out, "--format", "mov",
         "--renderer", "copy", "--train-frames", "5:30", "--mode", "full", "--renderer-checkpoint", actor,
-        "--resolution", 128, "--device", "cpu", "--region", "mouth", "--colour", "meanstd", "--detail", 0.5,
+        "--resolution", 128, "--device", "cpu", "--mouth-detail", "off", "--region", "mouth", "--colour", "meanstd", "--detail", 0.5,
         "--no-postprocess", "--batch-size", 4, "--tracked-curves", "--threads", 2,
         "--audio", wav, "--audio-offset", "-0.5", "--audio-policy", "trim", "--guide-track",
         "--side-by-side", "--review-scale", 0.5, "--no-labels", "--no-burn-in",
@@ -83,7 +83,7 @@ def test_every_export_option_is_reachable_from_the_cli(tmp_path):
     expected = {
         "project": project, "output": out, "format": "mov",
         "renderer.kind": "copy", "renderer.mode": "full", "renderer.checkpoint": actor, "renderer.train_frames": "5:30",
-        "renderer.resolution": 128, "renderer.device": "cpu",
+        "renderer.resolution": 128, "renderer.device": "cpu", "renderer.mouth_detail": False,
         "composite.region": "mouth", "composite.colour": "meanstd", "composite.detail": 0.5, "composite.postprocess": False,
         "composite.batch_size": 4, "tracked_curves": True, "threads": 2,
         "audio": "file", "audio_file": wav, "audio_offset": -0.5, "audio_policy": "trim", "guide_track": True,

@@ -230,6 +230,7 @@ def test_the_export_dialog_sets_every_export_option(make_window, tracked_project
         lambda: pick(dlg.region, "mouth"),
         lambda: pick(dlg.colour, "meanstd"),
         lambda: dlg.detail_amount.setValue(0.5),
+        lambda: dlg.mouth_detail.setChecked(False),
         lambda: dlg.postprocess.setChecked(False),
         lambda: dlg.batch_size.setValue(4),
         lambda: dlg.tracked_curves.setChecked(True),
@@ -252,7 +253,7 @@ def test_the_export_dialog_sets_every_export_option(make_window, tracked_project
     assert dlg.detail.isChecked()  # 0.5 of the detail: the checkbox says "on"
     checked = check_carries(dlg.choice(), {
         "project": root, "output": tmp_path / "out.mp4", "format": "mp4", "renderer.mode": "full",
-        "renderer.checkpoint": f["actor.pt"], "renderer.device": "cpu", "composite.region": "mouth",
+        "renderer.checkpoint": f["actor.pt"], "renderer.device": "cpu", "renderer.mouth_detail": False, "composite.region": "mouth",
         "composite.colour": "meanstd", "composite.detail": 0.5, "composite.postprocess": False, "composite.batch_size": 4,
         "tracked_curves": True, "threads": 3, "audio": "file", "audio_file": f["line.wav"], "audio_offset": 0.5,
         "audio_policy": "trim", "guide_track": True, "side_by_side": True, "review_scale": 0.5, "labels": False,

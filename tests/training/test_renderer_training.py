@@ -274,3 +274,27 @@ def test_cli_adapt_prints_one_json_line(clip_project, prior_file, tmp_path, caps
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["steps"] == 2 and out["mode"] == "texture" and out["stored_bytes"] > 0
     assert {"final_loss", "steps_per_s", "wall_s"} <= set(out)
+
+
+def test_open_renderer_adds_the_mouth_detail_by_default(clip_project, prior_file):
+    """What export, render and the editor open: the neural renderer with the mouth detail from the
+    shot's own frames (at least the render's resolution), or without it when asked."""
+    from dubstudio.app.renderer import RendererChoice, close_renderer, open_renderer
+    from dubstudio.rendering.mouth_detail import DetailedRenderer
+    from dubstudio.rendering.renderer import ActorRenderer
+    from dubstudio.shot import Shot
+
+    adapt(clip_project, "texture", 2, frames=range(0, 24), prior=prior_file, cfg=TINY, restart=True)
+    shot = Shot.open(clip_project.root)
+    r, name = open_renderer(shot, RendererChoice(device="cpu"), reference_frames=range(0, 24))
+    try:
+        assert isinstance(r, DetailedRenderer) and name.endswith("+detail") and r.resolution >= 64
+        assert set(r.bank.frames.tolist()) <= set(range(0, 24))  # only the frames it was given
+        out, masks = r.render_crops([30, 31], return_masks=True)
+        assert out.shape == (2, r.resolution, r.resolution, 3) and masks.shape == (2, r.resolution, r.resolution)
+        assert "mouth_detail" in r.info and r.info["mode"] == "texture"
+    finally:
+        close_renderer(r)
+    plain, name = open_renderer(shot, RendererChoice(device="cpu", mouth_detail=False))
+    assert isinstance(plain, ActorRenderer) and not name.endswith("+detail")
+    close_renderer(plain)

@@ -1,0 +1,229 @@
+"""Issue 21: how sharp and how true the rendered mouth is, on held-out frames of real clips.
+
+    .venv/bin/python benchmarks/mouth_detail_bench.py [--clips talk_b,talk_c,talk_long,talk_d]
+        [--variants neural,detail,copy,copy_warp] [--steps 600] [--train 0:100] [--test -50:]
+        [--detail k=3,sigma=1.0] [--work /tmp/md] [--threads 2] [--json OUT.json] [--sheets DIR]
+
+Protocol (the issue's): a new user's adaptation (no prior, ``run``'s steps and settings) on the
+training frames, then the held-out frames rendered from their tracked expression and real audio,
+composited into the full frames exactly as an export does, written as near-lossless H.264, and
+measured against the real frames:
+
+- ``../shared/tools/mouth_sharpness.py`` (independent of this code): gradient ratio in the lip box,
+  all frames and the open-mouth third, and inside the open inner lips; mouth-box PSNR;
+- mouth LPIPS (alex) and PSNR on the tracked mouth, in crop space at the detail resolution, all
+  frames and the open-mouth third (largest tracked jaw opening);
+- flicker: the mouth box's mean frame-to-frame change, render / real (1.0 = as much as the real).
+
+Projects are tracked and adapted into --work once and reused. One job at a time (2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from dubstudio.core.paths import media_dir
+from dubstudio.project.store import Project
+
+TOOLS = Path(__file__).resolve().parents[2] / "shared" / "tools"
+
+
+def tracked(work: Path, clip: str) -> Project:
+    from dubstudio.tracking.track import TrackSettings, track
+
+    root = work / "projects" / clip
+    video = media_dir() / f"{clip}.mp4"
+    if (root / "project.json").is_file():
+        p = Project.open(root)
+        if p.stage_record("track"):
+            return p
+    p = Project.create(root, video)
+    track(video, p, TrackSettings())
+    return p
+
+
+def adapted(p: Project, train: range, steps: int, device: str = "cpu", preset: str | None = None) -> tuple[Path, dict | None]:
+    """The actor as a new user's ``run`` adapts it (from scratch; on CUDA the cuda preset)."""
+    from dubstudio.app.adapt import train_config
+    from dubstudio.training.trainer import adapt
+
+    cfg = train_config(config_file=preset, device=device)
+    out = p.root / f"bench_actor_{train.start}_{train.stop}_{steps}_{cfg.resolution}.pt"
+    if out.is_file():
+        return out, None
+    t0 = time.perf_counter()
+    res = adapt(p, "full", steps, frames=train, cfg=cfg, device=device, restart=True)
+    wall = time.perf_counter() - t0
+    shutil.copyfile(res.path, out)
+    return out, {"adapt_s": round(wall, 1), "steps_per_s": round(res.steps_per_s, 2), "resolution": cfg.resolution}
+
+
+def parse_range(text: str, n: int) -> range:
+    a, b = text.split(":")
+    a = int(a) if a else 0
+    b = int(b) if b else n
+    return range(a % n if a < 0 else a, b % n if b < 0 else b)
+
+
+def write_video(path: Path, frames, fps) -> None:
+    from dubstudio.io.video_writer import VideoWriter
+
+    w = None
+    for f in frames:
+        if w is None:
+            w = VideoWriter(path, fps, f.shape[1], f.shape[0], options={"crf": "8", "preset": "fast"})
+        w.write(f)
+    w.close(keep=True)
+
+
+def sharpness(real: Path, rendered: Path, first: int) -> dict:
+    tool = TOOLS / "mouth_sharpness.py"
+    r = subprocess.run([sys.executable, str(tool), str(real), str(rendered), "--first-real", str(first)],
+                       capture_output=True, text=True, check=True)
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def crop_metrics(tracking, idx: list[int], outs: list[np.ndarray], reals: list[np.ndarray], res: int, lp) -> dict:
+    from dubstudio.eval.metrics import masked_psnr
+    from dubstudio.rendering.crop_io import extract_crop
+    from dubstudio.rendering.rasterizer import rasterize_frames
+    from dubstudio.tracking.crops import MASK_MOUTH
+
+    mouth = rasterize_frames(tracking, idx, res).regions.numpy() == MASK_MOUTH
+    g = np.stack([extract_crop(o, tracking.crop[i], res) for i, o in zip(idx, outs)])
+    r = np.stack([extract_crop(o, tracking.crop[i], res) for i, o in zip(idx, reals)])
+    lpips = np.array(lp.score_batch(g, r, mouth), float)
+    psnr = np.array([masked_psnr(a, b, m) for a, b, m in zip(g, r, mouth)])
+    jaw = np.asarray(tracking.controls)[idx, 0]
+    open3 = jaw >= np.quantile(jaw, 2 / 3)
+    # flicker: mean absolute change between consecutive frames inside the union mouth box
+    ys, xs = np.nonzero(mouth.any(0))
+    box = (slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1))
+    dg = np.abs(np.diff(g[:, box[0], box[1]].astype(np.float32), axis=0)).mean()
+    dr = np.abs(np.diff(r[:, box[0], box[1]].astype(np.float32), axis=0)).mean()
+    return {"mouth_lpips": round(float(np.median(lpips)), 4), "mouth_lpips_open": round(float(np.median(lpips[open3])), 4),
+            "mouth_psnr": round(float(np.median(psnr)), 2), "mouth_psnr_open": round(float(np.median(psnr[open3])), 2),
+            "flicker_ratio": round(float(dg / max(dr, 1e-6)), 3)}
+
+
+def render_variant(p: Project, tracking, name: str, actor: Path, train: range, test: range, detail: dict, device: str):
+    from dubstudio.eval.copy_baseline import CopyBaseline
+    from dubstudio.io.video import VideoReader
+    from dubstudio.rendering.mouth_detail import DetailedRenderer, DetailSettings, detail_resolution
+    from dubstudio.rendering.render_job import render_frames
+    from dubstudio.rendering.renderer import ActorRenderer
+
+    reader = VideoReader(p.check_video())
+    if name == "neural":
+        renderer = ActorRenderer.load(p, device, actor=actor)
+    elif name == "detail":
+        t0 = time.perf_counter()
+        renderer = DetailedRenderer.over(ActorRenderer.load(p, device, actor=actor), reader, list(train), DetailSettings(**detail))
+        renderer.bank_s = round(time.perf_counter() - t0, 2)  # decoding the references
+    elif name in ("copy", "copy_warp"):
+        res = detail_resolution(tracking, 128, DetailSettings(**detail))  # the footage's density, like the detail
+        renderer = CopyBaseline(tracking, reader, list(train), res, warp=name == "copy_warp")
+    else:
+        raise SystemExit(f"unknown variant {name}")
+    t0 = time.perf_counter()
+    outs, reals, idx = [], [], []
+    for f in render_frames(p, tracking, renderer, test):
+        outs.append(f.output)
+        reals.append(f.original)
+        idx.append(f.index)
+    wall = time.perf_counter() - t0
+    reader.close()
+    return renderer, outs, reals, idx, wall
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--clips", default="talk_b,talk_c,talk_long,talk_d")
+    ap.add_argument("--variants", default="neural,detail,copy,copy_warp")
+    ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--train", default="0:100")
+    ap.add_argument("--test", default="-50:")
+    ap.add_argument("--detail", default="", help="DetailSettings overrides, e.g. k=3,sigma=1.0; several split by ';'")
+    ap.add_argument("--work", type=Path, default=Path("/tmp/md"))
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--preset", help="adaptation preset or config file (default: the CPU defaults; on cuda the cuda preset)")
+    ap.add_argument("--no-tool", action="store_true", help="skip ../shared/tools/mouth_sharpness.py (no mediapipe here)")
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--sheets", type=Path, help="write a mouth contact sheet per clip here")
+    args = ap.parse_args()
+
+    import torch
+
+    from dubstudio.eval.metrics import LpipsScorer
+    from dubstudio.rendering.mouth_detail import DetailSettings, detail_resolution
+    from dubstudio.shot.tracking import load_tracking
+
+    torch.set_num_threads(args.threads)
+    details = [{k: (int(v) if k in ("k", "max_resolution", "bank_size") else float(v))
+                for k, v in (kv.split("=") for kv in spec.split(",") if kv)} for spec in args.detail.split(";")]
+    lp = LpipsScorer()
+    rows = []
+    for clip in args.clips.split(","):
+        p = tracked(args.work, clip)
+        t = load_tracking(p)
+        train, test = parse_range(args.train, t.n_frames), parse_range(args.test, t.n_frames)
+        actor, adapt_info = adapted(p, train, args.steps, args.device, args.preset)
+        sheet = []
+        res = detail_resolution(t, 128, DetailSettings())  # every variant measured at the footage's density
+        todo = [(v, d) for v in args.variants.split(",") for d in (details if v == "detail" else [details[0]])]
+        for v, detail in todo:
+            renderer, outs, reals, idx, wall = render_variant(p, t, v, actor, train, test, detail, args.device)
+            tag = v + ("_" + "_".join(f"{k}{x}" for k, x in detail.items()) if v == "detail" and detail else "")
+            vid = args.work / "videos" / f"{clip}_{tag}.mp4"
+            vid.parent.mkdir(parents=True, exist_ok=True)
+            write_video(vid, outs, t.fps)
+            row = {"clip": clip, "variant": v, "train": [train.start, train.stop], "test": [test.start, test.stop],
+                   "metric_resolution": res, "render_resolution": int(renderer.resolution), "crop_box_px": round(float(np.median(np.asarray(t.crop)[:, 2])), 1),
+                   "adapt": adapt_info, "render_s_per_frame": round(wall / len(outs), 3),
+                   **crop_metrics(t, idx, outs, reals, res, lp), "tool": sharpness(p.check_video(), vid, test.start) if not args.no_tool else None}
+            if v == "detail":
+                row["detail"] = detail
+                row["bank_s"] = renderer.bank_s
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+            sheet.append((v, outs, reals, idx))
+        if args.sheets:
+            contact_sheet(t, sheet, args.sheets / f"{clip}.png")
+    out = {"machine": platform.node(), "cpu_threads": args.threads, "steps": args.steps, "rows": rows}
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1))
+    return 0
+
+
+def contact_sheet(tracking, sheet, path: Path, n: int = 4) -> None:
+    """Rows: the n most open held-out frames; columns: real, then each variant; mouth boxes at 2x."""
+    _, outs, reals, idx = sheet[0]
+    jaw = np.asarray(tracking.controls)[idx, 0]
+    pick = np.argsort(-jaw)[:n]
+    rows = []
+    for k in sorted(pick):
+        i = idx[k]
+        cx, cy, s = tracking.crop[i][:3]
+        x0, y0 = int(cx - 0.25 * s), int(cy + 0.05 * s)
+        w = int(0.5 * s)
+        cells = [reals[k]] + [o[k] for _, o, _, _ in sheet]
+        row = [cv2.resize(c[y0 : y0 + w // 2, x0 : x0 + w], (512, 256), interpolation=cv2.INTER_NEAREST) for c in cells]
+        rows.append(np.concatenate(row, axis=1))
+    img = np.concatenate(rows, axis=0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,241 @@
+"""Mouth detail copied from the actor's own frames (issue 21).
+
+The neural renderer gets the mouth's shape, shading and timing right but draws teeth, tongue and
+lip creases as a smear: at 128 px with a few minutes of adaptation it cannot learn them. A
+mesh-warped copy of the training frame nearest in expression keeps them (it is the actor's real
+mouth, moved onto the target's mesh) but gets the shape of the opening less right. So the two
+are split by frequency, as reference-guided renderers do with learned features:
+
+    out = low(render, sigma) + sum_k w_k * high(warp(ref_k -> target mesh), sigma)     inside the mouth
+
+``render`` is the neural crop upsampled to the detail resolution, which is the footage's own pixel
+density (the crop box's size in frame pixels, capped): the references are cut from the frames at
+that density, so the detail is the actor's, not an upscaler's. The k references are the training
+frames nearest in the named controls, weighted by a soft-min of their distance so the mix moves
+smoothly when the nearest frame changes (a hard switch flickers).
+
+``DetailedRenderer`` wraps any crop renderer with it, so export, eval and the editor use it
+unchanged (it reports the detail resolution as its own).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+import cv2
+import numpy as np
+import torch
+
+from dubstudio.rendering.crop_io import extract_crop
+from dubstudio.rendering.rasterizer import Fragments, crop_vertices, interpolate, rasterize_frames
+from dubstudio.tracking.crops import MASK_MOUTH
+
+__all__ = ["DetailSettings", "ReferenceBank", "DetailedRenderer", "detail_resolution", "warp_to", "fuse"]
+
+
+@dataclass(frozen=True)
+class DetailSettings:
+    """Chosen on talk_c and talk_b (BENCHMARKS.md, "Mouth detail"); talk_long and talk_d held out."""
+
+    k: int = 2  # references per frame
+    sigma: float = 1.5  # band split, in the neural render's pixels
+    softness: float = 0.2  # soft-min temperature, x the median distance between neighbouring references
+    feather: float = 0.01  # the detail fades in over this share of the crop from the mask's edge
+    grow: float = 0.02  # the mouth mask grown by this share of the crop (the lips' outer edge is in the detail)
+    low_mix: float = 0.0  # share of the low band taken from the references instead of the render
+    max_resolution: int = 512  # detail crops never larger than this (memory, time)
+    min_scale: float = 1.0  # never below the render's own resolution
+    bank_size: int = 200  # frames kept as references (spread over the expressions)
+
+
+def detail_resolution(tracking, base: int, settings: DetailSettings) -> int:
+    """The footage's own pixel density for the crop: the median crop box size in frame pixels,
+    between ``base`` x min_scale and max_resolution, rounded to 8."""
+    sizes = np.asarray(tracking.crop)[np.asarray(tracking.has_face, bool), 2]
+    px = float(np.median(sizes)) if sizes.size else float(base)
+    r = int(np.clip(px, base * settings.min_scale, settings.max_resolution))
+    return max(base, int(round(r / 8.0)) * 8)
+
+
+def _one(frags: Fragments, b: int) -> Fragments:
+    return Fragments(frags.face_id[b : b + 1], frags.bary[b : b + 1], frags.depth[b : b + 1], frags.triangles)
+
+
+def warp_to(frags: Fragments, b: int, src_verts: np.ndarray, src_crop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``src_crop`` resampled onto frame ``b`` of ``frags`` (the target mesh, same crop size):
+    each covered target pixel looks up the same surface point in the source crop. Returns the
+    warped crop (float32) and the (R, R) bool coverage."""
+    one = _one(frags, b)
+    corner = torch.as_tensor(src_verts[:, :2][frags.triangles.numpy()], dtype=torch.float32)  # (F, 3, 2)
+    pos = interpolate(one, corner, background=np.nan)[0].numpy()
+    cover = np.isfinite(pos[..., 0])
+    r = src_crop.shape[0]
+    yy, xx = np.mgrid[0:r, 0:r].astype(np.float32)
+    mapx = np.where(cover, pos[..., 0] - 0.5, xx).astype(np.float32)
+    mapy = np.where(cover, pos[..., 1] - 0.5, yy).astype(np.float32)
+    out = cv2.remap(src_crop, mapx, mapy, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return out.astype(np.float32), cover
+
+
+def _blur(img: np.ndarray, sigma: float) -> np.ndarray:
+    return cv2.GaussianBlur(img, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REPLICATE)
+
+
+def fuse(render: np.ndarray, refs: Sequence[np.ndarray], weights: Sequence[float], mask: np.ndarray, sigma: float,
+         low_mix: float = 0.0) -> np.ndarray:
+    """Low band of ``render`` plus the weighted high band of ``refs`` where ``mask`` (float 0..1);
+    ``low_mix`` of the low band from the references too."""
+    r = render.astype(np.float32)
+    ref = np.zeros_like(r)
+    for x, w in zip(refs, weights):
+        ref += float(w) * x
+    low_ref = _blur(ref, sigma)
+    out = (1 - low_mix) * _blur(r, sigma) + low_mix * low_ref + (ref - low_ref)
+    m = mask[..., None].astype(np.float32)
+    return np.clip(r * (1 - m) + out * m + 0.5, 0, 255).astype(np.uint8)
+
+
+class ReferenceBank:
+    """Crops of training frames at the detail resolution, with their controls and vertices.
+
+    Up to ``settings.bank_size`` frames, chosen to spread over the expressions (farthest-point
+    sampling in the named controls), decoded in one sequential pass."""
+
+    def __init__(self, tracking, reader, train: Sequence[int], resolution: int, settings: DetailSettings, model=None) -> None:
+        self.tracking = tracking
+        self.resolution = int(resolution)
+        self.settings = settings
+        self.model = model or tracking.model()
+        cand = np.array(sorted({int(i) for i in train if 0 <= int(i) < tracking.n_frames and tracking.has_face[int(i)]}), np.int64)
+        if cand.size == 0:
+            from dubstudio.core.errors import NoFaceError
+
+            raise NoFaceError("no training frame has a face to take mouth detail from.")
+        self.frames = self._spread(cand, settings.bank_size)
+        self.controls = np.asarray(tracking.controls, np.float64)[self.frames]
+        self.crops = self._decode(reader)
+        self.verts = [crop_vertices(tracking, int(i), self.resolution, None, self.model) for i in self.frames]
+        d = np.sqrt(((self.controls[:, None] - self.controls[None]) ** 2).sum(-1))
+        np.fill_diagonal(d, np.inf)
+        nn = d.min(1)
+        self.scale = float(np.median(nn[np.isfinite(nn)])) if np.isfinite(nn).any() else 1.0
+        self.scale = max(self.scale, 1e-3)
+
+    def _spread(self, cand: np.ndarray, n: int) -> np.ndarray:
+        if len(cand) <= n:
+            return cand
+        c = np.asarray(self.tracking.controls, np.float64)[cand]
+        chosen = [int(np.argmax(c[:, 0]))]  # start from the widest jaw: open mouths are the rare ones
+        d = ((c - c[chosen[0]]) ** 2).sum(1)
+        for _ in range(n - 1):
+            j = int(np.argmax(d))
+            chosen.append(j)
+            d = np.minimum(d, ((c - c[j]) ** 2).sum(1))
+        return np.sort(cand[chosen])
+
+    def _decode(self, reader) -> np.ndarray:
+        out = np.empty((len(self.frames), self.resolution, self.resolution, 3), np.uint8)
+        pos = {int(f): k for k, f in enumerate(self.frames)}
+        it = getattr(reader, "iter_frames", None)
+        if it is None:
+            for f, k in pos.items():
+                out[k] = extract_crop(reader.frame(f), self.tracking.crop[f], self.resolution)
+            return out
+        for i, rgb in it(int(self.frames[0]), int(self.frames[-1]) + 1):
+            k = pos.get(int(i))
+            if k is not None:
+                out[k] = extract_crop(rgb, self.tracking.crop[i], self.resolution)
+        return out
+
+    def nearest(self, controls: np.ndarray, k: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(n, k) bank positions and soft-min weights for (n, C) controls."""
+        k = max(1, min(k or self.settings.k, len(self.frames)))
+        d2 = ((np.asarray(controls, np.float64)[:, None] - self.controls[None]) ** 2).sum(-1)
+        idx = np.argsort(d2, axis=1)[:, :k]
+        d = np.sqrt(np.take_along_axis(d2, idx, 1))
+        t = max(self.settings.softness * self.scale, 1e-6)
+        w = np.exp(-((d ** 2 - d[:, :1] ** 2) / (2 * t * t)))
+        return idx, w / w.sum(1, keepdims=True)
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(repr((self.resolution, self.frames.tolist(), asdict(self.settings))).encode()).hexdigest()[:16]
+
+
+class DetailedRenderer:
+    """A crop renderer at the footage's pixel density: ``base`` renders the mouth's shape, the
+    bank lends its detail (see the module docstring). Same interface as ``base``."""
+
+    def __init__(self, base, bank: ReferenceBank) -> None:
+        self.base = base
+        self.bank = bank
+        self.resolution = bank.resolution
+        self.settings = bank.settings
+        self._scale = bank.resolution / float(base.resolution)
+
+    @classmethod
+    def over(cls, base, reader, train: Sequence[int], settings: DetailSettings | None = None) -> DetailedRenderer:
+        settings = settings or DetailSettings()
+        r = detail_resolution(base.tracking, int(base.resolution), settings)
+        return cls(base, ReferenceBank(base.tracking, reader, train, r, settings))
+
+    @property
+    def tracking(self):
+        return self.base.tracking
+
+    @tracking.setter
+    def tracking(self, value) -> None:  # the editor hands in its latest corrections
+        self.base.tracking = value
+        self.bank.tracking = value
+
+    @property
+    def info(self) -> dict:
+        return {**getattr(self.base, "info", {}), "mouth_detail": {"resolution": self.resolution, "references": len(self.bank.frames)}}
+
+    def fingerprint(self) -> str:
+        fp = getattr(self.base, "fingerprint", None)
+        return hashlib.sha256(f"detail:{fp() if fp else ''}:{self.bank.fingerprint()}".encode()).hexdigest()
+
+    def close(self) -> None:
+        close = getattr(self.base, "close", None)
+        if close is not None:
+            close()
+
+    def render_crops(self, indices, controls: np.ndarray | None = None, mel: np.ndarray | None = None,
+                     return_masks: bool = False, shot_controls: np.ndarray | None = None, **kw):
+        from dubstudio.rendering.render_job import render_with_masks
+
+        idx = [int(i) for i in np.atleast_1d(indices)]
+        n, r = len(idx), self.resolution
+        crops, gen = render_with_masks(self.base, idx, controls, mel, shot_controls)
+        if gen is None:
+            gen = np.ones(crops.shape[:3], bool)
+        ctrl = (np.asarray(self.tracking.controls, np.float64)[idx] if controls is None
+                else np.broadcast_to(np.asarray(controls, np.float64), (n, self.tracking.controls.shape[1])))
+        fr = rasterize_frames(self.tracking, idx, r, controls=ctrl, model=self.bank.model)
+        mouth = (fr.regions.numpy() == MASK_MOUTH)
+        g_px = int(round(self.settings.grow * r))
+        if g_px > 0:
+            kern = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * g_px + 1, 2 * g_px + 1))
+            mouth = np.stack([cv2.dilate(m.astype(np.uint8), kern) > 0 for m in mouth])
+        st = self.settings
+        refs, weights = self.bank.nearest(ctrl)
+        sigma = self.settings.sigma * self._scale
+        feather = max(1.0, self.settings.feather * r)
+        out = np.empty((n, r, r, 3), np.uint8)
+        masks = np.empty((n, r, r), bool)
+        for b in range(n):
+            up = cv2.resize(crops[b], (r, r), interpolation=cv2.INTER_CUBIC)
+            g = cv2.resize(gen[b].astype(np.uint8), (r, r), interpolation=cv2.INTER_NEAREST) > 0
+            masks[b] = g
+            m = mouth[b] & g
+            if not m.any():
+                out[b] = up
+                continue
+            warped = [warp_to(fr.fragments, b, self.bank.verts[j], self.bank.crops[j]) for j in refs[b]]
+            cover = np.logical_and.reduce([c for _, c in warped])
+            inside = m & cover
+            soft = np.minimum(cv2.distanceTransform(inside.astype(np.uint8), cv2.DIST_L2, 3) / feather, 1.0)  # fades in from the edge
+            out[b] = fuse(up, [x for x, _ in warped], weights[b], soft, sigma, st.low_mix)
+        return (out, masks) if return_masks else out

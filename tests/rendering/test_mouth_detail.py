@@ -1,0 +1,143 @@
+"""Mouth detail from the actor's own frames (issue 21): the band split, the warp, the bank, and a
+soft renderer made sharp again on real footage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from dubstudio.eval.metrics import masked_psnr
+from dubstudio.io.video import VideoReader
+from dubstudio.project.store import Project
+from dubstudio.rendering.crop_io import extract_crop
+from dubstudio.rendering.mouth_detail import (DetailedRenderer, DetailSettings, ReferenceBank, detail_resolution, fuse,
+                                              warp_to)
+from dubstudio.rendering.rasterizer import crop_vertices, rasterize_frames
+from dubstudio.tracking.crops import MASK_MOUTH
+from dubstudio.tracking.track import track
+
+
+def _grad(img: np.ndarray, mask: np.ndarray) -> float:
+    g = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return float(np.hypot(cv2.Sobel(g, cv2.CV_32F, 1, 0), cv2.Sobel(g, cv2.CV_32F, 0, 1))[mask].mean())
+
+
+# -- the band split --------------------------------------------------------------------------------
+
+
+def test_fuse_takes_the_low_band_from_the_render_and_the_detail_from_the_reference():
+    rng = np.random.default_rng(0)
+    truth = np.clip(rng.normal(128, 40, (64, 64, 3)), 0, 255).astype(np.float32)
+    truth = cv2.GaussianBlur(truth, (0, 0), 0.7)
+    soft = cv2.GaussianBlur(truth, (0, 0), 3.0)  # a renderer that lost the detail
+    mask = np.zeros((64, 64), np.float32)
+    mask[16:48, 16:48] = 1.0
+    out = fuse(soft, [truth], [1.0], mask, sigma=3.0)
+    inside = mask > 0
+    err_soft = np.abs(soft[inside] - truth[inside]).mean()
+    err_out = np.abs(out[inside].astype(np.float32) - truth[inside]).mean()
+    assert err_out < 0.5 * err_soft
+    assert np.array_equal(out[~inside], np.clip(soft[~inside] + 0.5, 0, 255).astype(np.uint8))  # untouched outside
+    # a reference of another colour lends its detail, not its colour
+    tinted = truth + 60.0
+    out2 = fuse(soft, [tinted], [1.0], mask, sigma=3.0).astype(np.float32)
+    assert abs(out2[inside].mean() - soft[inside].mean()) < 2.0
+    # low_mix 1 takes the colour too
+    out3 = fuse(soft, [tinted], [1.0], mask, sigma=3.0, low_mix=1.0).astype(np.float32)
+    assert out3[inside].mean() > soft[inside].mean() + 40
+
+
+# -- on a real shot --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shot(media: Path, tmp_path_factory):
+    """talk_b tracked once per session (the same project as test_composite_render's)."""
+    clip = media / "talk_b.mp4"
+    project = Project.create(tmp_path_factory.getbasetemp() / "shared_talk_b", clip)
+    tracking, _ = track(clip, project)
+    return project, tracking, clip
+
+
+class SoftCrops:
+    """A renderer that gets the mouth right but soft: the real 128 px crop, blurred (sigma 1.5 px)."""
+
+    resolution = 128
+
+    def __init__(self, tracking, clip: Path) -> None:
+        self.tracking, self.clip = tracking, clip
+
+    def render_crops(self, indices, controls=None):
+        with VideoReader(self.clip) as r:
+            return np.stack([cv2.GaussianBlur(extract_crop(r.frame(int(i)), self.tracking.crop[int(i)], 128), (0, 0), 1.5)
+                             for i in indices])
+
+
+@pytest.mark.media
+def test_warp_onto_its_own_mesh_is_the_crop(shot):
+    project, tracking, clip = shot
+    r = 256
+    with VideoReader(clip) as rd:
+        crop = extract_crop(rd.frame(120), tracking.crop[120], r)
+    fr = rasterize_frames(tracking, [120], r)
+    out, cover = warp_to(fr.fragments, 0, crop_vertices(tracking, 120, r), crop)
+    assert cover.mean() > 0.2
+    assert np.abs(out[cover] - crop[cover].astype(np.float32)).mean() < 1.0
+
+
+@pytest.mark.media
+def test_detail_resolution_follows_the_footage(shot):
+    _, tracking, _ = shot
+    box = float(np.median(np.asarray(tracking.crop)[:, 2]))
+    r = detail_resolution(tracking, 128, DetailSettings())
+    assert abs(r - box) <= 8 and r % 8 == 0
+    assert detail_resolution(tracking, 128, DetailSettings(max_resolution=160)) == 160
+    assert detail_resolution(tracking, 512, DetailSettings()) == 512  # never below the render's own
+
+
+@pytest.mark.media
+def test_bank_spreads_over_the_expressions(shot):
+    _, tracking, clip = shot
+    with VideoReader(clip) as rd:
+        bank = ReferenceBank(tracking, rd, range(0, 100), 64, DetailSettings(bank_size=10))
+    assert len(bank.frames) == 10 and bank.crops.shape == (10, 64, 64, 3)
+    jaw = np.asarray(tracking.controls)[:100, 0]
+    assert int(np.argmax(jaw)) in bank.frames.tolist()  # the widest opening is kept
+    assert bank.crops.std() > 10  # decoded, not blank
+    idx, w = bank.nearest(np.asarray(tracking.controls)[[150, 160]], k=3)
+    assert idx.shape == (2, 3) and np.allclose(w.sum(1), 1.0) and (w[:, 0] >= w[:, 1]).all()
+
+
+@pytest.mark.media
+def test_a_soft_renderer_gets_its_mouth_detail_back(shot):
+    """Held-out frames (150:170) of a renderer as soft as a 1.5 px blur, with detail from frames 0:100."""
+    _, tracking, clip = shot
+    base = SoftCrops(tracking, clip)
+    with VideoReader(clip) as rd:
+        det = DetailedRenderer.over(base, rd, range(0, 100))
+    r = det.resolution
+    assert r > base.resolution
+    idx = list(range(150, 170))
+    out, gen = det.render_crops(idx, return_masks=True)
+    assert out.shape == (len(idx), r, r, 3) and gen.shape == (len(idx), r, r) and gen.all()
+    mouth = rasterize_frames(tracking, idx, r).regions.numpy() == MASK_MOUTH
+    with VideoReader(clip) as rd:
+        real = [extract_crop(rd.frame(i), tracking.crop[i], r) for i in idx]
+    soft = [cv2.resize(c, (r, r), interpolation=cv2.INTER_CUBIC) for c in base.render_crops(idx)]
+    ratio_soft = np.median([_grad(s, m) / _grad(a, m) for s, a, m in zip(soft, real, mouth)])
+    ratio_det = np.median([_grad(o, m) / _grad(a, m) for o, a, m in zip(out, real, mouth)])
+    assert ratio_soft < 0.5  # the soft renderer really is soft (at the footage's density)
+    assert ratio_soft + 0.3 < ratio_det < 1.15, (ratio_soft, ratio_det)  # most detail back, none invented
+    psnr_soft = np.median([masked_psnr(s, a, m) for s, a, m in zip(soft, real, mouth)])
+    psnr_det = np.median([masked_psnr(o, a, m) for o, a, m in zip(out, real, mouth)])
+    assert psnr_det > psnr_soft - 0.5, (psnr_soft, psnr_det)
+    # away from the mouth the render is only upsampled
+    away = ~(cv2.dilate(mouth.any(0).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0)
+    assert np.abs(out[0][away].astype(int) - soft[0][away].astype(int)).max() <= 1
+    # the fingerprint names the references (a resumed export must not mix two)
+    with VideoReader(clip) as rd:
+        other = DetailedRenderer.over(base, rd, range(0, 90))
+    assert other.fingerprint() != det.fingerprint()
