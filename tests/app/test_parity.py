@@ -157,3 +157,19 @@ def test_a_dub_request_from_the_cli_equals_the_editors(tmp_path):
     cli = dub_request(parse(["dub", "--project", project, "--dubber", clip, "--offset", 2, "--dubber-sync", 0.12]))
     editor = DubRequest(project, dubber=clip, offset=2.0, dubber_sync=0.12)
     assert cli == editor  # --dubber-sync parsed to seconds, as the dialog gives them
+
+
+def test_the_cuda_preset_is_the_default_on_a_gpu_from_scratch():
+    import pytest
+
+    from dubstudio.app.adapt import train_config
+    from dubstudio.core.errors import DubStudioError
+
+    cpu, gpu = train_config(device="cpu"), train_config(device="cuda:0")
+    assert cpu.resolution == 128 and cpu.w_vgg == 0.0
+    assert gpu.resolution == 256 and gpu.w_vgg > 0 and gpu.vgg_region == "mouth" and gpu.w_adv > 0
+    assert gpu.generator.width > cpu.generator.width
+    assert train_config(config_file="cuda") == gpu  # by name on any device
+    assert train_config({"w_vgg": 0.3}, device="cuda").resolution == 128  # a user's own settings win
+    with pytest.raises(DubStudioError, match="presets: cuda"):
+        train_config(config_file="fast")
