@@ -166,21 +166,13 @@ def contact_sheet(original: Path, export: Path, tracking, env: np.ndarray, silen
 
 
 def run_case(work: Path, case: str, spec: dict, steps: int, prior: Path | None, generic_dir: Path | None, detail: float | None = None,
-             suffix: str = "", use_generic: bool = True, choose: bool = False) -> dict:
-    from dubstudio.driving.audio2expr_train import as_audio, drive_project_from_audio
+             suffix: str = "", use_generic: bool = True, choose: bool = False, mouth_detail: tuple[str, ...] = ("on",)) -> dict:
+    from dubstudio.driving.audio2expr_train import drive_project_from_audio
     from dubstudio.app.dub import apply_dub
     from dubstudio.driving.dub import drive_from_dubber
     from dubstudio.shot.curve_store import CurveStore
     from dubstudio.shot.curves import load_curves
-    from dubstudio.export.audio_track import AudioRequest
-    from dubstudio.export.job import ExportSettings, export_shot
-    from dubstudio.export.mark import detect
-    from dubstudio.export.verify import check
-    from dubstudio.rendering.composite import CompositeSettings
-    from dubstudio.rendering.render_job import RenderSettings
     from dubstudio.shot.tracking import load_tracking
-    from dubstudio.rendering.renderer import ActorRenderer
-    from dubstudio.core.controls import JAW
     from dubstudio.training.trainer import adapt
 
     clip = spec["clip"]
@@ -216,9 +208,38 @@ def run_case(work: Path, case: str, spec: dict, steps: int, prior: Path | None, 
                         "mode": d.adaptation.get("mode")}
     res["drive"]["wall_s"] = round(time.perf_counter() - t0, 1)
 
+    exports = {}
+    for md in mouth_detail:
+        tag = suffix + ("" if len(mouth_detail) == 1 else f"_detail-{md}")
+        r = res if len(mouth_detail) == 1 else res.setdefault("mouth_detail", {}).setdefault(md, {})
+        exports[md] = _export_and_measure(work, case, spec, p, t, ad, audio_path, detail, tag, md == "on", r)
+    if len(mouth_detail) > 1:
+        res["open_sheet"] = str(open_sheet(p.check_video(), exports, _final_jaw(p, t), t, work / "sheets" / f"{case}{suffix}_open.png"))
+    return res
+
+
+def _export_and_measure(work: Path, case: str, spec: dict, p: Project, t, ad, audio_path: Path, detail, suffix: str,
+                        mouth_detail: bool, res: dict) -> Path:
+    from dubstudio.driving.audio2expr_train import as_audio
+    from dubstudio.export.audio_track import AudioRequest
+    from dubstudio.export.job import ExportSettings, export_shot
+    from dubstudio.export.mark import detect
+    from dubstudio.export.verify import check
+    from dubstudio.rendering.composite import CompositeSettings
+    from dubstudio.rendering.render_job import RenderSettings
+    from dubstudio.shot.tracking import load_tracking
+    from dubstudio.rendering.renderer import ActorRenderer
+    from dubstudio.core.controls import JAW
+
     out = work / "exports" / f"{case}{suffix}.mp4"
     out.parent.mkdir(parents=True, exist_ok=True)
     renderer = ActorRenderer.load(p, "cpu", actor=ad.path)
+    if mouth_detail:  # as the product's export opens it: references from the whole shot
+        from dubstudio.io.video import VideoReader
+        from dubstudio.rendering.mouth_detail import DetailedRenderer
+
+        with VideoReader(p.check_video()) as rd:
+            renderer = DetailedRenderer.over(renderer, rd, range(t.n_frames))
     render = RenderSettings() if detail is None else RenderSettings(composite=CompositeSettings(detail=detail))
     settings = ExportSettings(audio=AudioRequest(mode="file", path=audio_path, offset_s=0.0, policy=spec["policy"]), render=render)
     t0 = time.perf_counter()
@@ -245,7 +266,29 @@ def run_case(work: Path, case: str, spec: dict, steps: int, prior: Path | None, 
         src = lipsync(dt.controls[:, JAW], as_audio(dp.check_video()), dt.fps, dt.has_face)
         res["dubber_own"] = {k: v for k, v in src.items() if not k.startswith("_")}
     res["sheet"] = str(contact_sheet(p.check_video(), out, t, ls["_env"], ls["_silent"], work / "sheets" / f"{case}{suffix}.png"))
-    return res
+    return out
+
+
+def open_sheet(original: Path, exports: dict, jaw: np.ndarray, tracking, out: Path, k: int = 5) -> Path:
+    """The k most open driven frames: original | each export (mouth box, 2x), one row per frame."""
+    import cv2
+
+    from dubstudio.io.video import VideoReader
+
+    idx = [int(i) for i in np.argsort(-np.where(tracking.has_face, jaw, -np.inf))[:k]]
+    rows = []
+    for i in sorted(idx):
+        cx, cy, s = (float(v) for v in tracking.crop[i][:3])
+        x0, y0, w = int(cx - 0.25 * s), int(cy + 0.02 * s), int(0.5 * s)
+        cells = []
+        for path in (original, *exports.values()):
+            with VideoReader(path) as rd:
+                f = rd.frame(i)
+            cells.append(cv2.resize(f[y0 : y0 + w // 2, x0 : x0 + w], (512, 256), interpolation=cv2.INTER_LANCZOS4))
+        rows.append(np.concatenate(cells, axis=1))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(out), cv2.cvtColor(np.concatenate(rows, axis=0), cv2.COLOR_RGB2BGR))
+    return out
 
 
 def _final_jaw(p: Project, t) -> np.ndarray:
@@ -269,6 +312,8 @@ def main() -> int:
     ap.add_argument("--seed-projects", type=Path, help="copy tracked projects from here (folders named by clip) on first use")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--detail", type=float, help="the composite's detail pass, 0..1 (default: the product's default)")
+    ap.add_argument("--mouth-detail", default="on", help="on, off, or off,on: both exports of one dub, measured "
+                    "alike, and a sheet of the most open frames (original | off | on)")
     ap.add_argument("--exports-suffix", default="", help="added to export/re-track names, to keep two variants apart")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -281,7 +326,7 @@ def main() -> int:
     rows = []
     for case in args.cases.split(","):
         r = run_case(args.work, case, CASES[case], args.steps, args.prior, args.generic_dir, args.detail, args.exports_suffix,
-                     use_generic=not args.no_generic, choose=args.choose)
+                     use_generic=not args.no_generic, choose=args.choose, mouth_detail=tuple(args.mouth_detail.split(",")))
         print(json.dumps(r), file=sys.stderr)
         rows.append(r)
     print(json.dumps({"bench": "lipsync_export", "machine": f"{platform.machine()} {os.cpu_count()} cores",

@@ -59,20 +59,23 @@ def detail_resolution(tracking, base: int, settings: DetailSettings) -> int:
     return max(base, int(round(r / 8.0)) * 8)
 
 
-def _one(frags: Fragments, b: int) -> Fragments:
-    return Fragments(frags.face_id[b : b + 1], frags.bary[b : b + 1], frags.depth[b : b + 1], frags.triangles)
+def _window(frags: Fragments, b: int, box: tuple[int, int, int, int] | None) -> Fragments:
+    y0, y1, x0, x1 = box if box is not None else (0, frags.resolution, 0, frags.resolution)
+    return Fragments(frags.face_id[b : b + 1, y0:y1, x0:x1], frags.bary[b : b + 1, y0:y1, x0:x1],
+                     frags.depth[b : b + 1, y0:y1, x0:x1], frags.triangles)
 
 
-def warp_to(frags: Fragments, b: int, src_verts: np.ndarray, src_crop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def warp_to(frags: Fragments, b: int, src_verts: np.ndarray, src_crop: np.ndarray,
+            box: tuple[int, int, int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``src_crop`` resampled onto frame ``b`` of ``frags`` (the target mesh, same crop size):
     each covered target pixel looks up the same surface point in the source crop. Returns the
-    warped crop (float32) and the (R, R) bool coverage."""
-    one = _one(frags, b)
+    warped crop (float32) and its bool coverage, both only inside ``box`` (y0, y1, x0, x1) when given."""
+    one = _window(frags, b, box)
     corner = torch.as_tensor(src_verts[:, :2][frags.triangles.numpy()], dtype=torch.float32)  # (F, 3, 2)
     pos = interpolate(one, corner, background=np.nan)[0].numpy()
     cover = np.isfinite(pos[..., 0])
-    r = src_crop.shape[0]
-    yy, xx = np.mgrid[0:r, 0:r].astype(np.float32)
+    y0, x0 = (box[0], box[2]) if box is not None else (0, 0)
+    yy, xx = np.mgrid[y0 : y0 + pos.shape[0], x0 : x0 + pos.shape[1]].astype(np.float32)
     mapx = np.where(cover, pos[..., 0] - 0.5, xx).astype(np.float32)
     mapy = np.where(cover, pos[..., 1] - 0.5, yy).astype(np.float32)
     out = cv2.remap(src_crop, mapx, mapy, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -180,6 +183,11 @@ class DetailedRenderer:
         r = detail_resolution(base.tracking, int(base.resolution), settings)
         return cls(base, ReferenceBank(base.tracking, reader, train, r, settings))
 
+    def __getattr__(self, name: str):  # the rest of the base renderer's interface (project, mel_windows, ...)
+        if name in ("base", "bank"):
+            raise AttributeError(name)
+        return getattr(self.base, name)
+
     @property
     def tracking(self):
         return self.base.tracking
@@ -233,9 +241,15 @@ class DetailedRenderer:
             if not m.any():
                 out[b] = up
                 continue
-            warped = [warp_to(fr.fragments, b, self.bank.verts[j], self.bank.crops[j]) for j in refs[b]]
+            # only the mouth's box (with room for the blur) is worked on: the rest is the render
+            ys, xs = np.nonzero(m)
+            pad = int(np.ceil(4 * sigma)) + 2  # the Gaussian kernel's reach
+            box = (max(0, ys.min() - pad), min(r, ys.max() + pad + 1), max(0, xs.min() - pad), min(r, xs.max() + pad + 1))
+            y0, y1, x0, x1 = box
+            warped = [warp_to(fr.fragments, b, self.bank.verts[j], self.bank.crops[j], box) for j in refs[b]]
             cover = np.logical_and.reduce([c for _, c in warped])
-            inside = m & cover
+            inside = m[y0:y1, x0:x1] & cover
             soft = np.minimum(cv2.distanceTransform(inside.astype(np.uint8), cv2.DIST_L2, 3) / feather, 1.0)  # fades in from the edge
-            out[b] = fuse(up, [x for x, _ in warped], weights[b], soft, sigma, st.low_mix)
+            out[b] = up
+            out[b, y0:y1, x0:x1] = fuse(up[y0:y1, x0:x1], [x for x, _ in warped], weights[b], soft, sigma, st.low_mix)
         return (out, masks) if return_masks else out
