@@ -107,8 +107,12 @@ def test_bank_spreads_over_the_expressions(shot):
     jaw = np.asarray(tracking.controls)[:100, 0]
     assert int(np.argmax(jaw)) in bank.frames.tolist()  # the widest opening is kept
     assert bank.crops.std() > 10  # decoded, not blank
-    idx, w = bank.nearest(np.asarray(tracking.controls)[[150, 160]], k=3)
+    idx, w, d = bank.nearest(np.asarray(tracking.controls)[[150, 160]], k=3)
     assert idx.shape == (2, 3) and np.allclose(w.sum(1), 1.0) and (w[:, 0] >= w[:, 1]).all()
+    # a reference's own expression is at distance 0 (full trust); one far outside the shot's gets none
+    far = bank.controls[:1] + 10 * bank.scale * bank.settings.match_none
+    _, _, d2 = bank.nearest(np.concatenate([bank.controls[:1], far]))
+    assert d2[0] == 0 and np.array_equal(bank.trust(d2), [1.0, 0.0])
 
 
 @pytest.mark.media
