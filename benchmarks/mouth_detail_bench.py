@@ -32,24 +32,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dubstudio.core.paths import media_dir
 from dubstudio.project.store import Project
 
+sys.path.insert(0, str(Path(__file__).parent))
+from renderer_eval_bench import tracked  # noqa: E402  (the same tracked projects: --work/projects/<clip>)
+
 TOOLS = Path(__file__).resolve().parents[2] / "shared" / "tools"
-
-
-def tracked(work: Path, clip: str) -> Project:
-    from dubstudio.tracking.track import TrackSettings, track
-
-    root = work / "projects" / clip
-    video = media_dir() / f"{clip}.mp4"
-    if (root / "project.json").is_file():
-        p = Project.open(root)
-        if p.stage_record("track"):
-            return p
-    p = Project.create(root, video)
-    track(video, p, TrackSettings())
-    return p
 
 
 def adapted(p: Project, train: range, steps: int, device: str = "cpu", preset: str | None = None) -> tuple[Path, dict | None]:

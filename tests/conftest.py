@@ -53,3 +53,16 @@ def make_clip(tmp_path: Path) -> Callable[..., Path]:
         return write_clip(tmp_path / name, frames, **kw)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def talk_b_shot(media: Path, tmp_path_factory):
+    """(project, tracking, clip): talk_b tracked once per session, shared by the modules that
+    composite, evaluate or add detail on a real shot."""
+    from dubstudio.project.store import Project
+    from dubstudio.tracking.track import track
+
+    clip = media / "talk_b.mp4"
+    project = Project.create(tmp_path_factory.getbasetemp() / "shared_talk_b", clip)
+    tracking, _ = track(clip, project)
+    return project, tracking, clip

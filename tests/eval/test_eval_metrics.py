@@ -6,7 +6,6 @@ import argparse
 import json
 import math
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,10 +14,8 @@ from dubstudio.core.errors import DubStudioError
 from dubstudio.eval.copy_baseline import CopyBaseline, mouth_masks, nearest_frames, warp_crop
 from dubstudio.eval.metrics import LpipsScorer, masked_psnr, psnr, ssim, summarise
 from dubstudio.eval.selfreenact import EvalSettings, evaluate
-from dubstudio.project.store import Project
 from dubstudio.io.video import VideoReader
 from dubstudio.rendering.crop_io import extract_crop
-from dubstudio.tracking.track import track
 
 R = 256
 TRAIN, TEST = range(0, 100), range(172, 180)  # test frames where the copy baseline is not at its worst
@@ -99,12 +96,8 @@ def test_masked_lpips_when_available():
 
 
 @pytest.fixture(scope="module")
-def shot(media: Path, tmp_path_factory):
-    """talk_b tracked once per session (the project cache makes a second module's call instant)."""
-    clip = media / "talk_b.mp4"
-    project = Project.create(tmp_path_factory.getbasetemp() / "shared_talk_b", clip)
-    tracking, _ = track(clip, project)
-    return project, tracking, clip
+def shot(talk_b_shot):
+    return talk_b_shot
 
 
 class Perfect:

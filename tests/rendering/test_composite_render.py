@@ -11,14 +11,12 @@ import pytest
 
 from dubstudio.core.errors import DubStudioError
 from dubstudio.eval.metrics import masked_psnr, psnr
-from dubstudio.project.store import Project
 from dubstudio.io.video import VideoReader
 from dubstudio.rendering.background import BackgroundKeeper, BackgroundSettings, keep_background
 from dubstudio.rendering.composite import CompositeSettings, Compositor, blend_crop
 from dubstudio.rendering.crop_io import extract_crop
 from dubstudio.rendering.render_job import CropRenderer, RenderSettings, output_kind, render_range
 from dubstudio.core.controls import CONTROL_NAMES, JAW
-from dubstudio.tracking.track import track
 
 pytestmark = pytest.mark.media
 
@@ -26,12 +24,8 @@ R = 256
 
 
 @pytest.fixture(scope="module")
-def shot(media: Path, tmp_path_factory):
-    """talk_b tracked once per session (the project cache makes a second module's call instant)."""
-    clip = media / "talk_b.mp4"
-    project = Project.create(tmp_path_factory.getbasetemp() / "shared_talk_b", clip)
-    tracking, _ = track(clip, project)
-    return project, tracking, clip
+def shot(talk_b_shot):
+    return talk_b_shot
 
 
 class RealCrops:

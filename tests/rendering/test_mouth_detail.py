@@ -11,13 +11,11 @@ import pytest
 
 from dubstudio.eval.metrics import masked_psnr
 from dubstudio.io.video import VideoReader
-from dubstudio.project.store import Project
 from dubstudio.rendering.crop_io import extract_crop
 from dubstudio.rendering.mouth_detail import (DetailedRenderer, DetailSettings, ReferenceBank, detail_resolution, fuse,
                                               warp_to)
 from dubstudio.rendering.rasterizer import crop_vertices, rasterize_frames
 from dubstudio.tracking.crops import MASK_MOUTH
-from dubstudio.tracking.track import track
 
 
 def _grad(img: np.ndarray, mask: np.ndarray) -> float:
@@ -54,12 +52,8 @@ def test_fuse_takes_the_low_band_from_the_render_and_the_detail_from_the_referen
 
 
 @pytest.fixture(scope="module")
-def shot(media: Path, tmp_path_factory):
-    """talk_b tracked once per session (the same project as test_composite_render's)."""
-    clip = media / "talk_b.mp4"
-    project = Project.create(tmp_path_factory.getbasetemp() / "shared_talk_b", clip)
-    tracking, _ = track(clip, project)
-    return project, tracking, clip
+def shot(talk_b_shot):
+    return talk_b_shot
 
 
 class SoftCrops:
