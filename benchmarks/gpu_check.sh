@@ -37,4 +37,4 @@ TOOL=()
 "$PY" -c "import mediapipe" 2>/dev/null || TOOL=(--no-tool)
 nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv,noheader || true
 timeout 470 "$PY" benchmarks/mouth_detail_bench.py --clips "$CLIP" --device cuda --threads 8 \
-  --variants neural,detail,copy_warp --work "$([ -d .gpu/work ] && echo .gpu/work || echo /tmp/gpu_check)" --json "$OUT/gpu_check.json" --sheets "$OUT" "${TOOL[@]}"
+  --variants neural,detail,copy_warp --work "$([ -d .gpu/work ] && echo .gpu/work || echo /tmp/gpu_check)" --json "$OUT/gpu_check.json" --sheets "$OUT" ${TOOL[@]+"${TOOL[@]}"}
