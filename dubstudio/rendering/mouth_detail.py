@@ -12,7 +12,9 @@ are split by frequency, as reference-guided renderers do with learned features:
 density (the crop box's size in frame pixels, capped): the references are cut from the frames at
 that density, so the detail is the actor's, not an upscaler's. The k references are the training
 frames nearest in the named controls, weighted by a soft-min of their distance so the mix moves
-smoothly when the nearest frame changes (a hard switch flickers).
+smoothly when the nearest frame changes (a hard switch flickers). A target whose expression no
+reference comes close to keeps the render's own mouth (``DetailSettings.match_full``): a wrong
+mouth's teeth are worse than a smear.
 
 ``DetailedRenderer`` wraps any crop renderer with it, so export, eval and the editor use it
 unchanged (it reports the detail resolution as its own).
@@ -37,7 +39,8 @@ __all__ = ["DetailSettings", "ReferenceBank", "DetailedRenderer", "detail_resolu
 
 @dataclass(frozen=True)
 class DetailSettings:
-    """Chosen on talk_c and talk_b (BENCHMARKS.md, "Mouth detail"); talk_long and talk_d held out."""
+    """Chosen on talk_c and talk_b (BENCHMARKS.md, "Mouth detail"); talk_long held out, talk_d held
+    out of all but the trust rule."""
 
     k: int = 2  # references per frame
     sigma: float = 1.5  # band split, in the neural render's pixels
