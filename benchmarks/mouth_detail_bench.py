@@ -21,6 +21,7 @@ Projects are tracked and adapted into --work once and reused. One job at a time 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import platform
 import shutil
@@ -46,7 +47,8 @@ def adapted(p: Project, train: range, steps: int, device: str = "cpu", preset: s
     from dubstudio.training.trainer import adapt
 
     cfg = train_config(config_file=preset, device=device)
-    out = p.root / f"bench_actor_{train.start}_{train.stop}_{steps}_{cfg.resolution}.pt"
+    tag = "" if preset is None else "_" + hashlib.sha256(json.dumps(cfg.key_dict(), sort_keys=True, default=str).encode()).hexdigest()[:8]
+    out = p.root / f"bench_actor_{train.start}_{train.stop}_{steps}_{cfg.resolution}{tag}.pt"
     if out.is_file():
         return out, None
     t0 = time.perf_counter()
