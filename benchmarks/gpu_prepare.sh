@@ -5,6 +5,16 @@
 # .gpu/ is listed in .git/info/exclude: test footage and its tracking are never committed.
 #
 #   bash benchmarks/gpu_prepare.sh [CLIP]        then carry .gpu with the device call
+#
+# Size (measured 2026-12-06): .gpu is 44 MB (PyAV's wheel alone 36 MB), the repo 6 MB: one call
+# may carry 64 MiB. The perceptual weights (stlpips_pytorch: VGG 57 MB, AlexNet 9.5 MB, both needed:
+# the cuda preset's perceptual loss and the LPIPS measure) do not fit beside them. On the lent device
+# machine, plan three calls on one warm machine (files outside the repo stay while it is warm, 30 s
+# idle): 1) carry .gpu, install the wheels into /tmp/site and copy .gpu/media and .gpu/work to /tmp;
+# 2) carry the VGG weights (copied from .venv's site-packages into an excluded folder) to
+# /tmp/site/stlpips_pytorch/weights/vST0.0/; 3) the same with AlexNet's and the package's .py files,
+# then run gpu_check.sh. Without them the check still adapts (no perceptual term: LPIPS weights
+# missing is an error there) -- not yet tried on a GPU.
 set -euo pipefail
 CLIP=${1:-talk_c}
 grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
