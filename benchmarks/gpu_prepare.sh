@@ -13,8 +13,9 @@
 # idle): 1) carry .gpu, install the wheels into /tmp/site and copy .gpu/media and .gpu/work to /tmp;
 # 2) carry the VGG weights (copied from .venv's site-packages into an excluded folder) to
 # /tmp/site/stlpips_pytorch/weights/vST0.0/; 3) the same with AlexNet's and the package's .py files,
-# then run gpu_check.sh. Without them the check still adapts (no perceptual term: LPIPS weights
-# missing is an error there) -- not yet tried on a GPU.
+# then run gpu_check.sh. Without them the cuda preset's adaptation stops with the "perceptual
+# weights missing" message (a user's install has them: stlpips-pytorch is a dependency). Not yet
+# tried on a GPU.
 set -euo pipefail
 CLIP=${1:-talk_c}
 grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
