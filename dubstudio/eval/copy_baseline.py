@@ -18,7 +18,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-import cv2
 import numpy as np
 
 from dubstudio.rendering.crop_io import extract_crop
@@ -78,21 +77,13 @@ def mouth_masks(tracking, indices: Sequence[int], resolution: int, model=None) -
 def warp_crop(tracking, src: int, dst: int, src_crop: np.ndarray, model=None) -> np.ndarray:
     """``src_crop`` (frame ``src``) resampled onto frame ``dst``'s mesh in crop space; pixels off
     the mesh keep their position (identity map)."""
-    import torch
-
-    from dubstudio.rendering.rasterizer import crop_vertices, interpolate
+    from dubstudio.rendering.mouth_detail import warp_to
+    from dubstudio.rendering.rasterizer import crop_vertices
 
     model = model or tracking.model()
-    r = src_crop.shape[0]
-    frags, _ = _raster(tracking, [dst], r, model)
-    sv = crop_vertices(tracking, int(src), r, None, model)[:, :2]
-    corner = torch.as_tensor(sv[frags.triangles.numpy()], dtype=torch.float32)  # (F, 3, 2)
-    pos = interpolate(frags, corner, background=np.nan)[0].numpy()  # (R, R, 2) crop px, centres at +0.5
-    yy, xx = np.mgrid[0:r, 0:r].astype(np.float32)
-    off = ~np.isfinite(pos[..., 0])
-    mapx = np.where(off, xx, pos[..., 0] - 0.5).astype(np.float32)
-    mapy = np.where(off, yy, pos[..., 1] - 0.5).astype(np.float32)
-    return cv2.remap(src_crop, mapx, mapy, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    frags, _ = _raster(tracking, [dst], src_crop.shape[0], model)
+    warped, _ = warp_to(frags, 0, crop_vertices(tracking, int(src), src_crop.shape[0], None, model), src_crop)
+    return warped.astype(src_crop.dtype)
 
 
 class CopyBaseline:
