@@ -228,18 +228,14 @@ def _export_and_measure(work: Path, case: str, spec: dict, p: Project, t, ad, au
     from dubstudio.rendering.composite import CompositeSettings
     from dubstudio.rendering.render_job import RenderSettings
     from dubstudio.shot.tracking import load_tracking
-    from dubstudio.rendering.renderer import ActorRenderer
+    from dubstudio.app.renderer import RendererChoice, open_renderer
     from dubstudio.core.controls import JAW
+    from dubstudio.shot import Shot
 
     out = work / "exports" / f"{case}{suffix}.mp4"
     out.parent.mkdir(parents=True, exist_ok=True)
-    renderer = ActorRenderer.load(p, "cpu", actor=ad.path)
-    if mouth_detail:  # as the product's export opens it: references from the whole shot
-        from dubstudio.io.video import VideoReader
-        from dubstudio.rendering.mouth_detail import DetailedRenderer
-
-        with VideoReader(p.check_video()) as rd:
-            renderer = DetailedRenderer.over(renderer, rd, range(t.n_frames))
+    # opened as the export job opens it (with the detail: references from the whole shot)
+    renderer, _ = open_renderer(Shot.open(p.root), RendererChoice(checkpoint=Path(ad.path), device="cpu", mouth_detail=mouth_detail))
     render = RenderSettings() if detail is None else RenderSettings(composite=CompositeSettings(detail=detail))
     settings = ExportSettings(audio=AudioRequest(mode="file", path=audio_path, offset_s=0.0, policy=spec["policy"]), render=render)
     t0 = time.perf_counter()
