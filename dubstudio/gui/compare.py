@@ -45,8 +45,12 @@ class DubbedItem(QGraphicsItem):
         self._rect = QRectF()
         self.setZValue(0.5)  # over the frame, under the overlays
 
-    def set_image(self, image: QImage | None) -> None:
-        rect = QRectF() if image is None else QRectF(0, 0, image.width(), image.height())
+    def set_image(self, image: QImage | None, size: tuple[int, int] | None = None) -> None:
+        if image is None:
+            rect = QRectF()
+        else:  # drawn over the frame's size in image pixels (the image may be smaller: see gui/frames.py)
+            w, h = size if size is not None else (image.width(), image.height())
+            rect = QRectF(0, 0, w, h)
         if rect != self._rect:
             self.prepareGeometryChange()
             self._rect = rect
@@ -63,7 +67,8 @@ class DubbedItem(QGraphicsItem):
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
         if self.image is None:
             return
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, painter.worldTransform().m11() < 1.0)
+        scale = painter.worldTransform().m11() * self._rect.width() / max(1, self.image.width())
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, scale < 0.999)
         if self.clip_x is not None:
             painter.setClipRect(QRectF(self.clip_x, 0, max(0.0, self._rect.width() - self.clip_x), self._rect.height()))
         painter.drawImage(self._rect, self.image)
@@ -210,6 +215,7 @@ class CompareController(QObject):
         self.wipe_fraction = 0.5
         self.shown_final: int | None = None  # frame whose final dubbed image is on screen
         self.provider = DubbedFrames(s, device=services.device, parent=self)
+        self.provider.display_size = lambda: None if viewer.source is None else viewer.source.display_size
         # show what the export will make: the export dialog's skin-detail switch
         settings = services.settings
         self.provider.detail = lambda: 0.0 if str(settings.value("export/detail", "true")).lower() == "false" else 1.0
@@ -359,7 +365,7 @@ class CompareController(QObject):
         c = self._grey_cache
         if c is not None and c[0] == i and c[1] == self._revision:
             return c[2]
-        img = grey_dubbed(frame, self.session, i)
+        img = grey_dubbed(frame, self.session, i, self.viewer.source.size if self.viewer.source is not None else None)
         self._grey_cache = (i, self._revision, img)
         return img
 
@@ -381,7 +387,8 @@ class CompareController(QObject):
         final = True
         img = None
         if p.kind == "neural":
-            img = p.get(i)
+            patch = p.get(i)
+            img = None if patch is None else patch.over(v.frame_item.image)
             if img is None:
                 if i not in p.errors:
                     final = False
@@ -390,7 +397,7 @@ class CompareController(QObject):
         self._last_frame = i
         if img is None:
             img = self._grey(i, v.frame_item.image)  # the grey face, or a placeholder while rendering
-        self.dubbed_item.set_image(img)
+        self.dubbed_item.set_image(img, v.source.size)
         self._layout()
         v.viewport().update()
         if final:

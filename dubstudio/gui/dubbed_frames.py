@@ -8,6 +8,12 @@ emitted. The GUI thread never renders, decodes or waits. Without an adaptation
 (``kind == "grey"``) the dubbed side is the grey-face preview of the edited mesh composited
 on the frame (``grey_dubbed``, a few milliseconds, done where it is shown).
 
+A neural render is kept as a ``DubbedPatch``: what the render changed (the difference from the
+original frame inside the composite's box), scaled to the size the viewer shows frames at. The
+compare view lays it over the very image the viewer shows, so outside the face the two sides are
+the same pixels whatever path (decoder or display proxy) served the original, and the cache holds
+a face box per frame instead of a whole HD frame.
+
 Every cached image carries the generation of its frame; ``invalidate(start, stop)`` (curves or
 tracking changed there) bumps the generations of the frames whose render can change (a frame
 is rendered as the centre of a 3-frame window, so one frame either side too), so a render that
@@ -23,12 +29,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal
 from PySide6.QtGui import QImage, QPainter
 
 from dubstudio.core.errors import DubStudioError
-from dubstudio.gui.frames import FrameCache, to_qimage
+from dubstudio.gui.frames import FrameCache
 from dubstudio.gui.overlay_items import FaceDrawing
 
 log = logging.getLogger(__name__)
@@ -38,9 +45,10 @@ WINDOW_REACH = 1  # the renderer's window is 3 frames: a frame's render depends 
 PREFETCH = 2  # frames rendered ahead of the wanted one while idle
 
 
-def grey_dubbed(frame: QImage, session, i: int) -> QImage:
+def grey_dubbed(frame: QImage, session, i: int, size: tuple[int, int] | None = None) -> QImage:
     """The frame with the grey-face preview of the edited mesh composited on it (the dubbed
-    side when there is no neural renderer yet). Frames without a face come back unchanged."""
+    side when there is no neural renderer yet). Frames without a face come back unchanged.
+    ``size``: the frame's size in pixels when ``frame`` is a smaller display image."""
     s = session
     if s.tracking is None or s.geometry is None or not 0 <= i < s.tracking.n_frames or not s.tracking.has_face[i]:
         return frame
@@ -50,6 +58,9 @@ def grey_dubbed(frame: QImage, session, i: int) -> QImage:
     rgb32 = QImage.Format.Format_RGB32
     img = frame.copy() if frame.format() == rgb32 else frame.convertToFormat(rgb32)  # never paint on the cached frame
     p = QPainter(img)
+    if size is not None and (size[0], size[1]) != (img.width(), img.height()):
+        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+        p.scale(img.width() / size[0], img.height() / size[1])
     p.drawImage(d.grey_origin, d.grey)
     p.end()
     return img
@@ -113,6 +124,61 @@ def load_renderer(project_root: Path, device: str):
 
 
 _NO_MASK = object()  # a job that leaves the compositor's user mask as loaded
+PATCH_MARGIN = 4  # frame pixels around the changed box (the scaler's reach)
+
+
+@dataclass
+class DubbedPatch:
+    """A render as the change it makes to the shown frame: ``diff`` (h, w, 3 int16, RGB) to add
+    at (x, y) of an image of ``size`` (the viewer's decode size)."""
+
+    x: int
+    y: int
+    diff: np.ndarray
+    size: tuple[int, int]
+
+    def sizeInBytes(self) -> int:  # noqa: N802  (FrameCache counts QImage-like sizes)
+        return int(self.diff.nbytes) + 64
+
+    def over(self, base: QImage) -> QImage | None:
+        """``base`` (the viewer's image of the same frame) with the render applied; None when
+        ``base`` is not at this patch's size (a zoom in between)."""
+        if (base.width(), base.height()) != tuple(self.size):
+            return None
+        img = base.convertToFormat(QImage.Format.Format_RGB32)  # a copy: the shown frame stays untouched
+        if img is base or img.cacheKey() == base.cacheKey():
+            img = base.copy()
+        h, w = self.diff.shape[:2]
+        if h == 0 or w == 0:
+            return img
+        a = np.frombuffer(img.bits(), np.uint8, img.sizeInBytes()).reshape(img.height(), img.bytesPerLine() // 4, 4)
+        region = a[self.y : self.y + h, self.x : self.x + w, 2::-1]  # BGRA in memory -> RGB view
+        region[...] = np.clip(region.astype(np.int16) + self.diff, 0, 255).astype(np.uint8)
+        return img
+
+
+def dubbed_patch(original: np.ndarray, dubbed: np.ndarray, size: tuple[int, int] | None) -> DubbedPatch:
+    """The change ``dubbed`` makes to ``original`` (both HxWx3 uint8, full frame), scaled to
+    ``size`` (None: full size). Area scaling is linear, so the scaled change laid over the scaled
+    original is the scaled render, and zero stays exactly zero outside the box."""
+    H, W = original.shape[:2]
+    size = (W, H) if size is None else (int(size[0]), int(size[1]))
+    changed = np.any(original != dubbed, axis=2)
+    rows, cols = np.flatnonzero(changed.any(axis=1)), np.flatnonzero(changed.any(axis=0))
+    if rows.size == 0:
+        return DubbedPatch(0, 0, np.zeros((0, 0, 3), np.int16), size)
+    sx, sy = size[0] / W, size[1] / H
+    x0 = int(np.floor(max(0, cols[0] - PATCH_MARGIN) * sx))
+    x1 = int(np.ceil(min(W, cols[-1] + 1 + PATCH_MARGIN) * sx))
+    y0 = int(np.floor(max(0, rows[0] - PATCH_MARGIN) * sy))
+    y1 = int(np.ceil(min(H, rows[-1] + 1 + PATCH_MARGIN) * sy))
+    x1, y1 = min(x1, size[0]), min(y1, size[1])
+    X0, X1 = int(round(x0 / sx)), min(W, int(round(x1 / sx)))
+    Y0, Y1 = int(round(y0 / sy)), min(H, int(round(y1 / sy)))
+    diff = dubbed[Y0:Y1, X0:X1].astype(np.float32) - original[Y0:Y1, X0:X1].astype(np.float32)
+    if (x1 - x0, y1 - y0) != (X1 - X0, Y1 - Y0):
+        diff = cv2.resize(diff, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
+    return DubbedPatch(x0, y0, np.rint(diff).astype(np.int16), size)
 
 
 @dataclass
@@ -123,12 +189,13 @@ class _Job:
     window: dict[int, np.ndarray]
     user_mask: object = _NO_MASK  # a copy of the editor's mask layer (None: no edits)
     detail: float | None = None  # the composite's detail pass (None: the compositor's own)
+    size: tuple[int, int] | None = None  # the image's size on screen (None: the frame's)
 
 
 class _RenderThread(QThread):
     loaded = Signal(str)
     failed = Signal(str)
-    rendered = Signal(int, object, QImage)  # frame, key, image
+    rendered = Signal(int, object, object)  # frame, key, DubbedPatch
     frame_failed = Signal(int, str)
 
     def __init__(self, project_root: Path, device: str, loader: Callable) -> None:
@@ -186,8 +253,9 @@ class _RenderThread(QThread):
                         comp.user_mask = job.user_mask
                     if job.detail is not None and comp.settings.detail != job.detail:
                         comp.settings = dataclasses.replace(comp.settings, detail=job.detail)
-                    rgb = render_dubbed_frame(renderer, comp, reader.frame(job.frame), job.tracking, job.frame, job.window)
-                    self.rendered.emit(job.frame, job.key, to_qimage(rgb))
+                    frame = reader.frame(job.frame)
+                    rgb = render_dubbed_frame(renderer, comp, frame.copy(), job.tracking, job.frame, job.window)
+                    self.rendered.emit(job.frame, job.key, dubbed_patch(frame, rgb, job.size))
                 except DubStudioError as e:
                     self.frame_failed.emit(job.frame, str(e))
                 except Exception as e:
@@ -217,6 +285,8 @@ class DubbedFrames(QObject):
         # () -> the mask editor's live layer (gui/mask_tool.py) or None; copied once per change
         self.user_mask: Callable[[], object] | None = None
         self._mask_copy: object = _NO_MASK
+        # () -> the (width, height) images are shown at (the viewer's decode size), or None
+        self.display_size: Callable[[], tuple[int, int] | None] = lambda: None
         # () -> the detail pass the export will use (the export dialog's switch), or None
         self.detail: Callable[[], float] | None = None
         self._detail_used: float | None = None
@@ -259,12 +329,17 @@ class DubbedFrames(QObject):
     def key(self, i: int) -> tuple[int, int]:
         return (self._epoch, self._frame_gen.get(int(i), 0))
 
-    def get(self, i: int) -> QImage | None:
-        """The neural render of frame ``i`` if it is cached and still valid."""
+    def get(self, i: int) -> DubbedPatch | None:
+        """The neural render of frame ``i`` if it is cached, still valid and at the view's size
+        (after a zoom it is rendered again)."""
         i = int(i)
         if self._keys.get(i) != self.key(i):
             return None
-        return self.cache.get(i)
+        patch = self.cache.get(i)
+        want = self.display_size()
+        if patch is not None and want is not None and tuple(patch.size) != tuple(want):
+            return None
+        return patch
 
     def is_pending(self, i: int) -> bool:
         return self.kind == "neural" and self.get(i) is None and int(i) not in self.errors
@@ -301,7 +376,7 @@ class DubbedFrames(QObject):
         if self.user_mask is not None and self._mask_copy is _NO_MASK:
             layer = self.user_mask()
             self._mask_copy = None if layer is None else layer.copy()
-        return _Job(i, self.key(i), s.tracking, window, self._mask_copy, self._detail_used)
+        return _Job(i, self.key(i), s.tracking, window, self._mask_copy, self._detail_used, self.display_size())
 
     def mask_changed(self, frames: tuple[int, int] | None) -> None:
         """The user's mask edits changed on frames [start, stop) (None: anywhere)."""
@@ -369,7 +444,7 @@ class DubbedFrames(QObject):
         self.status = msg
         self.state_changed.emit()
 
-    def _on_rendered(self, i: int, key: object, img: QImage) -> None:
+    def _on_rendered(self, i: int, key: object, img: DubbedPatch) -> None:
         if key != self.key(i):
             return  # the curves or the tracking changed while it rendered
         self.cache.put(i, img)

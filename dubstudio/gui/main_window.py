@@ -229,7 +229,12 @@ class MainWindow(QMainWindow):
         self._open_job = None
         self._close_frames()
         self.session.open(data)
-        self.frames = FrameSource(data.reader)
+        try:
+            proxy_dir = data.project.cache_dir("proxy")
+        except DubStudioError as e:  # a read-only project: the proxy lives in memory only
+            log.warning("display proxy not cached: %s", e)
+            proxy_dir = None
+        self.frames = FrameSource(data.reader, proxy_dir=proxy_dir, defer_proxy=True)  # started on shot_ready
         self.frames.error.connect(lambda i, msg: self.messages.show_message(msg, "error"))
         self.viewer.set_source(self.frames)
         self.recent.add(data.project.root)
@@ -306,6 +311,8 @@ class MainWindow(QMainWindow):
     def _emit_ready_if_current(self, root: Path):
         def emit() -> None:
             if self.session.project is not None and self.session.project.root == root:
+                if self.frames is not None:
+                    self.frames.start_proxy()  # now that the shot is up: see gui/frames.py
                 self.shot_ready.emit()
         return emit
 

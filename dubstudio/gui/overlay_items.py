@@ -39,7 +39,8 @@ MOUTH_INSIDE = np.array([120.0, 45.0, 50.0])
 
 
 class FrameItem(QGraphicsItem):
-    """The decoded frame (a QImage), drawn at (0, 0) in image pixels."""
+    """The decoded frame (a QImage), drawn at (0, 0) over ``size`` image pixels (the frame's
+    size; the image itself may be smaller: it comes at the size the view shows it)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -47,8 +48,12 @@ class FrameItem(QGraphicsItem):
         self._rect = QRectF()
         self.setZValue(0)
 
-    def set_image(self, image: QImage | None) -> None:
-        rect = QRectF() if image is None else QRectF(0, 0, image.width(), image.height())
+    def set_image(self, image: QImage | None, size: tuple[int, int] | None = None) -> None:
+        if image is None:
+            rect = QRectF()
+        else:
+            w, h = size if size is not None else (image.width(), image.height())
+            rect = QRectF(0, 0, w, h)
         if rect != self._rect:
             self.prepareGeometryChange()
             self._rect = rect
@@ -61,8 +66,8 @@ class FrameItem(QGraphicsItem):
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
         if self.image is None:
             return
-        scale = painter.worldTransform().m11()
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, scale < 1.0)
+        scale = painter.worldTransform().m11() * self._rect.width() / max(1, self.image.width())  # screen px per image px
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, scale < 0.999)
         painter.drawImage(self._rect, self.image)
 
 

@@ -77,6 +77,7 @@ class QtViewer(QGraphicsView):
         session.tracking_changed.connect(self.schedule_rebuild)
         session.tracking_corrected.connect(lambda start, stop: self._on_curves_changed("", start, stop))
         session.shot_closed.connect(self._on_closed)
+        self.zoom_changed.connect(self._update_decode_scale)
 
     # -- source --
 
@@ -167,12 +168,23 @@ class QtViewer(QGraphicsView):
 
     def _show(self, i: int, img: QImage) -> None:
         changed = i != self.shown_frame
-        self.frame_item.set_image(img)
+        self.frame_item.set_image(img, self.source.size if self.source is not None else None)
         self.shown_frame = i
         if changed or self._drawing is None:
             self._rebuild_overlay()
         self.viewport().update()
         self.frame_shown.emit(i)
+
+    def _update_decode_scale(self, *_: object) -> None:
+        """Frames are decoded at the size they are shown (device pixels); a zoom that needs
+        more (or far fewer) pixels asks again for the frame on screen."""
+        src = self.source
+        if src is None:
+            return
+        t = self.transform()
+        needed = max(abs(t.m11()), abs(t.m22())) * self.devicePixelRatioF()
+        if src.set_view_scale(needed) and self.shown_frame is not None:
+            src.request(self.session.playhead.frame)
 
     # -- zoom and pan --
 

@@ -451,6 +451,40 @@ class VideoReader:
     def __getitem__(self, i: int) -> np.ndarray:
         return self.frame(i)
 
+    def display_frame(self, i: int, size: tuple[int, int]) -> np.ndarray:
+        """Frame ``i`` for a screen: upright, ``size`` = (width, height), HxWx4 uint8 BGRA (a
+        QImage's RGB32 in memory). One libswscale pass converts and scales, which is several
+        times cheaper than ``frame`` at full size plus a resize; not for processing."""
+        self._check_index(i)
+        return self._to_display(self._decode_av(i), size)
+
+    def iter_display(self, size: tuple[int, int], start: int = 0, stop: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """``display_frame`` for ``start <= index < stop``, streaming; an undecodable frame
+        repeats the previous one (as ``iter_frames``)."""
+        stop = self.n_frames if stop is None else min(stop, self.n_frames)
+        last: np.ndarray | None = None
+        for i in range(max(0, start), stop):
+            try:
+                img = self._to_display(self._decode_av(i), size)
+            except MediaError:
+                if last is None:
+                    raise
+                img = last
+            last = img
+            yield i, img
+
+    def _to_display(self, frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
+        w, h = max(2, int(size[0])), max(2, int(size[1]))
+        swap = bool(self._ops) and self._ops[0] in ("rot_cw", "rot_ccw", "transpose", "antitranspose")
+        cw, ch = (h, w) if swap else (w, h)
+        # at full size the same conversion as ``frame`` (the pixels an editor judges at 1:1)
+        flags = RGB_CONVERSION if (cw, ch) == self._coded_size else "AREA"
+        try:
+            img = frame.to_ndarray(format="bgra", width=cw, height=ch, interpolation=flags)
+        except av.FFmpegError as e:
+            raise MediaError(f"{self.path.name}: cannot convert {frame.format.name} frames for display ({ffmpeg_reason(e)})") from e
+        return np.ascontiguousarray(_apply_ops(img, self._ops))
+
     def iter_frames(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(index, rgb)`` for ``start <= index < stop``, streaming (nothing is kept).
 
@@ -551,6 +585,9 @@ class VideoReader:
             yield from frames
 
     def _decode_index(self, i: int) -> np.ndarray:
+        return self._to_rgb(self._decode_av(i))
+
+    def _decode_av(self, i: int) -> av.VideoFrame:
         target = int(self._pts[i])
         frame = None
         if self._next_index == i and self._frames is not None:
@@ -572,7 +609,7 @@ class VideoReader:
                 f"{float(self.time_of(i)):.2f} s); re-export the video."
             )
         self._next_index = i + 1
-        return self._to_rgb(frame)
+        return frame
 
     def _advance_to(self, target: int) -> av.VideoFrame | None:
         """Decode forward to the frame with pts ``target``; None if it was passed or never came."""

@@ -39,8 +39,10 @@ def _open_at(make_window, path, gui, qtbot, frame=FRAME):
 
 
 def _face_box(win, frame):
+    """The face's box on the viewer's image (frames are decoded at the size they are shown)."""
     cx, cy, side = win.session.tracking.crop[frame]
-    h = int(side * 0.35)
+    s = win.viewer.frame_item.image.width() / win.viewer.source.size[0]
+    cx, cy, h = cx * s, cy * s, int(side * 0.35 * s)
     return slice(int(cy) - h, int(cy) + h), slice(int(cx) - h, int(cx) + h)
 
 
@@ -127,9 +129,9 @@ def test_neural_dubbed_side_arrives_from_the_worker(make_window, adapted_templat
         p = c.provider
         assert p.status == "" and "neural renderer" in p.description
         first = p.get(FRAME)
-        assert first is not None and c.dubbed_item.image is first
+        assert first is not None and np.array_equal(_rgb(c.dubbed_item.image), _rgb(first.over(v.frame_item.image)))
         assert "DUBBED · neural" in c.tag_right.text
-        orig, dub = _rgb(v.frame_item.image), _rgb(first)
+        orig, dub = _rgb(v.frame_item.image), _rgb(first.over(v.frame_item.image))
         assert orig.shape == dub.shape
         ys, xs = _face_box(win, FRAME)
         assert not np.array_equal(orig[ys, xs], dub[ys, xs])  # the renderer painted the mouth region
@@ -141,7 +143,7 @@ def test_neural_dubbed_side_arrives_from_the_worker(make_window, adapted_templat
             win.session.push(SetKey("jaw_open", Key(FRAME, 1.0)))
             assert p.get(FRAME) is None
         second = p.get(FRAME)
-        assert second is not None and not np.array_equal(_rgb(second), dub)
+        assert second is not None and not np.array_equal(_rgb(second.over(v.frame_item.image)), dub)
         # a mask edit there (gui/mask_tool.py) makes the render stale as well
         masks = getattr(getattr(win, "mask_tool", None), "controller", None)
         if masks is not None:
@@ -153,13 +155,13 @@ def test_neural_dubbed_side_arrives_from_the_worker(make_window, adapted_templat
         with qtbot.waitSignal(c.dubbed_shown, timeout=120_000, check_params_cb=lambda i: i == FRAME + 1):
             win.goto(FRAME + 1)
         # the export dialog's skin-detail switch: the compare view shows what the export will make
-        with_detail = _rgb(p.get(FRAME + 1))
+        with_detail = _rgb(p.get(FRAME + 1).over(v.frame_item.image))
         win.settings.setValue("export/detail", "false")
         try:
             with qtbot.waitSignal(c.dubbed_shown, timeout=120_000, check_params_cb=lambda i: i == FRAME + 1):
                 p.request(FRAME + 1)
                 assert p.get(FRAME + 1) is None
-            without = _rgb(p.get(FRAME + 1))
+            without = _rgb(p.get(FRAME + 1).over(v.frame_item.image))
             assert not np.array_equal(without, with_detail) and np.array_equal(without[:20], with_detail[:20])
         finally:
             win.settings.setValue("export/detail", "true")

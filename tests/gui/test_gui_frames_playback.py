@@ -210,3 +210,54 @@ def test_the_viewer_shows_anamorphic_pixels_unsqueezed(make_window, sample_video
     assert (corner.x() - centre.x()) / (corner.y() - centre.y()) == pytest.approx(2 * w / h, rel=0.02)
     v.set_zoom(v.zoom * 2)
     assert v.transform().m11() == pytest.approx(2 * v.transform().m22())  # zooming keeps the aspect
+
+
+def test_frames_come_at_the_view_size_and_from_the_proxy_once_built(sample_video, tmp_path, qtbot):
+    """The decode thread scales to the view (the GUI paints a small image, not a 4K one); the
+    display proxy serves far jumps once built and is cached for the next opening; 1:1 and closer
+    always shows the decoder's exact pixels."""
+    from dubstudio.gui.frames import FrameSource, view_level
+
+    assert view_level(0.243) == 0.25 and view_level(2.0) == 1.0 and view_level(0.01) == 1 / 16
+    with VideoReader(sample_video) as ref:
+        truth = ref.frame(40)
+    src = FrameSource(VideoReader(sample_video), proxy_dir=tmp_path)
+    try:
+        assert src.set_view_scale(0.5) and not src.set_view_scale(0.49)  # same level: nothing to do
+        assert src.display_size == (256, 256)
+        qtbot.waitUntil(src.prepared, timeout=30_000)
+        assert src.proxy_frames() == (50, 50)
+        assert len(list(tmp_path.glob("*.proxy"))) == 1
+        with qtbot.waitSignal(src.frame_ready, timeout=10_000, check_params_cb=lambda j, img: j == 40) as sig:
+            src.request(40)
+        img = sig.args[1]
+        assert (img.width(), img.height()) == (256, 256)
+        assert src.set_view_scale(1.0) and len(src.cache) == 0  # zoomed to 1:1: the old size is dropped
+        with qtbot.waitSignal(src.frame_ready, timeout=10_000, check_params_cb=lambda j, img: j == 40) as sig:
+            src.request(40)
+        img = sig.args[1]
+        arr = np.frombuffer(img.constBits(), np.uint8).reshape(512, img.bytesPerLine() // 4, 4)
+        assert np.array_equal(arr[:, :512, 2::-1], truth)  # the decoder's pixels, not the JPEG's
+    finally:
+        assert src.close()
+    made = next(tmp_path.glob("*.proxy")).stat().st_mtime_ns
+    again = FrameSource(VideoReader(sample_video), proxy_dir=tmp_path)
+    try:
+        qtbot.waitUntil(again.prepared, timeout=10_000)
+        assert again.proxy_frames() == (50, 50)
+        assert next(tmp_path.glob("*.proxy")).stat().st_mtime_ns == made  # read back, not rebuilt
+    finally:
+        again.close()
+
+
+def test_the_viewer_decodes_at_its_zoom(make_window, tracked_project, gui, qtbot):
+    from PySide6.QtCore import Qt
+
+    win = make_window()
+    gui.open(win, tracked_project)
+    v = win.viewer
+    w, h = v.source.size
+    assert v.frame_item.image.width() < w  # fit: the frame is shown smaller, so it is decoded smaller
+    assert v.frame_item.boundingRect().width() == w  # ... and drawn over the frame's own pixels
+    qtbot.keyClick(win, Qt.Key.Key_1)
+    qtbot.waitUntil(lambda: v.frame_item.image.width() == w, timeout=10_000)
