@@ -27,9 +27,12 @@ AUDIO_MODEL_HELP = ("the model that turns dialogue into mouth motion: auto = the
                     "(`dubstudio audio2expr train`) adapted to the actor, or one trained on this shot alone where that "
                     "fits the actor clearly better or none is installed; shot = always the shot's own; or a generic "
                     "checkpoint file")
-DUBBER_SYNC_HELP = ("the dubber clip's own audio/picture offset: auto = measured (their mouth against their sound, and with "
-                    "the installed audio model) and applied when clear; off; or SECONDS (> 0: their audio is late). The "
-                    "audio is never moved, the motion is.")
+DUBBER_SYNC_HELP = ("the dubber clip's own audio/picture offset: check (default) = measured (their mouth against their "
+                    "sound, and with the installed audio model) and reported, never applied; auto = measured and applied "
+                    "when clear; off; or SECONDS (> 0: their audio is late). The audio is never moved, the motion is.")
+
+
+SYNC_MODES = ("check", "auto", "off")
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,7 @@ class DubRequest:
     audio: Path | None = None  # the dubbed dialogue (wav, or any file with audio)
     dubber: Path | None = None  # or a dubbing actor's video
     offset: float | str = 0.0  # shot time (s) where the new line starts; "tc": placed by timecode
-    dubber_sync: str | float = "auto"  # auto | off | seconds (> 0: the dubber's audio is late)
+    dubber_sync: str | float = "check"  # check | auto | off | seconds (> 0: the dubber's audio is late)
     audio_model: str = "auto"  # auto | shot | a generic checkpoint file
     placement: str | None = None  # how a numeric offset was found by timecode (the editor's From timecode)
     adapt_config: AdaptConfig | None = None  # the per-shot audio model's training settings (None: defaults)
@@ -56,15 +59,15 @@ class DubRequest:
 
 
 def parse_sync(value: str | float) -> str | float:
-    """``--dubber-sync``: auto, off, or seconds within +-2."""
-    if value in ("auto", "off"):
+    """``--dubber-sync``: check, auto, off, or seconds within +-2."""
+    if value in SYNC_MODES:
         return value
     try:
         s = float(value)
     except (TypeError, ValueError):
         s = float("nan")
     if not abs(s) <= 2.0:
-        raise DubStudioError(f"--dubber-sync must be auto, off or seconds within +-2, got {value!r}.")
+        raise DubStudioError(f"--dubber-sync must be check, auto, off or seconds within +-2, got {value!r}.")
     return s
 
 
@@ -127,6 +130,11 @@ def describe(drive: DubDrive, audio_model: str = "auto") -> list[str]:
             how += " (their mouth against their sound)"
         lines.append(f"the dubber's audio runs {abs(secs):.2f} s {'late' if secs > 0 else 'early'} against their picture, {how}; "
                      f"their motion was {'delayed' if secs > 0 else 'advanced'} to match it")
+    elif av.get("measured_seconds"):
+        secs = float(av["measured_seconds"])
+        lines.append(f"dubber sync: their audio measures {abs(secs):.2f} s {'late' if secs > 0 else 'early'} against their "
+                     f"picture; not applied, as a mouth that opens before its sound reads the same way (check by eye; "
+                     f"--dubber-sync auto or {secs:+.2f} applies it)")
     elif av.get("reason"):
         lines.append(f"dubber sync: {av['reason']}")
     ad = drive.details.get("adaptation") or {}

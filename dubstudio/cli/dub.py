@@ -20,7 +20,7 @@ def register(sub) -> None:
     src.add_argument("--dubber", help="video of the dubbing actor performing the new line")
     src.add_argument("--audio", help="the dubbed dialogue track (wav, or any file with audio)")
     sp.add_argument("--offset", type=offset_arg, default=0.0, metavar="SECONDS|tc", help=OFFSET_HELP)
-    sp.add_argument("--dubber-sync", default="auto", metavar="auto|off|SECONDS", help=DUBBER_SYNC_HELP)
+    sp.add_argument("--dubber-sync", default="check", metavar="check|auto|off|SECONDS", help=DUBBER_SYNC_HELP)
     sp.add_argument("--audio-model", default="auto", metavar="auto|shot|FILE", help=AUDIO_MODEL_HELP)
     add_common(sp)
     sp.set_defaults(func=cmd_dub)

@@ -65,8 +65,8 @@ def dubber_av_sync(dubber_project: Project, dubber_video: Path, sync: str | floa
         if not np.isfinite(float(sync)) or abs(float(sync)) > 2.0:
             raise ValueError(f"the dubber's sync offset must be within +-2 s, got {sync}")
         return {"seconds": float(sync), "applied": float(sync) != 0.0, "method": "given"}
-    if sync != "auto":
-        raise ValueError(f"sync must be 'auto', 'off' or seconds, got {sync!r}")
+    if sync not in ("auto", "check"):
+        raise ValueError(f"sync must be 'check', 'auto', 'off' or seconds, got {sync!r}")
     from dubstudio.driving.a2e_actor import estimate_av_offset
     from dubstudio.driving.a2e_data import ClipSource
     from dubstudio.driving.a2e_generic import find_generic
@@ -92,12 +92,15 @@ def dubber_av_sync(dubber_project: Project, dubber_video: Path, sync: str | floa
 
 
 def drive_from_dubber(project: Project, dubber_video: Path, offset_s: float = 0.0, progress: Progress | None = None,
-                      sync: str | float = "auto", generic=None) -> DubDrive:
+                      sync: str | float = "check", generic=None) -> DubDrive:
     """Track the dubbing actor's video (cached in the project's ``dubbers/<stem>``) and retarget
     their mouth onto the actor; ``offset_s`` is the shot time where the dubber clip (and its
     audio) starts. When the dubber's own audio is late against their picture (``sync``, see
     ``dubber_av_sync``; with "auto" also ``_check_against_sound``) the motion is delayed by as
-    much, so the dub matches the audio that is muxed."""
+    much, so the dub matches the audio that is muxed. "check" (the default) measures as "auto"
+    does and reports the offset without moving anything: on dubber_a the measure says 0.2 s, but
+    the dub's mouth follows the dubber's own mouth at r 0.86 unshifted and 0.07 shifted, and a mouth
+    that opens 1-3 frames before its sound (natural at speech onsets) reads as an offset to it."""
     from dubstudio.driving.retarget import retarget
     from dubstudio.core.errors import DubStudioError
 
@@ -109,15 +112,24 @@ def drive_from_dubber(project: Project, dubber_video: Path, offset_s: float = 0.
     if not np.any(dubber.has_face):
         raise DubStudioError(f"no face was found in the dubber video {dubber_video.name}; film the dubbing actor facing the camera.")
     progress.stage("dubber sync")
-    av = dubber_av_sync(dub_project, dubber_video, sync, generic)
+    measure = "auto" if sync == "check" else sync
+    av = dubber_av_sync(dub_project, dubber_video, measure, generic)
     motion_s = offset_s + av["seconds"]  # shot time where the dubber's picture starts
     progress.stage("retarget")
     check_overlap(dubber_video.name, "dubber clip", dubber.n_frames / float(dubber.fps), motion_s, actor)
     values, ok, fmap = retarget(dubber, actor, motion_s)
     values = _close_outside(values, ok, actor, dubber, motion_s)
-    if sync == "auto":
+    if measure == "auto":
         # what the viewer judges: the actor's new mouth against the sound that is muxed with it
         moved, av = _check_against_sound(values, dubber_video, offset_s, actor, av)
+        if sync == "check":
+            found = float(av.get("seconds", 0.0)) if av.get("applied") else 0.0
+            av = {k: v for k, v in av.items() if k not in ("seconds", "applied")}
+            av |= {"method": "check", "seconds": 0.0, "applied": False}
+            if found:
+                av["measured_seconds"] = found
+                av.pop("reason", None)
+            moved = motion_s != offset_s
         if moved:
             motion_s = offset_s + av["seconds"]
             values, ok, fmap = retarget(dubber, actor, motion_s)

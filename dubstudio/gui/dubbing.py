@@ -121,19 +121,22 @@ class DubSourceDialog(QDialog):
         form.addRow("", self.placement)
         # the dubber clip's own audio/picture offset (dubstudio dub --dubber-sync)
         self.sync_mode = QComboBox()
-        self.sync_mode.addItems(["Auto: measure and correct", "Off", "Set by hand"])
-        self.sync_mode.setToolTip("Recordings with a separate sound recorder are often a few frames off. Auto measures the "
-                                  "offset between the dubber's mouth and their sound (with the audio model when one is trained) "
-                                  "and shifts their motion when it is clear; the audio itself is never moved.")
+        for label, mode in (("Check: measure and report", "check"), ("Auto: measure and correct", "auto"), ("Off", "off"),
+                            ("Set by hand", "seconds")):
+            self.sync_mode.addItem(label, mode)
+        self.sync_mode.setToolTip("Recordings with a separate sound recorder are often a few frames off. Check and Auto "
+                                  "measure the offset between the dubber's mouth and their sound (with the audio model when "
+                                  "one is trained); Check only reports it (a mouth that opens before its sound reads the same "
+                                  "way), Auto shifts their motion when it is clear. The audio itself is never moved.")
         self.sync_s = QDoubleSpinBox()
         self.sync_s.setRange(-2.0, 2.0)  # what --dubber-sync accepts (app.dub.parse_sync)
         self.sync_s.setDecimals(3)
         self.sync_s.setSingleStep(0.04)
         self.sync_s.setSuffix(" s late")
-        self.sync_mode.setCurrentIndex(int(settings.value("dub/dubber_sync_mode", 0)))
+        self.sync_mode.setCurrentIndex(max(0, self.sync_mode.findData(str(settings.value("dub/dubber_sync", "check")))))
         self.sync_s.setValue(float(settings.value("dub/dubber_sync_s", 0.0)))
-        self.sync_s.setEnabled(self.sync_mode.currentIndex() == 2)
-        self.sync_mode.currentIndexChanged.connect(lambda i: self.sync_s.setEnabled(i == 2))
+        self.sync_s.setEnabled(self.sync_mode.currentData() == "seconds")
+        self.sync_mode.currentIndexChanged.connect(lambda _i: self.sync_s.setEnabled(self.sync_mode.currentData() == "seconds"))
         # which model turns the dialogue into mouth motion (dubstudio dub --audio-model)
         self.model = QComboBox()
         self.model.addItem("Auto: the generic model, or this shot's own where it fits the actor better", "auto")
@@ -211,7 +214,7 @@ class DubSourceDialog(QDialog):
         self.settings.setValue(f"dub/{self.kind}_path", str(p))
         self.settings.setValue(f"dub/{self.kind}_start", self.start.value())
         if self.kind != "audio":
-            self.settings.setValue("dub/dubber_sync_mode", self.sync_mode.currentIndex())
+            self.settings.setValue("dub/dubber_sync", self.sync_mode.currentData())
             self.settings.setValue("dub/dubber_sync_s", self.sync_s.value())
         elif self.model.currentData() == "file":
             f = Path(self.model_file.text().strip()).expanduser()
@@ -227,8 +230,9 @@ class DubSourceDialog(QDialog):
         return Path(self.path.text().strip()).expanduser(), float(self.start.value())
 
     def sync(self) -> str | float:
-        """The dubber clip's audio/picture offset: "auto", "off" or seconds (> 0: their audio is late)."""
-        return ("auto", "off", float(self.sync_s.value()))[self.sync_mode.currentIndex()]
+        """The dubber clip's audio/picture offset: "check", "auto", "off" or seconds (> 0: their audio is late)."""
+        mode = self.sync_mode.currentData()
+        return float(self.sync_s.value()) if mode == "seconds" else mode
 
     def audio_model(self) -> str:
         """auto | shot | a checkpoint file (``DubRequest.audio_model``)."""

@@ -181,15 +181,17 @@ def test_dubber_dialog_offers_the_dubbers_own_sync(make_window, sample_video):
 
     win = make_window()
     dlg = DubSourceDialog("dubber", win.settings, win)
+    assert dlg.sync() == "check" and not dlg.sync_s.isEnabled()  # measured and reported, not applied
+    dlg.sync_mode.setCurrentIndex(dlg.sync_mode.findData("auto"))
     assert dlg.sync() == "auto" and not dlg.sync_s.isEnabled()
-    dlg.sync_mode.setCurrentIndex(2)
+    dlg.sync_mode.setCurrentIndex(dlg.sync_mode.findData("seconds"))
     assert dlg.sync_s.isEnabled()
     dlg.sync_s.setValue(0.12)
     dlg.path.setText(str(sample_video))
     dlg._accept()
     assert dlg.result() == 1 and dlg.sync() == 0.12
     assert DubSourceDialog("dubber", win.settings, win).sync() == 0.12  # remembered
-    dlg.sync_mode.setCurrentIndex(1)
+    dlg.sync_mode.setCurrentIndex(dlg.sync_mode.findData("off"))
     assert dlg.sync() == "off"
 
 

@@ -328,13 +328,13 @@ def test_the_dub_dialogs_set_every_dub_option(make_window, tracked_project, gui,
     dlg = DubSourceDialog("dubber", win.services.settings, win, shot_video=video)
     dlg.path.setText(str(f["dubber.mp4"]))
     dlg.start.setValue(-0.25)
-    dlg.sync_mode.setCurrentIndex(2)  # set by hand
+    dlg.sync_mode.setCurrentIndex(dlg.sync_mode.findData("seconds"))  # set by hand
     dlg.sync_s.setValue(1.5)  # as far as --dubber-sync goes (+-2 s)
     req = dlg.request(root)
     checked |= check_carries(req, {"dubber": f["dubber.mp4"], "offset": -0.25, "dubber_sync": 1.5})
     cli = dub_request(parse(["dub", "--project", root, "--dubber", f["dubber.mp4"], "--offset", -0.25, "--dubber-sync", 1.5]))
     assert replace(cli, dubber_sync=parse_sync(cli.dubber_sync)) == req  # the CLI keeps the seconds as text
-    dlg.sync_mode.setCurrentIndex(1)
+    dlg.sync_mode.setCurrentIndex(dlg.sync_mode.findData("off"))
     assert dlg.request(root).dubber_sync == "off"
     assert checked == set(user_fields(DubRequest))
     assert isinstance(req, DubRequest) and req.adapt_config is None and req.placement is None
