@@ -447,7 +447,7 @@ class DubController(QObject):
         return self.dub(DubRequest(self.session.project.root, audio=Path(path), offset=float(start_s), audio_model=audio_model,
                                    placement=placement, adapt_config=self.audio_config))
 
-    def dub_from_dubber(self, path: str | Path, start_s: float = 0.0, sync: str | float = "auto",
+    def dub_from_dubber(self, path: str | Path, start_s: float = 0.0, sync: str | float = "check",
                         placement: str | None = None) -> Job | None:
         """Drive the mouth from a dubbing actor's video that starts ``start_s`` s into the shot
         (``sync``: the clip's own audio/picture offset, as ``dubstudio dub --dubber-sync``)."""
