@@ -1,0 +1,114 @@
+"""Lip sync against real mouths: a shot dubbed with another real speaker's audio, compared with that
+speaker's own mouth while they said it (issue 22), through the product's own CLI.
+
+    .venv/bin/python benchmarks/speaker_sync_bench.py --shot talk_a=PROJECT --shot talk_b=PROJECT \
+        --speakers talk_a,talk_b,talk_e,dubber_a --work DIR [--json OUT]
+
+Each shot is a tracked and adapted project (the export renders with its adaptation). For each pair
+(shot, speaker) with speaker != shot: the speaker's audio from the start, cut to the shot's length,
+is dubbed onto a copy of the project with `dubstudio dub --audio` (whatever audio model the install
+has: a fresh install trains the shot's own), exported with `dubstudio export`, and scored with
+`../shared/tools/mouth_vs_speaker.py SPEAKER_VIDEO EXPORT` (independent of our code: r at lag 0 and
+the best lag within +-10 frames, > 0: the dub's mouth is late). A speaker whose own sound is out
+of sync with their picture is corrected with --offset-frames (talk_c: its sound trails by about 6
+frames). Run alone: each pair takes 1-3 minutes on the 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+TOOL = ROOT.parent / "shared" / "tools" / "mouth_vs_speaker.py"
+SPEAKER_AV_OFFSET = {"talk_c": 6}  # frames the speaker's own sound trails their picture (measured, decisions.md)
+
+
+def run(cmd: list[str], log: Path) -> None:
+    with log.open("a") as f:
+        f.write("$ " + " ".join(map(str, cmd)) + "\n")
+        f.flush()
+        out = subprocess.run([str(c) for c in cmd], stdout=f, stderr=subprocess.STDOUT)
+    if out.returncode != 0:
+        raise RuntimeError(f"{cmd[1:3]} failed; see {log}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--shot", action="append", required=True, help="NAME=PROJECT (tracked and adapted)")
+    ap.add_argument("--speakers", required=True, help="comma-separated clip names of ../shared/data/media")
+    ap.add_argument("--work", required=True, type=Path)
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    import soundfile as sf
+
+    from dubstudio.core.paths import media_dir
+    from dubstudio.io.audio import load_audio
+    from dubstudio.io.video import VideoReader
+
+    media = media_dir()
+    py = Path(sys.executable)
+    cli = [py, "-m", "dubstudio.cli"]
+    args.work.mkdir(parents=True, exist_ok=True)
+    pairs = []
+    for spec in args.shot:
+        shot, _, proj = spec.partition("=")
+        with VideoReader(media / f"{shot}.mp4") as r:
+            shot_s, shot_fps = r.n_frames / float(r.fps), r.fps
+        for spk in args.speakers.split(","):
+            if spk == shot:
+                continue
+            name = f"{shot}+{spk}"
+            with VideoReader(media / f"{spk}.mp4") as r:
+                if r.fps != shot_fps:  # the tool pairs frame i with frame i: only equal rates compare
+                    pairs.append({"pair": name, "skipped": f"frame rates differ ({r.fps} against {shot_fps})"})
+                    print(json.dumps(pairs[-1]), flush=True)
+                    continue
+            t0 = time.perf_counter()
+            wav = args.work / f"{name}.wav"
+            audio = load_audio(media / f"{spk}.mp4", sr=48000, duration_s=shot_s)
+            sf.write(wav, audio, 48000)
+            p = args.work / name
+            shutil.rmtree(p, ignore_errors=True)
+            shutil.copytree(proj, p, ignore=shutil.ignore_patterns("proxy"))
+            log = args.work / f"{name}.log"
+            log.unlink(missing_ok=True)
+            out = args.work / f"{name}.mp4"
+            try:
+                run([*cli, "dub", "--project", p, "--audio", wav, "-q"], log)
+                run([*cli, "export", "--project", p, "-o", out, "--overwrite", "-q"], log)
+                k = SPEAKER_AV_OFFSET.get(spk, 0)
+                tool = subprocess.run([py, TOOL, media / f"{spk}.mp4", out, "--offset-frames", str(k)],
+                                      capture_output=True, text=True)
+                score = json.loads(tool.stdout.strip().splitlines()[-1])
+            except (RuntimeError, ValueError, IndexError) as e:
+                score = {"error": str(e)}
+            score |= {"pair": name, "seconds": round(time.perf_counter() - t0, 1)}
+            print(json.dumps(score), flush=True)
+            pairs.append(score)
+    r0 = [p["r_lag0"] for p in pairs if "r_lag0" in p]
+    result = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "pairs": pairs,
+        "median_r_lag0": round(float(np.median(r0)), 3) if r0 else None,
+        "min_r_lag0": round(float(np.min(r0)), 3) if r0 else None,
+        "best_lag_within_1": f'{sum(abs(p["best_lag"]) <= 1 for p in pairs if "best_lag" in p)} of {len(r0)}',
+    }
+    text = json.dumps(result, indent=1)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
