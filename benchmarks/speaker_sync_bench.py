@@ -42,6 +42,25 @@ def run(cmd: list[str], log: Path) -> None:
         raise RuntimeError(f"{cmd[1:3]} failed; see {log}")
 
 
+def lag_profile(speaker: Path, dub: Path, k: int, reach: int = 6) -> dict[int, float]:
+    """r between the two mouths (the tool's own per-frame measure) at each lag in +-reach (> 0: the
+    dub is late): a dub whose mouth moved by d frames scores what this says at lag -d, which tells
+    what a fixed lead would buy without dubbing again."""
+    sys.path.insert(0, str(TOOL.parent))
+    from mouth_vs_speaker import mouth
+
+    a = mouth(str(speaker))
+    b = mouth(str(dub))[k : k + len(a)]
+    n = min(len(a), len(b))
+    a, b = a[:n], b[:n]
+    out = {}
+    for lag in range(-reach, reach + 1):
+        x, y = (a[: n - lag], b[lag:]) if lag >= 0 else (a[-lag:], b[: n + lag])
+        m = np.isfinite(x) & np.isfinite(y)
+        out[lag] = round(float(np.corrcoef(x[m], y[m])[0, 1]), 3) if m.sum() > 10 else None
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--shot", action="append", required=True, help="NAME=PROJECT (tracked and adapted)")
@@ -90,6 +109,7 @@ def main() -> int:
                 tool = subprocess.run([py, TOOL, media / f"{spk}.mp4", out, "--offset-frames", str(k)],
                                       capture_output=True, text=True)
                 score = json.loads(tool.stdout.strip().splitlines()[-1])
+                score["r_by_lag"] = lag_profile(media / f"{spk}.mp4", out, k)
             except (RuntimeError, ValueError, IndexError) as e:
                 score = {"error": str(e)}
             score |= {"pair": name, "seconds": round(time.perf_counter() - t0, 1)}
