@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
 
 from dubstudio.app.adapt import FROM_SHOT_STEPS, RUN_STEPS, SHARP, AdaptRequest, adapt_job, train_config
 from dubstudio.core.errors import DubStudioError
+from dubstudio.gui.frames import to_qimage
 from dubstudio.gui.widgets import disclosure_button, set_disclosed
 from dubstudio.gui.jobs import Job, JobManager, format_eta
 from dubstudio.gui.model.session import ShotSession
@@ -99,12 +100,6 @@ class _PreviewSlot:
             item, self._item = self._item, None
             return item
 
-
-
-def to_qimage(rgb: np.ndarray) -> QImage:
-    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
-    h, w = rgb.shape[:2]
-    return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
 class AdaptPanel(QWidget):

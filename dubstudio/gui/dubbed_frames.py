@@ -145,9 +145,8 @@ class DubbedPatch:
         ``base`` is not at this patch's size (a zoom in between)."""
         if (base.width(), base.height()) != tuple(self.size):
             return None
-        img = base.convertToFormat(QImage.Format.Format_RGB32)  # a copy: the shown frame stays untouched
-        if img is base or img.cacheKey() == base.cacheKey():
-            img = base.copy()
+        rgb32 = QImage.Format.Format_RGB32
+        img = base.copy() if base.format() == rgb32 else base.convertToFormat(rgb32)  # the shown frame stays untouched
         h, w = self.diff.shape[:2]
         if h == 0 or w == 0:
             return img

@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from collections import OrderedDict
 from pathlib import Path
 
@@ -58,7 +57,7 @@ def bgra_to_qimage(bgra: np.ndarray) -> QImage:
 def to_qimage(rgb: np.ndarray) -> QImage:
     """HxWx3 uint8 RGB -> an independent QImage in the raster engine's fastest format."""
     h, w = rgb.shape[:2]
-    rgb = np.ascontiguousarray(rgb)
+    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
     img = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888)
     return img.convertToFormat(QImage.Format.Format_RGB32)  # a deep copy, painted without conversion
 
@@ -237,54 +236,51 @@ def _lower_priority() -> None:
 class _ProxyThread(QThread):
     """Loads the shot's display proxy from the cache, or builds it in one pass (own reader)."""
 
-    progress = Signal(int, int)
-
-    def __init__(self, video: Path, n_frames: int, frame_size: tuple[int, int], cache_dir: Path | None, decoder: _DecodeThread) -> None:
+    def __init__(self, video: Path, n_frames: int, frame_size: tuple[int, int], cache_dir: Path | None,
+                 fingerprint: str | None, decoder: _DecodeThread) -> None:
         super().__init__()
         self.setObjectName("display-proxy")
         self.video, self.n_frames, self.frame_size, self.cache_dir = video, n_frames, frame_size, cache_dir
+        self.fingerprint = fingerprint
         self.decoder = decoder
         self.proxy: FrameProxy | None = None
-        self.seconds = 0.0  # how long loading or building took
         self._stop = False
 
     def stop(self) -> None:
         self._stop = True
 
     def run(self) -> None:
-        t0 = time.perf_counter()
         _lower_priority()
         try:
-            proxy = FrameProxy.open_or_new(self.video, self.n_frames, self.frame_size, self.cache_dir)
+            proxy = FrameProxy.open_or_new(self.video, self.n_frames, self.frame_size, self.cache_dir, self.fingerprint)
             self.proxy = self.decoder.proxy = proxy
             if not proxy.complete:
                 with VideoReader(self.video) as reader:
                     if reader.n_frames != self.n_frames:
                         log.warning("display proxy skipped: the video changed on disk")
                         return
-                    proxy.build(reader, cancelled=lambda: self._stop, progress=self.progress.emit)
+                    proxy.build(reader, cancelled=lambda: self._stop)
         except Exception as e:  # the proxy only speeds things up: never an error for the user
             log.warning("display proxy unavailable: %s", e)
-        finally:
-            self.seconds = time.perf_counter() - t0
 
 
 class FrameSource(QObject):
     """Frames of one video for the GUI: ``get`` (cache only, instant) and ``request`` (async).
 
-    ``size`` is the frame's size in pixels (the scene's units); images come at ``display_size``."""
+    ``size`` is the frame's size in pixels (the scene's units); images come at ``display_size``.
+    ``fingerprint``: the video's content fingerprint when the caller knows it (the project does),
+    so the proxy's cache key does not hash the video again."""
 
     frame_ready = Signal(int, QImage)
     error = Signal(int, str)
-    proxy_progress = Signal(int, int)
     finished = Signal()  # after ``close``: every thread has ended and the reader is closed
 
     def __init__(self, reader: VideoReader, cache_bytes: int = DEFAULT_CACHE_BYTES, parent: QObject | None = None,
-                 proxy_dir: Path | None = None, proxy: bool = True, defer_proxy: bool = False) -> None:
+                 proxy_dir: Path | None = None, proxy: bool = True, defer_proxy: bool = False,
+                 fingerprint: str | None = None) -> None:
         super().__init__(parent)
         self.n_frames = reader.n_frames
         self.size = (reader.width, reader.height)
-        self.scale = 1.0
         self.cache = FrameCache(cache_bytes)
         frame_bytes = reader.width * reader.height * 4
         readahead = min(50, max(2, self.cache.capacity_frames(frame_bytes) // 3))
@@ -294,8 +290,7 @@ class FrameSource(QObject):
         self._proxy_thread: _ProxyThread | None = None
         self._closed = False
         if proxy:
-            self._proxy_thread = _ProxyThread(reader.path, reader.n_frames, self.size, proxy_dir, self._thread)
-            self._proxy_thread.progress.connect(self.proxy_progress)
+            self._proxy_thread = _ProxyThread(reader.path, reader.n_frames, self.size, proxy_dir, fingerprint, self._thread)
         for t in self._threads():
             t.finished.connect(self._on_thread_finished)
         self._thread.start()
@@ -322,7 +317,6 @@ class FrameSource(QObject):
         size = (max(2, int(round(w * level))), max(2, int(round(h * level))))
         if size == self._thread.size:
             return False
-        self.scale = level
         self._thread.size = size
         self.cache.clear()
         return True
@@ -337,10 +331,6 @@ class FrameSource(QObject):
         th = self._proxy_thread
         p = None if th is None else th.proxy
         return (0 if p is None else p.count()), self.n_frames
-
-    def proxy_seconds(self) -> float | None:
-        th = self._proxy_thread
-        return None if th is None or not th.isFinished() else th.seconds
 
     def get(self, i: int) -> QImage | None:
         return self.cache.get(i)

@@ -234,7 +234,8 @@ class MainWindow(QMainWindow):
         except DubStudioError as e:  # a read-only project: the proxy lives in memory only
             log.warning("display proxy not cached: %s", e)
             proxy_dir = None
-        self.frames = FrameSource(data.reader, proxy_dir=proxy_dir, defer_proxy=True)  # started on shot_ready
+        self.frames = FrameSource(data.reader, proxy_dir=proxy_dir, defer_proxy=True,  # started on shot_ready
+                                  fingerprint=data.project.video_fingerprint or None)
         self.frames.error.connect(lambda i, msg: self.messages.show_message(msg, "error"))
         self.viewer.set_source(self.frames)
         self.recent.add(data.project.root)

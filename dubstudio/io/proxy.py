@@ -39,8 +39,8 @@ def proxy_size(width: int, height: int, long_side: int = PROXY_LONG_SIDE) -> tup
     return max(2, int(round(width * s / 2)) * 2), max(2, int(round(height * s / 2)) * 2)
 
 
-def proxy_key(video: Path, size: tuple[int, int]) -> str:
-    fp = file_fingerprint(video)[:16]
+def proxy_key(video: Path, size: tuple[int, int], fingerprint: str | None = None) -> str:
+    fp = (fingerprint or file_fingerprint(video))[:16]
     return f"{fp}-{size[0]}x{size[1]}-q{JPEG_QUALITY}-v{FORMAT_VERSION}"
 
 
@@ -156,14 +156,16 @@ class FrameProxy:
         return p
 
     @classmethod
-    def open_or_new(cls, video: Path, n_frames: int, frame_size: tuple[int, int], cache_dir: Path | None) -> FrameProxy:
+    def open_or_new(cls, video: Path, n_frames: int, frame_size: tuple[int, int], cache_dir: Path | None,
+                    fingerprint: str | None = None) -> FrameProxy:
         """The shot's saved proxy from ``cache_dir`` if one matches the video, else an empty one
-        that will be saved there once built (``cache_dir`` None: memory only)."""
+        that will be saved there once built (``cache_dir`` None: memory only). ``fingerprint``: the
+        video's content fingerprint if known (else it is computed)."""
         size = proxy_size(*frame_size)
         path = None
         if cache_dir is not None:
             try:
-                path = Path(cache_dir) / f"{proxy_key(Path(video), size)}.proxy"
+                path = Path(cache_dir) / f"{proxy_key(Path(video), size, fingerprint)}.proxy"
             except OSError as e:
                 log.warning("display proxy not cached: %s", e)
         if path is not None and path.is_file():

@@ -321,6 +321,7 @@ class VideoReader:
         self._ops = _orientation_ops(_display_matrix(first))
         self._coded_size = (first.width, first.height)
         swap = bool(self._ops) and self._ops[0] in ("rot_cw", "rot_ccw", "transpose", "antitranspose")
+        self._swapped = swap  # stored frames are the display's transpose
         self.width, self.height = (first.height, first.width) if swap else (first.width, first.height)
         self.pix_fmt = first.format.name
         self.rotation = int(first.rotation)  # display-matrix angle (counter-clockwise), applied
@@ -475,8 +476,7 @@ class VideoReader:
 
     def _to_display(self, frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
         w, h = max(2, int(size[0])), max(2, int(size[1]))
-        swap = bool(self._ops) and self._ops[0] in ("rot_cw", "rot_ccw", "transpose", "antitranspose")
-        cw, ch = (h, w) if swap else (w, h)
+        cw, ch = (h, w) if self._swapped else (w, h)
         # at full size the same conversion as ``frame`` (the pixels an editor judges at 1:1)
         flags = RGB_CONVERSION if (cw, ch) == self._coded_size else "AREA"
         try:
