@@ -122,7 +122,7 @@ def main() -> int:
             if "loss" in ev.metrics:
                 stamps.append((ev.done, time.perf_counter(), time.process_time()))
 
-        t0, c0 = time.perf_counter(), time.process_time()
+        t0 = time.perf_counter()
         res = adapt(project, args.mode, args.steps, frames=frames, prior=args.prior, cfg=cfg, device=device,
                     progress=Progress(cb), restart=True)
         wall_run = time.perf_counter() - t0

@@ -11,7 +11,8 @@ has: a fresh install trains the shot's own), exported with `dubstudio export`, a
 `../shared/tools/mouth_vs_speaker.py SPEAKER_VIDEO EXPORT` (independent of our code: r at lag 0 and
 the best lag within +-10 frames, > 0: the dub's mouth is late). A speaker whose own sound is out
 of sync with their picture is corrected with --offset-frames (talk_c: its sound trails by about 6
-frames). Run alone: each pair takes 1-3 minutes on the 2-core machine.
+frames). The pause measure: in the frames where the speaker pauses with their mouth closed, how many
+show the dub's mouth at or below the actor's own rest (``pause_closure``). Run alone: each pair takes 1-3 minutes on the 2-core machine.
 """
 
 from __future__ import annotations
@@ -61,6 +62,38 @@ def lag_profile(speaker: Path, dub: Path, k: int, reach: int = 6) -> dict[int, f
     return out
 
 
+REST_PCT = 25  # a person's rest opening: this percentile of their own opening over their own clip
+
+
+def pause_closure(speaker: Path, dub: Path, shot_rest: float, k: int, fps) -> dict:
+    """The dub's mouth in the speaker's pauses: frames where the speaker is silent (a pause of at
+    least 0.2 s in their sound) and their mouth is closed (at or below their own rest), and how
+    many of them the dub's opening is at or below the actor's own rest (the tool's measure both)."""
+    sys.path.insert(0, str(TOOL.parent))
+    from mouth_vs_speaker import mouth
+
+    from dubstudio.driving.a2e_data import silence_mask
+    from dubstudio.io.audio import load_audio
+
+    a = mouth(str(speaker))
+    b = mouth(str(dub))[k : k + len(a)]
+    n = min(len(a), len(b))
+    silent, _ = silence_mask(load_audio(speaker, sr=16000), len(a) + k, fps, min_run_s=0.2)
+    closed = silent[k : k + n] & (a[:n] <= np.nanpercentile(a, REST_PCT)) & np.isfinite(b[:n])
+    if not closed.any():
+        return {"frames": 0}
+    shut = b[:n][closed] <= shot_rest
+    return {"frames": int(closed.sum()), "share_at_rest": round(float(shut.mean()), 3),
+            "median_over_rest": round(float(np.median(b[:n][closed]) - shot_rest), 4)}
+
+
+def _pooled(pairs: list[dict]) -> str:
+    ps = [p["pauses"] for p in pairs if p.get("pauses", {}).get("frames")]
+    n = sum(p["frames"] for p in ps)
+    at = sum(round(p["frames"] * p["share_at_rest"]) for p in ps)
+    return f"{at} of {n}"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--shot", action="append", required=True, help="NAME=PROJECT (tracked and adapted)")
@@ -83,6 +116,10 @@ def main() -> int:
         shot, _, proj = spec.partition("=")
         with VideoReader(media / f"{shot}.mp4") as r:
             shot_s, shot_fps = r.n_frames / float(r.fps), r.fps
+        sys.path.insert(0, str(TOOL.parent))
+        from mouth_vs_speaker import mouth
+
+        shot_rest = float(np.nanpercentile(mouth(str(media / f"{shot}.mp4")), REST_PCT))
         for spk in args.speakers.split(","):
             if spk == shot:
                 continue
@@ -110,6 +147,7 @@ def main() -> int:
                                       capture_output=True, text=True)
                 score = json.loads(tool.stdout.strip().splitlines()[-1])
                 score["r_by_lag"] = lag_profile(media / f"{spk}.mp4", out, k)
+                score["pauses"] = pause_closure(media / f"{spk}.mp4", out, shot_rest, k, shot_fps)
             except (RuntimeError, ValueError, IndexError) as e:
                 score = {"error": str(e)}
             score |= {"pair": name, "seconds": round(time.perf_counter() - t0, 1)}
@@ -122,6 +160,7 @@ def main() -> int:
         "median_r_lag0": round(float(np.median(r0)), 3) if r0 else None,
         "min_r_lag0": round(float(np.min(r0)), 3) if r0 else None,
         "best_lag_within_1": f'{sum(abs(p["best_lag"]) <= 1 for p in pairs if "best_lag" in p)} of {len(r0)}',
+        "pause_frames_at_rest": _pooled(pairs),
     }
     text = json.dumps(result, indent=1)
     print(text)

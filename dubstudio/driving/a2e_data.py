@@ -123,6 +123,23 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)))
 
 
+def eased(mask: np.ndarray, ease: int) -> np.ndarray:
+    """0/1 mask -> weights ramping over ``ease`` frames inside each driven run."""
+    if ease <= 0 or not mask.any():
+        return mask
+    w = mask.copy()
+    n = len(w)
+    idx = np.arange(n)
+    on = np.flatnonzero(mask > 0)
+    # Distance (in frames) to the nearest undriven frame or the run's end.
+    off = np.flatnonzero(mask <= 0)
+    if len(off) == 0:
+        return w
+    d = np.min(np.abs(idx[on, None] - off[None, :]), axis=1)
+    w[on] = np.minimum(1.0, d / (ease + 1))
+    return w
+
+
 def audio_windows(audio: np.ndarray, n_frames: int, fps: Any) -> np.ndarray:
     """(n_frames, 80, 16) model input: gain-normalised log-mel windows at each frame's time."""
     fps = _fps(fps)

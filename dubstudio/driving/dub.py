@@ -21,6 +21,7 @@ import numpy as np
 from dubstudio.shot.tracking import load_tracking
 from dubstudio.core.edits import SetDriven
 from dubstudio.core.jobs import Progress
+from dubstudio.driving.a2e_data import eased
 from dubstudio.driving.a2e_predict import AdaptConfig, drive_project_from_audio
 from dubstudio.project.store import Project, cached_fingerprint
 from dubstudio.core.controls import CONTROL_NAMES
@@ -208,25 +209,8 @@ def _close_outside(values: np.ndarray, ok: np.ndarray, actor: Tracking, dubber: 
     inside = (t >= 0) & (t <= (dubber.n_frames - 1) / float(dubber.fps))
     if ok.any():
         values = fill_gaps(values, ok)
-    ramp = _eased(inside.astype(np.float64), ease=3)
+    ramp = eased(inside.astype(np.float64), ease=3)
     return values * ramp[:, None]
-
-
-def _eased(mask: np.ndarray, ease: int) -> np.ndarray:
-    """0/1 mask -> weights ramping over ``ease`` frames inside each driven run."""
-    if ease <= 0 or not mask.any():
-        return mask
-    w = mask.copy()
-    n = len(w)
-    idx = np.arange(n)
-    on = np.flatnonzero(mask > 0)
-    # Distance (in frames) to the nearest undriven frame or the run's end.
-    off = np.flatnonzero(mask <= 0)
-    if len(off) == 0:
-        return w
-    d = np.min(np.abs(idx[on, None] - off[None, :]), axis=1)
-    w[on] = np.minimum(1.0, d / (ease + 1))
-    return w
 
 
 AUDIO_MODELS = ("auto", "shot")

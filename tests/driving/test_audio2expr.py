@@ -390,3 +390,34 @@ def test_the_dub_uses_the_installed_generic_model_unless_told_otherwise(generic,
     monkeypatch.setattr("dubstudio.driving.a2e_actor.adapt_actor", no_training)
     monkeypatch.setattr("dubstudio.driving.a2e_predict.adapt_actor", no_training)  # the choice trains it too
     assert dub_from_audio(project, line).details["adaptation"]["choice"] == choice  # the choice is cached too
+
+
+def test_close_in_pauses_shuts_the_mouth_where_the_line_is_silent():
+    """A pause of half a second closes every control (lips together) and the mouth opens again
+    a few frames before the sound comes back; a breath-length gap inside a phrase and the spoken
+    frames keep the model's values; a line without pauses and pure silence change nothing."""
+    from dubstudio.driving.a2e_predict import PAUSE_MIN_S, close_in_pauses
+    from dubstudio.driving.a2e_data import SAMPLE_RATE
+
+    fps, n = 25, 100
+    rng = np.random.default_rng(0)
+    t = np.arange(n * SAMPLE_RATE // fps) / SAMPLE_RATE
+    speech = (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + 0.5 * np.sin(2 * np.pi * 4 * t))).astype(np.float32)
+    noise = (1e-4 * rng.standard_normal(len(t))).astype(np.float32)
+    f = SAMPLE_RATE // fps
+    line = speech.copy()
+    line[40 * f : 55 * f] = noise[40 * f : 55 * f]  # a 0.6 s pause: frames 40-54
+    line[20 * f : 22 * f] = noise[20 * f : 22 * f]  # a 2-frame gap: shorter than a pause
+    assert 2 / fps < PAUSE_MIN_S < 15 / fps
+    values = np.full((n, len(CONTROL_NAMES)), 0.3)
+    out, info = close_in_pauses(values, line, fps)
+    assert info["frames"] >= 6 and info["runs"] == 1, info
+    assert np.all(out[44:50] == 0.0)  # the pause's middle: closed
+    assert np.all(out[50:52] > 0.0) and np.all(out[50:52] < 0.3)  # opening ...
+    assert np.array_equal(out[52:], values[52:])  # ... open 3 frames before the sound is back
+    assert np.array_equal(out[:41], values[:41])  # closing just after the sound stops
+    assert np.array_equal(out[18:24], values[18:24])  # the short gap is left alone
+    same, info = close_in_pauses(values, speech, fps)
+    assert info["frames"] == 0 and np.array_equal(same, values)
+    quiet, info = close_in_pauses(values, np.zeros_like(speech), fps)
+    assert info["frames"] == 0 and quiet is values
