@@ -34,11 +34,11 @@ TOOL = ROOT.parent / "shared" / "tools" / "mouth_vs_speaker.py"
 SPEAKER_AV_OFFSET = {"talk_c": 6}  # frames the speaker's own sound trails their picture (measured, decisions.md)
 
 
-def run(cmd: list[str], log: Path) -> None:
+def run(cmd: list[str], log: Path, env: dict | None = None) -> None:
     with log.open("a") as f:
         f.write("$ " + " ".join(map(str, cmd)) + "\n")
         f.flush()
-        out = subprocess.run([str(c) for c in cmd], stdout=f, stderr=subprocess.STDOUT)
+        out = subprocess.run([str(c) for c in cmd], stdout=f, stderr=subprocess.STDOUT, env=env)
     if out.returncode != 0:
         raise RuntimeError(f"{cmd[1:3]} failed; see {log}")
 
@@ -87,6 +87,21 @@ def pause_closure(speaker: Path, dub: Path, shot_rest: float, k: int, fps) -> di
             "median_over_rest": round(float(np.median(b[:n][closed]) - shot_rest), 4)}
 
 
+def _installed(generic_dir: Path | None, speaker: str, work: Path) -> dict | None:
+    """The environment of a dub with the generic model trained without ``speaker`` installed as the
+    default (a models folder of its own), or None (the install as it is)."""
+    if generic_dir is None:
+        return None
+    models = work / f"models_wo_{speaker}"
+    env = dict(os.environ, DUBSTUDIO_MODELS=str(models))
+    # the models folder's layout is the registry's: ask it under that environment
+    target = Path(subprocess.run([sys.executable, "-c", "from dubstudio.nn import registry; print(registry.model_path('audio2expr'))"],
+                                 env=env, capture_output=True, text=True, check=True).stdout.strip())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(generic_dir / f"wo_{speaker}.pt", target)
+    return env
+
+
 def _pooled(pairs: list[dict]) -> str:
     ps = [p["pauses"] for p in pairs if p.get("pauses", {}).get("frames")]
     n = sum(p["frames"] for p in ps)
@@ -100,6 +115,9 @@ def main() -> int:
     ap.add_argument("--speakers", required=True, help="comma-separated clip names of ../shared/data/media")
     ap.add_argument("--work", required=True, type=Path)
     ap.add_argument("--json")
+    ap.add_argument("--generic-dir", type=Path,
+                    help="generic audio models wo_SPEAKER.pt, each trained without that speaker; the dub of a "
+                         "pair runs with the speaker's hold-out model installed, as a studio that trained one has it")
     args = ap.parse_args()
     import soundfile as sf
 
@@ -140,7 +158,7 @@ def main() -> int:
             log.unlink(missing_ok=True)
             out = args.work / f"{name}.mp4"
             try:
-                run([*cli, "dub", "--project", p, "--audio", wav, "-q"], log)
+                run([*cli, "dub", "--project", p, "--audio", wav, "-q"], log, _installed(args.generic_dir, spk, args.work))
                 run([*cli, "export", "--project", p, "-o", out, "--overwrite", "-q"], log)
                 k = SPEAKER_AV_OFFSET.get(spk, 0)
                 tool = subprocess.run([py, TOOL, media / f"{spk}.mp4", out, "--offset-frames", str(k)],
@@ -156,6 +174,7 @@ def main() -> int:
     r0 = [p["r_lag0"] for p in pairs if "r_lag0" in p]
     result = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "audio_model": f"leave-speaker-out generics from {args.generic_dir}" if args.generic_dir else "as installed",
         "pairs": pairs,
         "median_r_lag0": round(float(np.median(r0)), 3) if r0 else None,
         "min_r_lag0": round(float(np.min(r0)), 3) if r0 else None,

@@ -48,6 +48,7 @@ class RunRequest:
     face: str | None = None  # which face when several show (app.track.FACE_HELP); None: the project's last choice
     overwrite: bool = False  # replace an existing output that is not an earlier export of this shot
     protect: tuple[Path, ...] = ()  # more files the export must never write over (a batch's inputs)
+    threads: int | None = None  # torch CPU threads (None: torch's choice; farm workers sharing a machine set it)
 
     @property
     def project_dir(self) -> Path:
@@ -83,8 +84,11 @@ class RunResult:
                 + (f"\n{note}" if (note := faces_note(self.tracking)) else ""))
 
 
-def run_job(req: RunRequest, progress: Progress | None = None) -> RunResult:
-    """Dub ``req.video`` with the new dialogue (or a dubbing actor's video) and export it."""
+STAGES = ("track", "adapt", "dub", "export")
+
+
+def _check(req: RunRequest) -> Path | None:
+    """Every check that can fail before any work; returns the actor file ``from_shot`` names."""
     if (req.audio is None) == (req.dubber is None):
         raise DubStudioError("give the new dialogue as --audio FILE or a dubbing actor's video as --dubber VIDEO (one of them).")
     for p in (req.audio, req.dubber, req.prior):  # (--from-shot is checked by actor_file_of, before tracking)
@@ -100,28 +104,52 @@ def run_job(req: RunRequest, progress: Progress | None = None) -> RunResult:
                  req.project_dir.name, Path(req.video).name, req.overwrite)  # before any work, not after adaptation
     if req.audio is not None:
         audio_model_path(req.audio_model)  # a missing checkpoint fails now, not after adaptation
-    progress = progress or Progress()
+    return start
+
+
+def _track(req: RunRequest, progress: Progress):
     tr = track_job(TrackRequest(Path(req.video), req.project_dir, face=req.face), progress)
     if not tr.tracking.has_face.any():
         raise DubStudioError(f"no face was found in {Path(req.video).name}; pick a shot that shows the actor's face.")
-    project = tr.project
     if req.audio is not None:  # a dialogue that cannot fit the shot fails now, not after adaptation
         # a line placed by timecode is usually a reel's stem: what runs past the shot is cut (fit)
         policy = req.audio_policy or ("fit" if req.placement else "pad")
         check_audio_length(req.audio, tr.tracking.n_frames, tr.tracking.fps, req.offset_s or 0.0, policy)
-    ad = adapt_job(AdaptRequest(project.root, req.steps, mode=req.mode, prior=req.prior, from_shot=start, frames=req.frames,
-                                device=req.device, keep_longer=True), progress)
+    return tr
+
+
+def _adapt(req: RunRequest, project, start: Path | None, progress: Progress):
+    return adapt_job(AdaptRequest(project.root, req.steps, mode=req.mode, prior=req.prior, from_shot=start, frames=req.frames,
+                                  device=req.device, keep_longer=True, threads=req.threads), progress)
+
+
+def _dub(req: RunRequest, project, progress: Progress):
     drive = dub_job(DubRequest(project.root, audio=req.audio, dubber=req.dubber, offset=req.offset_s,
                                audio_model=req.audio_model, placement=req.placement), progress)
     apply_dub(project, drive)
-    ex = export_job(ExportRequest(project.root, req.output_path, audio_policy=req.audio_policy, verify=True,
-                                  guide_track=req.guide_track, renderer=RendererChoice(checkpoint=ad.train.path, device=req.device),
-                                  overwrite=req.overwrite, protect=req.protect),
-                    progress)
-    t = tr.metrics
     dub = {"source": str(drive.source), "driven_frames": drive.driven_frames, "frames": drive.n_frames}
     if req.placement:
         dub |= {"offset_s": req.offset_s, "placement": req.placement}
+    return dub
+
+
+def _export(req: RunRequest, project, checkpoint: Path | None, progress: Progress):
+    return export_job(ExportRequest(project.root, req.output_path, audio_policy=req.audio_policy, verify=True,
+                                    guide_track=req.guide_track, renderer=RendererChoice(checkpoint=checkpoint, device=req.device),
+                                    overwrite=req.overwrite, protect=req.protect, threads=req.threads or 0),
+                      progress)
+
+
+def run_job(req: RunRequest, progress: Progress | None = None) -> RunResult:
+    """Dub ``req.video`` with the new dialogue (or a dubbing actor's video) and export it."""
+    start = _check(req)
+    progress = progress or Progress()
+    tr = _track(req, progress)
+    project = tr.project
+    ad = _adapt(req, project, start, progress)
+    dub = _dub(req, project, progress)
+    ex = _export(req, project, ad.train.path, progress)
+    t = tr.metrics
     return RunResult(
         project.root,
         {k: t[k] for k in ("frames", "frames_with_face", "landmark_rms_iod", "faces_seen", "face") if k in t},
@@ -129,6 +157,27 @@ def run_job(req: RunRequest, progress: Progress | None = None) -> RunResult:
          "path": str(ad.train.path), "from_shot": str(start) if start is not None else None, "warning": ad.train.warning},
         dub, ex.to_json(),
     )
+
+
+def run_stage(req: RunRequest, stage: str, progress: Progress | None = None) -> dict:
+    """One stage of ``run_job`` alone (a farm task): the stages before it have run as other tasks,
+    and their results are read from the project's caches (tracking is current, so it is not
+    redone). The export renders with the project's latest adaptation. Returns the stage's numbers."""
+    if stage not in STAGES:
+        raise DubStudioError(f"stage must be one of {', '.join(STAGES)}, got {stage!r}.")
+    start = _check(req)
+    progress = progress or Progress()
+    tr = _track(req, progress)
+    if stage == "track":
+        t = tr.metrics
+        return {k: t[k] for k in ("frames", "frames_with_face", "landmark_rms_iod", "faces_seen", "face") if k in t}
+    if stage == "adapt":
+        ad = _adapt(req, tr.project, start, progress)
+        return {"mode": req.mode, "steps": ad.train.steps, "cached": ad.train.cached, "wall_s": round(ad.train.wall_s, 1),
+                "path": str(ad.train.path), "from_shot": str(start) if start is not None else None, "warning": ad.train.warning}
+    if stage == "dub":
+        return _dub(req, tr.project, progress)
+    return _export(req, tr.project, None, progress).to_json()
 
 
 def with_steps_for(req: RunRequest, steps: int | None, from_shot_steps: int) -> RunRequest:

@@ -15,7 +15,7 @@ import re
 import sys
 
 from dubstudio import __version__
-from dubstudio.cli import batch, dub, export, models, render, shot, train
+from dubstudio.cli import batch, conform, dub, export, models, render, shot, train
 from dubstudio.cli.common import Parser
 from dubstudio.core.errors import Cancelled, DubStudioError
 
@@ -33,6 +33,7 @@ def build_parser() -> Parser:
     render.register(sub)
     export.register(sub)
     batch.register(sub)
+    conform.register(sub)
     models.register(sub)
     shot.register_tools(sub)
     return p

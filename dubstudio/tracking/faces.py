@@ -202,14 +202,17 @@ class FaceFollower:
         return {p: faces[f] for p, f in best.items() if cost[p, f] <= MAX_SHAPE_GAP}
 
 
-def count_faces(video: Path, samples: int = 8, min_confidence: float = 0.5) -> int:
-    """The most faces seen on ``samples`` frames spread over the shot (a multi-face mesh)."""
+def count_faces(video: Path, samples: int = 8, min_confidence: float = 0.5, first: int = 0, stop: int | None = None) -> int:
+    """The most faces seen on ``samples`` frames spread over the shot, or over its frames
+    ``first:stop`` (a clip of a longer source), with a multi-face mesh."""
     from dubstudio.io.video import VideoReader
     from dubstudio.tracking.landmarks import LandmarkDetector
 
     with VideoReader(video) as reader:
-        n = reader.n_frames
-        idx = np.unique(np.linspace(0, n - 1, min(samples, n)).astype(int))
+        stop = reader.n_frames if stop is None else min(stop, reader.n_frames)
+        first = max(0, min(first, stop - 1))
+        n = stop - first
+        idx = first + np.unique(np.linspace(0, n - 1, min(samples, n)).astype(int))
         most = 0
         with LandmarkDetector(video=False, min_confidence=min_confidence, max_faces=MAX_FACES) as det:
             for i in idx:

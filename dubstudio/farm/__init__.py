@@ -1,0 +1,1 @@
+"""Render-farm jobs: a shot list as an Open Job Description job bundle (``openjd``)."""
