@@ -34,6 +34,7 @@ class ImportRequest:
     language: str = "dub"
     export_suffix: str = ".mov"
     check_faces: bool = True
+    strict: bool = True  # raise on any problem; False (the editor's review): report them per shot, write nothing
 
 
 class ImportResult(dict):
@@ -43,7 +44,8 @@ class ImportResult(dict):
     def describe(self) -> str:
         lines = [f"{self['cut']}: {len(self['shots'])} shot(s) at {self['rate']} fps, {len(self['actors'])} actor(s); "
                  f"dialogue {self['stem']}"]
-        lines += ["  " + s["text"] for s in self["shots"]]
+        lines += ["  " + s["text"] + "".join(f"\n    problem: {p}" for p in s["problems"]) for s in self["shots"]]
+        lines += [f"  problem: {p}" for p in self.get("cut_problems", [])]
         if self.get("shot_list"):
             lines.append(f"shot list -> {self['shot_list']}  (dub it: dubstudio batch {self['shot_list']}, or "
                          f"dubstudio farm submit {self['shot_list']} -o BUNDLE)")
@@ -59,14 +61,18 @@ def import_cut_job(req: ImportRequest, progress: Progress | None = None) -> Impo
         raise DubStudioError(f"--export-format must be one of {', '.join(s[1:] for s in EXPORT_SUFFIXES)}.")
     if (req.stem is None) and req.stem_start:
         raise DubStudioError("--stem-start places a stem: give the stem too (--stem FILE).")
-    if req.stem is None:
+    if req.stem is None and req.strict:
         raise DubStudioError("give the language's dialogue stem (--stem FILE.wav): each shot's line is cut from it by timecode.")
     progress = progress or Progress()
     progress.stage("reading the cut")
     cut = read_cut(req.cut, list(req.media), req.rate, check_faces=req.check_faces)
-    start = parse_tc_arg(req.stem_start, cut.rate, "--stem-start") if req.stem_start else None
-    stem = open_stem(req.stem, cut.rate, start)
-    check_stem(cut, stem)
+    stem = None
+    if req.stem is not None:
+        start = parse_tc_arg(req.stem_start, cut.rate, "--stem-start") if req.stem_start else None
+        stem = open_stem(req.stem, cut.rate, start)
+        check_stem(cut, stem)
+    if not req.strict:
+        return _result(cut, stem, None)
     cut.check()  # every problem at once, each with its shot, before anything is written
     shot_list = None
     if req.out is not None:
@@ -74,10 +80,11 @@ def import_cut_job(req: ImportRequest, progress: Progress | None = None) -> Impo
     return _result(cut, stem, shot_list)
 
 
-def _result(cut: Cut, stem: Stem, shot_list: Path | None) -> ImportResult:
-    return ImportResult({"cut": str(cut.path), "rate": f"{float(cut.rate):g}", "stem": stem.describe(cut.rate),
+def _result(cut: Cut, stem: Stem | None, shot_list: Path | None) -> ImportResult:
+    return ImportResult({"cut": str(cut.path), "rate": f"{float(cut.rate):g}", "stem": stem.describe(cut.rate) if stem else None,
                          "actors": sorted({s.actor for s in cut.shots if s.actor}),
                          "shots": [s.to_json(cut.rate) | {"text": s.describe(cut.rate)} for s in cut.shots],
+                         "cut_problems": list(cut.problems), "ok": not cut.all_problems,
                          "shot_list": str(shot_list) if shot_list else None})
 
 

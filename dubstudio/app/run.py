@@ -87,8 +87,9 @@ class RunResult:
 STAGES = ("track", "adapt", "dub", "export")
 
 
-def _check(req: RunRequest) -> Path | None:
-    """Every check that can fail before any work; returns the actor file ``from_shot`` names."""
+def _check(req: RunRequest, start: bool = True) -> Path | None:
+    """Every check that can fail before any work; returns the actor file ``from_shot`` names
+    (``start``: a farm's track, dub and export tasks run before or without it)."""
     if (req.audio is None) == (req.dubber is None):
         raise DubStudioError("give the new dialogue as --audio FILE or a dubbing actor's video as --dubber VIDEO (one of them).")
     for p in (req.audio, req.dubber, req.prior):  # (--from-shot is checked by actor_file_of, before tracking)
@@ -97,14 +98,14 @@ def _check(req: RunRequest) -> Path | None:
     if req.steps < 1:
         raise DubStudioError("--steps must be at least 1.")
     parse_face(req.face)
-    start = actor_file_of(req.from_shot) if req.from_shot is not None else None  # a wrong path fails now
+    first = actor_file_of(req.from_shot) if start and req.from_shot is not None else None  # a wrong path fails now
     guard_output(req.output_path, guess_format(req.output_path, None),
                  [("the shot's video", Path(req.video)), ("the new dialogue", req.audio), ("the dubber's video", req.dubber)]
                  + [("a file the shot list reads", Path(p)) for p in req.protect],
                  req.project_dir.name, Path(req.video).name, req.overwrite)  # before any work, not after adaptation
     if req.audio is not None:
         audio_model_path(req.audio_model)  # a missing checkpoint fails now, not after adaptation
-    return start
+    return first
 
 
 def _track(req: RunRequest, progress: Progress):
@@ -165,7 +166,7 @@ def run_stage(req: RunRequest, stage: str, progress: Progress | None = None) -> 
     redone). The export renders with the project's latest adaptation. Returns the stage's numbers."""
     if stage not in STAGES:
         raise DubStudioError(f"stage must be one of {', '.join(STAGES)}, got {stage!r}.")
-    start = _check(req)
+    start = _check(req, start=stage == "adapt")
     progress = progress or Progress()
     tr = _track(req, progress)
     if stage == "track":

@@ -31,6 +31,7 @@ from dubstudio.gui.jobs import Job, JobManager, JobPanel, freeze_heap_after_impo
 from dubstudio.gui.mask_tool import MaskTool
 from dubstudio.gui.compare import CompareController
 from dubstudio.gui.correction_tool import CorrectionTool
+from dubstudio.gui.cut_import import CutImport
 from dubstudio.gui.face_picker import FacePicker
 from dubstudio.gui.overlay_items import OVERLAYS
 from dubstudio.gui.playback import AudioOut, PlaybackController
@@ -130,6 +131,7 @@ class MainWindow(QMainWindow):
         # Shot ▸ Dub from Audio/Dubber Video, dubbed waveform + sound
         self.dubbing = DubController(s, sv, self.timeline, self.panel, self.audio, self.playback, self.shot_ready, parent=self)
         self.export = ExportController(s, sv, parent=self)  # File ▸ Export…
+        self.cut_import = CutImport(sv, self.open_path, parent=self)  # File ▸ Import Cut…
         self.autosave_timer = QTimer(self)
         self.autosave_timer.setInterval(autosave_ms)
         self.autosave_timer.timeout.connect(self.autosave)
