@@ -46,7 +46,7 @@ def test_cut_to_farm_to_conform(media: Path, tmp_path: Path):
     src = tmp_path / "src"
     src.mkdir()
     a = with_timecode(media / "talk_a.mp4", src / "A001C003.mov", "10:00:00:00")
-    b = with_timecode(media / "talk_b.mp4", src / "B002C001.mov", "14:20:05:00")
+    assert read_start_timecode(with_timecode(media / "talk_b.mp4", src / "B002C001.mov", "14:20:05:00")) == "14:20:05:00"
     assert read_start_timecode(a) == "10:00:00:00"
     cut = tmp_path / "reel1.edl"
     cut.write_text("\n".join([
