@@ -9,37 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from media_helpers import edl, stem
 
 from dubstudio.app.conform import ConformRequest, ImportRequest, conform_export_job, import_cut_job
 from dubstudio.conform.cut import read_cut
 from dubstudio.conform.shots import read_manifest
 from dubstudio.core.errors import DubStudioError
-from dubstudio.io.bwf import add_bext
 
 pytestmark = pytest.mark.media
 
 RATE = 25
-
-
-def edl(path: Path, events: list[tuple], title: str = "DUB TEST") -> Path:
-    """events: (reel, src_in, src_out, rec_in, rec_out, clip name, media path, extra comment lines)."""
-    lines = [f"TITLE: {title}", "FCM: NON-DROP FRAME", ""]
-    for i, (reel, si, so, ri, ro, name, media, *extra) in enumerate(events, 1):
-        lines.append(f"{i:03d}  {reel:<8} V     C        {si} {so} {ri} {ro}")
-        lines.append(f"* FROM CLIP NAME: {name}")
-        lines += [f"* {x}" for x in (extra[0] if extra else [])]
-        if media:
-            lines.append(f"* SOURCE FILE: {media}")
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def stem(path: Path, seconds: float, start_s: float = 3600.0, sr: int = 48000) -> Path:
-    """A dialogue stem: a Broadcast WAV whose first sample sits at ``start_s`` on the timeline."""
-    t = np.arange(int(seconds * sr)) / sr
-    sf.write(path, (0.2 * np.sin(2 * np.pi * 180 * t) * (np.sin(2 * np.pi * 3 * t) > 0)).astype(np.float32), sr, subtype="PCM_24")
-    add_bext(path, int(start_s * sr))
-    return path
 
 
 @pytest.fixture()

@@ -3,13 +3,10 @@ cut out; a shot opened as a project."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "conform"))
-from test_conform import edl, stem  # noqa: E402
+from media_helpers import edl, stem
 
 pytestmark = pytest.mark.media
 
