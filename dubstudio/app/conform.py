@@ -44,7 +44,7 @@ class ImportResult(dict):
     def describe(self) -> str:
         lines = [f"{self['cut']}: {len(self['shots'])} shot(s) at {self['rate']} fps, {len(self['actors'])} actor(s); "
                  f"dialogue {self['stem']}"]
-        lines += ["  " + s["text"] + "".join(f"\n    problem: {p}" for p in s["problems"]) for s in self["shots"]]
+        lines += ["  " + s["text"] + (f"; line: {s['dialogue']}" if s.get("dialogue") else "") + "".join(f"\n    problem: {p}" for p in s["problems"]) for s in self["shots"]]
         lines += [f"  problem: {p}" for p in self.get("cut_problems", [])]
         if self.get("shot_list"):
             lines.append(f"shot list -> {self['shot_list']}  (dub it: dubstudio batch {self['shot_list']}, or "
@@ -83,9 +83,18 @@ def import_cut_job(req: ImportRequest, progress: Progress | None = None) -> Impo
 def _result(cut: Cut, stem: Stem | None, shot_list: Path | None) -> ImportResult:
     return ImportResult({"cut": str(cut.path), "rate": f"{float(cut.rate):g}", "stem": stem.describe(cut.rate) if stem else None,
                          "actors": sorted({s.actor for s in cut.shots if s.actor}),
-                         "shots": [s.to_json(cut.rate) | {"text": s.describe(cut.rate)} for s in cut.shots],
+                         "shots": [s.to_json(cut.rate) | {"text": s.describe(cut.rate), "dialogue": _line_of(s, stem, cut.rate)}
+                                   for s in cut.shots],
                          "cut_problems": list(cut.problems), "ok": not cut.all_problems,
                          "shot_list": str(shot_list) if shot_list else None})
+
+
+def _line_of(s, stem: Stem | None, rate: Fraction) -> str | None:
+    """Where the shot's line comes from: the stem under its record range (None: no stem, or the
+    stem does not cover it)."""
+    if stem is None or not (stem.start <= s.record_in and s.record_in + s.record_frames <= stem.start + stem.frames(rate)):
+        return None
+    return f"{stem.path.name} {tc_of(s.record_in, rate)}-{tc_of(s.record_in + s.record_frames, rate)}"
 
 
 @dataclass(frozen=True)

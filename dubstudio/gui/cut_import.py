@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QDialogBut
 from dubstudio.gui.frames import to_qimage
 
 CUT_FILTER = "Cuts (*.edl *.otio *.otioz *.xml *.fcpxml);;All files (*)"
-COLUMNS = ("", "#", "Shot", "Actor", "Record in", "Record out", "Source in", "Media", "Problems")
+COLUMNS = ("", "#", "Shot", "Actor", "Record in", "Record out", "Source in", "Media", "Dialogue", "Problems")
 THUMB = QSize(96, 54)
 RATES = ("25", "24", "23.976", "29.97", "30", "50", "59.94")
 
@@ -198,7 +198,8 @@ class CutImportDialog(QDialog):
             row = self.table.rowCount()
             self.table.insertRow(row)
             cells = ["", f"{s['index']:03d}", s["name"], s["actor"] or "(none)", s["record_tc_in"], s["record_tc_out"],
-                     s["source_tc_in"], Path(s["media"]).name if s["media"] else "(not found)", "; ".join(s["problems"]) or "ok"]
+                     s["source_tc_in"], Path(s["media"]).name if s["media"] else "(not found)",
+                     s["dialogue"] or ("(not covered)" if res["stem"] else "(no stem)"), "; ".join(s["problems"]) or "ok"]
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if col == len(cells) - 1 and s["problems"]:

@@ -34,7 +34,8 @@ def test_import_cut_reviews_cuts_out_and_opens_a_shot(make_window, media, tmp_pa
     assert [t.item(r, 3).text() for r in range(3)] == ["anna", "anna", "ben"]
     assert t.item(0, 4).text() == "01:00:00:00" and t.item(0, 6).text() == "00:00:00:10"
     assert not t.item(0, 0).icon().isNull()  # the first frame's thumbnail
-    assert "lies outside talk_a.mp4" in t.item(2, 8).text() and t.item(0, 8).text() == "ok"
+    assert "lies outside talk_a.mp4" in t.item(2, 9).text() and t.item(0, 9).text() == "ok"
+    assert t.item(0, 8).text() == "(no stem)"
     assert not dlg.write_btn.isEnabled() and "problem(s) to fix" in dlg.summary.text()
     # fixed cut (the bad shot removed) and a stem: ready to cut out
     cut2 = edl(tmp_path / "cut2.edl", [
@@ -47,6 +48,7 @@ def test_import_cut_reviews_cuts_out_and_opens_a_shot(make_window, media, tmp_pa
     dlg.check_btn.click()
     qtbot.waitUntil(lambda: dlg.result is not None, timeout=60_000)
     assert dlg.write_btn.isEnabled(), dlg.summary.text()
+    assert dlg.table.item(1, 8).text() == "de.wav 01:00:01:10-01:00:02:10"
     out = tmp_path / "job"
     out.mkdir()
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(out))
