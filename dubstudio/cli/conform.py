@@ -26,6 +26,8 @@ def register(sub) -> None:
     ip.add_argument("--language", default="dub", help="names the lines and exports (e.g. de; default dub)")
     ip.add_argument("--export-format", default="mov", choices=("mov", "mp4", "mxf"), help="the dubbed exports' format (default mov)")
     ip.add_argument("--no-face-check", action="store_true", help="skip looking for a face in each shot")
+    ip.add_argument("--review", action="store_true", help="list every shot with its problems instead of stopping at them "
+                                                          "(writes nothing; what the editor's Import Cut shows)")
     add_common(ip)
     ip.set_defaults(func=cmd_import)
     ep = csub.add_parser("export", help="the cut again, each dubbed shot's clip pointing at its export (OTIO and EDL)")
@@ -76,8 +78,8 @@ def cmd_import(args) -> int:
     from dubstudio.conform.cut import parse_rate
 
     req = ImportRequest(Path(args.cut), path_or_none(args.stem), args.stem_start, tuple(Path(m) for m in args.media),
-                        parse_rate(args.rate), path_or_none(args.out), args.handles, args.language, f".{args.export_format}",
-                        not args.no_face_check)
+                        parse_rate(args.rate), None if args.review else path_or_none(args.out), args.handles, args.language,
+                        f".{args.export_format}", not args.no_face_check, strict=not args.review)
     emit(args, with_bar(args, import_cut_job, req))
     return 0
 

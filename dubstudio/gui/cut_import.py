@@ -27,13 +27,64 @@ THUMB = QSize(96, 54)
 RATES = ("25", "24", "23.976", "29.97", "30", "50", "59.94")
 
 
+def cli_args(req) -> list[str]:
+    """``dubstudio conform import`` arguments for an ``ImportRequest``."""
+    args = ["conform", "import", str(req.cut), "--json", "-q", "--handles", str(req.handles), "--language", req.language,
+            "--export-format", req.export_suffix.lstrip(".")]
+    if req.stem is not None:
+        args += ["--stem", str(req.stem)]
+    if req.stem_start:
+        args += ["--stem-start", req.stem_start]
+    for m in req.media:
+        args += ["--media", str(m)]
+    if req.rate is not None:
+        args += ["--rate", f"{req.rate.numerator}/{req.rate.denominator}"]
+    if not req.strict:
+        args.append("--review")
+    elif req.out is not None:
+        args += ["--out", str(req.out)]
+    return args
+
+
+def run_cli(args: list[str], progress) -> dict:
+    """The command line's job in a child process, its JSON result back; cancel kills it.
+
+    OpenTimelineIO's Python objects deadlocked on a worker thread of the editor (its keepalive
+    monitor, ``install_external_keepalive_monitor``, against Qt's event loop in the main thread:
+    the test hung in the EDL adapter), so the editor reads cuts the way a farm would, in a process
+    of its own running the same job as ``dubstudio conform import``."""
+    import json
+    import subprocess
+    import sys
+    import time
+
+    from dubstudio.core.errors import Cancelled, DubStudioError
+
+    proc = subprocess.Popen([sys.executable, "-m", "dubstudio.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        while proc.poll() is None:
+            if progress.token.cancelled:
+                proc.kill()
+                raise Cancelled("cancelled")
+            time.sleep(0.1)
+        out, err = proc.communicate()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    if proc.returncode != 0:
+        lines = [x for x in err.strip().splitlines() if x.startswith("dubstudio")] or err.strip().splitlines() or ["failed"]
+        raise DubStudioError(lines[-1].removeprefix("dubstudio: error: "))
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def review(req, progress) -> dict:
     """The cut reviewed (no problem raised: each is on its shot) and a thumbnail of each shot's
     first frame (RGB arrays; made into pixmaps on the GUI thread)."""
-    from dubstudio.app.conform import import_cut_job
     from dubstudio.io.video import VideoReader
 
-    res = import_cut_job(req, progress)
+    progress.stage("reading the cut")
+    res = run_cli(cli_args(req), progress)
     thumbs: dict[int, np.ndarray] = {}
     for s in res["shots"]:
         progress.check()
@@ -176,9 +227,7 @@ class CutImportDialog(QDialog):
         except DubStudioError as e:
             self.summary.setText(str(e))
             return
-        from dubstudio.app.conform import import_cut_job
-
-        self._run("Cutting out shots", lambda p: import_cut_job(req, p), lambda res: self._written(Path(folder), res))
+        self._run("Cutting out shots", lambda p: run_cli(cli_args(req), p), lambda res: self._written(Path(folder), res))
 
     def _run(self, name: str, fn, done) -> None:
         if self.job is not None and self.job.running:
