@@ -179,6 +179,11 @@ def run_bundle_job(req: LocalRunRequest, progress: Progress | None = None) -> Lo
     values = values | {"Threads": str(threads)}
     logs = Path(req.log_dir or bundle / "logs")
     logs.mkdir(parents=True, exist_ok=True)
+    # each OpenJD session's working folder goes under TMPDIR/OpenJD, which the first user of a
+    # machine owns: the sessions of this run get a folder of their own, beside its logs
+    sessions = logs.parent / "sessions"
+    sessions.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, TMPDIR=str(sessions))
     params = []
     for k, v in values.items():
         params += ["-p", f"{k}={v}"]
@@ -199,7 +204,7 @@ def run_bundle_job(req: LocalRunRequest, progress: Progress | None = None) -> Lo
             cmd = [*_openjd(), "run", str(bundle / "template.yaml"), "--step", step, "--no-run-dependencies",
                    "--tasks", json.dumps([{"Line": str(line)}]), *params]
             with log.open("w") as f:
-                rc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT).returncode
+                rc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env).returncode
             return step, line, rc == 0, str(log)
 
         with ThreadPoolExecutor(max_workers=req.workers) as pool:
