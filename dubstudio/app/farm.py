@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from dubstudio.app.adapt import FROM_SHOT_STEPS, RUN_STEPS
@@ -119,8 +119,8 @@ def task_request(req: TaskRequest) -> RunRequest:
                      overwrite=False)
     first = _first_of_actor(rows).get(row.actor) if row.actor else None
     if first is not None and first is not row:
-        run = RunRequest(**{**run.__dict__, "from_shot": project_for(req.projects, first.shot), "prior": None,
-                            "steps": req.from_shot_steps, "mode": "full" if req.mode == "mixed" else req.mode})
+        run = replace(run, from_shot=project_for(req.projects, first.shot), prior=None, steps=req.from_shot_steps,
+                      mode="full" if req.mode == "mixed" else req.mode)
     return run
 
 

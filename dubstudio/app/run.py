@@ -141,6 +141,16 @@ def _export(req: RunRequest, project, checkpoint: Path | None, progress: Progres
                       progress)
 
 
+def _track_json(tr) -> dict:
+    t = tr.metrics
+    return {k: t[k] for k in ("frames", "frames_with_face", "landmark_rms_iod", "faces_seen", "face") if k in t}
+
+
+def _adapt_json(req: RunRequest, ad, start: Path | None) -> dict:
+    return {"mode": req.mode, "steps": ad.train.steps, "cached": ad.train.cached, "wall_s": round(ad.train.wall_s, 1),
+            "path": str(ad.train.path), "from_shot": str(start) if start is not None else None, "warning": ad.train.warning}
+
+
 def run_job(req: RunRequest, progress: Progress | None = None) -> RunResult:
     """Dub ``req.video`` with the new dialogue (or a dubbing actor's video) and export it."""
     start = _check(req)
@@ -150,14 +160,7 @@ def run_job(req: RunRequest, progress: Progress | None = None) -> RunResult:
     ad = _adapt(req, project, start, progress)
     dub = _dub(req, project, progress)
     ex = _export(req, project, ad.train.path, progress)
-    t = tr.metrics
-    return RunResult(
-        project.root,
-        {k: t[k] for k in ("frames", "frames_with_face", "landmark_rms_iod", "faces_seen", "face") if k in t},
-        {"mode": req.mode, "steps": ad.train.steps, "cached": ad.train.cached, "wall_s": round(ad.train.wall_s, 1),
-         "path": str(ad.train.path), "from_shot": str(start) if start is not None else None, "warning": ad.train.warning},
-        dub, ex.to_json(),
-    )
+    return RunResult(project.root, _track_json(tr), _adapt_json(req, ad, start), dub, ex.to_json())
 
 
 def run_stage(req: RunRequest, stage: str, progress: Progress | None = None) -> dict:
@@ -170,12 +173,9 @@ def run_stage(req: RunRequest, stage: str, progress: Progress | None = None) -> 
     progress = progress or Progress()
     tr = _track(req, progress)
     if stage == "track":
-        t = tr.metrics
-        return {k: t[k] for k in ("frames", "frames_with_face", "landmark_rms_iod", "faces_seen", "face") if k in t}
+        return _track_json(tr)
     if stage == "adapt":
-        ad = _adapt(req, tr.project, start, progress)
-        return {"mode": req.mode, "steps": ad.train.steps, "cached": ad.train.cached, "wall_s": round(ad.train.wall_s, 1),
-                "path": str(ad.train.path), "from_shot": str(start) if start is not None else None, "warning": ad.train.warning}
+        return _adapt_json(req, _adapt(req, tr.project, start, progress), start)
     if stage == "dub":
         return _dub(req, tr.project, progress)
     return _export(req, tr.project, None, progress).to_json()
