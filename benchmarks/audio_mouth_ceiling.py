@@ -81,6 +81,44 @@ def _lag_r(mouth: np.ndarray, env: np.ndarray, lag: int) -> float:
     return _r(x, y)
 
 
+TRUTH_CONTEXT = 2  # mel frames either side of each lag in the sync profile
+TRUTH_MIN_R = 0.4  # both halves' held-out r at the peak: the speaker's sound clearly predicts their mouth
+
+
+def speaker_truth(mouth: np.ndarray, audio: np.ndarray, fps: float, reach: tuple[int, int] = (-10, 12)) -> dict:
+    """Is a clip ground truth for the speaker-sync measure, and at what offset?
+
+    The clip's own mouth (the tool's measure) against its own sound: a ridge map from 40 log-mel
+    bands (+-TRUTH_CONTEXT frames) around each lag, fitted on one half and scored on the other,
+    both ways. The peak lag is how many frames the sound trails the picture (a mouth leading its
+    sound a little is part of it: in-sync clips peak at 0-2); a speaker whose sound predicts their
+    mouth on both halves at r >= TRUTH_MIN_R is ground truth, at that offset. Independent of
+    DubStudio's models and tracking (the tool's mouth, librosa's mel)."""
+    import librosa
+
+    y = _z(mouth)
+    n = len(y)
+    m = librosa.feature.melspectrogram(y=audio, sr=16000, n_fft=1024, hop_length=int(round(16000 / fps)), n_mels=40)
+    m = np.log(m + 1e-6).T
+    m = (m - m.mean(0)) / (m.std(0) + 1e-6)
+    profile = {}
+    h = n // 2
+    for lag in range(reach[0], reach[1] + 1):
+        idx = np.clip(np.arange(n)[:, None] + lag + np.arange(-TRUTH_CONTEXT, TRUTH_CONTEXT + 1)[None, :], 0, len(m) - 1)
+        x = m[idx].reshape(n, -1)
+        rs = []
+        for tr, te in ((slice(0, h), slice(h, n)), (slice(h, n), slice(0, h))):
+            mu = x[tr].mean(0)
+            xt = x[tr] - mu
+            w = np.linalg.solve(xt.T @ xt + len(xt) * np.eye(x.shape[1]), xt.T @ (y[tr] - y[tr].mean()))
+            rs.append(float(np.corrcoef((x[te] - mu) @ w, y[te])[0, 1]))
+        profile[lag] = (float(np.mean(rs)), min(rs))
+    peak = max(profile, key=lambda k: profile[k][0])
+    return {"offset_frames": peak, "r": round(profile[peak][0], 3), "r_worse_half": round(profile[peak][1], 3),
+            "r_at_0": round(profile[0][0], 3), "ground_truth": profile[peak][1] >= TRUTH_MIN_R,
+            "profile": {k: round(v[0], 3) for k, v in profile.items()}}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--clips", default="talk_a,talk_b,talk_c,talk_long,dubber_a,dubber_b,talk_d")
@@ -106,7 +144,8 @@ def main() -> int:
         a = load_audio(path, sr=16000)
         env = np.log(speech_envelope(a, n + k, fps, band=(1000.0, 3000.0)).astype(np.float64) + 1e-6)[k:]
         silent = silence_mask(a, n + k, fps, min_run_s=0.2)[0][k:]
-        data[c] = {"x": _mel(path, n, float(fps), k), "y": y, "env": env, "silent": silent}
+        data[c] = {"x": _mel(path, n, float(fps), k), "y": y, "env": env, "silent": silent,
+                   "truth": speaker_truth(y, a, float(fps))}
     rows = {}
     for c, d in data.items():
         y, x, h = d["y"], d["x"], len(d["y"]) // 2
@@ -121,6 +160,7 @@ def main() -> int:
             "ridge_others": _r(fit(x), y),
             "silent_frames": int(sil.sum()),
             "silent_variance_share": round(float((y[sil] ** 2).sum() / (y**2).sum()), 3) if sil.any() else 0.0,
+            "truth": d["truth"],
         }
         print(c, json.dumps(rows[c]), flush=True)
     result = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "clips": rows,

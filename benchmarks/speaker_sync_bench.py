@@ -9,9 +9,11 @@ Each shot is a tracked and adapted project (the export renders with its adaptati
 is dubbed onto a copy of the project with `dubstudio dub --audio` (whatever audio model the install
 has: a fresh install trains the shot's own), exported with `dubstudio export`, and scored with
 `../shared/tools/mouth_vs_speaker.py SPEAKER_VIDEO EXPORT` (independent of our code: r at lag 0 and
-the best lag within +-10 frames, > 0: the dub's mouth is late). A speaker whose own sound is out
-of sync with their picture is corrected with --offset-frames (talk_c: its sound trails by about 6
-frames). The pause measure: in the frames where the speaker pauses with their mouth closed, how many
+the best lag within +-10 frames, > 0: the dub's mouth is late). Each speaker's own clip is first
+checked (``audio_mouth_ceiling.speaker_truth``: does their sound predict their mouth, and at what
+offset?): a speaker whose sound trails their picture is scored with the tool's --offset-frames at
+that offset, and one whose sound does not predict their mouth at any lag is no ground truth: their
+pairs still run and are reported, apart from the ground-truth summary. The pause measure: in the frames where the speaker pauses with their mouth closed, how many
 show the dub's mouth at or below the actor's own rest (``pause_closure``). Run alone: each pair takes 1-3 minutes on the 2-core machine.
 """
 
@@ -109,12 +111,28 @@ def _pooled(pairs: list[dict]) -> str:
     return f"{at} of {n}"
 
 
+def _summary(pairs: list[dict]) -> dict:
+    scored = [p for p in pairs if "r_lag0" in p]
+    r0 = [p["r_lag0"] for p in scored]
+    if not r0:
+        return {"pairs": 0}
+    return {"pairs": len(r0), "median_r_lag0": round(float(np.median(r0)), 3), "min_r_lag0": round(float(np.min(r0)), 3),
+            "best_lag_within_1": f'{sum(abs(p["best_lag"]) <= 1 for p in scored)} of {len(r0)}',
+            "median_r_best": round(float(np.median([p["r_best"] for p in scored])), 3),
+            "pause_frames_at_rest": _pooled(scored)}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--shot", action="append", required=True, help="NAME=PROJECT (tracked and adapted)")
     ap.add_argument("--speakers", required=True, help="comma-separated clip names of ../shared/data/media")
     ap.add_argument("--work", required=True, type=Path)
     ap.add_argument("--json")
+    ap.add_argument("--offsets", choices=("measured", "fixed"), default="measured",
+                    help="measured (default): each speaker's own sync and whether they are ground truth at all, from "
+                         "audio_mouth_ceiling.speaker_truth; fixed: the sixteenth session's table (talk_c 6, all pairs)")
+    ap.add_argument("--bare", action="store_true",
+                    help="without the built-in audio model (DUBSTUDIO_BUILTIN_MODELS=0): the install before it shipped")
     ap.add_argument("--generic-dir", type=Path,
                     help="generic audio models wo_SPEAKER.pt, each trained without that speaker; the dub of a "
                          "pair runs with the speaker's hold-out model installed, as a studio that trained one has it")
@@ -129,14 +147,26 @@ def main() -> int:
     py = Path(sys.executable)
     cli = [py, "-m", "dubstudio.cli"]
     args.work.mkdir(parents=True, exist_ok=True)
+    sys.path.insert(0, str(TOOL.parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from audio_mouth_ceiling import speaker_truth
+    from mouth_vs_speaker import mouth
+
+    truth = {}
+    for spk in args.speakers.split(","):
+        with VideoReader(media / f"{spk}.mp4") as r:
+            fps = float(r.fps)
+        if args.offsets == "measured":
+            truth[spk] = speaker_truth(mouth(str(media / f"{spk}.mp4")), load_audio(media / f"{spk}.mp4", sr=16000), fps)
+        else:
+            truth[spk] = {"offset_frames": SPEAKER_AV_OFFSET.get(spk, 0), "ground_truth": True}
+        print(json.dumps({"speaker": spk, **{k: v for k, v in truth[spk].items() if k != "profile"}}), flush=True)
+    env_base = dict(os.environ, DUBSTUDIO_BUILTIN_MODELS="0") if args.bare else None
     pairs = []
     for spec in args.shot:
         shot, _, proj = spec.partition("=")
         with VideoReader(media / f"{shot}.mp4") as r:
             shot_s, shot_fps = r.n_frames / float(r.fps), r.fps
-        sys.path.insert(0, str(TOOL.parent))
-        from mouth_vs_speaker import mouth
-
         shot_rest = float(np.nanpercentile(mouth(str(media / f"{shot}.mp4")), REST_PCT))
         for spk in args.speakers.split(","):
             if spk == shot:
@@ -158,9 +188,9 @@ def main() -> int:
             log.unlink(missing_ok=True)
             out = args.work / f"{name}.mp4"
             try:
-                run([*cli, "dub", "--project", p, "--audio", wav, "-q"], log, _installed(args.generic_dir, spk, args.work))
+                run([*cli, "dub", "--project", p, "--audio", wav, "-q"], log, _installed(args.generic_dir, spk, args.work) or env_base)
                 run([*cli, "export", "--project", p, "-o", out, "--overwrite", "-q"], log)
-                k = SPEAKER_AV_OFFSET.get(spk, 0)
+                k = truth[spk]["offset_frames"]
                 tool = subprocess.run([py, TOOL, media / f"{spk}.mp4", out, "--offset-frames", str(k)],
                                       capture_output=True, text=True)
                 score = json.loads(tool.stdout.strip().splitlines()[-1])
@@ -168,18 +198,19 @@ def main() -> int:
                 score["pauses"] = pause_closure(media / f"{spk}.mp4", out, shot_rest, k, shot_fps)
             except (RuntimeError, ValueError, IndexError) as e:
                 score = {"error": str(e)}
-            score |= {"pair": name, "seconds": round(time.perf_counter() - t0, 1)}
+            score |= {"pair": name, "ground_truth": bool(truth[spk]["ground_truth"]), "speaker_offset": truth[spk]["offset_frames"],
+                      "seconds": round(time.perf_counter() - t0, 1)}
             print(json.dumps(score), flush=True)
             pairs.append(score)
-    r0 = [p["r_lag0"] for p in pairs if "r_lag0" in p]
     result = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-        "audio_model": f"leave-speaker-out generics from {args.generic_dir}" if args.generic_dir else "as installed",
+        "audio_model": (f"leave-speaker-out generics from {args.generic_dir}" if args.generic_dir
+                        else "as installed, without the built-in model" if args.bare else "as installed"),
+        "offsets": args.offsets,
+        "speakers": truth,
         "pairs": pairs,
-        "median_r_lag0": round(float(np.median(r0)), 3) if r0 else None,
-        "min_r_lag0": round(float(np.min(r0)), 3) if r0 else None,
-        "best_lag_within_1": f'{sum(abs(p["best_lag"]) <= 1 for p in pairs if "best_lag" in p)} of {len(r0)}',
-        "pause_frames_at_rest": _pooled(pairs),
+        "ground_truth_pairs": _summary([p for p in pairs if p.get("ground_truth")]),
+        "all_pairs": _summary(pairs),
     }
     text = json.dumps(result, indent=1)
     print(text)

@@ -21,11 +21,14 @@ from media_helpers import write_clip  # noqa: E402  (re-exported for fixtures be
 def _user_folders(tmp_path_factory):
     """Tests never write into the user's folders nor the repo's models/: the user data folder
     (sample, settings), the projects folder and the models folder are a session's scratch
-    folders (CLI subprocesses inherit them)."""
+    folders (CLI subprocesses inherit them). The built-in audio model is off unless a test turns it
+    on (tests/driving/test_a2e_synthetic.py): most dubs here exercise the shot's own model, which a
+    user gets with `--audio-model shot`, and stay as fast as they were."""
     base = tmp_path_factory.mktemp("user")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DUBSTUDIO_HOME", str(base / "home"))
         mp.setenv("DUBSTUDIO_MODELS", str(base / "models"))
+        mp.setenv("DUBSTUDIO_BUILTIN_MODELS", "0")
         mp.delenv("DUBSTUDIO_PROJECTS", raising=False)
         yield
 

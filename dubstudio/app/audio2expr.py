@@ -1,8 +1,9 @@
 """The person-generic audio-to-expression model: train one on tracked clips (``a2e_train_job``),
 registered in the models folder as the default that ``dub --audio`` uses, or describe one.
 
-No generic weights ship with DubStudio: without one, a dub from audio trains a small per-actor
-model on the shot's own audio."""
+One generic model ships with DubStudio, trained on synthesised speech only (``a2e_synthetic``;
+``--synthetic`` remakes it); a model trained or installed here takes its place. With neither (or
+``--audio-model shot``), a dub from audio trains a small per-actor model on the shot's own audio."""
 
 from __future__ import annotations
 
@@ -14,8 +15,7 @@ from dubstudio.app.models import register_trained
 from dubstudio.app.projects import open_projects
 from dubstudio.core.errors import DubStudioError
 from dubstudio.core.jobs import Progress
-from dubstudio.driving.a2e_generic import TrainConfig, default_generic_path, load_generic, train_generic
-from dubstudio.nn import registry
+from dubstudio.driving.a2e_generic import TrainConfig, default_generic_path, find_generic, load_generic, train_generic
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class A2ETrainRequest:
     val_fraction: float | None = None  # hold out the end of every clip and keep the best weights
     restart: bool = False
     work: Path | None = None  # where projects for video files go
+    synthetic: int = 0  # > 0: train on this many synthesised lines instead of projects
 
 
 @dataclass
@@ -63,10 +64,23 @@ def a2e_train_job(req: A2ETrainRequest, progress: Progress | None = None) -> A2E
     out = Path(req.out) if req.out else default_generic_path()
     if req.restart:
         out.unlink(missing_ok=True)
+    if req.synthetic < 0 or (not req.synthetic and not req.projects):
+        raise DubStudioError("give tracked projects to train on (--projects), or --synthetic with at least 1 line.")
     progress = progress or Progress()
-    projects = open_projects(req.projects, req.work, progress)
-    r = train_generic(projects, out, config, progress=progress)
-    registered = register_trained("audio2expr", out, r.steps, projects)
+    if req.synthetic:
+        from dubstudio.driving.a2e_synthetic import SYNTH_TRAIN, train_synthetic
+
+        if req.projects:
+            raise DubStudioError("give --projects or --synthetic, not both.")
+        if req.val_fraction:
+            raise DubStudioError("--val-fraction applies to tracked clips, not to synthesised speech.")
+        config = dataclasses.replace(SYNTH_TRAIN, **overrides)
+        r = train_synthetic(out, req.synthetic, config, progress=progress, resume=not req.restart)
+        registered = register_trained("audio2expr", out, r.steps, [])
+    else:
+        projects = open_projects(req.projects, req.work, progress)
+        r = train_generic(projects, out, config, progress=progress)
+        registered = register_trained("audio2expr", out, r.steps, projects)
     is_default = out.resolve() == default_generic_path().resolve()
     return A2ETrainResult(r, is_default, registered)
 
@@ -80,7 +94,7 @@ class A2EShowResult(dict):
 
 
 def a2e_show_job(model: Path | None = None) -> A2EShowResult:
-    path = Path(model) if model else (registry.default_model("audio2expr") or default_generic_path())
+    path = Path(model) if model else (find_generic() or default_generic_path())
     if not path.is_file():
         raise DubStudioError(
             f"no generic model at {path}; train one with `dubstudio audio2expr train --projects ...` "

@@ -84,8 +84,11 @@ def register(sub) -> None:
     asub = a2e.add_subparsers(dest="a2e_command", metavar="ACTION")
     a2e.set_defaults(func=lambda args: (a2e.print_help(), 0)[1])
     sp = asub.add_parser("train", help="train (or resume) the generic model on tracked clips with their own audio")
-    sp.add_argument("--projects", nargs="+", required=True,
-                    help="tracked project folders, video files or folders of videos (each clip's own audio is the input)")
+    src = sp.add_mutually_exclusive_group(required=True)
+    src.add_argument("--projects", nargs="+",
+                     help="tracked project folders, video files or folders of videos (each clip's own audio is the input)")
+    src.add_argument("--synthetic", type=int, metavar="LINES",
+                     help="train on LINES lines of speech synthesised by espeak-ng instead (how the built-in model is made: 600)")
     sp.add_argument("--out", help="checkpoint to write (default: the models folder's default generic model, which `dub --audio` uses)")
     sp.add_argument("--steps", type=int, help="training steps (default from TrainConfig)")
     sp.add_argument("--threads", type=int, default=1, help="CPU threads for torch (default 1: best on a shared 2-core machine)")
@@ -141,8 +144,9 @@ def cmd_prior_train(args) -> int:
 def cmd_a2e_train(args) -> int:
     from dubstudio.app.audio2expr import A2ETrainRequest, a2e_train_job
 
-    req = A2ETrainRequest(tuple(Path(p) for p in args.projects), path_or_none(args.out), steps=args.steps, threads=args.threads,
-                          val_fraction=args.val_fraction, restart=args.restart, work=path_or_none(args.work))
+    req = A2ETrainRequest(tuple(Path(p) for p in args.projects or ()), path_or_none(args.out), steps=args.steps,
+                          threads=args.threads, val_fraction=args.val_fraction, restart=args.restart,
+                          work=path_or_none(args.work), synthetic=args.synthetic or 0)
     with TrainingProgress(args) as progress:
         result = a2e_train_job(req, progress)
     emit(args, result)

@@ -163,7 +163,7 @@ def load_generic(path: str | Path) -> GenericModel:
 
 def default_generic_path() -> Path:
     """Where `dubstudio audio2expr train` puts the generic model unless told otherwise: the
-    models folder (``nn.registry``; no generic weights ship with DubStudio)."""
+    models folder (``nn.registry``; the built-in model, ``builtin_generic_path``, lives elsewhere)."""
     return registry.model_path("audio2expr")
 
 
@@ -174,17 +174,32 @@ def legacy_generic_path() -> Path:
     return user_data_dir() / "models" / "audio2expr-generic.pt"
 
 
+def builtin_generic_path() -> Path | None:
+    """The generic model that ships with DubStudio, trained on synthesised speech only
+    (``a2e_synthetic``); None when it is missing or switched off (DUBSTUDIO_BUILTIN_MODELS=0, e.g.
+    to measure a bare install)."""
+    import os
+
+    from dubstudio.core.paths import RESOURCES
+
+    if os.environ.get("DUBSTUDIO_BUILTIN_MODELS", "1").strip().lower() in ("0", "off", "no", "false"):
+        return None
+    p = RESOURCES / "models" / "audio2expr-synthetic.pt"
+    return p if p.is_file() else None
+
+
 def find_generic() -> Path | None:
     """The generic checkpoint a dub uses when none is named: the registered default, else a file
-    at the default place (copied there by hand), else one an earlier version trained; None when
-    there is none (then adaptation trains a small model from scratch on the shot)."""
+    at the default place (copied there by hand), else one an earlier version trained, else the
+    built-in one; None when there is none (then adaptation trains a small model from scratch on
+    the shot)."""
     found = registry.default_model("audio2expr")
     if found is not None:
         return found
     for p in (default_generic_path(), legacy_generic_path()):
         if p.is_file():
             return p
-    return None
+    return builtin_generic_path()
 
 
 def _generic(g: Any) -> GenericModel | None:
@@ -338,45 +353,53 @@ def train_generic(
             info.append({"name": parts[0].name, "frames": parts[0].n, "fps": str(parts[0].fps),
                          "silent_frac": float(parts[0].silent.mean())})
             progress.update(i + 1, len(clips))
-        allc = np.concatenate([d.controls[d.valid] for d in native])
-        std = np.maximum(allc.std(axis=0), 1e-3).astype(np.float32)
-        model = Audio2Expr(model_config)
-        settings = {"model": model_config.to_dict(), "train": _jsonable(asdict(config)), "controls": list(CONTROL_NAMES),
-                    "control_std": std.tolist(), "mel": asdict(MelSettings()), "target_dbfs": TARGET_DBFS,
-                    "clips": info}
-        state = None
-        if resume and out.is_file():
-            try:
-                prev = _load(out, GENERIC_KIND)
-            except Audio2ExprError:
-                prev = None
-            if prev and prev.get("settings_match") == _settings_key(settings) and "optimizer" in prev and prev["step"] < config.steps:
-                model.load_state_dict(prev["state_dict"])
-                state = prev
-        t0 = time.perf_counter()
-
-        def save(step: int, opt: Any = None, sched: Any = None, best: dict | None = None, metrics: dict | None = None) -> None:
-            payload = {"kind": GENERIC_KIND, "config": settings, "step": step, "state_dict": model.state_dict(),
-                       "settings_match": _settings_key(settings), "metrics": metrics or {}}
-            if opt is not None:  # resumable: optimiser, schedule and the early-stopping record
-                payload |= {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "best": best}
-            _save(out, payload)
-
-        progress.stage("audio2expr: train")
-        step, losses, best = _train_loop(model, data, std, config, progress, state, save, val)
-        secs = time.perf_counter() - t0
-        metrics = {"loss_first": losses[0] if losses else None, "loss_last": losses[-1] if losses else None,
-                   "train_seconds": secs, "n_params": n_params(model), "steps_run": step}
-        if val:
-            metrics |= {"best_step": best["step"], "val_loss": best["val_loss"], "val_history": best["history"]}
-        save(best["step"] if val else step, metrics=metrics)  # final: weights only (no optimiser), ~1.4 MB
-        atomic_write_json(out.with_name(out.name + ".json"), {"kind": GENERIC_KIND, "code_version": __version__,
-                                                             "model_version": MODEL_VERSION, "step": step,
-                                                             "config": settings, "metrics": metrics})
-        return TrainResult(out, step, secs, metrics["loss_first"] or float("nan"), metrics["loss_last"] or float("nan"),
-                           n_params(model), info)
+        return fit_generic(data, native, info, val, out, config, model_config, progress, resume)
     finally:
         torch.set_num_threads(old_threads)
+
+
+def fit_generic(data: list[ClipData], native: list[ClipData], info: list[dict], val: list[ClipData], out: Path,
+                config: TrainConfig, model_config: Audio2ExprConfig, progress: Progress, resume: bool) -> TrainResult:
+    """Train on prepared clips (``data``: every clip at every frame rate; ``native``: one per clip,
+    for the controls' spread; ``info``: what the checkpoint records of each) and write ``out``.
+    Shared by ``train_generic`` (tracked clips) and ``a2e_synthetic`` (synthesised speech)."""
+    allc = np.concatenate([d.controls[d.valid] for d in native])
+    std = np.maximum(allc.std(axis=0), 1e-3).astype(np.float32)
+    model = Audio2Expr(model_config)
+    settings = {"model": model_config.to_dict(), "train": _jsonable(asdict(config)), "controls": list(CONTROL_NAMES),
+                "control_std": std.tolist(), "mel": asdict(MelSettings()), "target_dbfs": TARGET_DBFS,
+                "clips": info}
+    state = None
+    if resume and out.is_file():
+        try:
+            prev = _load(out, GENERIC_KIND)
+        except Audio2ExprError:
+            prev = None
+        if prev and prev.get("settings_match") == _settings_key(settings) and "optimizer" in prev and prev["step"] < config.steps:
+            model.load_state_dict(prev["state_dict"])
+            state = prev
+    t0 = time.perf_counter()
+
+    def save(step: int, opt: Any = None, sched: Any = None, best: dict | None = None, metrics: dict | None = None) -> None:
+        payload = {"kind": GENERIC_KIND, "config": settings, "step": step, "state_dict": model.state_dict(),
+                   "settings_match": _settings_key(settings), "metrics": metrics or {}}
+        if opt is not None:  # resumable: optimiser, schedule and the early-stopping record
+            payload |= {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "best": best}
+        _save(out, payload)
+
+    progress.stage("audio2expr: train")
+    step, losses, best = _train_loop(model, data, std, config, progress, state, save, val)
+    secs = time.perf_counter() - t0
+    metrics = {"loss_first": losses[0] if losses else None, "loss_last": losses[-1] if losses else None,
+               "train_seconds": secs, "n_params": n_params(model), "steps_run": step}
+    if val:
+        metrics |= {"best_step": best["step"], "val_loss": best["val_loss"], "val_history": best["history"]}
+    save(best["step"] if val else step, metrics=metrics)  # final: weights only (no optimiser), ~1.4 MB
+    atomic_write_json(out.with_name(out.name + ".json"), {"kind": GENERIC_KIND, "code_version": __version__,
+                                                         "model_version": MODEL_VERSION, "step": step,
+                                                         "config": settings, "metrics": metrics})
+    return TrainResult(out, step, secs, metrics["loss_first"] or float("nan"), metrics["loss_last"] or float("nan"),
+                       n_params(model), info)
 
 
 def _settings_key(settings: dict) -> str:

@@ -1,6 +1,6 @@
 """A shot's own audio/picture offset, measured without any trained model.
 
-The model trained on a shot alone (no generic model installed: every new user) would otherwise
+The model trained on a shot alone (`--audio-model shot`, or no generic model at all) would otherwise
 learn that offset and carry it into every dub: talk_c's sound trails its picture by about 6
 frames, near the edge of the small model's receptive field: its per-shot model fitted poorly and
 drove other lines anywhere from 5 frames early to 8 late (docs/decisions.md, thirteenth session).

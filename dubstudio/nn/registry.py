@@ -3,8 +3,9 @@
 They live in the installation's ``models/`` folder (``core.paths.models_dir``; ``DUBSTUDIO_MODELS``
 moves it, e.g. to a shared studio drive), one sub-folder per kind, with ``manifest.json`` beside
 them: for each model its file, its sha256, its size, how many steps it trained, what it was trained
-on (each clip's name and content fingerprint) and when. No weights ship with DubStudio and git
-ignores them (``models/.gitignore``): a model trained on a studio's footage stays on its machines.
+on (each clip's name and content fingerprint) and when. Git ignores them (``models/.gitignore``):
+a model trained on a studio's footage stays on its machines. (The one model that ships, the
+built-in audio model trained on synthesised speech, lives in ``resources/models``.)
 
 A kind's *default* model is what a job uses when none is named (``dub --audio`` picks up the
 default generic audio model; ``adapt --prior default`` the default prior). Training into the
