@@ -158,6 +158,8 @@ def main() -> int:
             fps = float(r.fps)
         if args.offsets == "measured":
             truth[spk] = speaker_truth(mouth(str(media / f"{spk}.mp4")), load_audio(media / f"{spk}.mp4", sr=16000), fps)
+            if not truth[spk]["ground_truth"]:  # no offset to trust: scored as recorded
+                truth[spk] |= {"peak_frames": truth[spk]["offset_frames"], "offset_frames": 0}
         else:
             truth[spk] = {"offset_frames": SPEAKER_AV_OFFSET.get(spk, 0), "ground_truth": True}
         print(json.dumps({"speaker": spk, **{k: v for k, v in truth[spk].items() if k != "profile"}}), flush=True)

@@ -24,9 +24,9 @@ from dubstudio.shot.curves import load_curves
 from dubstudio.shot.dub_audio import record_dub_audio
 
 AUDIO_MODEL_HELP = ("the model that turns dialogue into mouth motion: auto = the installed generic model "
-                    "(`dubstudio audio2expr train`) adapted to the actor, or one trained on this shot alone where that "
-                    "fits the actor clearly better or none is installed; shot = always the shot's own; or a generic "
-                    "checkpoint file")
+                    "(`dubstudio audio2expr train`; else the built-in one, trained on synthesised speech) adapted to "
+                    "the actor, or one trained on this shot alone where that fits the actor clearly better; shot = "
+                    "always the shot's own; or a generic checkpoint file")
 DUBBER_SYNC_HELP = ("the dubber clip's own audio/picture offset: check (default) = measured (their mouth against their "
                     "sound, and with the installed audio model) and reported, never applied; auto = measured and applied "
                     "when clear; off; or SECONDS (> 0: their audio is late). The audio is never moved, the motion is.")

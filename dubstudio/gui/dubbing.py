@@ -92,8 +92,8 @@ class DubSourceDialog(QDialog):
         help_ = QLabel(
             f"Starts at: seconds into the shot where the {what} begins; negative skips its first seconds "
             "(From timecode reads it from a dialogue stem's Broadcast WAV time reference or the file's timecode). "
-            + ("The mouth is predicted from the audio (a small per-actor model is trained on the shot's own "
-               "audio the first time, unless a generic model is installed)." if audio else
+            + ("The mouth is predicted from the audio: a generic model (the built-in one, or one your studio "
+               "trained) is fitted to the actor on the shot's own audio the first time." if audio else
                "The dubber's video is tracked once (cached in the project) and retargeted onto the actor.")
             + " The result is one undo step; the tracked curves are kept under it."
         )
@@ -139,7 +139,7 @@ class DubSourceDialog(QDialog):
         self.sync_mode.currentIndexChanged.connect(lambda _i: self.sync_s.setEnabled(self.sync_mode.currentData() == "seconds"))
         # which model turns the dialogue into mouth motion (dubstudio dub --audio-model)
         self.model = QComboBox()
-        self.model.addItem("Auto: the generic model, or this shot's own where it fits the actor better", "auto")
+        self.model.addItem("Auto: the generic model (built-in or your studio's), or this shot's own where it fits the actor better", "auto")
         self.model.addItem("This shot's own (trained on the shot alone)", "shot")
         self.model.addItem("A generic model file…", "file")
         self.model_file = QLineEdit(str(settings.value("dub/audio_model_file", "")))
