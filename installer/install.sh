@@ -29,7 +29,7 @@ die() { printf '[install] ERROR: %s\n' "$*" >&2; exit 1; }
 # ---------------------------------------------------------------- system (Debian) packages
 # Required: the install stops without them. Optional: a warning, and DubStudio runs without the feature.
 APT_BASE_REQUIRED=(
-    espeak-ng        # speech for the built-in sample clip
+    espeak-ng        # speech for the built-in sample clip; its library makes the built-in audio model's training speech
     libgl1           # libGL.so.1, linked by OpenCV (imported by mediapipe)
     libglib2.0-0     # libglib/libgthread, linked by OpenCV
 )
