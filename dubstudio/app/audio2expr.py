@@ -90,7 +90,10 @@ class A2EShowResult(dict):
         return dict(self)
 
     def describe(self) -> str:
-        return f"{self['path']}: {self['steps']} steps, trained on {len(self['clips'])} clips"
+        clips = self["clips"]
+        if len(clips) == 1 and "utterances" in clips[0]:  # the built-in kind: synthesised lines, no footage
+            return f"{self['path']}: {self['steps']} steps, trained on {clips[0]['utterances']} lines of {clips[0]['name']}"
+        return f"{self['path']}: {self['steps']} steps, trained on {len(clips)} clips"
 
 
 def a2e_show_job(model: Path | None = None) -> A2EShowResult:

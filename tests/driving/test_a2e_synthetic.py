@@ -82,6 +82,9 @@ def test_the_built_in_model_ships_and_is_found_only_when_nothing_else_is(monkeyp
     assert path is not None and find_generic() == path
     g = load_generic(path)
     assert g.config["clips"][0]["name"].startswith("synthetic speech")  # trained on nothing else
+    from dubstudio.app.audio2expr import a2e_show_job
+
+    assert "trained on 600 lines of synthetic speech" in a2e_show_job().describe()
     monkeypatch.setenv("DUBSTUDIO_BUILTIN_MODELS", "0")
     assert builtin_generic_path() is None and find_generic() is None
 
@@ -101,3 +104,12 @@ def test_the_built_in_model_follows_a_line_it_never_heard(monkeypatch):
     assert np.corrcoef(jaw, target)[0, 1] > 0.6
     rest = target < 0.01
     assert rest.sum() >= 5 and jaw[rest].mean() < 0.5 * jaw[~rest].mean()
+
+
+def test_a_machine_without_espeak_gets_a_clear_error(monkeypatch):
+    from dubstudio.driving import speech_synth
+
+    monkeypatch.setattr(speech_synth, "_engine", None)
+    monkeypatch.setattr(speech_synth.ctypes.util, "find_library", lambda name: "libespeak-ng-not-here.so")
+    with pytest.raises(SpeechSynthError, match="espeak-ng's library is not installed.*install"):
+        synthesise("hello")
