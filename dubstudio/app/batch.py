@@ -3,12 +3,13 @@
 A film's dub is dozens of shots, a few actors each. The shot list is a CSV (what a spreadsheet or
 an EDL tool exports), one row per shot::
 
-    shot,audio,dubber,actor,offset,output,audio_policy
-    reel1/sh010.mov,dub/sh010_de.wav,,anna,0.0,out/sh010_de.mov,
-    reel1/sh020.mov,dub/sh020_de.wav,,anna,,,
-    reel1/sh030.mov,,dubbers/sh030_take2.mp4,ben,,,trim
+    shot,audio,dubber,actor,offset,output,audio_policy,text,language
+    reel1/sh010.mov,dub/sh010_de.wav,,anna,0.0,out/sh010_de.mov,,"Guten Morgen, Ben.",de
+    reel1/sh020.mov,dub/sh020_de.wav,,anna,,,,,
+    reel1/sh030.mov,,dubbers/sh030_take2.mp4,ben,,,trim,,
 
-``shot`` and one of ``audio`` / ``dubber`` are required; the rest may be empty. Paths are relative
+``shot`` and one of ``audio`` / ``dubber`` are required; the rest may be empty. ``text`` is the
+line's script (with ``audio``; quoted when it holds commas) in ``language`` (default en). Paths are relative
 to the list's folder. ``offset`` is seconds, or ``tc``: the line is placed by timecode (a reel's
 dialogue stem as a Broadcast WAV, against each shot's source timecode; ``driving.placement``). Each row is ``app.run.run_job`` (track, adapt, dub, export, ffprobe), so
 every stage is cached: running the list again after a crash, a kill or a fix redoes only what is
@@ -34,7 +35,7 @@ from dubstudio.core.jobs import Progress
 from dubstudio.core.paths import default_project_dir
 from dubstudio.driving.placement import TIMECODE_OFFSET, parse_offset, place_by_timecode
 
-COLUMNS = ("shot", "audio", "dubber", "actor", "offset", "output", "audio_policy")
+COLUMNS = ("shot", "audio", "dubber", "actor", "offset", "output", "audio_policy", "text", "language")
 POLICIES = ("pad", "trim", "fit", "error")
 EXPORT_SUFFIXES = (".mp4", ".mov", ".mxf")
 
@@ -50,6 +51,8 @@ class ShotRow:
     output: Path | None
     audio_policy: str | None
     placement: str = ""  # how ``offset_s`` was found, when placed by timecode
+    text: str | None = None  # the line's script
+    language: str = "en"
 
 
 @dataclass
@@ -159,11 +162,15 @@ def read_shot_list(path: str | Path) -> list[ShotRow]:
         policy = cell.get("audio_policy") or None
         if policy is not None and policy not in POLICIES:
             problems.append(f"{where}: audio_policy {policy!r} is not one of {', '.join(POLICIES)}")
+        text = cell.get("text") or None
+        if text is not None and (audio is None or not any(ch.isalnum() for ch in text)):
+            problems.append(f"{where}: text {text!r} " + ("goes with audio, not a dubber" if audio is None else "has no words"))
         output = file_of("output", must_exist=False)
         if output is not None and output.suffix.lower() not in EXPORT_SUFFIXES:
             problems.append(f"{where}: output {cell['output']} must end in {', '.join(EXPORT_SUFFIXES)}")
         if shot is not None:
-            rows.append(ShotRow(n, shot, audio, dubber, cell.get("actor", ""), offset, output, policy, placed))
+            rows.append(ShotRow(n, shot, audio, dubber, cell.get("actor", ""), offset, output, policy, placed, text,
+                                cell.get("language") or "en"))
     outputs: dict[Path, int] = {}
     for r in rows:
         if r.output is not None:
@@ -272,7 +279,7 @@ def batch_job(req: BatchRequest, progress: Progress | None = None, on_row=None) 
         run = RunRequest(row.shot, audio=row.audio, dubber=row.dubber, project=project, output=out, offset_s=row.offset_s,
                          placement=row.placement or None, steps=req.steps, mode=req.mode, prior=req.prior,
                          audio_policy=row.audio_policy or req.audio_policy, guide_track=req.guide_track, device=req.device,
-                         overwrite=req.overwrite, protect=protect)
+                         overwrite=req.overwrite, protect=protect, text=row.text, language=row.language)
         if seed is not None and seed.resolve() != project.resolve():
             run = replace(run, from_shot=seed, prior=None, steps=req.from_shot_steps, mode="full" if req.mode == "mixed" else req.mode)
         t0 = time.perf_counter()

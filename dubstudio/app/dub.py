@@ -33,6 +33,9 @@ DUBBER_SYNC_HELP = ("the dubber clip's own audio/picture offset: check (default)
 
 
 SYNC_MODES = ("check", "auto", "off")
+SCRIPT_HELP = ("the line's script (the translated text): its phones are aligned to the recording and shape the mouth "
+               "with the audio model (closures on p/b/m, open vowels open); optional")
+LANGUAGE_HELP = "the script's language, an espeak-ng voice: en, en-us, de, fr, es, it, ja, cmn, ... (`espeak-ng --voices`)"
 
 
 @dataclass(frozen=True)
@@ -45,10 +48,13 @@ class DubRequest:
     audio_model: str = "auto"  # auto | shot | a generic checkpoint file
     placement: str | None = None  # how a numeric offset was found by timecode (the editor's From timecode)
     adapt_config: AdaptConfig | None = None  # the per-shot audio model's training settings (None: defaults)
+    text: str | None = None  # the line's script (audio only): aligned to the recording, shapes the mouth
+    language: str = "en"  # the script's language (an espeak-ng voice)
 
     def check(self) -> None:
         if (self.audio is None) == (self.dubber is None):
             raise DubStudioError("give the new dialogue as --audio FILE or a dubbing actor's video as --dubber VIDEO (one of them).")
+        check_script(self.text, self.audio)
         line = Path(self.audio or self.dubber)
         if not line.is_file():
             what = "dubbed audio" if self.audio is not None else "dubber video"
@@ -56,6 +62,14 @@ class DubRequest:
         parse_sync(self.dubber_sync)
         if self.offset != TIMECODE_OFFSET and not isinstance(self.offset, (int, float)):
             raise DubStudioError(f"the offset must be seconds or 'tc' (by timecode), got {self.offset!r}.")
+
+
+def check_script(text: str | None, audio: Path | None) -> None:
+    """A script goes with dubbed audio and has words."""
+    if text is not None and audio is None:
+        raise DubStudioError("a script (--text) goes with dubbed audio; a dubber's video already shows the mouth.")
+    if text is not None and not any(ch.isalnum() for ch in text):
+        raise DubStudioError("the script is empty: give the line's words, or leave --text out.")
 
 
 def parse_sync(value: str | float) -> str | float:
@@ -93,14 +107,16 @@ def dub_job(req: DubRequest, progress: Progress | None = None) -> DubDrive:
         drive = drive_from_dubber(project, line, offset_s, progress, sync=parse_sync(req.dubber_sync))
     else:
         drive = drive_from_audio(project, line, offset_s, progress, audio_model=req.audio_model,
-                                 config=req.adapt_config or AdaptConfig())
+                                 config=req.adapt_config or AdaptConfig(), text=req.text, language=req.language)
     drive.placement = placement
     return drive
 
 
 def record_dub(project: Project, drive: DubDrive) -> dict:
     """Record in the project which audio the dub's mouth belongs to (what export muxes)."""
-    return record_dub_audio(project, drive.source, drive.kind, drive.offset_s, drive.offset_s, placement=drive.placement)
+    script = (drive.details.get("adaptation") or {}).get("script") or {}
+    return record_dub_audio(project, drive.source, drive.kind, drive.offset_s, drive.offset_s, placement=drive.placement,
+                            script=script if script.get("applied") else None)
 
 
 def apply_dub(project: Project, drive: DubDrive) -> None:
@@ -145,6 +161,12 @@ def describe(drive: DubDrive, audio_model: str = "auto") -> list[str]:
         why = (f" (it fitted the actor's own speech better than the generic: r {choice['r_shot']:.2f} against {choice['r_generic']:.2f})"
                if choice else "" if audio_model == "shot" else " (no generic model installed)")
         lines.append("audio model: trained on this shot alone" + why)
+    script = ad.get("script") or {}
+    if script.get("applied"):
+        lines.append(f"script: {len(script.get('words', []))} words, {script['phones']} phones ({script['language']}) aligned to "
+                     f"the recording; they shape half of the mouth over {script['frames']} frames")
+    elif script:
+        lines.append(f"script not used: {script.get('reason')}")
     sync, rng = ad.get("sync") or {}, ad.get("range") or {}
     own = (ad.get("metrics") or {}).get("av_offset") or {}
     if own.get("frames"):

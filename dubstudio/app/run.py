@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from dubstudio.app.adapt import RUN_STEPS, AdaptRequest, adapt_job
-from dubstudio.app.dub import DubRequest, apply_dub, dub_job
+from dubstudio.app.dub import DubRequest, apply_dub, check_script, dub_job
 from dubstudio.app.export import ExportRequest, export_job
 from dubstudio.app.renderer import RendererChoice
 from dubstudio.app.track import TrackRequest, faces_note, track_job
@@ -44,6 +44,8 @@ class RunRequest:
     audio_policy: str | None = None  # export length policy (default: pad, fit for a line placed by timecode)
     guide_track: bool = False  # the export's second audio track: the shot's own sound
     audio_model: str = "auto"  # auto | shot | a generic checkpoint
+    text: str | None = None  # the line's script (with audio): aligned to it, shapes the mouth
+    language: str = "en"  # the script's language (an espeak-ng voice)
     device: str = "auto"
     face: str | None = None  # which face when several show (app.track.FACE_HELP); None: the project's last choice
     overwrite: bool = False  # replace an existing output that is not an earlier export of this shot
@@ -105,6 +107,7 @@ def _check(req: RunRequest, start: bool = True) -> Path | None:
                  req.project_dir.name, Path(req.video).name, req.overwrite)  # before any work, not after adaptation
     if req.audio is not None:
         audio_model_path(req.audio_model)  # a missing checkpoint fails now, not after adaptation
+    check_script(req.text, req.audio)
     return first
 
 
@@ -126,7 +129,8 @@ def _adapt(req: RunRequest, project, start: Path | None, progress: Progress):
 
 def _dub(req: RunRequest, project, progress: Progress):
     drive = dub_job(DubRequest(project.root, audio=req.audio, dubber=req.dubber, offset=req.offset_s,
-                               audio_model=req.audio_model, placement=req.placement), progress)
+                               audio_model=req.audio_model, placement=req.placement, text=req.text, language=req.language),
+                     progress)
     apply_dub(project, drive)
     dub = {"source": str(drive.source), "driven_frames": drive.driven_frames, "frames": drive.n_frames}
     if req.placement:

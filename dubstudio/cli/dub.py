@@ -5,7 +5,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dubstudio.app.dub import AUDIO_MODEL_HELP, DUBBER_SYNC_HELP, DubRequest, apply_dub, describe, dub_job, parse_sync, to_json
+from dubstudio.app.dub import (
+    AUDIO_MODEL_HELP,
+    DUBBER_SYNC_HELP,
+    LANGUAGE_HELP,
+    SCRIPT_HELP,
+    DubRequest,
+    apply_dub,
+    describe,
+    dub_job,
+    parse_sync,
+    to_json,
+)
 from dubstudio.cli.common import add_common, emit, path_or_none, with_bar
 from dubstudio.driving.placement import parse_offset
 
@@ -22,6 +33,10 @@ def register(sub) -> None:
     sp.add_argument("--offset", type=offset_arg, default=0.0, metavar="SECONDS|tc", help=OFFSET_HELP)
     sp.add_argument("--dubber-sync", default="check", metavar="check|auto|off|SECONDS", help=DUBBER_SYNC_HELP)
     sp.add_argument("--audio-model", default="auto", metavar="auto|shot|FILE", help=AUDIO_MODEL_HELP)
+    script = sp.add_mutually_exclusive_group()
+    script.add_argument("--text", help=SCRIPT_HELP)
+    script.add_argument("--text-file", metavar="FILE", help="the line's script read from a UTF-8 text file")
+    sp.add_argument("--language", default="en", help=LANGUAGE_HELP)
     add_common(sp)
     sp.set_defaults(func=cmd_dub)
 
@@ -37,7 +52,20 @@ def offset_arg(text: str) -> float | str:
 def dub_request(args) -> DubRequest:
     sync = parse_sync(args.dubber_sync)  # auto | off | seconds (a float, as the editor gives it)
     return DubRequest(Path(args.project), audio=path_or_none(args.audio), dubber=path_or_none(args.dubber), offset=args.offset,
-                      dubber_sync=sync, audio_model=args.audio_model)
+                      dubber_sync=sync, audio_model=args.audio_model, text=script_text(args), language=args.language)
+
+
+def script_text(args) -> str | None:
+    """``--text`` or the contents of ``--text-file`` (None: no script)."""
+    from dubstudio.core.errors import MediaError
+
+    if getattr(args, "text_file", None):
+        path = Path(args.text_file).expanduser()
+        try:
+            return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise MediaError(f"cannot read the script {path}: {e.strerror if isinstance(e, OSError) else 'not UTF-8 text'}.") from None
+    return getattr(args, "text", None)
 
 
 def cmd_dub(args) -> int:

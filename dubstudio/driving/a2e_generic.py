@@ -174,15 +174,16 @@ def legacy_generic_path() -> Path:
     return user_data_dir() / "models" / "audio2expr-generic.pt"
 
 
-def builtin_generic_path() -> Path | None:
+def builtin_generic_path(respect_switch: bool = True) -> Path | None:
     """The generic model that ships with DubStudio, trained on synthesised speech only
     (``a2e_synthetic``); None when it is missing or switched off (DUBSTUDIO_BUILTIN_MODELS=0, e.g.
-    to measure a bare install)."""
+    to measure a bare install; the script aligner reads its network whatever the switch says:
+    ``respect_switch=False``)."""
     import os
 
     from dubstudio.core.paths import RESOURCES
 
-    if os.environ.get("DUBSTUDIO_BUILTIN_MODELS", "1").strip().lower() in ("0", "off", "no", "false"):
+    if respect_switch and os.environ.get("DUBSTUDIO_BUILTIN_MODELS", "1").strip().lower() in ("0", "off", "no", "false"):
         return None
     p = RESOURCES / "models" / "audio2expr-synthetic.pt"
     return p if p.is_file() else None

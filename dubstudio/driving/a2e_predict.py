@@ -145,6 +145,7 @@ def drive_project_from_audio(
     check_sync: bool = True,
     choose: bool = False,
     close_pauses: bool = True,
+    script: Any = None,
 ) -> AudioDrive:
     """``dubstudio dub --audio``: adapt (cached), predict at the shot's fps and length, check the
     mouth's timing against the dialogue (``align_to_dialogue``), keep the actor's range of jaw
@@ -152,7 +153,8 @@ def drive_project_from_audio(
     ``controls`` (tracked curves and keys are kept; the user can reset any range): the edit is
     returned, not applied (``app.dub`` applies it). ``choose``: with a generic model, use it or a
     model trained on the shot alone, whichever predicts the actor's own held-out mouth better
-    (``choose_audio_model``)."""
+    (``choose_audio_model``). ``script``: the line's text aligned to ``audio``
+    (``script_align.AlignedScript``, in the file's time), blended in before the checks."""
     p = project if isinstance(project, Project) else Project.open(project)
     g = _generic(generic)
     choice = None
@@ -166,11 +168,16 @@ def drive_project_from_audio(
     ad = adapt_project(p, g, config, progress)
     src = clip_from_project(p)
     t = Tracking.load(src.tracking)
+    file_offset = offset_s
     a, offset_s = _heard_span(audio, offset_s, float(t.n_frames / _fps(t.fps)))
     values = predict_curves(a, t.n_frames, t.fps, g, ad, offset_s=offset_s)
     meta = ad.metadata()
     if choice:
         meta["choice"] = choice
+    if script is not None:
+        from dubstudio.driving.script_align import blend_script
+
+        values, meta["script"] = blend_script(values, script, float(_fps(t.fps)), file_offset)
     heard = _shifted(a, offset_s)
     if check_sync:
         values, meta["sync"] = align_to_dialogue(values, heard, t)

@@ -240,11 +240,14 @@ def audio_model_path(choice: str | Path | None = "auto") -> Path | None:
 
 
 def drive_from_audio(project: Project, audio: Path, offset_s: float = 0.0, progress: Progress | None = None,
-                     audio_model: str | Path | None = "auto", config: AdaptConfig = AdaptConfig()) -> DubDrive:
+                     audio_model: str | Path | None = "auto", config: AdaptConfig = AdaptConfig(),
+                     text: str | None = None, language: str = "en") -> DubDrive:
     """Mouth curves predicted from dubbed ``audio`` (``audio_model``, see ``audio_model_path``: by
     default the person-generic model if one is installed, adapted per actor on the shot's own
     audio, unless a small model trained on the shot fits the actor clearly better; a per-actor
-    model trained on the shot otherwise). Past the end of the audio the mouth stays closed."""
+    model trained on the shot otherwise). Past the end of the audio the mouth stays closed.
+    ``text``: the line's script in ``language`` (an espeak-ng voice), aligned to the recording
+    and blended with the audio model's mouth (``script_align``)."""
     from dubstudio.io.audio import audio_info
 
     audio = Path(audio)
@@ -252,9 +255,17 @@ def drive_from_audio(project: Project, audio: Path, offset_s: float = 0.0, progr
     choose = generic is not None and str(audio_model or "auto") == "auto"  # a named model is used as named
     actor = load_tracking(project)  # a clear error when the shot is not tracked yet
     check_overlap(audio.name, "dialogue", audio_info(audio).duration_s, offset_s, actor)
+    script = None
+    if text is not None:
+        from dubstudio.driving.a2e_data import as_audio
+        from dubstudio.driving.script_align import align_script
+
+        (progress or Progress()).stage("script: aligning the line's phones to the recording")
+        script = align_script(text, as_audio(audio), language)
     # predict_curves' own offset is the other way round: shot frame i hears audio time
     # i / fps + its offset, so the audio starting offset_s into the shot is its -offset_s.
-    res = drive_project_from_audio(project, audio, generic, offset_s=-offset_s, config=config, progress=progress, choose=choose)
+    res = drive_project_from_audio(project, audio, generic, offset_s=-offset_s, config=config, progress=progress, choose=choose,
+                                   script=script)
     res.edit.text = f"Dub from {audio.name}"
     cached_fingerprint(audio)  # hashed here (a worker thread), so recording the dub is instant
     return DubDrive(res.edit, "audio", audio, float(offset_s), res.audio_frames, res.n_frames,

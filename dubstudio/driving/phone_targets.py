@@ -39,6 +39,7 @@ _CONSONANT = {**dict.fromkeys("pbmɓʙ", (0.0, 0.0, 0.0, 0.0, 0.5)), "β": (0.03
               **dict.fromkeys("kgɡŋxɣqχçjʝɲʎɰɟc", (0.15, 0.0, None, 0.0, 0.0)),
               **dict.fromkeys("hʔɦħʕ?", (None, None, None, None, None))}
 _CLOSURES = set("pbmɓʙ")
+SET_CONTROLS = (_J, _W, _P, _LLD, _PRESS)  # the controls phones set (the others stay at 0)
 
 
 def _symbols(phone: str) -> list[str]:
@@ -91,7 +92,7 @@ def phone_curves(phones: Sequence[tuple[float, str]], duration_s: float, n_frame
     kernel /= kernel.sum()
     times = np.arange(n_frames) / fps + lead_s
     out = np.zeros((n_frames, len(CONTROL_NAMES)))
-    for ch, control in enumerate((_J, _W, _P, _LLD, _PRESS)):
+    for ch, control in enumerate(SET_CONTROLS):
         kt = np.array([t for t, s in keys if s[ch] is not None])
         kv = np.array([s[ch] for t, s in keys if s[ch] is not None])
         order = np.argsort(kt, kind="stable")

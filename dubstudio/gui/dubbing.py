@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QPlainTextEdit,
     QPushButton,
     QToolButton,
     QVBoxLayout,
@@ -61,7 +62,8 @@ class DubSourceDialog(QDialog):
     ``request()`` sets every ``DubRequest`` field a user chooses, as ``dubstudio dub`` does:
     ``audio``/``dubber`` (the file), ``offset`` (Starts at; From timecode is ``--offset tc``, resolved
     here so the number can be checked, and ``placement`` says how it was found), ``dubber_sync``
-    (Dubber's own sync: auto | off | seconds) and ``audio_model`` (auto | shot | a file). Not here:
+    (Dubber's own sync: auto | off | seconds), ``audio_model`` (auto | shot | a file), and ``text`` /
+    ``language`` (Script: the line's words, optional, as ``--text`` / ``--language``). Not here:
     ``adapt_config``, the per-shot audio model's training settings, a test-only knob (the CLI has no
     flag for it either; the controller's ``audio_config``)."""
 
@@ -153,6 +155,23 @@ class DubSourceDialog(QDialog):
             model_row.addWidget(self.model)
             model_row.addWidget(self.model_file)
             form.addRow("Audio model", model_row)
+        # the line's script (dubstudio dub --text / --language): not remembered, it belongs to one line
+        self.script = QPlainTextEdit()
+        self.script.setPlaceholderText("optional: the line's words, as written in the dubbing script")
+        self.script.setFixedHeight(64)
+        self.language = QLineEdit(str(settings.value("dub/language", "en")))
+        self.language.setMaximumWidth(80)
+        self.language.setToolTip("The script's language as an espeak-ng voice: en, en-us, de, fr, es, it, ja, cmn, …")
+        if audio:
+            script_row = QHBoxLayout()
+            script_row.setContentsMargins(0, 0, 0, 0)
+            script_row.addWidget(self.script, 1)
+            lang = QVBoxLayout()
+            lang.addWidget(QLabel("Language"))
+            lang.addWidget(self.language)
+            lang.addStretch(1)
+            script_row.addLayout(lang)
+            form.addRow("Script", script_row)
         if not audio:
             sync_row = QHBoxLayout()
             sync_row.setContentsMargins(0, 0, 0, 0)
@@ -222,9 +241,18 @@ class DubSourceDialog(QDialog):
                 self.error.setText("Choose an existing audio model file, or Auto.")
                 return
         if self.kind == "audio":
+            if self.script_text() is not None and not self.language.text().strip():
+                self.error.setText("Give the script's language (en, de, fr, …), or clear the script.")
+                return
             self.settings.setValue("dub/audio_model", self.model.currentData())
             self.settings.setValue("dub/audio_model_file", self.model_file.text().strip())
+            self.settings.setValue("dub/language", self.language.text().strip())
         self.accept()
+
+    def script_text(self) -> str | None:
+        """The line's words (``DubRequest.text``), None when the field is empty."""
+        text = self.script.toPlainText().strip()
+        return text or None
 
     def values(self) -> tuple[Path, float]:
         return Path(self.path.text().strip()).expanduser(), float(self.start.value())
@@ -243,7 +271,8 @@ class DubSourceDialog(QDialog):
         """What this dialog asks for, as the request ``dubstudio dub`` makes."""
         path, start = self.values()
         if self.kind == "audio":
-            return DubRequest(project, audio=path, offset=start, audio_model=self.audio_model(), placement=self.placement_text())
+            return DubRequest(project, audio=path, offset=start, audio_model=self.audio_model(), placement=self.placement_text(),
+                              text=self.script_text(), language=self.language.text().strip() or "en")
         return DubRequest(project, dubber=path, offset=start, dubber_sync=self.sync(), placement=self.placement_text())
 
 
@@ -260,6 +289,7 @@ class DubWaveRow:
         self.note = pg.TextItem("", color=(200, 170, 120), anchor=(0, 0.5))
         for it in (self.item, self.start_line, self.note):
             p.addItem(it)
+        self.words: list[pg.TextItem] = []  # the line's script, each word where it is spoken (a pool, reused)
         timeline.ruler.getViewBox().sigXRangeChanged.connect(lambda *_: self.update())
         controller.dub_audio_changed.connect(self.update)
 
@@ -274,10 +304,12 @@ class DubWaveRow:
         self.timeline.wave.getAxis("left").setTicks([[(0.0, "original" if show else "audio")], []])
         if not show:
             self.item.setData([], [])
+            self._show_words([], 0.0)
             return
         fps = float(info.fps)
         (x0, x1), _ = self.timeline.ruler.getViewBox().viewRange()
         self.start_line.setValue(a.start_in_shot_s * fps - 0.5)
+        self._show_words([(t * fps - 0.5, w) for t, w in a.words if x0 <= t * fps <= x1], (x1 - x0) / max(1, self.plot.getViewBox().width()))
         if a.waveform is None:
             self.item.setData([], [])
             self.note.setText(a.note)
@@ -290,6 +322,32 @@ class DubWaveRow:
         ys = np.empty(2 * len(x))
         ys[0::2], ys[1::2] = lo, np.maximum(hi, lo + 1e-3)
         self.item.setData(xs, ys)
+
+    WORD_GAP_PX = 8  # space kept after a word shown; a word that would overlap the previous one is left out
+
+    def _show_words(self, words: list[tuple[float, str]], frames_per_px: float) -> None:
+        """The script's words at their frames, thinned where zoomed out so they stay readable."""
+        from PySide6.QtGui import QFontMetrics
+
+        fm = QFontMetrics(self.note.textItem.font())  # the words are TextItems with the same font
+        shown, last = [], -1e9
+        for x, w in words:
+            need = fm.horizontalAdvance(shown[-1][1]) + self.WORD_GAP_PX if shown else 0  # the previous word's width
+            if (x - last) / max(frames_per_px, 1e-9) >= need:
+                shown.append((x, w))
+                last = x
+        while len(self.words) < len(shown):
+            item = pg.TextItem("", color=(250, 200, 140), anchor=(0, 0))
+            item.setZValue(5)
+            self.plot.addItem(item)
+            self.words.append(item)
+        for i, item in enumerate(self.words):
+            if i < len(shown):
+                item.setText(shown[i][1])
+                item.setPos(shown[i][0], 1.0)
+                item.show()
+            else:
+                item.hide()
 
 
 class DubController(QObject):
@@ -439,13 +497,14 @@ class DubController(QObject):
         return self.dub(dlg.request(self.session.project.root))
 
     def dub_from_audio(self, path: str | Path, start_s: float = 0.0, placement: str | None = None,
-                       audio_model: str = "auto") -> Job | None:
+                       audio_model: str = "auto", text: str | None = None, language: str = "en") -> Job | None:
         """Drive the mouth from dubbed audio that starts ``start_s`` seconds into the shot
-        (``placement``: how that start was found by timecode, recorded with the audio)."""
+        (``placement``: how that start was found by timecode, recorded with the audio; ``text``:
+        the line's script in ``language``)."""
         if self.session.project is None:
             return self._start(None)
         return self.dub(DubRequest(self.session.project.root, audio=Path(path), offset=float(start_s), audio_model=audio_model,
-                                   placement=placement, adapt_config=self.audio_config))
+                                   placement=placement, adapt_config=self.audio_config, text=text, language=language))
 
     def dub_from_dubber(self, path: str | Path, start_s: float = 0.0, sync: str | float = "check",
                         placement: str | None = None) -> Job | None:

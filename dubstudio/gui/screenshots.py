@@ -69,7 +69,7 @@ def _save(widget, path: Path) -> None:
 
 
 def take(out: Path, video: Path | None, frame: int | None, size: tuple[int, int], project: Path | None = None,
-         dub_audio: Path | None = None, adapt_steps: int = 40) -> int:
+         dub_audio: Path | None = None, adapt_steps: int = 40, dub_text: str | None = None) -> int:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
@@ -161,14 +161,15 @@ def take(out: Path, video: Path | None, frame: int | None, size: tuple[int, int]
     win.viewer.set_overlay("mask", False)
 
     # 6.-9. adaptation mid-run, side-by-side compare, a dub's waveform, the export dialog
-    _adapt_compare_dub_export(win, out, f, work, dub_audio, adapt_steps)
+    _adapt_compare_dub_export(win, out, f, work, dub_audio, adapt_steps, dub_text)
 
     win.close()
     shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
-def _adapt_compare_dub_export(win, out: Path, f: int, work: Path, dub_audio: Path | None, adapt_steps: int) -> None:
+def _adapt_compare_dub_export(win, out: Path, f: int, work: Path, dub_audio: Path | None, adapt_steps: int,
+                              dub_text: str | None = None) -> None:
     s, panel = win.session, win.adapt_panel
     n = s.info.n_frames
     win.session.playhead.set_frame(f)
@@ -200,11 +201,11 @@ def _adapt_compare_dub_export(win, out: Path, f: int, work: Path, dub_audio: Pat
     _save(win, out / "side_by_side.png")
     c.set_mode("off")
 
-    # 8. Dub from Audio: the dubbed line's waveform under the original one, the driven jaw curve
+    # 8. Dub from Audio: the dubbed line's waveform under the original one, its script's words, the driven jaw curve
     if dub_audio is None:
-        dub_audio = _sample_line(work / "dub_line.wav", float(s.info.duration_s))
+        dub_audio, dub_text = _sample_line(work / "dub_line.wav", float(s.info.duration_s)), SAMPLE_LINE
     d = win.dubbing
-    d.dub_from_audio(dub_audio, start_s=0.0)
+    d.dub_from_audio(dub_audio, start_s=0.0, text=dub_text)
     _wait(d.dub_audio_changed, 600_000, check=lambda: d.dub_audio is not None)
     win.timeline.set_control("jaw_open")
     win.splitter.setSizes([400, 500])
@@ -221,13 +222,16 @@ def _adapt_compare_dub_export(win, out: Path, f: int, work: Path, dub_audio: Pat
     dlg.close()
 
 
+SAMPLE_LINE = "And this is the new line, dubbed in the editor."
+
+
 def _sample_line(path: Path, seconds: float) -> Path:
     """A second line of dialogue for the built-in sample (espeak-ng, like the sample itself)."""
     import soundfile as sf
 
     from dubstudio.app.sample import _speech
 
-    sf.write(str(path), _speech("And this is the new line, dubbed in the editor.", seconds), 48_000)
+    sf.write(str(path), _speech(SAMPLE_LINE, seconds), 48_000)
     return path
 
 
@@ -257,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--frame", type=int, help="frame to show (default: the middle)")
     p.add_argument("--project", type=Path, help="a project folder (copied to a temporary folder first)")
     p.add_argument("--dub-audio", type=Path, help="dialogue for the dub screenshot (default: a line spoken by espeak-ng)")
+    p.add_argument("--dub-text", help="the --dub-audio line's script (its words show on the timeline)")
     p.add_argument("--adapt-steps", type=int, default=40, help="adaptation steps run for adapt_running.png (default 40)")
     p.add_argument("--size", default="1440x900", help="window size WxH")
     args = p.parse_args(argv)
@@ -269,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         w, h = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
         p.error(f"--size {args.size}: give WxH, e.g. 1440x900")
-    return take(args.out, args.video, args.frame, (w, h), args.project, args.dub_audio, args.adapt_steps)
+    return take(args.out, args.video, args.frame, (w, h), args.project, args.dub_audio, args.adapt_steps, args.dub_text)
 
 
 if __name__ == "__main__":

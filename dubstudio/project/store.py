@@ -61,6 +61,11 @@ class _Stage(msgspec.Struct):
     finished_at: str = ""
 
 
+class _Script(msgspec.Struct):
+    language: str = ""
+    words: list[tuple[float, str]] = []  # (shot seconds, word)
+
+
 class _DubAudio(msgspec.Struct):
     kind: str
     source: str
@@ -68,6 +73,7 @@ class _DubAudio(msgspec.Struct):
     fingerprint: str | None = None
     offset_s: float = 0.0
     start_in_shot_s: float = 0.0
+    script: _Script | None = None
 
 
 class _ProjectFile(msgspec.Struct):

@@ -19,13 +19,15 @@ DUB_AUDIO_KEY = "dub_audio"
 
 
 def record_dub_audio(project: Project, source: Path, kind: str, offset_s: float, start_in_shot_s: float,
-                     placement: str | None = None) -> dict:
+                     placement: str | None = None, script: dict | None = None) -> dict:
     """Remember in project.json which audio the driven mouth belongs to (atomic save).
 
     ``kind``: "audio" (a dialogue file) or "dubber" (a dubbing actor's video: its own audio
     track, when it has one; ``path`` is None otherwise). ``placement``: how the start was found
     by timecode (``driving.placement``); such a file is usually a reel's stem that runs on past
-    the shot, so export's default length policy for it is fit rather than pad."""
+    the shot, so export's default length policy for it is fit rather than pad. ``script``: the
+    line's script as aligned to it ({"language", "words": [[shot seconds, word], ...]}), which
+    the editor's timeline shows."""
     source = Path(source).expanduser().resolve()
     has = has_audio(source)
     rec = {
@@ -41,6 +43,9 @@ def record_dub_audio(project: Project, source: Path, kind: str, offset_s: float,
         rec["note"] = f"{source.name} has no audio track"
     if placement:
         rec["placement"] = placement
+    if script:
+        rec["script"] = {"language": str(script.get("language", "")),
+                         "words": [[round(float(t), 3), str(w)] for t, w in script.get("words", [])]}
     project.update(lambda data: data.__setitem__(DUB_AUDIO_KEY, rec))  # never clobber what another step saved meanwhile
     return rec
 

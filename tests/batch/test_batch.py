@@ -32,6 +32,12 @@ def test_a_good_list_reads_with_relative_paths_a_bom_and_blank_lines(tmp_path):
     assert (a.line, a.shot, a.audio, a.dubber, a.actor, a.offset_s, a.output, a.audio_policy) == (
         2, tmp_path / "reel/sh010.mov", tmp_path / "dub/a.wav", None, "anna", 0.5, tmp_path / "out/sh010.mov", None)
     assert (b.line, b.dubber, b.audio, b.offset_s, b.output, b.audio_policy) == (4, tmp_path / "dubbers/take2.mp4", None, 0.0, None, "trim")
+    assert (a.text, a.language, b.text) == (None, "en", None)
+    # the line's script and its language, quoted where it holds commas
+    lst.write_text('shot,audio,text,language\nreel/sh010.mov,dub/a.wav,"Guten Morgen, Ben.",de\nreel/sh020.mov,dub/b.wav,Hello.,\n',
+                   encoding="utf-8")
+    a, b = read_shot_list(lst)
+    assert (a.text, a.language, b.text, b.language) == ("Guten Morgen, Ben.", "de", "Hello.", "en")
 
 
 def test_every_problem_of_a_bad_list_is_named_with_its_line_before_any_work(tmp_path):
@@ -50,6 +56,10 @@ def test_every_problem_of_a_bad_list_is_named_with_its_line_before_any_work(tmp_
                  "line 4: output x.avi must end in", "line 4: audio_policy 'loud'", "line 5: shot gone.mov not found",
                  "line 6: output o.mp4 is also line 5's"):
         assert part in msg, (part, msg)
+    lst.write_text("shot,audio,dubber,text\na.mov,,d.mp4,Hello.\nb.mov,a.wav,,...\n", encoding="utf-8")
+    with pytest.raises(DubStudioError) as e:
+        read_shot_list(lst)
+    assert "line 2: text 'Hello.' goes with audio" in str(e.value) and "line 3: text '...' has no words" in str(e.value)
     lst.write_text("shot,audio,speaker\na.mov,a.wav,bob\n", encoding="utf-8")
     with pytest.raises(DubStudioError, match="unknown column.*speaker"):
         read_shot_list(lst)

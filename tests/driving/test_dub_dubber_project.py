@@ -155,3 +155,39 @@ def test_a_dubber_clip_without_sound_is_driven_unshifted(actor_project, media, t
     avs = auto.details["av_sync"]
     assert not avs["applied"] and "cannot be read" in avs["sound"]["reason"], avs
     np.testing.assert_allclose(auto.values, off.values, atol=1e-9)
+
+
+def test_the_lines_script_shapes_the_dub_from_audio(actor_project, tmp_path):
+    """`dub --audio --text`: the script's phones, aligned to the recording, bring the driven mouth
+    closer to the mouth the line's phones ask for than the audio model alone; a script in a
+    language espeak-ng lacks is a one-line error that changes nothing."""
+    import soundfile as sf
+    import soxr
+
+    from dubstudio.driving.phone_targets import phone_curves
+    from dubstudio.driving.speech_synth import synthesise
+
+    text = "My mother bought a bamboo mat, and a warm woollen blanket, at the market by the pier."
+    line = synthesise(text, "en+m3", rate=150, pitch=35)
+    wav = tmp_path / "line.wav"
+    sf.write(wav, soxr.resample(line.audio, line.sample_rate, 16000), 16000)
+    actor = load_tracking(actor_project)
+    fps = float(actor.fps)
+    truth = phone_curves(line.phones, line.duration_s, actor.n_frames, fps)[:, 0]
+    speech = truth > 0.02
+    plain = dub_job(DubRequest(actor_project.root, audio=wav))
+    scripted = dub_job(DubRequest(actor_project.root, audio=wav, text=text))
+    script = scripted.details["adaptation"]["script"]
+    assert script["applied"] and script["language"] == "en" and script["phones"] > 40
+
+    def r(d):
+        return np.corrcoef(d.values[speech, 0], truth[speech])[0, 1]
+
+    assert r(scripted) > max(0.6, r(plain) + 0.05), (r(scripted), r(plain))
+    store = CurveStore(actor_project)
+    before = store.load(actor).evaluate_all()
+    out = subprocess.run([sys.executable, "-m", "dubstudio.cli", "dub", "--project", str(actor_project.root), "--audio", str(wav),
+                          "--text", "Hallo.", "--language", "xx-nope"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2 and "cannot be spoken in 'xx-nope'" in out.stderr and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    np.testing.assert_array_equal(store.load(actor).evaluate_all(), before)

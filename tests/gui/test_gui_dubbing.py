@@ -238,3 +238,37 @@ def test_the_dub_message_says_what_the_sync_check_and_the_range_did(tmp_path):
     plain = summary(DubDrive(None, "audio", tmp_path / "line.wav", 0.0, 199, 199,
                              {"adaptation": {"sync": {"applied": False}, "range": {"applied": True, "gain": 1.0}}}))
     assert "moved" not in plain and "scaled" not in plain and "own sound" not in plain
+
+
+def test_a_dub_with_its_script_shows_each_word_where_it_is_spoken(make_window, tracked_project, gui, qtbot, tmp_path):
+    """The Script field's words, aligned to the dubbed line, sit on the dubbed row at the frames
+    they are spoken, are recorded with the dub, and come back when the project is reopened."""
+    from dubstudio.gui.screenshots import SAMPLE_LINE, _sample_line
+
+    win = make_window()
+    gui.open(win, tracked_project)
+    s, d = win.session, win.dubbing
+    d.audio_config = tiny_audio_config()
+    line = _sample_line(tmp_path / "line.wav", float(s.info.duration_s))
+    start = 0.3
+    with qtbot.waitSignal(d.dubbed, timeout=180_000):
+        d.dub_from_audio(line, start_s=start, text=SAMPLE_LINE)
+    rec = json.loads((tracked_project / "project.json").read_text())["dub_audio"]
+    words = rec["script"]["words"]
+    assert [w for _, w in words] == ["And", "this", "is", "the", "new", "line", "dubbed", "in", "the", "editor"]
+    assert words[0][0] >= start and all(a[0] <= b[0] for a, b in zip(words, words[1:]))  # in order, after the start
+    assert "script: " in win.messages.text
+    qtbot.waitUntil(lambda: d.dub_audio is not None and bool(d.dub_audio.words), timeout=30_000)
+    win.timeline.ruler.getViewBox().setXRange(0, s.info.n_frames)
+    d.row.update()
+    shown = [(it.pos().x(), it.toPlainText()) for it in d.row.words if it.isVisible()]
+    fps = float(s.info.fps)
+    assert shown and shown[0] == (pytest.approx(words[0][0] * fps - 0.5), "And")
+    assert {w for _, w in shown} <= {w for _, w in words}
+    # a dub without a script clears them
+    with qtbot.waitSignal(d.dubbed, timeout=180_000):
+        d.dub_from_audio(line, start_s=start)
+    assert "script" not in json.loads((tracked_project / "project.json").read_text())["dub_audio"]
+    qtbot.waitUntil(lambda: d.dub_audio is not None and not d.dub_audio.words, timeout=30_000)
+    d.row.update()
+    assert not any(it.isVisible() for it in d.row.words)

@@ -318,9 +318,15 @@ def test_the_dub_dialogs_set_every_dub_option(make_window, tracked_project, gui,
     dlg.path.setText(str(f["line.wav"]))
     dlg.start.setValue(1.5)
     dlg.model.setCurrentIndex(dlg.model.findData("shot"))
+    dlg.script.setPlainText("  Guten Morgen, Anna.\n")
+    dlg.language.setText("de")
     req = dlg.request(root)
-    checked = check_carries(req, {"project": root, "audio": f["line.wav"], "offset": 1.5, "audio_model": "shot"})
-    assert req == dub_request(parse(["dub", "--project", root, "--audio", f["line.wav"], "--offset", 1.5, "--audio-model", "shot"]))
+    checked = check_carries(req, {"project": root, "audio": f["line.wav"], "offset": 1.5, "audio_model": "shot",
+                                  "text": "Guten Morgen, Anna.", "language": "de"})
+    assert req == dub_request(parse(["dub", "--project", root, "--audio", f["line.wav"], "--offset", 1.5, "--audio-model", "shot",
+                                     "--text", "Guten Morgen, Anna.", "--language", "de"]))
+    dlg.script.setPlainText("")
+    assert dlg.request(root).text is None
     dlg.model.setCurrentIndex(dlg.model.findData("file"))
     dlg.model_file.setText(str(f["a2e.pt"]))
     assert dlg.request(root).audio_model == str(f["a2e.pt"])

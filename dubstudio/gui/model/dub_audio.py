@@ -3,7 +3,7 @@ its waveform placed where it plays in the shot, and its samples for playback."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -29,6 +29,7 @@ class DubAudio:
     note: str = ""  # why there is no waveform
     sound: np.ndarray | None = None  # (channels, n) at SOUND_RATE, shot-aligned (sample 0 = frame 0)
     wave_start_s: float | None = None  # shot time of the waveform's first bin when only a window was read
+    words: list[tuple[float, str]] = field(default_factory=list)  # the line's script: (shot time, word)
 
     @property
     def wave_at(self) -> float:
@@ -66,12 +67,13 @@ def load_dub_audio(record: dict, sound: bool = False, progress: Progress | None 
     source = Path(record.get("source") or "?")
     kind = str(record.get("kind", "audio"))
     start = float(record.get("start_in_shot_s", 0.0))
+    words = [(float(t), str(w)) for t, w in ((record.get("script") or {}).get("words") or [])]
     path = record.get("path")
     if not path:
-        return DubAudio(source.name, kind, start, None, record.get("note") or f"{source.name} has no audio track")
+        return DubAudio(source.name, kind, start, None, record.get("note") or f"{source.name} has no audio track", words=words)
     path = Path(path)
     if not path.is_file():
-        return DubAudio(path.name, kind, start, None, f"dubbed audio missing: {path}")
+        return DubAudio(path.name, kind, start, None, f"dubbed audio missing: {path}", words=words)
     window: dict = {}
     if shot_s is not None:
         from dubstudio.io.audio import STEM_MARGIN_S
@@ -87,7 +89,7 @@ def load_dub_audio(record: dict, sound: bool = False, progress: Progress | None 
     if sound:
         samples = align(np.atleast_2d(load_audio(path, sr=SOUND_RATE, mono=False, **window)).astype(np.float32), at, SOUND_RATE)
     progress.update(2, 2)
-    return DubAudio(path.name, kind, start, wave, "", samples, at if window else None)
+    return DubAudio(path.name, kind, start, wave, "", samples, at if window else None, words)
 
 
 def waveform_frames(wave: Waveform, fps: float | Fraction, start_in_shot_s: float, x0: float, x1: float, max_bins: int):
