@@ -18,6 +18,7 @@ import re
 from collections.abc import Sequence
 
 import numpy as np
+from scipy.ndimage import gaussian_filter1d
 
 from dubstudio.core.controls import CONTROL_NAMES
 
@@ -87,9 +88,6 @@ def phone_curves(phones: Sequence[tuple[float, str]], duration_s: float, n_frame
     hz = 200.0
     grid = np.arange(0.0, max(duration_s, (n_frames - 1) / fps + lead_s) + 0.1, 1 / hz)
     sigma = smooth_s * hz
-    r = int(3 * sigma) + 1
-    kernel = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
-    kernel /= kernel.sum()
     times = np.arange(n_frames) / fps + lead_s
     out = np.zeros((n_frames, len(CONTROL_NAMES)))
     for ch, control in enumerate(SET_CONTROLS):
@@ -97,6 +95,6 @@ def phone_curves(phones: Sequence[tuple[float, str]], duration_s: float, n_frame
         kv = np.array([s[ch] for t, s in keys if s[ch] is not None])
         order = np.argsort(kt, kind="stable")
         g = np.interp(grid, kt[order], kv[order])
-        g = np.convolve(np.pad(g, r, mode="edge"), kernel, mode="valid")
+        g = gaussian_filter1d(g, sigma, mode="nearest", truncate=3.0)
         out[:, control] = np.interp(times, grid, g)
     return out
