@@ -421,3 +421,22 @@ def test_close_in_pauses_shuts_the_mouth_where_the_line_is_silent():
     assert info["frames"] == 0 and np.array_equal(same, values)
     quiet, info = close_in_pauses(values, np.zeros_like(speech), fps)
     assert info["frames"] == 0 and quiet is values
+
+
+def test_a_shots_own_offset_counts_only_when_both_halves_see_it():
+    """The generic's jaw against the tracked jaw: a steady 6-frame delay is found; a best lag that
+    only the whole shot shows (each half its own, as on talk_b) moves nothing."""
+    from dubstudio.driving.a2e_actor import _av_offset
+
+    rng = np.random.default_rng(3)
+    n, fps = 400, Fraction(25)
+    env = np.convolve(rng.standard_normal(n + 40), np.ones(5) / 5, mode="same")
+    pred = env[20:20 + n]  # the jaw the sound says
+    valid = np.ones(n, bool)
+    steady = env[26:26 + n] + 0.2 * rng.standard_normal(n)  # the picture's jaw: the sound comes 6 frames late
+    out = _av_offset(pred, steady, valid, fps, AdaptConfig())
+    assert out["frames"] == 6 and out["lag_halves"] == [6, 6], out
+    # first half 9 frames, second half 4: the whole peaks somewhere between, neither half agrees
+    split = np.concatenate([env[29:29 + n // 2], env[24 + n // 2:24 + n]]) + 0.2 * rng.standard_normal(n)
+    out = _av_offset(pred, split, valid, fps, AdaptConfig())
+    assert out["frames"] == 0 and "halves disagree" in out["reason"], out
