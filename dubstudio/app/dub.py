@@ -165,6 +165,8 @@ def describe(drive: DubDrive, audio_model: str = "auto") -> list[str]:
     if script.get("applied"):
         lines.append(f"script: {len(script.get('words', []))} words, {script['phones']} phones ({script['language']}) aligned to "
                      f"the recording; they shape half of the mouth over {script['frames']} frames")
+        if script.get("warning"):
+            lines.append("warning: " + script["warning"])
     elif script:
         lines.append(f"script not used: {script.get('reason')}")
     sync, rng = ad.get("sync") or {}, ad.get("range") or {}
