@@ -1,6 +1,10 @@
 """Lip sync against real mouths: a shot dubbed with another real speaker's audio, compared with that
 speaker's own mouth while they said it (issue 22), through the product's own CLI.
 
+With ``--scripts FILE`` (``transcribe.py``'s output: {speaker: {text, language}}) each pair is dubbed
+twice from the speaker's whole clip, without and with its script (`dub --text`), and both are
+scored: the script path against the audio path on the same lines.
+
     .venv/bin/python benchmarks/speaker_sync_bench.py --shot talk_a=PROJECT --shot talk_b=PROJECT \
         --speakers talk_a,talk_b,talk_e,dubber_a --work DIR [--json OUT]
 
@@ -122,6 +126,27 @@ def _summary(pairs: list[dict]) -> dict:
             "pause_frames_at_rest": _pooled(scored)}
 
 
+def _dub_and_score(cli: list, py: Path, proj: str, p: Path, wav: Path, extra: list, env: dict | None, speaker: Path,
+                   k: int, shot_rest: float, fps) -> dict:
+    """A copy of the shot's project dubbed with ``wav`` (and ``extra`` flags), exported, and scored
+    against the speaker's own mouth."""
+    shutil.rmtree(p, ignore_errors=True)
+    shutil.copytree(proj, p, ignore=shutil.ignore_patterns("proxy"))
+    log = p.with_suffix(".log")
+    log.unlink(missing_ok=True)
+    out = p.with_suffix(".mp4")
+    try:
+        run([*cli, "dub", "--project", p, "--audio", wav, *extra, "-q"], log, env)
+        run([*cli, "export", "--project", p, "-o", out, "--overwrite", "--audio-policy", "fit", "-q"], log)
+        tool = subprocess.run([py, TOOL, speaker, out, "--offset-frames", str(k)], capture_output=True, text=True)
+        score = json.loads(tool.stdout.strip().splitlines()[-1])
+        score["r_by_lag"] = lag_profile(speaker, out, k)
+        score["pauses"] = pause_closure(speaker, out, shot_rest, k, fps)
+    except (RuntimeError, ValueError, IndexError) as e:
+        score = {"error": str(e)}
+    return score
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--shot", action="append", required=True, help="NAME=PROJECT (tracked and adapted)")
@@ -136,6 +161,9 @@ def main() -> int:
     ap.add_argument("--generic-dir", type=Path,
                     help="generic audio models wo_SPEAKER.pt, each trained without that speaker; the dub of a "
                          "pair runs with the speaker's hold-out model installed, as a studio that trained one has it")
+    ap.add_argument("--scripts", type=Path,
+                    help="JSON {speaker: {text, language}} (transcribe.py): dub each pair from the speaker's whole "
+                         "clip without and with its script")
     args = ap.parse_args()
     import soundfile as sf
 
@@ -152,6 +180,7 @@ def main() -> int:
     from audio_mouth_ceiling import speaker_truth
     from mouth_vs_speaker import mouth
 
+    scripts = {k: v for k, v in json.loads(args.scripts.read_text()).items() if not k.startswith("_")} if args.scripts else {}
     truth = {}
     for spk in args.speakers.split(","):
         with VideoReader(media / f"{spk}.mp4") as r:
@@ -179,29 +208,26 @@ def main() -> int:
                     pairs.append({"pair": name, "skipped": f"frame rates differ ({r.fps} against {shot_fps})"})
                     print(json.dumps(pairs[-1]), flush=True)
                     continue
-            t0 = time.perf_counter()
+            script = scripts.get(spk)
+            if scripts and script is None:
+                continue
             wav = args.work / f"{name}.wav"
-            audio = load_audio(media / f"{spk}.mp4", sr=48000, duration_s=shot_s)
+            # a script covers the speaker's whole clip: it is dubbed whole, and the dub shows the shot's length
+            audio = load_audio(media / f"{spk}.mp4", sr=48000, duration_s=None if scripts else shot_s)
             sf.write(wav, audio, 48000)
-            p = args.work / name
-            shutil.rmtree(p, ignore_errors=True)
-            shutil.copytree(proj, p, ignore=shutil.ignore_patterns("proxy"))
-            log = args.work / f"{name}.log"
-            log.unlink(missing_ok=True)
-            out = args.work / f"{name}.mp4"
-            try:
-                run([*cli, "dub", "--project", p, "--audio", wav, "-q"], log, _installed(args.generic_dir, spk, args.work) or env_base)
-                run([*cli, "export", "--project", p, "-o", out, "--overwrite", "-q"], log)
-                k = truth[spk]["offset_frames"]
-                tool = subprocess.run([py, TOOL, media / f"{spk}.mp4", out, "--offset-frames", str(k)],
-                                      capture_output=True, text=True)
-                score = json.loads(tool.stdout.strip().splitlines()[-1])
-                score["r_by_lag"] = lag_profile(media / f"{spk}.mp4", out, k)
-                score["pauses"] = pause_closure(media / f"{spk}.mp4", out, shot_rest, k, shot_fps)
-            except (RuntimeError, ValueError, IndexError) as e:
-                score = {"error": str(e)}
-            score |= {"pair": name, "ground_truth": bool(truth[spk]["ground_truth"]), "speaker_offset": truth[spk]["offset_frames"],
-                      "seconds": round(time.perf_counter() - t0, 1)}
+            env = _installed(args.generic_dir, spk, args.work) or env_base
+            score = None
+            for tag, extra in (("", []), *((("script", ["--text", script["text"], "--language", script.get("language", "en")]),)
+                                           if script else ())):
+                t0 = time.perf_counter()
+                got = _dub_and_score(cli, py, proj, args.work / (name + (f"-{tag}" if tag else "")), wav, extra, env,
+                                     media / f"{spk}.mp4", truth[spk]["offset_frames"], shot_rest, shot_fps)
+                got["seconds"] = round(time.perf_counter() - t0, 1)
+                if score is None:
+                    score = got
+                else:
+                    score[tag] = got
+            score |= {"pair": name, "ground_truth": bool(truth[spk]["ground_truth"]), "speaker_offset": truth[spk]["offset_frames"]}
             print(json.dumps(score), flush=True)
             pairs.append(score)
     result = {
@@ -214,6 +240,10 @@ def main() -> int:
         "ground_truth_pairs": _summary([p for p in pairs if p.get("ground_truth")]),
         "all_pairs": _summary(pairs),
     }
+    if scripts:
+        result["scripts"] = scripts
+        result["ground_truth_pairs_with_script"] = _summary([p["script"] for p in pairs if p.get("ground_truth") and "script" in p])
+        result["all_pairs_with_script"] = _summary([p["script"] for p in pairs if "script" in p])
     text = json.dumps(result, indent=1)
     print(text)
     if args.json:
