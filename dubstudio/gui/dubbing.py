@@ -95,7 +95,9 @@ class DubSourceDialog(QDialog):
             f"Starts at: seconds into the shot where the {what} begins; negative skips its first seconds "
             "(From timecode reads it from a dialogue stem's Broadcast WAV time reference or the file's timecode). "
             + ("The mouth is predicted from the audio: a generic model (the built-in one, or one your studio "
-               "trained) is fitted to the actor on the shot's own audio the first time." if audio else
+               "trained) is fitted to the actor on the shot's own audio the first time. Script (optional): the line's "
+               "words, aligned to the audio; their phones shape half of the mouth and the words show on the timeline."
+               if audio else
                "The dubber's video is tracked once (cached in the project) and retargeted onto the actor.")
             + " The result is one undo step; the tracked curves are kept under it."
         )
