@@ -4,10 +4,10 @@ Studios have the translated text of every line. espeak-ng (``speech_synth``) spe
 the line's language and says when each of its phones starts; dynamic time warping of that
 synthesised line against the recording maps each phone onto the recording's time line, as subtitle
 aligners such as aeneas do with MFCCs. The warp compares the built-in audio model's hidden features
-instead (``FEATURES``): that network learned to hear phones across 16 voices and 22 languages, and
+instead (``_hidden``): that network learned to hear phones across 16 voices and 22 languages, and
 the phones it places follow real mouths closer (talk_a r 0.39 -> 0.46, talk_c 0.46 -> 0.58 at lag 0;
-docs/decisions.md, nineteenth session). MFCCs remain the fallback when the model file is missing. ``phone_targets`` then turns the phones into mouth curves:
-the mouth a phone needs, whether or not the sound alone would tell the audio model (a /p b m/
+docs/decisions.md, nineteenth session). MFCCs remain the fallback when the model file is missing.
+``phone_targets`` then turns the phones into mouth curves: the mouth a phone needs, whether or not the sound alone would tell the audio model (a /p b m/
 closure is nearly silent; a vowel's openness is in its formants, which vary by voice).
 
 The synthesised line is spoken at the recording's own pace (its speech time over the text's
@@ -16,10 +16,12 @@ length at espeak's default rate), so the warp only has to follow the actor's rhy
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from dubstudio.core.controls import JAW
 from dubstudio.core.errors import DubStudioError
 from dubstudio.driving.speech_synth import SpeechSynthError, synthesise
 from dubstudio.nn.audio_features import SAMPLE_RATE
@@ -54,8 +56,9 @@ class AlignedScript:
                 "speech_s": [round(self.speech_s[0], 3), round(self.speech_s[1], 3)], "cost": round(self.cost, 4), "features": self.features}
 
 
+@functools.lru_cache(maxsize=1)
 def _network():
-    """The built-in audio model's network (its hidden features are the warp's), or None."""
+    """The built-in audio model's network (its hidden features are the warp's), or None; loaded once."""
     from dubstudio.driving.a2e_generic import builtin_generic_path, load_generic
 
     path = builtin_generic_path(respect_switch=False)
@@ -191,8 +194,8 @@ def blend_script(values: np.ndarray, script: AlignedScript, fps: float, offset_s
     if speech.sum() < 3:
         return out, {"applied": False, "reason": "the shot hears less than 3 frames of the line's speech"}
     share = weight * eased(speech.astype(np.float64), ease=3)  # no step where the speech starts or ends
-    agree = float(np.corrcoef(target[speech, SET_CONTROLS[0]], out[speech, SET_CONTROLS[0]])[0, 1]) \
-        if target[speech, SET_CONTROLS[0]].std() > 1e-6 and out[speech, SET_CONTROLS[0]].std() > 1e-6 else float("nan")
+    jaw_s, jaw_a = target[speech, JAW], out[speech, JAW]  # does the script's jaw move with the sound's?
+    agree = float(np.corrcoef(jaw_s, jaw_a)[0, 1]) if jaw_s.std() > 1e-6 and jaw_a.std() > 1e-6 else float("nan")
     blended = []
     for c in SET_CONTROLS:
         s, a = target[speech, c], out[speech, c]

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, QSettings, Qt, Signal
-from PySide6.QtGui import QAction, QColor, QKeySequence
+from PySide6.QtGui import QAction, QColor, QFontMetrics, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -329,8 +329,6 @@ class DubWaveRow:
 
     def _show_words(self, words: list[tuple[float, str]], frames_per_px: float) -> None:
         """The script's words at their frames, thinned where zoomed out so they stay readable."""
-        from PySide6.QtGui import QFontMetrics
-
         fm = QFontMetrics(self.note.textItem.font())  # the words are TextItems with the same font
         shown, last = [], -1e9
         for x, w in words:
