@@ -196,6 +196,7 @@ class BatchRequest:
     guide_track: bool = False
     device: str = "auto"
     overwrite: bool = False  # replace existing outputs that are not earlier exports of their shots
+    key_visemes: bool = False  # rows with a script: its lip contacts also as viseme keys
 
     def check(self) -> None:
         if self.steps < 1 or self.from_shot_steps < 1:
@@ -279,7 +280,8 @@ def batch_job(req: BatchRequest, progress: Progress | None = None, on_row=None) 
         run = RunRequest(row.shot, audio=row.audio, dubber=row.dubber, project=project, output=out, offset_s=row.offset_s,
                          placement=row.placement or None, steps=req.steps, mode=req.mode, prior=req.prior,
                          audio_policy=row.audio_policy or req.audio_policy, guide_track=req.guide_track, device=req.device,
-                         overwrite=req.overwrite, protect=protect, text=row.text, language=row.language)
+                         overwrite=req.overwrite, protect=protect, text=row.text, language=row.language,
+                         key_visemes=req.key_visemes and row.text is not None)
         if seed is not None and seed.resolve() != project.resolve():
             run = replace(run, from_shot=seed, prior=None, steps=req.from_shot_steps, mode="full" if req.mode == "mixed" else req.mode)
         t0 = time.perf_counter()

@@ -12,8 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from dubstudio.core.curves import ControlCurves
+from dubstudio.core.edits import SetKeys
 from dubstudio.core.errors import DubStudioError, MediaError
 from dubstudio.core.jobs import Progress
+from dubstudio.core.visemes import visemes_edit
 from dubstudio.driving.a2e_predict import AdaptConfig
 from dubstudio.driving.dub import DubDrive, drive_from_audio, drive_from_dubber
 from dubstudio.driving.placement import TIMECODE_OFFSET, place_by_timecode
@@ -35,6 +38,8 @@ DUBBER_SYNC_HELP = ("the dubber clip's own audio/picture offset: check (default)
 SYNC_MODES = ("check", "auto", "off")
 SCRIPT_HELP = ("the line's script (the translated text): its phones are aligned to the recording and shape the mouth "
                "with the audio model (closures on p/b/m, open vowels open); optional")
+KEY_VISEMES_HELP = ("also key the script's lip contacts (closures on p/b/m, lip on teeth for f/v) as viseme keys on the "
+                    "curves, where the editor can move or delete them; needs the script")
 LANGUAGE_HELP = "the script's language, an espeak-ng voice: en, en-us, de, fr, es, it, ja, cmn, ... (`espeak-ng --voices`)"
 
 
@@ -50,11 +55,14 @@ class DubRequest:
     adapt_config: AdaptConfig | None = None  # the per-shot audio model's training settings (None: defaults)
     text: str | None = None  # the line's script (audio only): aligned to the recording, shapes the mouth
     language: str = "en"  # the script's language (an espeak-ng voice)
+    key_visemes: bool = False  # the script's lip contacts also as viseme keys (editable)
 
     def check(self) -> None:
         if (self.audio is None) == (self.dubber is None):
             raise DubStudioError("give the new dialogue as --audio FILE or a dubbing actor's video as --dubber VIDEO (one of them).")
         check_script(self.text, self.audio)
+        if self.key_visemes and self.text is None:
+            raise DubStudioError("keying the script's visemes needs the script: give the line's words with --text.")
         line = Path(self.audio or self.dubber)
         if not line.is_file():
             what = "dubbed audio" if self.audio is not None else "dubber video"
@@ -114,20 +122,40 @@ def dub_job(req: DubRequest, progress: Progress | None = None) -> DubDrive:
 
 def record_dub(project: Project, drive: DubDrive) -> dict:
     """Record in the project which audio the dub's mouth belongs to (what export muxes)."""
-    script = (drive.details.get("adaptation") or {}).get("script") or {}
     return record_dub_audio(project, drive.source, drive.kind, drive.offset_s, drive.offset_s, placement=drive.placement,
-                            script=script if script.get("applied") else None)
+                            script=dub_script(drive) or None)
 
 
-def apply_dub(project: Project, drive: DubDrive) -> None:
-    """The CLI's way: the dub's edit applied to the saved curves (one save) and its audio recorded."""
+def apply_dub(project: Project, drive: DubDrive, key_visemes: bool = False) -> SetKeys | None:
+    """The CLI's way: the dub's edit applied to the saved curves (one save) and its audio recorded;
+    with ``key_visemes`` the script's lip contacts keyed on top (returned)."""
     shot = Shot(project)
     curves = load_curves(project, shot.tracking)
     if drive.n_frames != curves.n_frames:
         raise DubStudioError(f"the dub covers {drive.n_frames} frames but the shot has {curves.n_frames}; track the shot again.")
     drive.edit.apply(curves)
+    keys = script_visemes_edit(curves, dub_script(drive), shot.tracking.fps) if key_visemes else None
+    if keys is not None:
+        keys.apply(curves)
     CurveStore(project).save(curves)
     record_dub(project, drive)
+    return keys
+
+
+def dub_script(drive: DubDrive) -> dict:
+    """The aligned script of an audio dub ({} without one): its words and visemes in shot seconds."""
+    script = (drive.details.get("adaptation") or {}).get("script") or {}
+    return script if script.get("applied") else {}
+
+
+def script_visemes_edit(curves: ControlCurves, script: dict | None, fps: float) -> SetKeys:
+    """The script's lip contacts (``dub_script`` or the recorded dub audio's ``script``) as viseme
+    keys on ``curves``, one edit. The editor moves or deletes them like any key."""
+    visemes = (script or {}).get("visemes") or []
+    if not visemes:
+        raise DubStudioError("this dub has no script visemes: dub the line with its script (the words) first.")
+    keys = [(int(round(float(t) * fps)), str(name)) for t, name in visemes]
+    return visemes_edit(curves, keys, text=f"Key the script's visemes ({len(keys)})")
 
 
 def describe(drive: DubDrive, audio_model: str = "auto") -> list[str]:

@@ -46,6 +46,7 @@ class RunRequest:
     audio_model: str = "auto"  # auto | shot | a generic checkpoint
     text: str | None = None  # the line's script (with audio): aligned to it, shapes the mouth
     language: str = "en"  # the script's language (an espeak-ng voice)
+    key_visemes: bool = False  # the script's lip contacts also as viseme keys (dub --key-visemes)
     device: str = "auto"
     face: str | None = None  # which face when several show (app.track.FACE_HELP); None: the project's last choice
     overwrite: bool = False  # replace an existing output that is not an earlier export of this shot
@@ -108,6 +109,8 @@ def _check(req: RunRequest, start: bool = True) -> Path | None:
     if req.audio is not None:
         audio_model_path(req.audio_model)  # a missing checkpoint fails now, not after adaptation
     check_script(req.text, req.audio)
+    if req.key_visemes and req.text is None:
+        raise DubStudioError("keying the script's visemes needs the script: give the line's words with --text.")
     return first
 
 
@@ -129,9 +132,9 @@ def _adapt(req: RunRequest, project, start: Path | None, progress: Progress):
 
 def _dub(req: RunRequest, project, progress: Progress):
     drive = dub_job(DubRequest(project.root, audio=req.audio, dubber=req.dubber, offset=req.offset_s,
-                               audio_model=req.audio_model, placement=req.placement, text=req.text, language=req.language),
-                     progress)
-    apply_dub(project, drive)
+                               audio_model=req.audio_model, placement=req.placement, text=req.text, language=req.language,
+                               key_visemes=req.key_visemes), progress)
+    apply_dub(project, drive, req.key_visemes)
     dub = {"source": str(drive.source), "driven_frames": drive.driven_frames, "frames": drive.n_frames}
     if req.placement:
         dub |= {"offset_s": req.offset_s, "placement": req.placement}

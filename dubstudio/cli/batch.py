@@ -27,6 +27,8 @@ def register(sub) -> None:
     sp.add_argument("--overwrite", action="store_true", help="replace existing outputs that are not earlier exports of their "
                                                              "shots (a file the list reads is never written over)")
     sp.add_argument("--device", default="auto", help=DEVICE_HELP)
+    sp.add_argument("--key-visemes", action="store_true", help="rows with a text: also key the script's lip contacts "
+                                                                 "(p/b/m closures, f/v) as viseme keys on the curves")
     add_common(sp)
     sp.set_defaults(func=cmd_batch)
 
@@ -41,7 +43,8 @@ def cmd_batch(args) -> int:
         prior = resolve("prior", args.prior)
     req = BatchRequest(read_shot_list(args.shot_list), path_or_none(args.out_dir), steps=args.steps,
                        from_shot_steps=args.from_shot_steps, mode=args.mode, prior=prior, audio_policy=args.audio_policy,
-                       guide_track=args.guide_track, device=args.device, overwrite=args.overwrite)
+                       guide_track=args.guide_track, device=args.device, overwrite=args.overwrite,
+                       key_visemes=args.key_visemes)
     if args.check:
         emit(args, check_job(req))
         return 0

@@ -8,12 +8,14 @@ from pathlib import Path
 from dubstudio.app.dub import (
     AUDIO_MODEL_HELP,
     DUBBER_SYNC_HELP,
+    KEY_VISEMES_HELP,
     LANGUAGE_HELP,
     SCRIPT_HELP,
     DubRequest,
     apply_dub,
     describe,
     dub_job,
+    dub_script,
     parse_sync,
     to_json,
 )
@@ -37,6 +39,7 @@ def register(sub) -> None:
     script.add_argument("--text", help=SCRIPT_HELP)
     script.add_argument("--text-file", metavar="FILE", help="the line's script read from a UTF-8 text file")
     sp.add_argument("--language", default="en", help=LANGUAGE_HELP)
+    sp.add_argument("--key-visemes", action="store_true", help=KEY_VISEMES_HELP)
     add_common(sp)
     sp.set_defaults(func=cmd_dub)
 
@@ -52,7 +55,8 @@ def offset_arg(text: str) -> float | str:
 def dub_request(args) -> DubRequest:
     sync = parse_sync(args.dubber_sync)  # auto | off | seconds (a float, as the editor gives it)
     return DubRequest(Path(args.project), audio=path_or_none(args.audio), dubber=path_or_none(args.dubber), offset=args.offset,
-                      dubber_sync=sync, audio_model=args.audio_model, text=script_text(args), language=args.language)
+                      dubber_sync=sync, audio_model=args.audio_model, text=script_text(args), language=args.language,
+                      key_visemes=args.key_visemes)
 
 
 def script_text(args) -> str | None:
@@ -74,6 +78,10 @@ def cmd_dub(args) -> int:
     req = dub_request(args)
     req.check()  # a bad flag or file fails before the project is opened
     drive = with_bar(args, dub_job, req)
-    apply_dub(Project.open(req.project), drive)
-    emit(args, to_json(drive, req.project), "\n".join(describe(drive, req.audio_model)))
+    keys = apply_dub(Project.open(req.project), drive, req.key_visemes)
+    lines = describe(drive, req.audio_model)
+    if keys is not None:
+        n = len(dub_script(drive)["visemes"])
+        lines.append(f"keyed the script's {n} lip contacts as viseme keys; move or delete them in the editor")
+    emit(args, to_json(drive, req.project), "\n".join(lines))
     return 0

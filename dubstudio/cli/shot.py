@@ -7,7 +7,7 @@ from pathlib import Path
 
 from dubstudio.app.adapt import ADAPT_MODES, FROM_SHOT_STEPS, RUN_STEPS
 from dubstudio.app.device import DEVICE_HELP
-from dubstudio.app.dub import AUDIO_MODEL_HELP, LANGUAGE_HELP, SCRIPT_HELP, resolve_offset
+from dubstudio.app.dub import AUDIO_MODEL_HELP, KEY_VISEMES_HELP, LANGUAGE_HELP, SCRIPT_HELP, resolve_offset
 from dubstudio.app.export import POLICIES
 from dubstudio.app.run import RunRequest, run_job, with_steps_for
 from dubstudio.app.track import FACE_HELP, TrackRequest, track_job
@@ -43,6 +43,7 @@ def register_run(sub) -> None:
     script.add_argument("--text", help=SCRIPT_HELP)
     script.add_argument("--text-file", metavar="FILE", help="the line's script read from a UTF-8 text file")
     sp.add_argument("--language", default="en", help=LANGUAGE_HELP)
+    sp.add_argument("--key-visemes", action="store_true", help=KEY_VISEMES_HELP)
     sp.add_argument("--device", default="auto", help=DEVICE_HELP)
     sp.add_argument("--face", metavar="N|X,Y[@FRAME]|auto", help=FACE_HELP)
     sp.add_argument("--overwrite", action="store_true", help="replace an existing output that is not an earlier export of this "
@@ -119,7 +120,7 @@ def cmd_run(args) -> int:
         video, audio=path_or_none(args.audio), dubber=path_or_none(args.dubber), project=project, output=path_or_none(args.output),
         offset_s=offset_s, placement=placed, mode=args.mode, prior=_prior(args.prior), from_shot=path_or_none(args.from_shot),
         frames=args.frames, audio_policy=args.audio_policy, guide_track=args.guide_track, audio_model=args.audio_model,
-        text=script_text(args), language=args.language, device=args.device, face=args.face, overwrite=args.overwrite), args.steps, FROM_SHOT_STEPS)
+        text=script_text(args), language=args.language, key_visemes=args.key_visemes, device=args.device, face=args.face, overwrite=args.overwrite), args.steps, FROM_SHOT_STEPS)
     result = with_bar(args, run_job, req)
     emit(args, result)
     return 0 if result.ok else 1

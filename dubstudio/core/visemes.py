@@ -104,3 +104,20 @@ def insert_viseme(
     else:
         edit.apply(curves)
     return edit
+
+
+def visemes_edit(curves: ControlCurves, keys, width: int = 2, text: str | None = None) -> SetKeys:
+    """Several visemes ((frame, name), ...) as ONE edit, each placed as ``viseme_edit`` places it
+    (in order, so neighbours flow into each other). Frames outside the shot are skipped."""
+    work = curves.copy()
+    touched: set[tuple[int, int]] = set()
+    n = 0
+    for frame, name in keys:
+        if not 0 <= int(frame) < curves.n_frames:
+            continue
+        edit = viseme_edit(work, int(frame), name, width)
+        edit.apply(work)
+        touched.update((work.index(c), int(f)) for c, f, _ in edit.changes)
+        n += 1
+    changes = [(ci, f, work.key_at(ci, f)) for ci, f in sorted(touched) if work.key_at(ci, f) != curves.key_at(ci, f)]
+    return SetKeys(changes, text or f"Insert {n} visemes")

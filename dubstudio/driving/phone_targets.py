@@ -80,6 +80,25 @@ def phone_keys(phones: Sequence[tuple[float, str]], duration_s: float) -> list[t
     return keys
 
 
+_LABIODENTAL = set("fvɱ")
+
+
+def phone_visemes(phones: Sequence[tuple[float, str]], duration_s: float) -> list[tuple[float, str]]:
+    """[(time, viseme)] of the line's lip contacts, the shapes a viewer checks a dub by: the middle
+    of each lip closure (/p b m/, "closed") and lip-teeth contact (/f v/, "fv"), at the time of
+    the sound. Vowels are left to the curves: their opening is the actor's, not a preset's."""
+    out = []
+    events = list(phones) + [(duration_s, "")]
+    for (t, ph), (t2, _) in zip(events[:-1], events[1:]):
+        parts = _symbols(ph)
+        if not parts or any(c in _VOWEL_JAW for c in parts):
+            continue
+        name = "closed" if parts[0] in _CLOSURES else "fv" if parts[0] in _LABIODENTAL else None
+        if name is not None:
+            out.append((t + 0.5 * max(t2 - t, 0.0), name))
+    return out
+
+
 def phone_curves(phones: Sequence[tuple[float, str]], duration_s: float, n_frames: int, fps: float,
                  lead_s: float = LEAD_S, smooth_s: float = SMOOTH_S) -> np.ndarray:
     """(n_frames, len(CONTROL_NAMES)) control curves of a line's phones: frame i shows the mouth

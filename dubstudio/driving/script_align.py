@@ -183,7 +183,7 @@ def blend_script(values: np.ndarray, script: AlignedScript, fps: float, offset_s
     follow real mouths less well than the audio model (talk_c r 0.58 against 0.60), half and half
     better than either (0.65; decisions.md, nineteenth session)."""
     from dubstudio.driving.a2e_data import eased
-    from dubstudio.driving.phone_targets import SET_CONTROLS, phone_curves
+    from dubstudio.driving.phone_targets import LEAD_S, SET_CONTROLS, phone_curves, phone_visemes
 
     n = len(values)
     shifted = [(t - offset_s, p) for t, p in script.phones]
@@ -205,7 +205,11 @@ def blend_script(values: np.ndarray, script: AlignedScript, fps: float, offset_s
         out[:, c] = (1 - share) * out[:, c] + share * mapped
         blended.append(c)
     words = [[round(t - offset_s, 3), w] for t, w in script.words]  # in shot time, for the editor's timeline
+    # the lip contacts as the shot time of the frame that shows them (the mouth leads the sound)
+    visemes = [[round(t - offset_s - LEAD_S, 3), v] for t, v in phone_visemes(script.phones, script.duration_s)
+               if 0 <= t - offset_s - LEAD_S < n / fps]
     meta = {"applied": bool(blended), "weight": weight, "frames": int(speech.sum()), **script.metadata(), "words": words,
+            "visemes": visemes,
             "agreement": round(agree, 3) if np.isfinite(agree) else None}
     if np.isfinite(agree) and agree < SCRIPT_AGREE_MIN:
         meta["warning"] = (f"the script's mouth and the sound's agree poorly (r {agree:.2f}): check that the script is "

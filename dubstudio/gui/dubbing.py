@@ -21,6 +21,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QObject, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QColor, QFontMetrics, QKeySequence
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -39,7 +40,7 @@ from PySide6.QtWidgets import (
 )
 
 from dubstudio.core.errors import DubStudioError
-from dubstudio.app.dub import DubRequest, describe, dub_job, record_dub
+from dubstudio.app.dub import DubRequest, describe, dub_job, dub_script, record_dub, script_visemes_edit
 from dubstudio.driving.dub import DubDrive
 from dubstudio.gui.model.dub_audio import DubAudio, load_dub_audio, waveform_frames
 from dubstudio.gui.model.session import ShotSession
@@ -96,7 +97,8 @@ class DubSourceDialog(QDialog):
             "(From timecode reads it from a dialogue stem's Broadcast WAV time reference or the file's timecode). "
             + ("The mouth is predicted from the audio: a generic model (the built-in one, or one your studio "
                "trained) is fitted to the actor on the shot's own audio the first time. Script (optional): the line's "
-               "words, aligned to the audio; their phones shape half of the mouth and the words show on the timeline."
+               "words, aligned to the audio; their phones shape half of the mouth and the words show on the timeline. "
+               "Key lip contacts also puts the script's closures (M/B/P) and F/V on the curves as viseme keys to adjust."
                if audio else
                "The dubber's video is tracked once (cached in the project) and retargeted onto the actor.")
             + " The result is one undo step; the tracked curves are kept under it."
@@ -164,6 +166,10 @@ class DubSourceDialog(QDialog):
         self.language = QLineEdit(str(settings.value("dub/language", "en")))
         self.language.setMaximumWidth(80)
         self.language.setToolTip("The script's language as an espeak-ng voice: en, en-us, de, fr, es, it, ja, cmn, …")
+        self.key_visemes = QCheckBox("Key lip contacts (M/B/P, F/V) from the script")
+        self.key_visemes.setToolTip("Also put the script's lip closures and lip-on-teeth contacts on the curves as viseme keys, "
+                                    "which you can move or delete (dubstudio dub --key-visemes)")
+        self.key_visemes.setChecked(settings.value("dub/key_visemes", False, type=bool))
         if audio:
             script_row = QHBoxLayout()
             script_row.setContentsMargins(0, 0, 0, 0)
@@ -174,6 +180,7 @@ class DubSourceDialog(QDialog):
             lang.addStretch(1)
             script_row.addLayout(lang)
             form.addRow("Script", script_row)
+            form.addRow("", self.key_visemes)
         if not audio:
             sync_row = QHBoxLayout()
             sync_row.setContentsMargins(0, 0, 0, 0)
@@ -249,6 +256,7 @@ class DubSourceDialog(QDialog):
             self.settings.setValue("dub/audio_model", self.model.currentData())
             self.settings.setValue("dub/audio_model_file", self.model_file.text().strip())
             self.settings.setValue("dub/language", self.language.text().strip())
+            self.settings.setValue("dub/key_visemes", self.key_visemes.isChecked())
         self.accept()
 
     def script_text(self) -> str | None:
@@ -274,7 +282,8 @@ class DubSourceDialog(QDialog):
         path, start = self.values()
         if self.kind == "audio":
             return DubRequest(project, audio=path, offset=start, audio_model=self.audio_model(), placement=self.placement_text(),
-                              text=self.script_text(), language=self.language.text().strip() or "en")
+                              text=self.script_text(), language=self.language.text().strip() or "en",
+                              key_visemes=self.key_visemes.isChecked() and self.script_text() is not None)
         return DubRequest(project, dubber=path, offset=start, dubber_sync=self.sync(), placement=self.placement_text())
 
 
@@ -398,16 +407,20 @@ class DubController(QObject):
         self.play_action = act("play_dubbed", "Play &Dubbed Audio", self._on_play_toggled, "Ctrl+Shift+P", checkable=True,
                                tip="Playback plays the dubbed audio (checked) or the shot's original audio")
         self.play_action.setEnabled(False)
+        self.visemes_action = act("dub_key_visemes", "&Key the Script's Visemes", lambda: self.key_script_visemes(),
+                                  tip="Key the dub script's lip contacts (M/B/P closures, F/V) as viseme keys you can move or "
+                                      "delete (one undo step)")
+        self.visemes_action.setEnabled(False)
         shot = sv.menu("&Shot") if sv.has_menu("Shot") else None
         if shot is not None:  # Track Face | Dub from Audio…, Dub from Dubber Video… | Cancel Jobs
             acts = shot.actions()
             before = acts[1] if len(acts) > 1 else None
             if before is None:
                 shot.addSeparator()
-                shot.addActions([self.audio_action, self.dubber_action])
+                shot.addActions([self.audio_action, self.dubber_action, self.visemes_action])
             else:
                 shot.insertSeparator(before)
-                shot.insertActions(before, [self.audio_action, self.dubber_action])
+                shot.insertActions(before, [self.audio_action, self.dubber_action, self.visemes_action])
                 shot.insertSeparator(before)
         playback = sv.menu("&Playback") if sv.has_menu("Playback") else None
         if playback is not None:
@@ -483,6 +496,14 @@ class DubController(QObject):
                 if not rec.get("path"):
                     text += f"; {rec.get('note', 'no audio track')}"
         self.status.setText(text)
+        self._update_visemes_action()
+
+    def _update_visemes_action(self) -> None:
+        from dubstudio.shot.dub_audio import recorded_dub_audio
+
+        s = self.session
+        rec = recorded_dub_audio(s.project) if s.is_tracked and not self._running() else None
+        self.visemes_action.setEnabled(bool(rec and (rec.get("script") or {}).get("visemes")))
 
     # -- dubbing --
 
@@ -535,14 +556,14 @@ class DubController(QObject):
         root = s.project.root
         job = sv.jobs.start(JOB_NAME, lambda progress: dub_job(request, progress))
         self.job = job
-        job.succeeded.connect(lambda drive: self._on_drive(root, drive))
+        job.succeeded.connect(lambda drive: self._on_drive(root, drive, request))
         job.failed.connect(lambda msg: sv.report_error("Dubbing failed", msg))
         job.cancelled.connect(lambda _m: sv.status("Dubbing cancelled; nothing changed", 8000))
         job.finished.connect(self._update_enabled)
         self._update_enabled()
         return job
 
-    def _on_drive(self, root: Path, drive: DubDrive) -> None:
+    def _on_drive(self, root: Path, drive: DubDrive, request: DubRequest | None = None) -> None:
         s, sv = self.session, self.services
         if s.project is None or s.project.root != root or s.curves is None:
             sv.messages.show_message("The dub finished after its shot was closed; nothing was changed.", "warning", 8000)
@@ -562,9 +583,30 @@ class DubController(QObject):
                                       f"choose the audio file in File ▸ Export….", "warning")
         else:
             sv.messages.show_message(summary(drive, getattr(self, "_last_request", None)), "info", 12000)
+        if request is not None and request.key_visemes and dub_script(drive).get("visemes"):
+            self.key_script_visemes(dub_script(drive))  # its own undo step, after the dub's
         self._update_status()
         self.load_dub_audio()
         self.dubbed.emit(drive)
+
+    def key_script_visemes(self, script: dict | None = None) -> object | None:
+        """The dub script's lip contacts as viseme keys on the curves (one undo step); ``script``
+        defaults to the recorded dub audio's."""
+        from dubstudio.shot.dub_audio import recorded_dub_audio
+
+        s, sv = self.session, self.services
+        if s.curves is None or s.info is None:
+            return None
+        if script is None:
+            script = (recorded_dub_audio(s.project) or {}).get("script")
+        try:
+            edit = s.push(script_visemes_edit(s.curves, script, float(s.info.fps)))
+        except DubStudioError as e:
+            sv.messages.show_message(str(e), "info", 8000)
+            return None
+        n = len(script.get("visemes", []))
+        sv.status(f"Keyed {n} lip contacts from the script; move or delete them like any key (undo removes them all)", 10000)
+        return edit
 
     # -- the dubbed audio --
 

@@ -64,6 +64,7 @@ class _Stage(msgspec.Struct):
 class _Script(msgspec.Struct):
     language: str = ""
     words: list[tuple[float, str]] = []  # (shot seconds, word)
+    visemes: list[tuple[float, str]] = []  # (shot seconds, viseme name): the script's lip contacts
 
 
 class _DubAudio(msgspec.Struct):

@@ -26,8 +26,9 @@ def record_dub_audio(project: Project, source: Path, kind: str, offset_s: float,
     track, when it has one; ``path`` is None otherwise). ``placement``: how the start was found
     by timecode (``driving.placement``); such a file is usually a reel's stem that runs on past
     the shot, so export's default length policy for it is fit rather than pad. ``script``: the
-    line's script as aligned to it ({"language", "words": [[shot seconds, word], ...]}), which
-    the editor's timeline shows."""
+    line's script as aligned to it ({"language", "words": [[shot seconds, word], ...], "visemes":
+    [[shot seconds, viseme], ...]}): the editor's timeline shows the words, and the visemes can be
+    keyed on the curves (``core.visemes.visemes_edit``)."""
     source = Path(source).expanduser().resolve()
     has = has_audio(source)
     rec = {
@@ -45,7 +46,8 @@ def record_dub_audio(project: Project, source: Path, kind: str, offset_s: float,
         rec["placement"] = placement
     if script:
         rec["script"] = {"language": str(script.get("language", "")),
-                         "words": [[round(float(t), 3), str(w)] for t, w in script.get("words", [])]}
+                         "words": [[round(float(t), 3), str(w)] for t, w in script.get("words", [])],
+                         "visemes": [[round(float(t), 3), str(v)] for t, v in script.get("visemes", [])]}
     project.update(lambda data: data.__setitem__(DUB_AUDIO_KEY, rec))  # never clobber what another step saved meanwhile
     return rec
 

@@ -104,10 +104,10 @@ def test_every_dub_option_is_reachable_from_the_cli(tmp_path):
     wav, clip, model = files(tmp_path, "line.wav", "dubber.mp4", "a2e.pt")
     # --audio and --dubber exclude each other: two command lines cover the fields
     by_audio = dub_request(parse(["dub", "--project", project, "--audio", wav, "--offset", 1.5, "--audio-model", "shot",
-                                  "--text", "Bonjour.", "--language", "fr"]))
+                                  "--text", "Bonjour.", "--language", "fr", "--key-visemes"]))
     by_dubber = dub_request(parse(["dub", "--project", project, "--dubber", clip, "--offset", "tc", "--dubber-sync", 0.12]))
     checked = check_carries(by_audio, {"project": project, "audio": wav, "offset": 1.5, "audio_model": "shot",
-                                       "text": "Bonjour.", "language": "fr"})
+                                       "text": "Bonjour.", "language": "fr", "key_visemes": True})
     checked |= check_carries(by_dubber, {"dubber": clip, "offset": "tc", "dubber_sync": 0.12})
     assert checked == set(user_fields(DubRequest))
     assert dub_request(parse(["dub", "--project", project, "--dubber", clip, "--dubber-sync", "off"])).dubber_sync == "off"

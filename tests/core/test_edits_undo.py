@@ -16,7 +16,7 @@ from dubstudio.core.edits import (
     SetKey,
     SetKeys,
 )
-from dubstudio.core.visemes import VISEMES, viseme_edit
+from dubstudio.core.visemes import VISEMES, viseme_edit, visemes_edit
 from dubstudio.core.controls import CONTROL_NAMES
 
 N = 90
@@ -250,3 +250,22 @@ def test_viseme_is_one_edit_and_undo_restores_everything():
     assert c.evaluate("lip_pucker")[41] == pytest.approx(VISEMES["oo"]["lip_pucker"])
     hist.undo()
     assert state(c) == before
+
+
+def test_several_visemes_are_one_edit_placed_as_one_by_one():
+    c = ControlCurves(tracked())
+    hist = EditHistory(c)
+    before = state(c)
+    keys = [(10, "closed"), (13, "fv"), (30, "closed"), (-4, "closed"), (10_000, "fv")]  # the last two fall outside
+    edit = visemes_edit(c, keys, text="Key the script's visemes (3)")
+    hist.push(edit)
+    assert hist.index == 1 and hist.undo_text == "Key the script's visemes (3)"
+    one = ControlCurves(tracked())
+    for f, name in keys[:3]:
+        viseme_edit(one, f, name).apply(one)
+    assert state(c) == state(one)  # the same keys as three single inserts
+    assert c.evaluate(JAW)[[10, 30]] == pytest.approx([0.0, 0.0])
+    assert c.evaluate("lower_lip_depress")[13] == pytest.approx(VISEMES["fv"]["lower_lip_depress"])
+    hist.undo()
+    assert state(c) == before
+    assert not visemes_edit(c, [(-1, "closed")]).changes

@@ -15,7 +15,7 @@ from dubstudio.driving.a2e_generic import TrainConfig, builtin_generic_path, fin
 from dubstudio.driving.a2e_data import audio_windows
 from dubstudio.driving.a2e_synthetic import synthetic_clips, train_synthetic
 from dubstudio.driving.audio2expr import Audio2ExprConfig
-from dubstudio.driving.phone_targets import phone_curves
+from dubstudio.driving.phone_targets import phone_curves, phone_visemes
 from dubstudio.driving.speech_synth import SpeechSynthError, synthesise
 
 JAW, PRESS = CONTROL_NAMES.index("jaw_open"), CONTROL_NAMES.index("lip_press")
@@ -43,6 +43,14 @@ def test_phone_curves_open_on_vowels_close_on_lips_rest_in_pauses():
     assert np.abs(c[100:130]).max() < 0.02  # a 0.6 s pause: the actor's rest
     led = phone_curves(phones, 1.5, 150, 100.0, lead_s=0.04)
     assert np.allclose(led[:-4], c[4:], atol=1e-9)  # a lead shows each shape 4 frames (40 ms) sooner
+
+
+def test_the_lip_contacts_of_a_line_are_its_closures_and_f_v():
+    phones = [(0.0, ""), (0.10, "h"), (0.15, "ə"), (0.20, "m"), (0.30, "a"), (0.42, "f"), (0.50, "ɪ"), (0.60, "b"), (0.66, "ʊ"),
+              (0.72, "k"), (0.80, "v"), (0.86, "")]
+    got = phone_visemes(phones, 1.0)
+    assert [v for _, v in got] == ["closed", "fv", "closed", "fv"]
+    assert [t for t, _ in got] == pytest.approx([0.25, 0.46, 0.63, 0.83])
 
 
 def test_synthetic_clips_at_two_rates_with_matching_inputs():

@@ -184,10 +184,33 @@ def test_the_lines_script_shapes_the_dub_from_audio(actor_project, tmp_path):
         return np.corrcoef(d.values[speech, 0], truth[speech])[0, 1]
 
     assert r(scripted) > max(0.6, r(plain) + 0.05), (r(scripted), r(plain))
+    # --key-visemes: the script's lip contacts become viseme keys where the line has them
+    from dubstudio.app.dub import dub_script, script_visemes_edit
+    from dubstudio.driving.phone_targets import LEAD_S, phone_visemes
+    from dubstudio.shot.curves import load_curves
+
+    said = [(t - LEAD_S, v) for t, v in phone_visemes(line.phones, line.duration_s)]  # where the synthesis put them
+    keyed = dub_script(scripted)["visemes"]
+    assert [v for _, v in keyed] == [v for _, v in said] and sum(v == "closed" for _, v in said) >= 6
+    assert np.median([abs(a - b) for (a, _), (b, _) in zip(keyed, said)]) < 0.04
+    curves = load_curves(actor_project, actor)
+    scripted.edit.apply(curves)
+    keys = script_visemes_edit(curves, dub_script(scripted), fps)
+    keys.apply(curves)
+    jaw, press = curves.evaluate("jaw_open"), curves.evaluate("lip_press")
+    closed = [int(round(t * fps)) for t, v in keyed if v == "closed"]
+    assert all(curves.key_at("jaw_open", f) is not None for f in closed)
+    assert np.all(jaw[closed] < 0.02) and np.all(press[closed] > 0.4)
+    keys.revert(curves)
+    assert all(curves.key_at("jaw_open", f) is None for f in closed)
     store = CurveStore(actor_project)
     before = store.load(actor).evaluate_all()
     out = subprocess.run([sys.executable, "-m", "dubstudio.cli", "dub", "--project", str(actor_project.root), "--audio", str(wav),
                           "--text", "Hallo.", "--language", "xx-nope"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 2 and "cannot be spoken in 'xx-nope'" in out.stderr and "Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+    np.testing.assert_array_equal(store.load(actor).evaluate_all(), before)
+    out = subprocess.run([sys.executable, "-m", "dubstudio.cli", "dub", "--project", str(actor_project.root), "--audio", str(wav),
+                          "--key-visemes"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2 and "needs the script" in out.stderr and len(out.stderr.strip().splitlines()) == 1
     np.testing.assert_array_equal(store.load(actor).evaluate_all(), before)

@@ -11,6 +11,7 @@ import shutil
 import numpy as np
 import pytest
 
+from dubstudio.app.dub import DubRequest
 from dubstudio.shot.curve_store import CURVES_FILE
 from dubstudio.core.controls import CONTROL_NAMES
 
@@ -250,10 +251,21 @@ def test_a_dub_with_its_script_shows_each_word_where_it_is_spoken(make_window, t
     s, d = win.session, win.dubbing
     d.audio_config = tiny_audio_config()
     line = _sample_line(tmp_path / "line.wav", float(s.info.duration_s))
-    start = 0.3
-    with qtbot.waitSignal(d.dubbed, timeout=180_000):
-        d.dub_from_audio(line, start_s=start, text=SAMPLE_LINE)
+    start = 0.1  # "dubbed", the line's one lip closure, still inside the 2 s shot
+    assert not d.visemes_action.isEnabled()
+    with qtbot.waitSignal(d.dubbed, timeout=180_000):  # the dialog's "Key lip contacts" checked
+        d.dub(DubRequest(s.project.root, audio=line, offset=start, text=SAMPLE_LINE, key_visemes=True))
     rec = json.loads((tracked_project / "project.json").read_text())["dub_audio"]
+    # "dubbed" has the line's one lip closure: keyed after the dub, its own undo step
+    fps = float(s.info.fps)
+    closed = [int(round(t * fps)) for t, v in rec["script"]["visemes"] if v == "closed"]
+    assert len(closed) == 1 and s.undo_stack.undo_text().startswith("Key the script's visemes")
+    assert s.curves.key_at("jaw_open", closed[0]) is not None and s.curves.evaluate("jaw_open")[closed[0]] == pytest.approx(0.0)
+    s.undo_stack.undo()
+    assert s.curves.key_at("jaw_open", closed[0]) is None and s.curves.has_driven("jaw_open")  # the dub stays
+    assert d.visemes_action.isEnabled()  # and keys them again from the recorded script
+    d.visemes_action.trigger()
+    assert s.curves.key_at("jaw_open", closed[0]) is not None
     words = rec["script"]["words"]
     assert [w for _, w in words] == ["And", "this", "is", "the", "new", "line", "dubbed", "in", "the", "editor"]
     assert words[0][0] >= start and all(a[0] <= b[0] for a, b in zip(words, words[1:]))  # in order, after the start
@@ -272,3 +284,4 @@ def test_a_dub_with_its_script_shows_each_word_where_it_is_spoken(make_window, t
     qtbot.waitUntil(lambda: d.dub_audio is not None and not d.dub_audio.words, timeout=30_000)
     d.row.update()
     assert not any(it.isVisible() for it in d.row.words)
+    assert not d.visemes_action.isEnabled()

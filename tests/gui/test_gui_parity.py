@@ -320,13 +320,14 @@ def test_the_dub_dialogs_set_every_dub_option(make_window, tracked_project, gui,
     dlg.model.setCurrentIndex(dlg.model.findData("shot"))
     dlg.script.setPlainText("  Guten Morgen, Anna.\n")
     dlg.language.setText("de")
+    dlg.key_visemes.setChecked(True)
     req = dlg.request(root)
     checked = check_carries(req, {"project": root, "audio": f["line.wav"], "offset": 1.5, "audio_model": "shot",
-                                  "text": "Guten Morgen, Anna.", "language": "de"})
+                                  "text": "Guten Morgen, Anna.", "language": "de", "key_visemes": True})
     assert req == dub_request(parse(["dub", "--project", root, "--audio", f["line.wav"], "--offset", 1.5, "--audio-model", "shot",
-                                     "--text", "Guten Morgen, Anna.", "--language", "de"]))
+                                     "--text", "Guten Morgen, Anna.", "--language", "de", "--key-visemes"]))
     dlg.script.setPlainText("")
-    assert dlg.request(root).text is None
+    assert dlg.request(root).text is None and not dlg.request(root).key_visemes  # no keys without a script
     dlg.model.setCurrentIndex(dlg.model.findData("file"))
     dlg.model_file.setText(str(f["a2e.pt"]))
     assert dlg.request(root).audio_model == str(f["a2e.pt"])
