@@ -3,7 +3,8 @@ speaker's own mouth while they said it (issue 22), through the product's own CLI
 
 With ``--scripts FILE`` (``transcribe.py``'s output: {speaker: {text, language}}) each pair is dubbed
 twice from the speaker's whole clip, without and with its script (`dub --text`), and both are
-scored: the script path against the audio path on the same lines.
+scored: the script path against the audio path on the same lines. ``--key-visemes`` adds a third
+dub with the script's lip contacts keyed (`dub --text ... --key-visemes`).
 
     .venv/bin/python benchmarks/speaker_sync_bench.py --shot talk_a=PROJECT --shot talk_b=PROJECT \
         --speakers talk_a,talk_b,talk_e,dubber_a --work DIR [--json OUT]
@@ -164,6 +165,8 @@ def main() -> int:
     ap.add_argument("--scripts", type=Path,
                     help="JSON {speaker: {text, language}} (transcribe.py): dub each pair from the speaker's whole "
                          "clip without and with its script")
+    ap.add_argument("--key-visemes", action="store_true",
+                    help="with --scripts: a third dub of each pair, the script with its lip contacts keyed (dub --key-visemes)")
     args = ap.parse_args()
     import soundfile as sf
 
@@ -217,8 +220,10 @@ def main() -> int:
             sf.write(wav, audio, 48000)
             env = _installed(args.generic_dir, spk, args.work) or env_base
             score = None
-            for tag, extra in (("", []), *((("script", ["--text", script["text"], "--language", script.get("language", "en")]),)
-                                           if script else ())):
+            said = ["--text", script["text"], "--language", script.get("language", "en")] if script else []
+            variants = [("", [])] + ([("script", said)] if script else []) + ([("keys", [*said, "--key-visemes"])]
+                                                                               if script and args.key_visemes else [])
+            for tag, extra in variants:
                 t0 = time.perf_counter()
                 got = _dub_and_score(cli, py, proj, args.work / (name + (f"-{tag}" if tag else "")), wav, extra, env,
                                      media / f"{spk}.mp4", truth[spk]["offset_frames"], shot_rest, shot_fps)
@@ -244,6 +249,9 @@ def main() -> int:
         result["scripts"] = scripts
         result["ground_truth_pairs_with_script"] = _summary([p["script"] for p in pairs if p.get("ground_truth") and "script" in p])
         result["all_pairs_with_script"] = _summary([p["script"] for p in pairs if "script" in p])
+        if args.key_visemes:
+            result["ground_truth_pairs_with_keys"] = _summary([p["keys"] for p in pairs if p.get("ground_truth") and "keys" in p])
+            result["all_pairs_with_keys"] = _summary([p["keys"] for p in pairs if "keys" in p])
     text = json.dumps(result, indent=1)
     print(text)
     if args.json:
