@@ -160,7 +160,7 @@ def main() -> int:
     from dubstudio.shot.tracking import load_tracking
 
     torch.set_num_threads(args.threads)
-    details = [{k: (int(v) if k in ("k", "max_resolution", "bank_size") else float(v))
+    details = [{k: (int(v) if k in ("k", "max_resolution", "bank_size") else v if k == "interp" else float(v))
                 for k, v in (kv.split("=") for kv in spec.split(",") if kv)} for spec in args.detail.split(";")]
     lp = LpipsScorer()
     rows = []

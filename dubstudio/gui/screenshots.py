@@ -207,6 +207,8 @@ def _adapt_compare_dub_export(win, out: Path, f: int, work: Path, dub_audio: Pat
     d = win.dubbing
     d.dub_from_audio(dub_audio, start_s=0.0, text=dub_text)
     _wait(d.dub_audio_changed, 600_000, check=lambda: d.dub_audio is not None)
+    if d.visemes_action.isEnabled():  # the script's lip contacts as keys on the driven jaw
+        d.visemes_action.trigger()
     win.timeline.set_control("jaw_open")
     win.splitter.setSizes([400, 500])
     win.viewer.fit()
@@ -214,7 +216,18 @@ def _adapt_compare_dub_export(win, out: Path, f: int, work: Path, dub_audio: Pat
     _save(win, out / "dubbed_waveform.png")
     win.splitter.setSizes([540, 400])
 
-    # 9. the export dialog (over the dubbed shot)
+    # 9. the Dub from Audio dialog, with a script
+    from dubstudio.gui.dubbing import DubSourceDialog
+
+    dd = DubSourceDialog("audio", win.services.settings, win, shot_video=s.project.video_path)
+    dd.path.setText(str(dub_audio))
+    dd.script.setPlainText(dub_text or "")
+    dd.show()
+    _settle()
+    _save(dd, out / "dub_dialog.png")
+    dd.close()
+
+    # 10. the export dialog (over the dubbed shot)
     dlg = win.export.make_dialog()
     dlg.show()
     _settle()

@@ -16,6 +16,12 @@ smoothly when the nearest frame changes (a hard switch flickers). A target whose
 reference comes close to keeps the render's own mouth (``DetailSettings.match_full``): a wrong
 mouth's teeth are worse than a smear.
 
+Two references whose teeth sit a few pixels apart would add up to doubled or cancelled teeth, so
+they are first morphed onto one shared layout (optical flow between them, ``morph_offsets``).
+Each reference is resampled once, from its frame straight onto that layout: the crop, the mesh
+warp and the morph are composed into one map (three bilinear passes cost a tenth of the inner
+mouth's sharpness on talk_c; BENCHMARKS.md, "Mouth detail", twentieth session).
+
 ``DetailedRenderer`` wraps any crop renderer with it, so export, eval and the editor use it
 unchanged (it reports the detail resolution as its own).
 """
@@ -30,17 +36,17 @@ import cv2
 import numpy as np
 import torch
 
-from dubstudio.rendering.crop_io import extract_crop
+from dubstudio.rendering.crop_io import crop_region, extract_crop
 from dubstudio.rendering.rasterizer import Fragments, crop_vertices, interpolate, rasterize_frames
 from dubstudio.tracking.crops import MASK_MOUTH
 
-__all__ = ["DetailSettings", "ReferenceBank", "DetailedRenderer", "detail_resolution", "warp_to", "fuse"]
+__all__ = ["DetailSettings", "ReferenceBank", "DetailedRenderer", "detail_resolution", "warp_map", "warp_to", "fuse", "morph", "morph_offsets"]
 
 
 @dataclass(frozen=True)
 class DetailSettings:
     """Chosen on talk_c and talk_b (BENCHMARKS.md, "Mouth detail"); talk_long held out, talk_d held
-    out of all but the trust rule."""
+    out of all but the trust rule (fifteenth session) and of align / direct (twentieth)."""
 
     k: int = 2  # references per frame
     sigma: float = 1.5  # band split, in the neural render's pixels
@@ -48,6 +54,15 @@ class DetailSettings:
     feather: float = 0.01  # the detail fades in over this share of the crop from the mask's edge
     grow: float = 0.02  # the mouth mask grown by this share of the crop (the lips' outer edge is in the detail)
     low_mix: float = 0.0  # share of the low band taken from the references instead of the render
+    # the references are morphed onto one layout (optical flow between them, each moved by its
+    # share) before their detail is summed: two mouths whose teeth sit a few pixels apart otherwise
+    # add up to doubled or cancelled teeth. 0 = off, 1 = the full flow
+    align: float = 1.0
+    # the references' one resampling, from the frame straight onto the target mesh's layout
+    # (frame -> crop -> mesh -> shared layout composed as one map: each bilinear pass softens
+    # detail by up to half a pixel)
+    interp: str = "linear"  # linear | cubic | lanczos
+    direct: bool = True  # False: resampled in three passes, as before (for comparison)
     # a reference lends its detail fully while its expression is within match_full x the bank's
     # spacing (the median distance between neighbouring references) of the target, not at all
     # beyond match_none: an expression the shot never shows keeps the render's own mouth rather than
@@ -74,21 +89,39 @@ def _window(frags: Fragments, b: int, box: tuple[int, int, int, int] | None) -> 
                      frags.depth[b : b + 1, y0:y1, x0:x1], frags.triangles)
 
 
-def warp_to(frags: Fragments, b: int, src_verts: np.ndarray, src_crop: np.ndarray,
-            box: tuple[int, int, int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``src_crop`` resampled onto frame ``b`` of ``frags`` (the target mesh, same crop size):
-    each covered target pixel looks up the same surface point in the source crop. Returns the
-    warped crop (float32) and its bool coverage, both only inside ``box`` (y0, y1, x0, x1) when given."""
+INTERP = {"linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4}
+
+
+def warp_map(frags: Fragments, b: int, src_verts: np.ndarray, box: tuple[int, int, int, int] | None = None,
+             affine: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where each pixel of frame ``b`` of ``frags`` (the target mesh) finds the same surface point
+    in a source whose mesh is ``src_verts`` (crop pixels): (map x, map y, bool coverage) for
+    ``cv2.remap``, only inside ``box`` (y0, y1, x0, x1) when given. ``affine`` (2x3) takes source
+    crop pixels on to the image actually sampled (a frame region: one resampling, not two)."""
     one = _window(frags, b, box)
     corner = torch.as_tensor(src_verts[:, :2][frags.triangles.numpy()], dtype=torch.float32)  # (F, 3, 2)
     pos = interpolate(one, corner, background=np.nan)[0].numpy()
     cover = np.isfinite(pos[..., 0])
     y0, x0 = (box[0], box[2]) if box is not None else (0, 0)
     yy, xx = np.mgrid[y0 : y0 + pos.shape[0], x0 : x0 + pos.shape[1]].astype(np.float32)
-    mapx = np.where(cover, pos[..., 0] - 0.5, xx).astype(np.float32)
-    mapy = np.where(cover, pos[..., 1] - 0.5, yy).astype(np.float32)
-    out = cv2.remap(src_crop, mapx, mapy, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return out.astype(np.float32), cover
+    mapx = np.where(cover, pos[..., 0] - 0.5, xx)
+    mapy = np.where(cover, pos[..., 1] - 0.5, yy)
+    if affine is not None:
+        a = np.asarray(affine, np.float64)
+        mapx, mapy = a[0, 0] * mapx + a[0, 1] * mapy + a[0, 2], a[1, 0] * mapx + a[1, 1] * mapy + a[1, 2]
+    return mapx.astype(np.float32), mapy.astype(np.float32), cover
+
+
+def warp_to(frags: Fragments, b: int, src_verts: np.ndarray, src_crop: np.ndarray,
+            box: tuple[int, int, int, int] | None = None, interp: int = cv2.INTER_LINEAR,
+            affine: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``src_crop`` resampled onto frame ``b`` of ``frags`` (the target mesh, same crop size):
+    each covered target pixel looks up the same surface point in the source crop. Returns the
+    warped crop (float32) and its bool coverage, both only inside ``box`` (y0, y1, x0, x1) when
+    given. With ``affine`` the source is the frame region it maps crop pixels into (``warp_map``)."""
+    mapx, mapy, cover = warp_map(frags, b, src_verts, box, affine)
+    out = cv2.remap(src_crop.astype(np.float32), mapx, mapy, interpolation=interp, borderMode=cv2.BORDER_REPLICATE)
+    return out, cover
 
 
 def _blur(img: np.ndarray, sigma: float) -> np.ndarray:
@@ -109,11 +142,56 @@ def fuse(render: np.ndarray, refs: Sequence[np.ndarray], weights: Sequence[float
     return np.clip(r * (1 - m) + out * m + 0.5, 0, 255).astype(np.uint8)
 
 
+_FLOW = None
+
+
+def _flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Dense flow F with b(x + F(x)) ~ a(x), for two RGB float crops of one size (DIS, OpenCV)."""
+    global _FLOW
+    if _FLOW is None:
+        _FLOW = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    ga = cv2.cvtColor(np.clip(a, 0, 255).astype(np.uint8), cv2.COLOR_RGB2GRAY)
+    gb = cv2.cvtColor(np.clip(b, 0, 255).astype(np.uint8), cv2.COLOR_RGB2GRAY)
+    return _FLOW.calc(ga, gb, None)
+
+
+def morph_offsets(refs: Sequence[np.ndarray], weights: Sequence[float], amount: float = 1.0) -> list[np.ndarray] | None:
+    """Per reference, the offset (h, w, 2) at which to sample it so that all share their weighted
+    mean layout: each is aligned to the first by optical flow F_j, the shared layout is
+    D = sum_j w_j F_j (relative to the first), and reference j is sampled at x + F_j(x) - D(x).
+    With weights (1, 0) the first keeps its own layout; as the weights shift the layout slides
+    from one to the other, so a change of nearest reference does not jump. None: nothing to do."""
+    if len(refs) < 2 or amount <= 0:
+        return None
+    h, w = refs[0].shape[:2]
+    flows = [np.zeros((h, w, 2), np.float32)] + [amount * _flow(refs[0], r) for r in refs[1:]]
+    wts = np.asarray(weights, np.float64) / max(float(np.sum(weights)), 1e-9)
+    shared = sum(float(wj) * f for wj, f in zip(wts, flows))
+    return [(f - shared).astype(np.float32) for f in flows]
+
+
+def shifted(img: np.ndarray, offset: np.ndarray, interp: int = cv2.INTER_LINEAR) -> np.ndarray:
+    """``img`` sampled at x + offset(x)."""
+    h, w = img.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    return cv2.remap(img, xx + offset[..., 0], yy + offset[..., 1], interpolation=interp, borderMode=cv2.BORDER_REPLICATE)
+
+
+def morph(refs: Sequence[np.ndarray], weights: Sequence[float], amount: float = 1.0) -> list[np.ndarray]:
+    """The references moved onto their weighted mean layout (``morph_offsets``)."""
+    offsets = morph_offsets(refs, weights, amount)
+    return list(refs) if offsets is None else [shifted(r, d) for r, d in zip(refs, offsets)]
+
+
 class ReferenceBank:
-    """Crops of training frames at the detail resolution, with their controls and vertices.
+    """Training frames as references at the detail resolution, with their controls and vertices.
 
     Up to ``settings.bank_size`` frames, chosen to spread over the expressions (farthest-point
-    sampling in the named controls), decoded in one sequential pass."""
+    sampling in the named controls), decoded in one sequential pass. Each is kept as the frame
+    region under its crop box with the affine from crop pixels into it (``sources``,
+    ``affines``), so the detail is resampled once, from the frame onto the target; where the
+    detail crop is much smaller than the box (a capped resolution) as the crop itself
+    (affine None), shrunk with an area filter."""
 
     def __init__(self, tracking, reader, train: Sequence[int], resolution: int, settings: DetailSettings, model=None) -> None:
         self.tracking = tracking
@@ -127,7 +205,7 @@ class ReferenceBank:
             raise NoFaceError("no training frame has a face to take mouth detail from.")
         self.frames = self._spread(cand, settings.bank_size)
         self.controls = np.asarray(tracking.controls, np.float64)[self.frames]
-        self.crops = self._decode(reader)
+        self.sources, self.affines = self._decode(reader)
         self.verts = [crop_vertices(tracking, int(i), self.resolution, None, self.model) for i in self.frames]
         # the shot's own spacing of expressions (neighbouring frames' distance), before the bank was
         # thinned out: what "close" means for this actor
@@ -150,19 +228,31 @@ class ReferenceBank:
             d = np.minimum(d, ((c - c[j]) ** 2).sum(1))
         return np.sort(cand[chosen])
 
-    def _decode(self, reader) -> np.ndarray:
-        out = np.empty((len(self.frames), self.resolution, self.resolution, 3), np.uint8)
+    def _source(self, rgb: np.ndarray, i: int) -> tuple[np.ndarray, np.ndarray | None]:
+        box = np.asarray(self.tracking.crop[i], np.float64)
+        if not self.settings.direct or box[2] > 1.5 * self.resolution:  # extract_crop's area-filter case
+            return extract_crop(rgb, box, self.resolution), None
+        x0, y0, x1, y1, inv = crop_region(rgb.shape, box, self.resolution)
+        return np.ascontiguousarray(rgb[y0:y1, x0:x1]), inv
+
+    def _decode(self, reader) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
+        out: list = [None] * len(self.frames)
         pos = {int(f): k for k, f in enumerate(self.frames)}
         it = getattr(reader, "iter_frames", None)
-        if it is None:
-            for f, k in pos.items():
-                out[k] = extract_crop(reader.frame(f), self.tracking.crop[f], self.resolution)
-            return out
-        for i, rgb in it(int(self.frames[0]), int(self.frames[-1]) + 1):
+        frames = ((f, reader.frame(f)) for f in pos) if it is None else it(int(self.frames[0]), int(self.frames[-1]) + 1)
+        for i, rgb in frames:
             k = pos.get(int(i))
             if k is not None:
-                out[k] = extract_crop(rgb, self.tracking.crop[i], self.resolution)
-        return out
+                out[k] = self._source(rgb, int(i))
+        return [s for s, _ in out], [a for _, a in out]
+
+    def crop(self, k: int) -> np.ndarray:
+        """Reference ``k`` as a crop at the detail resolution (for looking at it)."""
+        src, aff = self.sources[k], self.affines[k]
+        if aff is None:
+            return src
+        m = cv2.invertAffineTransform(aff)
+        return cv2.warpAffine(src, m, (self.resolution, self.resolution), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
     def nearest(self, controls: np.ndarray, k: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(n, k) bank positions and soft-min weights for (n, C) controls, and (n,) how far the
@@ -265,11 +355,19 @@ class DetailedRenderer:
             pad = int(np.ceil(4 * sigma)) + 2  # the Gaussian kernel's reach
             box = (max(0, ys.min() - pad), min(r, ys.max() + pad + 1), max(0, xs.min() - pad), min(r, xs.max() + pad + 1))
             y0, y1, x0, x1 = box
-            warped = [warp_to(fr.fragments, b, self.bank.verts[j], self.bank.crops[j], box) for j in refs[b]]
-            cover = np.logical_and.reduce([c for _, c in warped])
+            interp = INTERP[st.interp]
+            maps = [warp_map(fr.fragments, b, self.bank.verts[j], box, self.bank.affines[j]) for j in refs[b]]
+            srcs = [self.bank.sources[j].astype(np.float32) for j in refs[b]]
+            warped = [cv2.remap(s_, mx, my, interpolation=interp, borderMode=cv2.BORDER_REPLICATE) for s_, (mx, my, _) in zip(srcs, maps)]
+            cover = np.logical_and.reduce([c for _, _, c in maps])
             inside = m[y0:y1, x0:x1] & cover
             soft = np.minimum(cv2.distanceTransform(inside.astype(np.uint8), cv2.DIST_L2, 3) / feather, 1.0)  # fades in from the edge
             soft *= float(trust[b])
             out[b] = up
-            out[b, y0:y1, x0:x1] = fuse(up[y0:y1, x0:x1], [x for x, _ in warped], weights[b], soft, sigma, st.low_mix)
+            offsets = morph_offsets(warped, weights[b], st.align)
+            if offsets is not None:  # the shared layout's shift folded into each map: still one resampling
+                warped = [cv2.remap(s_, shifted(mx, d), shifted(my, d), interpolation=interp, borderMode=cv2.BORDER_REPLICATE)
+                          for s_, (mx, my, _), d in zip(srcs, maps, offsets)]
+            detail = warped
+            out[b, y0:y1, x0:x1] = fuse(up[y0:y1, x0:x1], detail, weights[b], soft, sigma, st.low_mix)
         return (out, masks) if return_masks else out

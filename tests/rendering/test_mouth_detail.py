@@ -13,7 +13,7 @@ from dubstudio.eval.metrics import masked_psnr
 from dubstudio.io.video import VideoReader
 from dubstudio.rendering.crop_io import extract_crop
 from dubstudio.rendering.mouth_detail import (DetailedRenderer, DetailSettings, ReferenceBank, detail_resolution, fuse,
-                                              warp_to)
+                                              morph, warp_to)
 from dubstudio.rendering.rasterizer import crop_vertices, rasterize_frames
 from dubstudio.tracking.crops import MASK_MOUTH
 
@@ -46,6 +46,30 @@ def test_fuse_takes_the_low_band_from_the_render_and_the_detail_from_the_referen
     # low_mix 1 takes the colour too
     out3 = fuse(soft, [tinted], [1.0], mask, sigma=3.0, low_mix=1.0).astype(np.float32)
     assert out3[inside].mean() > soft[inside].mean() + 40
+
+
+def _bars(x0: int) -> np.ndarray:
+    """Four 4 px 'teeth' starting at column x0, on a dark interior."""
+    a = np.full((64, 96, 3), 40, np.float32)
+    for k in range(4):
+        a[20:44, x0 + 10 * k : x0 + 10 * k + 4] = 220
+    return cv2.GaussianBlur(a, (0, 0), 0.8)
+
+
+def test_morph_sums_two_references_whose_teeth_sit_apart_into_one_set_of_teeth():
+    a, b = _bars(20), _bars(26)  # the same teeth, 6 px apart
+    first = lambda img: int(np.argmax(img[32, 15:35, 0])) + 15  # noqa: E731
+    plain = 0.5 * a + 0.5 * b
+    half = morph([a, b], [0.5, 0.5])
+    mixed = 0.5 * half[0] + 0.5 * half[1]
+    assert plain[32].max() < 140  # unaligned, the teeth cancel into two faint rows
+    assert mixed[32].max() > 200  # aligned, they keep their contrast
+    assert first(half[0]) == first(half[1]) == first(a) + 3  # both moved halfway
+    # the layout follows the weights, so a change of nearest reference slides instead of jumping
+    assert first(morph([a, b], [1.0, 0.0])[0]) == first(a)
+    assert first(morph([a, b], [0.2, 0.8])[0]) in (first(a) + 4, first(a) + 5)
+    # off leaves the references as they are
+    assert all(np.array_equal(x, y) for x, y in zip(morph([a, b], [0.5, 0.5], amount=0.0), [a, b]))
 
 
 # -- on a real shot --------------------------------------------------------------------------------
@@ -97,10 +121,18 @@ def test_bank_spreads_over_the_expressions(shot):
     _, tracking, clip = shot
     with VideoReader(clip) as rd:
         bank = ReferenceBank(tracking, rd, range(0, 100), 64, DetailSettings(bank_size=10))
-    assert len(bank.frames) == 10 and bank.crops.shape == (10, 64, 64, 3)
+    assert len(bank.frames) == len(bank.sources) == 10 and bank.crop(0).shape == (64, 64, 3)
     jaw = np.asarray(tracking.controls)[:100, 0]
     assert int(np.argmax(jaw)) in bank.frames.tolist()  # the widest opening is kept
-    assert bank.crops.std() > 10  # decoded, not blank
+    assert np.std(bank.crop(0)) > 10  # decoded, not blank
+    # kept as the frame region under the box (resampled once, later), unless the crop is much smaller
+    assert bank.affines[0] is None and bank.sources[0].shape == (64, 64, 3)  # this box is ~6x 64 px: area-shrunk
+    with VideoReader(clip) as rd:
+        near = ReferenceBank(tracking, rd, range(0, 100), 320, DetailSettings(bank_size=3))
+    assert near.affines[0] is not None and abs(near.sources[0].shape[0] - tracking.crop[int(near.frames[0])][2]) < 3
+    with VideoReader(clip) as rd:
+        real = extract_crop(rd.frame(int(near.frames[0])), tracking.crop[int(near.frames[0])], 320)
+    assert np.abs(near.crop(0).astype(int) - real.astype(int)).mean() < 1.0  # the same crop, looked at
     idx, w, d = bank.nearest(np.asarray(tracking.controls)[[150, 160]], k=3)
     assert idx.shape == (2, 3) and np.allclose(w.sum(1), 1.0) and (w[:, 0] >= w[:, 1]).all()
     # a reference's own expression is at distance 0 (full trust); one far outside the shot's gets none
