@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from dubstudio.rendering.crop_io import extract_crop
+from dubstudio.rendering.crop_io import crop_region, extract_crop
 
 __all__ = ["nearest_frames", "paste_mouth", "warp_crop", "mouth_masks", "CopyBaseline"]
 
@@ -86,6 +86,19 @@ def warp_crop(tracking, src: int, dst: int, src_crop: np.ndarray, model=None) ->
     return warped.astype(src_crop.dtype)
 
 
+def warp_region(tracking, src: int, dst: int, region: np.ndarray, affine: np.ndarray, resolution: int, model=None) -> np.ndarray:
+    """``warp_crop`` from frame ``src``'s pixels under its crop box (``CopyBaseline.region``):
+    one resampling, frame to target."""
+
+    from dubstudio.rendering.mouth_detail import warp_to
+    from dubstudio.rendering.rasterizer import crop_vertices
+
+    model = model or tracking.model()
+    frags, _ = _raster(tracking, [dst], resolution, model)
+    warped, _ = warp_to(frags, 0, crop_vertices(tracking, int(src), resolution, None, model), region, affine=affine)
+    return np.clip(warped + 0.5, 0, 255).astype(region.dtype) if region.dtype == np.uint8 else warped
+
+
 class CopyBaseline:
     """The copy baseline as a crop renderer over one tracked shot.
 
@@ -104,6 +117,9 @@ class CopyBaseline:
         self.warp = bool(warp)
         self.model = tracking.model()
         self._crop_cache: dict[int, np.ndarray] = {}
+        # the warped copy resamples a training frame once, from the frame onto the target mesh (as
+        # the mouth detail does), not crop first and warp after: each bilinear pass softens
+        self._region_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     @classmethod
     def open(cls, tracking, video: str | Path, train: Sequence[int], **kw) -> CopyBaseline:
@@ -116,7 +132,7 @@ class CopyBaseline:
         itself): a stopped export resumes only with the same one."""
         import hashlib
 
-        return hashlib.sha256(repr(("copy-baseline", self.train, self.resolution, self.residual_weight, self.warp)).encode()).hexdigest()
+        return hashlib.sha256(repr(("copy-baseline", self.train, self.resolution, self.residual_weight, self.warp, "direct")).encode()).hexdigest()
 
     def crop(self, i: int) -> np.ndarray:
         """Real crop of frame ``i`` (training crops are kept: there are few of them)."""
@@ -141,6 +157,24 @@ class CopyBaseline:
         for i, rgb in it(need[0], need[-1] + 1):
             if i in wanted:
                 self._crop_cache[i] = extract_crop(rgb, self.tracking.crop[i], self.resolution)
+                if self.warp and i in self._train_set:
+                    self._region_cache[i] = self._region_of(rgb, i)
+
+    def _direct(self, i: int) -> bool:
+        return self.warp and float(self.tracking.crop[i][2]) <= 1.5 * self.resolution  # else extract_crop's area filter
+
+    def _region_of(self, rgb: np.ndarray, i: int) -> tuple[np.ndarray, np.ndarray]:
+        x0, y0, x1, y1, inv = crop_region(rgb.shape, self.tracking.crop[i], self.resolution)
+        return np.ascontiguousarray(rgb[y0:y1, x0:x1]), inv
+
+    def region(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Frame ``i``'s pixels under its crop box and the affine from crop pixels into them."""
+        r = self._region_cache.get(i)
+        if r is None:
+            r = self._region_of(self.reader.frame(int(i)), int(i))
+            if i in self._train_set:
+                self._region_cache[i] = r
+        return r
 
     def sources(self, indices: Sequence[int], controls: np.ndarray | None = None) -> np.ndarray:
         """Nearest training frame for each of ``indices``."""
@@ -151,9 +185,12 @@ class CopyBaseline:
         return train[d2.argmin(axis=1)]
 
     def compose(self, i: int, src: int, real_crop: np.ndarray, mouth: np.ndarray) -> np.ndarray:
-        s = self.crop(int(src))
-        if self.warp:
-            s = warp_crop(self.tracking, int(src), int(i), s, self.model)
+        if self._direct(int(src)):
+            s = warp_region(self.tracking, int(src), int(i), *self.region(int(src)), self.resolution, self.model)
+        elif self.warp:
+            s = warp_crop(self.tracking, int(src), int(i), self.crop(int(src)), self.model)
+        else:
+            s = self.crop(int(src))
         return paste_mouth(real_crop, s, mouth)
 
     def render_crops(self, indices: Sequence[int], controls: np.ndarray | None = None, real_crops: np.ndarray | None = None) -> np.ndarray:

@@ -104,6 +104,13 @@ def test_warp_onto_its_own_mesh_is_the_crop(shot):
     out, cover = warp_to(fr.fragments, 0, crop_vertices(tracking, 120, r), crop)
     assert cover.mean() > 0.2
     assert np.abs(out[cover] - crop[cover].astype(np.float32)).mean() < 1.0
+    # straight from the frame (one resampling, as the references and the warped copy do): the same
+    from dubstudio.eval.copy_baseline import CopyBaseline, warp_region
+
+    with VideoReader(clip) as rd:
+        region, affine = CopyBaseline(tracking, rd, [120], r, warp=True).region(120)
+    direct = warp_region(tracking, 120, 120, region, affine, r)
+    assert np.abs(direct[cover].astype(np.float32) - crop[cover].astype(np.float32)).mean() < 1.0
 
 
 @pytest.mark.media
