@@ -89,7 +89,6 @@ def warp_crop(tracking, src: int, dst: int, src_crop: np.ndarray, model=None) ->
 def warp_region(tracking, src: int, dst: int, region: np.ndarray, affine: np.ndarray, resolution: int, model=None) -> np.ndarray:
     """``warp_crop`` from frame ``src``'s pixels under its crop box (``CopyBaseline.region``):
     one resampling, frame to target."""
-
     from dubstudio.rendering.mouth_detail import warp_to
     from dubstudio.rendering.rasterizer import crop_vertices
 

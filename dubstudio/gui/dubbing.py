@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from dubstudio.core.edits import Edit
 from dubstudio.core.errors import DubStudioError
 from dubstudio.app.dub import DubRequest, describe, dub_job, dub_script, record_dub, script_visemes_edit
 from dubstudio.driving.dub import DubDrive
@@ -589,7 +590,7 @@ class DubController(QObject):
         self.load_dub_audio()
         self.dubbed.emit(drive)
 
-    def key_script_visemes(self, script: dict | None = None) -> object | None:
+    def key_script_visemes(self, script: dict | None = None) -> Edit | None:
         """The dub script's lip contacts as viseme keys on the curves (one undo step); ``script``
         defaults to the recorded dub audio's."""
         from dubstudio.shot.dub_audio import recorded_dub_audio
