@@ -82,6 +82,6 @@ def cmd_dub(args) -> int:
     lines = describe(drive, req.audio_model)
     if keys is not None:
         n = len(dub_script(drive)["visemes"])
-        lines.append(f"keyed the script's {n} lip contacts as viseme keys; move or delete them in the editor")
+        lines.append(f"keyed the script's {n} lip contact{'' if n == 1 else 's'} as viseme keys; move or delete them in the editor")
     emit(args, to_json(drive, req.project), "\n".join(lines))
     return 0

@@ -606,7 +606,8 @@ class DubController(QObject):
             sv.messages.show_message(str(e), "info", 8000)
             return None
         n = len(script.get("visemes", []))
-        sv.status(f"Keyed {n} lip contacts from the script; move or delete them like any key (undo removes them all)", 10000)
+        sv.status(f"Keyed {n} lip contact{'' if n == 1 else 's'} from the script; move or delete them like any key "
+                  f"(undo removes them all)", 10000)
         return edit
 
     # -- the dubbed audio --

@@ -95,9 +95,10 @@ def test_blending_closes_the_lips_the_script_names():
     speech = (np.arange(n) / fps >= al.speech_s[0]) & (np.arange(n) / fps <= al.speech_s[1])
     assert np.corrcoef(out[speech, JAW], target[speech])[0, 1] > 0.6  # the script's rhythm is there
     np.testing.assert_allclose(out[~speech][:10], model[~speech][:10])  # before the line: the model's own
-    # a model whose mouth moves to another line (here this one backwards) disagrees with the script: a warning
+    # a model whose mouth opens where the script's closes disagrees with it: a warning (the line
+    # backwards, tried first, is too alike for a line of repeated syllables: r 0.3-0.5 by the warp)
     other = model.copy()
-    other[speech, JAW] = 0.2 + 0.5 * target[speech][::-1]
+    other[speech, JAW] = 0.2 + 0.5 * (target[speech].max() - target[speech])
     other_meta = blend_script(other, al, fps)[1]
     assert other_meta["agreement"] < 0.3 and "check that the script is this line's" in other_meta["warning"], other_meta["agreement"]
     heard = model.copy()
