@@ -19,8 +19,8 @@ mouth's teeth are worse than a smear.
 Two references whose teeth sit a few pixels apart would add up to doubled or cancelled teeth, so
 they are first morphed onto one shared layout (optical flow between them, ``morph_offsets``).
 Each reference is resampled once, from its frame straight onto that layout: the crop, the mesh
-warp and the morph are composed into one map (three bilinear passes cost a tenth of the inner
-mouth's sharpness on talk_c; BENCHMARKS.md, "Mouth detail", twentieth session).
+warp and the morph are composed into one map (each bilinear pass softens detail by up to half a
+pixel; BENCHMARKS.md, "Mouth detail", twentieth session).
 
 ``DetailedRenderer`` wraps any crop renderer with it, so export, eval and the editor use it
 unchanged (it reports the detail resolution as its own).
@@ -29,6 +29,7 @@ unchanged (it reports the detail resolution as its own).
 from __future__ import annotations
 
 import hashlib
+import threading
 from dataclasses import asdict, dataclass
 from typing import Sequence
 
@@ -142,17 +143,17 @@ def fuse(render: np.ndarray, refs: Sequence[np.ndarray], weights: Sequence[float
     return np.clip(r * (1 - m) + out * m + 0.5, 0, 255).astype(np.uint8)
 
 
-_FLOW = None
+_LOCAL = threading.local()  # one DIS object per thread: OpenCV's are not safe to share (an export beside the editor)
 
 
 def _flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Dense flow F with b(x + F(x)) ~ a(x), for two RGB float crops of one size (DIS, OpenCV)."""
-    global _FLOW
-    if _FLOW is None:
-        _FLOW = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    dis = getattr(_LOCAL, "dis", None)
+    if dis is None:
+        dis = _LOCAL.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     ga = cv2.cvtColor(np.clip(a, 0, 255).astype(np.uint8), cv2.COLOR_RGB2GRAY)
     gb = cv2.cvtColor(np.clip(b, 0, 255).astype(np.uint8), cv2.COLOR_RGB2GRAY)
-    return _FLOW.calc(ga, gb, None)
+    return dis.calc(ga, gb, None)
 
 
 def morph_offsets(refs: Sequence[np.ndarray], weights: Sequence[float], amount: float = 1.0) -> list[np.ndarray] | None:
@@ -368,6 +369,5 @@ class DetailedRenderer:
             if offsets is not None:  # the shared layout's shift folded into each map: still one resampling
                 warped = [cv2.remap(s_, shifted(mx, d), shifted(my, d), interpolation=interp, borderMode=cv2.BORDER_REPLICATE)
                           for s_, (mx, my, _), d in zip(srcs, maps, offsets)]
-            detail = warped
-            out[b, y0:y1, x0:x1] = fuse(up[y0:y1, x0:x1], detail, weights[b], soft, sigma, st.low_mix)
+            out[b, y0:y1, x0:x1] = fuse(up[y0:y1, x0:x1], warped, weights[b], soft, sigma, st.low_mix)
         return (out, masks) if return_masks else out
