@@ -36,6 +36,7 @@ DUBBER_SYNC_HELP = ("the dubber clip's own audio/picture offset: check (default)
 
 
 SYNC_MODES = ("check", "auto", "off")
+VISEME_EASE_S = 0.08  # a keyed lip contact eases in and out over this (the shot's frames at any rate)
 SCRIPT_HELP = ("the line's script (the translated text): its phones are aligned to the recording and shape the mouth "
                "with the audio model (closures on p/b/m, open vowels open); optional")
 KEY_VISEMES_HELP = ("also key the script's lip contacts (closures on p/b/m, lip on teeth for f/v) as viseme keys on the "
@@ -155,7 +156,8 @@ def script_visemes_edit(curves: ControlCurves, script: dict | None, fps: float) 
     if not visemes:
         raise DubStudioError("this dub has no script visemes: dub the line with its script (the words) first.")
     keys = [(int(round(float(t) * fps)), str(name)) for t, name in visemes]
-    return visemes_edit(curves, keys, text=f"Key the script's visemes ({len(keys)})")
+    width = max(1, int(round(VISEME_EASE_S * fps)))  # 2 frames at 25 fps, as a hand-inserted viseme
+    return visemes_edit(curves, keys, width=width, text=f"Key the script's visemes ({len(keys)})")
 
 
 def describe(drive: DubDrive, audio_model: str = "auto") -> list[str]:
