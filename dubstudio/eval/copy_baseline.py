@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from dubstudio.rendering.crop_io import crop_region, extract_crop
+from dubstudio.rendering.crop_io import crop_source, extract_crop
 
 __all__ = ["nearest_frames", "paste_mouth", "warp_crop", "mouth_masks", "CopyBaseline"]
 
@@ -86,9 +86,10 @@ def warp_crop(tracking, src: int, dst: int, src_crop: np.ndarray, model=None) ->
     return warped.astype(src_crop.dtype)
 
 
-def warp_region(tracking, src: int, dst: int, region: np.ndarray, affine: np.ndarray, resolution: int, model=None) -> np.ndarray:
-    """``warp_crop`` from frame ``src``'s pixels under its crop box (``CopyBaseline.region``):
-    one resampling, frame to target."""
+def warp_region(tracking, src: int, dst: int, region: np.ndarray, affine: np.ndarray | None, resolution: int,
+                model=None) -> np.ndarray:
+    """``warp_crop`` from frame ``src``'s pixels under its crop box (``CopyBaseline.region``,
+    ``crop_io.crop_source``): one resampling, frame to target."""
     from dubstudio.rendering.mouth_detail import warp_to
     from dubstudio.rendering.rasterizer import crop_vertices
 
@@ -118,7 +119,7 @@ class CopyBaseline:
         self._crop_cache: dict[int, np.ndarray] = {}
         # the warped copy resamples a training frame once, from the frame onto the target mesh (as
         # the mouth detail does), not crop first and warp after: each bilinear pass softens
-        self._region_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._region_cache: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
 
     @classmethod
     def open(cls, tracking, video: str | Path, train: Sequence[int], **kw) -> CopyBaseline:
@@ -157,20 +158,14 @@ class CopyBaseline:
             if i in wanted:
                 self._crop_cache[i] = extract_crop(rgb, self.tracking.crop[i], self.resolution)
                 if self.warp and i in self._train_set:
-                    self._region_cache[i] = self._region_of(rgb, i)
+                    self._region_cache[i] = crop_source(rgb, self.tracking.crop[i], self.resolution)
 
-    def _direct(self, i: int) -> bool:
-        return self.warp and float(self.tracking.crop[i][2]) <= 1.5 * self.resolution  # else extract_crop's area filter
-
-    def _region_of(self, rgb: np.ndarray, i: int) -> tuple[np.ndarray, np.ndarray]:
-        x0, y0, x1, y1, inv = crop_region(rgb.shape, self.tracking.crop[i], self.resolution)
-        return np.ascontiguousarray(rgb[y0:y1, x0:x1]), inv
-
-    def region(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        """Frame ``i``'s pixels under its crop box and the affine from crop pixels into them."""
+    def region(self, i: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Frame ``i``'s pixels under its crop box and the affine from crop pixels into them
+        (``crop_io.crop_source``)."""
         r = self._region_cache.get(i)
         if r is None:
-            r = self._region_of(self.reader.frame(int(i)), int(i))
+            r = crop_source(self.reader.frame(int(i)), self.tracking.crop[i], self.resolution)
             if i in self._train_set:
                 self._region_cache[i] = r
         return r
@@ -184,10 +179,8 @@ class CopyBaseline:
         return train[d2.argmin(axis=1)]
 
     def compose(self, i: int, src: int, real_crop: np.ndarray, mouth: np.ndarray) -> np.ndarray:
-        if self._direct(int(src)):
+        if self.warp:
             s = warp_region(self.tracking, int(src), int(i), *self.region(int(src)), self.resolution, self.model)
-        elif self.warp:
-            s = warp_crop(self.tracking, int(src), int(i), self.crop(int(src)), self.model)
         else:
             s = self.crop(int(src))
         return paste_mouth(real_crop, s, mouth)

@@ -13,11 +13,24 @@ def crop_matrix(box: np.ndarray, resolution: int) -> np.ndarray:
     return np.array([[s, 0, resolution / 2 - s * cx], [0, s, resolution / 2 - s * cy]], np.float64)
 
 
+AREA_RATIO = 1.5  # a box this many times the crop's size or more is shrunk with an area filter
+
+
+def crop_source(frame: np.ndarray, box: np.ndarray, resolution: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """What to sample a crop of ``box`` from, and the 2x3 affine from crop pixels into it: the
+    frame's pixels under the box, so a later warp resamples them once (each bilinear pass softens
+    detail); where the box is much larger than the crop, the area-filtered crop itself (affine None)."""
+    if float(box[2]) > resolution * AREA_RATIO:
+        return extract_crop(frame, box, resolution), None
+    x0, y0, x1, y1, inv = crop_region(frame.shape, box, resolution)
+    return np.ascontiguousarray(frame[y0:y1, x0:x1]), inv
+
+
 def extract_crop(frame: np.ndarray, box: np.ndarray, resolution: int) -> np.ndarray:
     """The square crop ``box`` = (cx, cy, side) resampled to ``resolution``; outside the frame is
     filled by edge replication (so the crop never shows a hard black border)."""
     m = crop_matrix(box, resolution)
-    interp = cv2.INTER_AREA if box[2] > resolution * 1.5 else cv2.INTER_LINEAR
+    interp = cv2.INTER_AREA if box[2] > resolution * AREA_RATIO else cv2.INTER_LINEAR
     if interp == cv2.INTER_AREA:
         # warpAffine has no area filter: pre-shrink the frame, then warp.
         f = resolution / float(box[2]) * 1.5

@@ -37,7 +37,7 @@ import cv2
 import numpy as np
 import torch
 
-from dubstudio.rendering.crop_io import crop_region, extract_crop
+from dubstudio.rendering.crop_io import crop_source, extract_crop
 from dubstudio.rendering.rasterizer import Fragments, crop_vertices, interpolate, rasterize_frames
 from dubstudio.tracking.crops import MASK_MOUTH
 
@@ -231,10 +231,9 @@ class ReferenceBank:
 
     def _source(self, rgb: np.ndarray, i: int) -> tuple[np.ndarray, np.ndarray | None]:
         box = np.asarray(self.tracking.crop[i], np.float64)
-        if not self.settings.direct or box[2] > 1.5 * self.resolution:  # extract_crop's area-filter case
+        if not self.settings.direct:
             return extract_crop(rgb, box, self.resolution), None
-        x0, y0, x1, y1, inv = crop_region(rgb.shape, box, self.resolution)
-        return np.ascontiguousarray(rgb[y0:y1, x0:x1]), inv
+        return crop_source(rgb, box, self.resolution)
 
     def _decode(self, reader) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
         out: list = [None] * len(self.frames)
