@@ -1,7 +1,7 @@
 """Issue 21: how sharp and how true the rendered mouth is, on held-out frames of real clips.
 
     .venv/bin/python benchmarks/mouth_detail_bench.py [--clips talk_b,talk_c,talk_long,talk_d]
-        [--variants neural,detail,copy,copy_warp] [--steps 600] [--train 0:100] [--test -50:]
+        [--variants neural,detail,detail_auto,copy,copy_warp] [--steps 600] [--train 0:100] [--test -50:]
         [--detail k=3,sigma=1.0] [--work /tmp/md] [--threads 2] [--json OUT.json] [--sheets DIR]
 
 Protocol (the issue's): a new user's adaptation (no prior, ``run``'s steps and settings) on the
@@ -14,6 +14,10 @@ measured against the real frames:
 - mouth LPIPS (alex) and PSNR on the tracked mouth, in crop space at the detail resolution, all
   frames and the open-mouth third (largest tracked jaw opening);
 - flicker: the mouth box's mean frame-to-frame change, render / real (1.0 = as much as the real).
+
+``detail_auto`` is the product's per-shot choice of the detail's settings (``app.detail``): the
+candidates are checked on runs of frames outside both the training and the test frames, with the
+training frames as references, and the test frames rendered with the winner.
 
 Projects are tracked and adapted into --work once and reused. One job at a time (2 cores).
 """
@@ -106,7 +110,8 @@ def crop_metrics(tracking, idx: list[int], outs: list[np.ndarray], reals: list[n
             "flicker_ratio": round(float(dg / max(dr, 1e-6)), 3)}
 
 
-def render_variant(p: Project, tracking, name: str, actor: Path, train: range, test: range, detail: dict, device: str):
+def render_variant(p: Project, tracking, name: str, actor: Path, train: range, test: range, detail: dict, device: str,
+                   exclude: int = 0):
     from dubstudio.eval.copy_baseline import CopyBaseline
     from dubstudio.io.video import VideoReader
     from dubstudio.rendering.mouth_detail import DetailedRenderer, DetailSettings, detail_resolution
@@ -114,12 +119,30 @@ def render_variant(p: Project, tracking, name: str, actor: Path, train: range, t
     from dubstudio.rendering.renderer import ActorRenderer
 
     reader = VideoReader(p.check_video())
+    # references: the training frames, less those within ``exclude`` of the test range (test frames
+    # inside the training range, as a per-shot check on the shot's own frames would have them)
+    train = [i for i in train if not test.start - exclude <= i < test.stop + exclude]
     if name == "neural":
         renderer = ActorRenderer.load(p, device, actor=actor)
     elif name == "detail":
         t0 = time.perf_counter()
         renderer = DetailedRenderer.over(ActorRenderer.load(p, device, actor=actor), reader, list(train), DetailSettings(**detail))
         renderer.bank_s = round(time.perf_counter() - t0, 2)  # decoding the references
+    elif name == "detail_auto":  # the product's per-shot choice (app.detail), on frames outside train and test
+        from dubstudio.app.detail import plan_check
+        from dubstudio.eval.detail_check import CheckSettings, check_detail
+        from dubstudio.eval.metrics import LpipsScorer
+
+        t0 = time.perf_counter()
+        base = ActorRenderer.load(p, device, actor=actor)
+        near = CheckSettings().exclude
+        runs, _ = plan_check(tracking.has_face, train)
+        runs = [[i for i in r if not test.start - near <= i < test.stop + near] for r in runs]
+        runs = [r for r in runs if len(r) >= CheckSettings().length // 2]
+        check = check_detail(base, reader, train, runs, LpipsScorer(device=device))
+        renderer = DetailedRenderer.over(base, reader, train, check.settings(DetailSettings(**detail)))
+        renderer.bank_s = round(time.perf_counter() - t0, 2)  # the check and decoding the references
+        renderer.check = check
     elif name in ("copy", "copy_warp"):
         res = detail_resolution(tracking, 128, DetailSettings(**detail))  # the footage's density, like the detail
         renderer = CopyBaseline(tracking, reader, list(train), res, warp=name == "copy_warp")
@@ -144,6 +167,8 @@ def main() -> int:
     ap.add_argument("--train", default="0:100")
     ap.add_argument("--test", default="-50:")
     ap.add_argument("--detail", default="", help="DetailSettings overrides, e.g. k=3,sigma=1.0; several split by ';'")
+    ap.add_argument("--bank-exclude", type=int, default=0, metavar="N",
+                    help="keep references N frames away from the test frames (for test frames inside --train)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/md"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
@@ -173,18 +198,20 @@ def main() -> int:
         res = detail_resolution(t, 128, DetailSettings())  # every variant measured at the footage's density
         todo = [(v, d) for v in args.variants.split(",") for d in (details if v == "detail" else [details[0]])]
         for v, detail in todo:
-            renderer, outs, reals, idx, wall = render_variant(p, t, v, actor, train, test, detail, args.device)
+            renderer, outs, reals, idx, wall = render_variant(p, t, v, actor, train, test, detail, args.device, args.bank_exclude)
             tag = v + ("_" + "_".join(f"{k}{x}" for k, x in detail.items()) if v == "detail" and detail else "")
             vid = args.work / "videos" / f"{clip}_{tag}.mp4"
             vid.parent.mkdir(parents=True, exist_ok=True)
             write_video(vid, outs, t.fps)
             row = {"clip": clip, "variant": v, "train": [train.start, train.stop], "test": [test.start, test.stop],
-                   "metric_resolution": res, "render_resolution": int(renderer.resolution), "crop_box_px": round(float(np.median(np.asarray(t.crop)[:, 2])), 1),
+                   "bank_exclude": args.bank_exclude, "metric_resolution": res, "render_resolution": int(renderer.resolution), "crop_box_px": round(float(np.median(np.asarray(t.crop)[:, 2])), 1),
                    "adapt": adapt_info, "render_s_per_frame": round(wall / len(outs), 3),
                    **crop_metrics(t, idx, outs, reals, res, lp), "tool": sharpness(p.check_video(), vid, test.start) if not args.no_tool else None}
-            if v == "detail":
+            if v in ("detail", "detail_auto"):
                 row["detail"] = detail
                 row["bank_s"] = renderer.bank_s
+            if v == "detail_auto":
+                row["check"] = renderer.check.to_json()
             rows.append(row)
             print(json.dumps(row), flush=True)
             sheet.append((v, outs, reals, idx))

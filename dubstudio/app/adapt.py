@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from dubstudio.app.detail import check_job, plan_check
 from dubstudio.app.device import resolve_device
 from dubstudio.app.models import register_trained
 from dubstudio.app.projects import open_projects
@@ -109,6 +110,8 @@ class AdaptRequest:
     threads: int | None = None  # torch CPU threads (None: torch's choice)
     restart: bool = False  # ignore a saved checkpoint and train from step 0
     keep_longer: bool = False  # an adaptation already trained past ``steps`` is kept (the editor, run)
+    # a few frames held out of the adaptation to choose the mouth detail's settings on (app.detail)
+    detail_check: bool = True
 
     @property
     def chosen_mode(self) -> str:
@@ -133,10 +136,12 @@ class AdaptResult:
     mode: str
     project: Path
     from_shot: Path | None = None
+    detail: Any = None  # eval.detail_check.DetailCheck, None when not checked
 
     def to_json(self) -> dict:
         out = {**self.train.to_json(), "mode": self.mode, "project": str(self.project),
-               "from_shot": str(self.from_shot) if self.from_shot else None}
+               "from_shot": str(self.from_shot) if self.from_shot else None,
+               "mouth_detail": self.detail.to_json() if self.detail is not None else None}
         vals = [h for h in self.train.history if "val_mouth_psnr" in h]
         if vals:
             out["val_mouth_psnr"] = vals[-1]["val_mouth_psnr"]
@@ -145,7 +150,8 @@ class AdaptResult:
 
     def describe(self) -> str:
         origin = f", from {self.from_shot}" if self.from_shot else ""
-        return describe_training(self.train, f"adapt ({self.mode}{origin})")
+        text = describe_training(self.train, f"adapt ({self.mode}{origin})")
+        return text + ("\n" + self.detail.describe() if self.detail is not None else "")
 
 
 def describe_training(r, what: str) -> str:
@@ -168,18 +174,24 @@ def adapt_job(req: AdaptRequest, progress: Progress | None = None, *,
     scratch = req.prior is None and req.from_shot is None
     cfg = train_config(req.overrides, req.config_file, str(device) if scratch else None)
     project = Project.open(req.project)
-    n = tracking_of(project)[0].n_frames
+    tracking = tracking_of(project)[0]
+    n = tracking.n_frames
     start = actor_file_of(req.from_shot) if req.from_shot is not None else None
     prior_projects = [Project.open(p) for p in req.prior_projects] if req.prior_projects else None
     frames = list(parse_frames(req.frames, n))
     val = list(parse_frames(req.val_frames, n)) if req.val_frames else None
+    runs: list[list[int]] = []
+    if req.detail_check:
+        runs, held = plan_check(tracking.has_face, frames if req.frames else None)
+        frames = held if held is not None else frames
     if val is None:
         cfg = cfg.replace(val_every=0)
     r = adapt(project, req.chosen_mode, req.steps, frames=frames, prior=req.prior, prior_projects=prior_projects, cfg=cfg,
               device=device, progress=progress, restart=req.restart, val_frames=val,
               preview=preview, preview_frame=preview_frame, preview_every=preview_every, start_from=start,
               keep_longer=req.keep_longer)
-    return AdaptResult(r, req.chosen_mode, project.root, start)
+    detail = check_job(project, r.path, runs, str(device), progress) if req.detail_check else None
+    return AdaptResult(r, req.chosen_mode, project.root, start, detail)
 
 
 @dataclass(frozen=True)

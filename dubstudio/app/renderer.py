@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from dubstudio.app.detail import chosen_settings
 from dubstudio.app.device import resolve_device
 from dubstudio.core.errors import DubStudioError, ProjectError
 from dubstudio.core.frames import parse_frames
@@ -13,6 +14,7 @@ from dubstudio.rendering.background import BackgroundSettings
 from dubstudio.rendering.composite import CompositeSettings
 from dubstudio.rendering.render_job import RenderSettings
 from dubstudio.shot import Shot
+from dubstudio.shot.adaptation import actor_file_of
 from dubstudio.tracking.crops import MASK_LOWER_FACE, MASK_MOUTH
 
 RENDERERS = ("neural", "copy")
@@ -80,9 +82,12 @@ def open_renderer(shot: Shot, choice: RendererChoice, reference_frames=None):
     from dubstudio.rendering.mouth_detail import DetailedRenderer
 
     frames = range(shot.tracking.n_frames) if reference_frames is None else reference_frames
+    # the settings checked on this actor's held-out frames (app.detail), else the default
+    actor = choice.checkpoint or actor_file_of(shot.project, choice.mode)
+    settings = chosen_settings(shot.project, Path(actor))
     try:
         with VideoReader(shot.video()) as reader:
-            return DetailedRenderer.over(r, reader, list(frames)), name + "+detail"
+            return DetailedRenderer.over(r, reader, list(frames), settings), name + "+detail"
     except BaseException:
         r.close()
         raise

@@ -41,6 +41,7 @@ class RunRequest:
     prior: Path | None = None
     from_shot: Path | None = None  # another shot of the actor, adapted: start from it instead of the prior
     frames: str | None = None  # training frames A:B (default: the whole shot)
+    detail_check: bool = True  # frames held out of the adaptation to choose the mouth detail on (adapt --no-detail-check)
     audio_policy: str | None = None  # export length policy (default: pad, fit for a line placed by timecode)
     guide_track: bool = False  # the export's second audio track: the shot's own sound
     audio_model: str = "auto"  # auto | shot | a generic checkpoint
@@ -127,7 +128,8 @@ def _track(req: RunRequest, progress: Progress):
 
 def _adapt(req: RunRequest, project, start: Path | None, progress: Progress):
     return adapt_job(AdaptRequest(project.root, req.steps, mode=req.mode, prior=req.prior, from_shot=start, frames=req.frames,
-                                  device=req.device, keep_longer=True, threads=req.threads), progress)
+                                  device=req.device, keep_longer=True, threads=req.threads, detail_check=req.detail_check),
+                     progress)
 
 
 def _dub(req: RunRequest, project, progress: Progress):
@@ -155,7 +157,8 @@ def _track_json(tr) -> dict:
 
 def _adapt_json(req: RunRequest, ad, start: Path | None) -> dict:
     return {"mode": req.mode, "steps": ad.train.steps, "cached": ad.train.cached, "wall_s": round(ad.train.wall_s, 1),
-            "path": str(ad.train.path), "from_shot": str(start) if start is not None else None, "warning": ad.train.warning}
+            "path": str(ad.train.path), "from_shot": str(start) if start is not None else None, "warning": ad.train.warning,
+            "mouth_detail": ad.detail.to_json() if ad.detail is not None else None}
 
 
 def run_job(req: RunRequest, progress: Progress | None = None) -> RunResult:

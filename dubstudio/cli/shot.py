@@ -36,6 +36,8 @@ def register_run(sub) -> None:
                        help="another shot of this actor, already adapted (its project folder, video or actor file): "
                             "adaptation starts from it and needs far fewer steps")
     sp.add_argument("--frames", help="training frames A:B (default: the whole shot)")
+    sp.add_argument("--no-detail-check", dest="detail_check", action="store_false",
+                    help="train on every frame instead of holding three short runs out to choose the mouth detail's settings on")
     sp.add_argument("--audio-policy", choices=POLICIES, help="when the new audio is longer/shorter than the shot (default pad)")
     sp.add_argument("--guide-track", action="store_true", help="also the shot's own sound, as the export's second audio track")
     sp.add_argument("--audio-model", default="auto", metavar="auto|shot|FILE", help=AUDIO_MODEL_HELP)
@@ -119,7 +121,7 @@ def cmd_run(args) -> int:
     req = with_steps_for(RunRequest(
         video, audio=path_or_none(args.audio), dubber=path_or_none(args.dubber), project=project, output=path_or_none(args.output),
         offset_s=offset_s, placement=placed, mode=args.mode, prior=_prior(args.prior), from_shot=path_or_none(args.from_shot),
-        frames=args.frames, audio_policy=args.audio_policy, guide_track=args.guide_track, audio_model=args.audio_model,
+        frames=args.frames, detail_check=args.detail_check, audio_policy=args.audio_policy, guide_track=args.guide_track, audio_model=args.audio_model,
         text=script_text(args), language=args.language, key_visemes=args.key_visemes, device=args.device, face=args.face, overwrite=args.overwrite), args.steps, FROM_SHOT_STEPS)
     result = with_bar(args, run_job, req)
     emit(args, result)

@@ -75,6 +75,9 @@ def register(sub) -> None:
     sp.add_argument("--frames", help="training frame range A:B (default: all)")
     sp.add_argument("--val-frames", help="held-out range C:D monitored during training (mouth PSNR)")
     sp.add_argument("--val-every", type=int, default=50, help="steps between validations (with --val-frames)")
+    sp.add_argument("--no-detail-check", dest="detail_check", action="store_false",
+                    help="train on every frame instead of holding three short runs out to choose the mouth detail's "
+                         "settings on (default: held out and checked, on shots of 150 frames or more)")
     sp.add_argument("--tex-init", choices=("prior-mean", "random"), default=None,
                     help="the actor's starting texture: the prior's mean texture (default) or noise (the paper)")
     _training_flags(sp, arch=True, steps_default=RUN_STEPS)
@@ -116,7 +119,8 @@ def adapt_request(args) -> AdaptRequest:
         Path(args.project), args.steps, mode=args.mode, prior=_prior(args.prior),
         prior_projects=tuple(Path(p) for p in args.prior_projects) if args.prior_projects else None,
         from_shot=path_or_none(args.from_shot), frames=args.frames, val_frames=args.val_frames, overrides=_overrides(args),
-        config_file=path_or_none(args.config), device=args.device, threads=args.threads, restart=args.restart)
+        config_file=path_or_none(args.config), device=args.device, threads=args.threads, restart=args.restart,
+        detail_check=args.detail_check)
 
 
 def cmd_adapt(args) -> int:

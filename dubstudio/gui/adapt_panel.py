@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
 )
 
 from dubstudio.app.adapt import FROM_SHOT_STEPS, RUN_STEPS, SHARP, AdaptRequest, adapt_job, train_config
+from dubstudio.eval.detail_check import STAGE as CHECK_STAGE
 from dubstudio.core.errors import DubStudioError
 from dubstudio.gui.frames import to_qimage
 from dubstudio.gui.widgets import disclosure_button, set_disclosed
@@ -293,6 +294,11 @@ class AdaptPanel(QWidget):
         self.restart = QCheckBox("Restart from step 0")
         self.restart.setToolTip("Ignore the saved checkpoint and train again from the start instead of resuming "
                                 "(dubstudio adapt --restart); for the next start only")
+        self.detail_check = QCheckBox("Hold out frames to choose the mouth detail")
+        self.detail_check.setChecked(str(settings.value("adapt/detail_check", "true")) != "false")
+        self.detail_check.setToolTip("Keep three short runs of frames out of the training and choose the mouth detail's "
+                                     "settings on them, against the real mouth (on shots of 150 frames or more); "
+                                     "off: train on every frame (dubstudio adapt --no-detail-check)")
         self.override_edits: dict[str, QLineEdit] = {}  # TrainConfig field -> its field here (empty: default)
         grid = QGridLayout()
         grid.setContentsMargins(0, 0, 0, 0)
@@ -324,6 +330,7 @@ class AdaptPanel(QWidget):
         af.addRow("Validate on", val_row)
         af.addRow("Start texture", self.tex_init)
         af.addRow("Config file", cfg_row)
+        af.addRow("", self.detail_check)
         af.addRow("", self.restart)
         self.advanced_note = QLabel("Training settings, empty = the default (Sharper mouth sets Perceptual 0.3 on "
                                     "the mouth unless given here):")
@@ -339,6 +346,7 @@ class AdaptPanel(QWidget):
         for c in (self.tex_init, self.vgg_region):
             c.currentIndexChanged.connect(self._advanced_changed)
         self.restart.toggled.connect(self._advanced_changed)
+        self.detail_check.toggled.connect(self._advanced_changed)
         self.sharp.toggled.connect(self._advanced_changed)
 
     @staticmethod
@@ -361,7 +369,7 @@ class AdaptPanel(QWidget):
         """How many advanced settings differ from the default (restart included)."""
         texts = [self.prior_projects, self.val_frames, self.config_file, *self.override_edits.values()]
         return (sum(bool(w.text().strip()) for w in texts) + (self.tex_init.currentData() is not None)
-                + (self.vgg_region.currentData() is not None) + self.restart.isChecked())
+                + (self.vgg_region.currentData() is not None) + self.restart.isChecked() + (not self.detail_check.isChecked()))
 
     def _advanced_changed(self, *_: object) -> None:
         n = self._advanced_set()
@@ -380,6 +388,7 @@ class AdaptPanel(QWidget):
         self.tex_init.setCurrentIndex(0)
         self.vgg_region.setCurrentIndex(0)
         self.restart.setChecked(False)
+        self.detail_check.setChecked(True)
 
     def _add_prior_project(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "A project folder of one of the prior's actors")
@@ -567,7 +576,7 @@ class AdaptPanel(QWidget):
         return AdaptRequest(s.project.root, steps, mode=mode, prior=prior, prior_projects=prior_projects,
                             from_shot=from_shot, frames=frames, val_frames=val_frames, overrides=overrides,
                             config_file=config_file, device=self.device(), threads=threads,
-                            restart=self.restart.isChecked(), keep_longer=True)
+                            restart=self.restart.isChecked(), keep_longer=True, detail_check=self.detail_check.isChecked())
 
     def _remember(self, request: AdaptRequest) -> None:
         sharp = self.sharp.isChecked()
@@ -577,7 +586,8 @@ class AdaptPanel(QWidget):
                      else [("steps", request.steps), ("prior", self.prior.text().strip())])
         remember += [("prior_projects", self.prior_projects.text().strip()), ("val_frames", self.val_frames.text().strip()),
                      ("val_every", int(self.val_every.value())), ("tex_init", self.tex_init.currentData() or ""),
-                     ("config", self.config_file.text().strip()), ("vgg_region", self.vgg_region.currentData() or "")]
+                     ("config", self.config_file.text().strip()), ("vgg_region", self.vgg_region.currentData() or ""),
+                     ("detail_check", "true" if request.detail_check else "false")]
         remember += [(key, edit.text().strip()) for key, edit in self.override_edits.items()]
         for k, v in remember:
             self.settings.setValue(f"adapt/{k}", v)
@@ -613,7 +623,7 @@ class AdaptPanel(QWidget):
         preview_frame = s.playhead.frame
 
         def run(progress):
-            return adapt_job(request, progress, preview=slot.put, preview_frame=preview_frame, preview_every=every).train
+            return adapt_job(request, progress, preview=slot.put, preview_frame=preview_frame, preview_every=every)
 
         self._steps.clear()
         self._loss.clear()
@@ -642,6 +652,8 @@ class AdaptPanel(QWidget):
 
     def _on_progress(self, ev) -> None:
         m = ev.metrics or {}
+        if ev.stage == CHECK_STAGE:
+            self.status.setText(f"Choosing the mouth detail on the held-out frames ({ev.done}/{ev.total})…")
         if "loss" in m and (not self._steps or ev.done > self._steps[-1]):
             self._steps.append(int(ev.done))
             self._loss.append(float(m["loss"]))
@@ -663,9 +675,14 @@ class AdaptPanel(QWidget):
         self.preview.setToolTip(f"step {step}: real | rendered")
         self.preview_shown.emit(step)
 
-    def _on_done(self, result) -> None:
+    def _on_done(self, done) -> None:
+        result, detail = done.train, done.detail
+        chosen = ""
+        if detail is not None and detail.scores:
+            what = ", ".join(f"{k} {v:g}" for k, v in detail.chosen.items()) or "the default"
+            chosen = f"\nMouth detail: {what} (best on {len(detail.frames)} held-out frames)"
         self.status.setText(f"Adapted: {result.steps} steps, final loss {result.final_loss:.4f}, "
-                            f"{result.stored_bytes / 1e6:.1f} MB → {Path(result.path).name}"
+                            f"{result.stored_bytes / 1e6:.1f} MB → {Path(result.path).name}" + chosen
                             + (f"\n⚠ {result.warning[0].upper()}{result.warning[1:]}" if result.warning else ""))
         self.adapted.emit(result)
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import copy
 from dataclasses import asdict, dataclass
 from typing import Sequence
 
@@ -272,6 +273,29 @@ class ReferenceBank:
 
     def fingerprint(self) -> str:
         return hashlib.sha256(repr((self.resolution, self.frames.tolist(), asdict(self.settings))).encode()).hexdigest()[:16]
+
+    def with_settings(self, settings: DetailSettings) -> ReferenceBank:
+        """The same references under other settings (sharing their pixels): only settings that
+        do not change what is decoded (``direct``, ``bank_size``)."""
+        if (settings.direct, settings.bank_size) != (self.settings.direct, self.settings.bank_size):
+            raise ValueError("direct and bank_size change the decoded references: build a new bank.")
+        out = copy.copy(self)
+        out.settings = settings
+        return out
+
+    def without(self, frames: Sequence[int]) -> ReferenceBank:
+        """The bank less the references at ``frames`` (sharing the rest's pixels; the shot's
+        spacing unchanged): a frame's own neighbours out, as when checking the detail on it."""
+        keep = ~np.isin(self.frames, np.asarray(list(frames), np.int64))
+        if not keep.any():
+            from dubstudio.core.errors import NoFaceError
+
+            raise NoFaceError("no reference frame is left to take mouth detail from.")
+        out = copy.copy(self)
+        pos = np.flatnonzero(keep)
+        out.frames, out.controls = self.frames[pos], self.controls[pos]
+        out.sources, out.affines, out.verts = ([xs[k] for k in pos] for xs in (self.sources, self.affines, self.verts))
+        return out
 
 
 class DetailedRenderer:

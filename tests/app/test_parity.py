@@ -51,14 +51,14 @@ def test_every_adapt_option_is_reachable_from_the_cli(tmp_path):
     req = adapt_request(parse([
         "adapt", "--project", project, "--steps", 123, "--mode", "mixed", "--prior", prior, "--prior-projects", a, b,
         "--from-shot", other, "--frames", "0:40", "--val-frames", "40:50", "--val-every", 25, "--tex-init", "random",
-        "--config", cfg, "--device", "cpu", "--threads", 3, "--restart", "--resolution", 64, "--width", 8,
+        "--config", cfg, "--device", "cpu", "--threads", 3, "--restart", "--no-detail-check", "--resolution", 64, "--width", 8,
         "--batch-size", 4, "--lr-g", "1e-4", "--lr-tex", "2e-3", "--w-vgg", 0.3, "--vgg-region", "mouth", "--w-adv", 0.1,
         "--seed", 7,
     ]))
     expected = {
         "project": project, "steps": 123, "mode": "mixed", "prior": prior, "prior_projects": (a, b), "from_shot": other,
         "frames": "0:40", "val_frames": "40:50", "config_file": cfg, "device": "cpu", "threads": 3, "restart": True,
-        "overrides.resolution": 64, "overrides.width": 8, "overrides.batch_size": 4, "overrides.lr_g": 1e-4,
+        "detail_check": False, "overrides.resolution": 64, "overrides.width": 8, "overrides.batch_size": 4, "overrides.lr_g": 1e-4,
         "overrides.lr_tex": 2e-3, "overrides.w_vgg": 0.3, "overrides.vgg_region": "mouth", "overrides.w_adv": 0.1,
         "overrides.seed": 7, "overrides.tex_init": "random", "overrides.val_every": 25,
     }

@@ -80,15 +80,16 @@ def test_the_adapt_panel_sets_every_adapt_option(make_window, tracked_project, g
     panel.tex_init.setCurrentIndex(panel.tex_init.findData("random"))
     panel.config_file.setText(str(f["cfg.json"]))
     panel.restart.setChecked(True)
+    panel.detail_check.setChecked(False)
     for key, text in ADAPT_NUMBERS.items():
         panel.override_edits[key].setText(text)
     panel.vgg_region.setCurrentIndex(panel.vgg_region.findData("mouth"))
-    assert panel.advanced_button.text() == "Advanced (14 set)"
+    assert panel.advanced_button.text() == "Advanced (15 set)"
     req = panel.request()
     checked = check_carries(req, {
         "project": root, "steps": 123, "mode": "mixed", "prior": f["prior.pt"], "prior_projects": (f["a"], f["b"]),
         "frames": "0:40", "val_frames": "40:50", "config_file": f["cfg.json"], "device": "cpu", "threads": 3,
-        "restart": True, "overrides.resolution": 64, "overrides.width": 8, "overrides.batch_size": 4,
+        "restart": True, "detail_check": False, "overrides.resolution": 64, "overrides.width": 8, "overrides.batch_size": 4,
         "overrides.lr_g": 1e-4, "overrides.lr_tex": 2e-3, "overrides.w_vgg": 0.3, "overrides.vgg_region": "mouth",
         "overrides.w_adv": 0.1, "overrides.seed": 7, "overrides.tex_init": "random", "overrides.val_every": 25,
     })
@@ -97,7 +98,7 @@ def test_the_adapt_panel_sets_every_adapt_option(make_window, tracked_project, g
     cli = adapt_request(parse([
         "adapt", "--project", root, "--steps", 123, "--mode", "mixed", "--prior", f["prior.pt"], "--prior-projects", f["a"],
         f["b"], "--frames", "0:40", "--val-frames", "40:50", "--val-every", 25, "--tex-init", "random",
-        "--config", f["cfg.json"], "--device", "cpu", "--threads", 3, "--restart", "--vgg-region", "mouth",
+        "--config", f["cfg.json"], "--device", "cpu", "--threads", 3, "--restart", "--no-detail-check", "--vgg-region", "mouth",
         *[a for k, v in ADAPT_NUMBERS.items() for a in ("--" + k.replace("_", "-"), v)],
     ]))
     assert replace(cli, keep_longer=True) == req
@@ -163,6 +164,7 @@ def test_the_adapt_panel_says_what_is_wrong_and_remembers_its_advanced_settings(
     panel.override_edits["seed"].setText("7")
     panel.vgg_region.setCurrentIndex(panel.vgg_region.findData("mouth"))
     panel.restart.setChecked(True)
+    panel.detail_check.setChecked(False)
     assert panel.start() is not None
     qtbot.waitUntil(lambda: "Adaptation failed" in panel.status.text(), timeout=60_000)
     assert not panel.restart.isChecked()  # for that start only
@@ -171,7 +173,8 @@ def test_the_adapt_panel_says_what_is_wrong_and_remembers_its_advanced_settings(
     assert again.val_every.value() == 30 and again.tex_init.currentData() == "random"
     assert again.config_file.text() == str(f["cfg.json"]) and again.override_edits["seed"].text() == "7"
     assert again.vgg_region.currentData() == "mouth" and not again.restart.isChecked()
-    assert again.advanced_button.text() == "Advanced (6 set)" and again.advanced_scroll.isHidden()
+    assert not again.detail_check.isChecked()  # remembered, like the other settings
+    assert again.advanced_button.text() == "Advanced (7 set)" and again.advanced_scroll.isHidden()
     again.deleteLater()
 
 

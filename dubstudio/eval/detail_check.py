@@ -1,0 +1,152 @@
+"""Which mouth-detail settings suit this shot, measured on its own frames (issue 21).
+
+How much of the mouth's picture should come from the actor's frames rather than from the neural
+render depends on the shot. Where the render carries over well to expressions it was not trained
+on (talk_c), its own low band is the better mouth; where it does not (talk_b, talk_long), a wider
+band from the references is. No one setting wins on every clip (BENCHMARKS.md, "Mouth detail,
+twenty-first session").
+
+So each candidate is rendered on a few runs of check frames that the adaptation did not train on,
+with every check frame's neighbours taken out of the references (they are near copies of it,
+which a dubbed frame never has), and scored against the real mouth with masked LPIPS. The lowest
+median wins; the default keeps its place unless another beats it by ``CheckSettings.margin``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Sequence
+
+import numpy as np
+
+from dubstudio.core.jobs import Progress
+from dubstudio.rendering.crop_io import extract_crop
+from dubstudio.rendering.mouth_detail import DetailedRenderer, DetailSettings, ReferenceBank, detail_resolution
+from dubstudio.rendering.rasterizer import rasterize_frames
+from dubstudio.rendering.render_job import render_with_masks
+from dubstudio.tracking.crops import MASK_MOUTH
+
+__all__ = ["CANDIDATES", "CheckSettings", "DetailCheck", "check_runs", "held_out", "check_detail"]
+
+STAGE = "mouth detail check"  # the progress stage's name (the editor shows it)
+# DetailSettings overrides tried on each shot; the first is the default
+CANDIDATES: tuple[dict, ...] = ({}, {"sigma": 2.2}, {"low_mix": 0.3}, {"sigma": 2.2, "low_mix": 0.3})
+
+
+@dataclass(frozen=True)
+class CheckSettings:
+    runs: int = 3  # runs of check frames, spread over the shot
+    length: int = 8  # consecutive frames per run
+    exclude: int = 12  # references kept this many frames away from a check run
+    margin: float = 0.02  # another candidate replaces the default only when its LPIPS is this share lower
+    min_frames: int = 150  # shorter shots are not checked (the held-out frames would be too large a share)
+
+
+@dataclass
+class DetailCheck:
+    chosen: dict  # DetailSettings overrides
+    frames: list[int]  # the check frames
+    scores: list[dict] = field(default_factory=list)  # per candidate: its settings and median mouth LPIPS
+    reason: str = ""  # why nothing was checked (then ``chosen`` is the default)
+
+    def settings(self, base: DetailSettings | None = None) -> DetailSettings:
+        return replace(base or DetailSettings(), **self.chosen)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    def describe(self) -> str:
+        if not self.scores:
+            return f"mouth detail: default settings ({self.reason})"
+        best = ", ".join(f"{k}={v:g}" for k, v in self.chosen.items()) or "the default"
+        rows = "; ".join(f"{', '.join(f'{k}={v:g}' for k, v in s['settings'].items()) or 'default'} {s['lpips']:.4f}"
+                         for s in self.scores)
+        return f"mouth detail: {best}, checked on {len(self.frames)} held-out frames (mouth LPIPS {rows})"
+
+
+def check_runs(has_face: Sequence[bool], settings: CheckSettings = CheckSettings()) -> list[list[int]]:
+    """``settings.runs`` runs of ``settings.length`` consecutive frames with a face, centred at
+    even shares of the shot (1/4, 1/2, 3/4 for three) and kept clear of its ends; [] for a shot
+    shorter than ``settings.min_frames``."""
+    face = np.asarray(has_face, bool)
+    n, L = len(face), settings.length
+    if n < max(settings.min_frames, (settings.runs + 1) * (L + 2 * settings.exclude)):
+        return []
+    runs = []
+    for k in range(1, settings.runs + 1):
+        start = int(round(k * n / (settings.runs + 1))) - L // 2
+        run = [i for i in range(start, start + L) if face[i]]
+        if len(run) >= L // 2:
+            runs.append(run)
+    return runs
+
+
+def held_out(n_frames: int, runs: Sequence[Sequence[int]]) -> list[int]:
+    """The shot's frames less the check runs: what the adaptation trains on."""
+    out = set().union(*(set(r) for r in runs)) if runs else set()
+    return [i for i in range(n_frames) if i not in out]
+
+
+class _Once:
+    """The base renderer's crops for each check run rendered once, shared by every candidate."""
+
+    def __init__(self, base) -> None:
+        self.base = base
+        self.resolution = base.resolution
+        self._memo: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray | None]] = {}
+
+    def __getattr__(self, name: str):
+        if name == "base":
+            raise AttributeError(name)
+        return getattr(self.base, name)
+
+    def render_crops(self, indices, controls=None, return_masks: bool = False):
+        key = tuple(int(i) for i in np.atleast_1d(indices))
+        if key not in self._memo:
+            self._memo[key] = render_with_masks(self.base, list(key), controls)
+        crops, masks = self._memo[key]
+        if masks is None:
+            masks = np.ones(crops.shape[:3], bool)
+        return (crops, masks) if return_masks else crops
+
+
+def check_detail(base, reader, references: Sequence[int], runs: Sequence[Sequence[int]], scorer,
+                 candidates: Sequence[dict] = CANDIDATES, settings: CheckSettings = CheckSettings(),
+                 progress: Progress | None = None) -> DetailCheck:
+    """Score each of ``candidates`` on the check ``runs`` (frames the adaptation of ``base`` did
+    not train on) against the real mouths read from ``reader``; references from ``references``,
+    less those within ``settings.exclude`` of the run. ``scorer``: an ``eval.metrics.LpipsScorer``."""
+    frames = [int(i) for r in runs for i in r]
+    default = dict(candidates[0]) if candidates else {}
+    if not frames:
+        return DetailCheck(default, [], reason="the shot is too short to hold out check frames")
+    if not getattr(scorer, "available", True):
+        return DetailCheck(default, frames, reason=f"no LPIPS to measure with: {scorer.reason}")
+    tracking = base.tracking
+    base_settings = DetailSettings()
+    res = detail_resolution(tracking, int(base.resolution), base_settings)
+    bank = ReferenceBank(tracking, reader, references, res, base_settings)
+    once = _Once(base)
+    reals = {i: extract_crop(reader.frame(i), tracking.crop[i], res) for i in frames}
+    mouth = rasterize_frames(tracking, frames, res).regions.numpy() == MASK_MOUTH
+    real = np.stack([reals[i] for i in frames])
+    scores = []
+    total = len(candidates) * len(runs)
+    if progress is not None:
+        progress.stage(STAGE)
+    for c, cand in enumerate(candidates):
+        outs = []
+        for j, run in enumerate(runs):
+            near = [i for i in bank.frames.tolist() if min(abs(i - f) for f in run) <= settings.exclude]
+            if len(near) == len(bank.frames):
+                return DetailCheck(default, frames, reason="every reference frame is next to a check frame")
+            sub = bank.without(near).with_settings(replace(base_settings, **cand))
+            outs.append(DetailedRenderer(once, sub).render_crops(run))
+            if progress is not None:
+                progress.update(c * len(runs) + j + 1, total)
+        lp = np.asarray(scorer.score_batch(np.concatenate(outs), real, mouth), float)
+        scores.append({"settings": dict(cand), "lpips": round(float(np.median(lp)), 4)})
+    best = min(range(len(scores)), key=lambda k: scores[k]["lpips"])
+    if scores[best]["lpips"] > scores[0]["lpips"] * (1 - settings.margin):
+        best = 0
+    return DetailCheck(dict(candidates[best]), frames, scores)
