@@ -111,7 +111,7 @@ def crop_metrics(tracking, idx: list[int], outs: list[np.ndarray], reals: list[n
 
 
 def render_variant(p: Project, tracking, name: str, actor: Path, train: range, test: range, detail: dict, device: str,
-                   exclude: int = 0):
+                   exclude: int = 0, references: str = "train"):
     from dubstudio.eval.copy_baseline import CopyBaseline
     from dubstudio.io.video import VideoReader
     from dubstudio.rendering.mouth_detail import DetailedRenderer, DetailSettings, detail_resolution
@@ -119,14 +119,15 @@ def render_variant(p: Project, tracking, name: str, actor: Path, train: range, t
     from dubstudio.rendering.renderer import ActorRenderer
 
     reader = VideoReader(p.check_video())
-    # references: the training frames, less those within ``exclude`` of the test range (test frames
-    # inside the training range, as a per-shot check on the shot's own frames would have them)
-    train = [i for i in train if not test.start - exclude <= i < test.stop + exclude]
+    # references: the training frames (or every frame with a face, as a dub of the whole shot has
+    # them), less those within ``exclude`` of the test range
+    pool = train if references == "train" else [i for i in range(tracking.n_frames) if tracking.has_face[i]]
+    refs = [i for i in pool if not test.start - exclude <= i < test.stop + exclude]
     if name == "neural":
         renderer = ActorRenderer.load(p, device, actor=actor)
     elif name == "detail":
         t0 = time.perf_counter()
-        renderer = DetailedRenderer.over(ActorRenderer.load(p, device, actor=actor), reader, list(train), DetailSettings(**detail))
+        renderer = DetailedRenderer.over(ActorRenderer.load(p, device, actor=actor), reader, refs, DetailSettings(**detail))
         renderer.bank_s = round(time.perf_counter() - t0, 2)  # decoding the references
     elif name == "detail_auto":  # the product's per-shot choice (app.detail), on frames outside train and test
         from dubstudio.app.detail import plan_check
@@ -136,16 +137,16 @@ def render_variant(p: Project, tracking, name: str, actor: Path, train: range, t
         t0 = time.perf_counter()
         base = ActorRenderer.load(p, device, actor=actor)
         near = CheckSettings().exclude
-        runs, _ = plan_check(tracking.has_face, train)
+        runs, _ = plan_check(tracking.has_face, list(train))
         runs = [[i for i in r if not test.start - near <= i < test.stop + near] for r in runs]
         runs = [r for r in runs if len(r) >= CheckSettings().length // 2]
-        check = check_detail(base, reader, train, runs, LpipsScorer(device=device))
-        renderer = DetailedRenderer.over(base, reader, train, check.settings(DetailSettings(**detail)))
+        check = check_detail(base, reader, refs, runs, LpipsScorer(device=device))
+        renderer = DetailedRenderer.over(base, reader, refs, check.settings(DetailSettings(**detail)))
         renderer.bank_s = round(time.perf_counter() - t0, 2)  # the check and decoding the references
         renderer.check = check
     elif name in ("copy", "copy_warp"):
         res = detail_resolution(tracking, 128, DetailSettings(**detail))  # the footage's density, like the detail
-        renderer = CopyBaseline(tracking, reader, list(train), res, warp=name == "copy_warp")
+        renderer = CopyBaseline(tracking, reader, refs, res, warp=name == "copy_warp")
     else:
         raise SystemExit(f"unknown variant {name}")
     t0 = time.perf_counter()
@@ -169,6 +170,9 @@ def main() -> int:
     ap.add_argument("--detail", default="", help="DetailSettings overrides, e.g. k=3,sigma=1.0; several split by ';'")
     ap.add_argument("--bank-exclude", type=int, default=0, metavar="N",
                     help="keep references N frames away from the test frames (for test frames inside --train)")
+    ap.add_argument("--references", choices=("train", "all"), default="train",
+                    help="where the detail and the copies take mouths from: the training frames (default), or every "
+                         "frame of the shot less --bank-exclude around the test frames (as a dub of the whole shot)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/md"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
@@ -198,13 +202,14 @@ def main() -> int:
         res = detail_resolution(t, 128, DetailSettings())  # every variant measured at the footage's density
         todo = [(v, d) for v in args.variants.split(",") for d in (details if v == "detail" else [details[0]])]
         for v, detail in todo:
-            renderer, outs, reals, idx, wall = render_variant(p, t, v, actor, train, test, detail, args.device, args.bank_exclude)
+            renderer, outs, reals, idx, wall = render_variant(p, t, v, actor, train, test, detail, args.device, args.bank_exclude,
+                                                                 args.references)
             tag = v + ("_" + "_".join(f"{k}{x}" for k, x in detail.items()) if v == "detail" and detail else "")
             vid = args.work / "videos" / f"{clip}_{tag}.mp4"
             vid.parent.mkdir(parents=True, exist_ok=True)
             write_video(vid, outs, t.fps)
             row = {"clip": clip, "variant": v, "train": [train.start, train.stop], "test": [test.start, test.stop],
-                   "bank_exclude": args.bank_exclude, "metric_resolution": res, "render_resolution": int(renderer.resolution), "crop_box_px": round(float(np.median(np.asarray(t.crop)[:, 2])), 1),
+                   "bank_exclude": args.bank_exclude, "references": args.references, "metric_resolution": res, "render_resolution": int(renderer.resolution), "crop_box_px": round(float(np.median(np.asarray(t.crop)[:, 2])), 1),
                    "adapt": adapt_info, "render_s_per_frame": round(wall / len(outs), 3),
                    **crop_metrics(t, idx, outs, reals, res, lp), "tool": sharpness(p.check_video(), vid, test.start) if not args.no_tool else None}
             if v in ("detail", "detail_auto"):

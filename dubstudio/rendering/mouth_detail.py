@@ -38,7 +38,7 @@ import cv2
 import numpy as np
 import torch
 
-from dubstudio.rendering.crop_io import crop_source, extract_crop
+from dubstudio.rendering.crop_io import AREA_RATIO, crop_source, extract_crop
 from dubstudio.rendering.rasterizer import Fragments, crop_vertices, interpolate, rasterize_frames
 from dubstudio.tracking.crops import MASK_MOUTH
 
@@ -73,7 +73,12 @@ class DetailSettings:
     match_none: float = 4.0
     max_resolution: int = 512  # detail crops never larger than this (memory, time)
     min_scale: float = 1.0  # never below the render's own resolution
-    bank_size: int = 200  # frames kept as references (spread over the expressions)
+    # frames kept as references: every frame with a face up to bank_size and bank_mb of pixels,
+    # beyond that spread over the expressions. A thinned bank keeps the extremes and loses the
+    # common expressions' close matches: on talk_c, 200 of 440 frames gave mouth LPIPS 0.121 and
+    # inner sharpness 0.70, all of them 0.109 and 0.92 (BENCHMARKS.md, twenty-first session)
+    bank_size: int = 2000
+    bank_mb: float = 500.0
 
 
 def detail_resolution(tracking, base: int, settings: DetailSettings) -> int:
@@ -205,7 +210,7 @@ class ReferenceBank:
             from dubstudio.core.errors import NoFaceError
 
             raise NoFaceError("no training frame has a face to take mouth detail from.")
-        self.frames = self._spread(cand, settings.bank_size)
+        self.frames = self._spread(cand, self._capacity(cand))
         self.controls = np.asarray(tracking.controls, np.float64)[self.frames]
         self.sources, self.affines = self._decode(reader)
         self.verts = [crop_vertices(tracking, int(i), self.resolution, None, self.model) for i in self.frames]
@@ -217,6 +222,14 @@ class ReferenceBank:
         nn = d.min(1)
         self.scale = float(np.median(nn[np.isfinite(nn)])) if np.isfinite(nn).any() else 1.0
         self.scale = max(self.scale, 1e-3)
+
+    def _capacity(self, cand: np.ndarray) -> int:
+        """How many references fit ``settings.bank_size`` and ``settings.bank_mb``: each is the
+        frame region under its box (or the crop, where the box is far larger; ``crop_source``)."""
+        box = float(np.median(np.asarray(self.tracking.crop, np.float64)[cand, 2]))
+        side = self.resolution if box > self.resolution * AREA_RATIO or not self.settings.direct else box + 2
+        per = 3.0 * side * side
+        return max(1, min(self.settings.bank_size, int(self.settings.bank_mb * 1e6 // per)))
 
     def _spread(self, cand: np.ndarray, n: int) -> np.ndarray:
         if len(cand) <= n:
@@ -276,9 +289,10 @@ class ReferenceBank:
 
     def with_settings(self, settings: DetailSettings) -> ReferenceBank:
         """The same references under other settings (sharing their pixels): only settings that
-        do not change what is decoded (``direct``, ``bank_size``)."""
-        if (settings.direct, settings.bank_size) != (self.settings.direct, self.settings.bank_size):
-            raise ValueError("direct and bank_size change the decoded references: build a new bank.")
+        do not change what is decoded (``direct``, ``bank_size``, ``bank_mb``)."""
+        decoded = ("direct", "bank_size", "bank_mb")
+        if any(getattr(settings, k) != getattr(self.settings, k) for k in decoded):
+            raise ValueError("direct, bank_size and bank_mb change the decoded references: build a new bank.")
         out = copy.copy(self)
         out.settings = settings
         return out

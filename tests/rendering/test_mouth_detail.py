@@ -132,6 +132,10 @@ def test_bank_spreads_over_the_expressions(shot):
     jaw = np.asarray(tracking.controls)[:100, 0]
     assert int(np.argmax(jaw)) in bank.frames.tolist()  # the widest opening is kept
     assert np.std(bank.crop(0)) > 10  # decoded, not blank
+    with VideoReader(clip) as rd:  # every frame while they fit, else as many as the memory allows
+        assert len(ReferenceBank(tracking, rd, range(0, 100), 64, DetailSettings()).frames) == 100
+        capped = ReferenceBank(tracking, rd, range(0, 100), 64, DetailSettings(bank_mb=7 * 64 * 64 * 3 / 1e6))
+    assert len(capped.frames) == 7 and int(np.argmax(jaw)) in capped.frames.tolist()
     # kept as the frame region under the box (resampled once, later), unless the crop is much smaller
     assert bank.affines[0] is None and bank.sources[0].shape == (64, 64, 3)  # this box is ~6x 64 px: area-shrunk
     with VideoReader(clip) as rd:
