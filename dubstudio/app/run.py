@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from dubstudio.app.adapt import RUN_STEPS, AdaptRequest, adapt_job
+from dubstudio.eval.detail_check import DetailCheck
 from dubstudio.app.dub import DubRequest, apply_dub, check_script, dub_job
 from dubstudio.app.export import ExportRequest, export_job
 from dubstudio.app.renderer import RendererChoice
@@ -84,6 +85,7 @@ class RunResult:
                 f"  [adapt {ad['steps']} steps{' (cached)' if ad['cached'] else ''}"
                 f"{' from ' + str(ad['from_shot']) if ad.get('from_shot') else ''}; "
                 f"export {ex['frames_per_s']} frames/s; ffprobe {'ok' if self.ok else 'FAILED'}]"
+                + (f"\n{DetailCheck(**ad['mouth_detail']).describe()}" if ad.get("mouth_detail") and not ad.get("cached") else "")
                 + (f"\nwarning: {ad['warning']}" if ad.get("warning") else "")
                 + (f"\n{note}" if (note := faces_note(self.tracking)) else ""))
 
