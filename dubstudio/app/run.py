@@ -12,7 +12,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from dubstudio.app.adapt import RUN_STEPS, AdaptRequest, adapt_job
-from dubstudio.eval.detail_check import DetailCheck
 from dubstudio.app.dub import DubRequest, apply_dub, check_script, dub_job
 from dubstudio.app.export import ExportRequest, export_job
 from dubstudio.app.renderer import RendererChoice
@@ -21,6 +20,7 @@ from dubstudio.core.errors import DubStudioError
 from dubstudio.core.jobs import Progress
 from dubstudio.core.paths import default_project_dir
 from dubstudio.driving.dub import audio_model_path
+from dubstudio.eval.detail_check import DetailCheck
 from dubstudio.export.audio_track import check_audio_length
 from dubstudio.export.formats import guess_format
 from dubstudio.export.guard import guard_output

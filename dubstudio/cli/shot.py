@@ -37,7 +37,8 @@ def register_run(sub) -> None:
                             "adaptation starts from it and needs far fewer steps")
     sp.add_argument("--frames", help="training frames A:B (default: the whole shot)")
     sp.add_argument("--no-detail-check", dest="detail_check", action="store_false",
-                    help="train on every frame instead of holding three short runs out to choose the mouth detail's settings on")
+                    help="train on every frame instead of holding a few short runs (about 10 %% of the shot) out to choose "
+                         "the mouth detail's settings on")
     sp.add_argument("--audio-policy", choices=POLICIES, help="when the new audio is longer/shorter than the shot (default pad)")
     sp.add_argument("--guide-track", action="store_true", help="also the shot's own sound, as the export's second audio track")
     sp.add_argument("--audio-model", default="auto", metavar="auto|shot|FILE", help=AUDIO_MODEL_HELP)

@@ -76,8 +76,8 @@ def register(sub) -> None:
     sp.add_argument("--val-frames", help="held-out range C:D monitored during training (mouth PSNR)")
     sp.add_argument("--val-every", type=int, default=50, help="steps between validations (with --val-frames)")
     sp.add_argument("--no-detail-check", dest="detail_check", action="store_false",
-                    help="train on every frame instead of holding three short runs out to choose the mouth detail's "
-                         "settings on (default: held out and checked, on shots of 150 frames or more)")
+                    help="train on every frame instead of holding a few short runs (about 10 %% of the shot) out to choose "
+                         "the mouth detail's settings on (default: held out and checked, on shots of 150 frames or more)")
     sp.add_argument("--tex-init", choices=("prior-mean", "random"), default=None,
                     help="the actor's starting texture: the prior's mean texture (default) or noise (the paper)")
     _training_flags(sp, arch=True, steps_default=RUN_STEPS)

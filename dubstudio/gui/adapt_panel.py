@@ -296,7 +296,7 @@ class AdaptPanel(QWidget):
                                 "(dubstudio adapt --restart); for the next start only")
         self.detail_check = QCheckBox("Hold out frames to choose the mouth detail")
         self.detail_check.setChecked(str(settings.value("adapt/detail_check", "true")) != "false")
-        self.detail_check.setToolTip("Keep three short runs of frames out of the training and choose the mouth detail's "
+        self.detail_check.setToolTip("Keep a few short runs of frames (about 10 %) out of the training and choose the mouth detail's "
                                      "settings on them, against the real mouth (on shots of 150 frames or more); "
                                      "off: train on every frame (dubstudio adapt --no-detail-check)")
         self.override_edits: dict[str, QLineEdit] = {}  # TrainConfig field -> its field here (empty: default)
