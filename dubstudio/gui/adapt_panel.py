@@ -42,8 +42,8 @@ from PySide6.QtWidgets import (
 )
 
 from dubstudio.app.adapt import FROM_SHOT_STEPS, RUN_STEPS, SHARP, AdaptRequest, adapt_job, train_config
-from dubstudio.eval.detail_check import STAGE as CHECK_STAGE
 from dubstudio.core.errors import DubStudioError
+from dubstudio.eval.detail_check import STAGE as CHECK_STAGE
 from dubstudio.gui.frames import to_qimage
 from dubstudio.gui.widgets import disclosure_button, set_disclosed
 from dubstudio.gui.jobs import Job, JobManager, format_eta
@@ -680,7 +680,7 @@ class AdaptPanel(QWidget):
         chosen = ""
         if detail is not None and detail.scores:
             what = ", ".join(f"{k} {v:g}" for k, v in detail.chosen.items()) or "the default"
-            chosen = f"\nMouth detail: {what} (best on {len(detail.frames)} held-out frames)"
+            chosen = f"\nMouth detail: {what} (checked on {len(detail.frames)} held-out frames)"
         self.status.setText(f"Adapted: {result.steps} steps, final loss {result.final_loss:.4f}, "
                             f"{result.stored_bytes / 1e6:.1f} MB → {Path(result.path).name}" + chosen
                             + (f"\n⚠ {result.warning[0].upper()}{result.warning[1:]}" if result.warning else ""))

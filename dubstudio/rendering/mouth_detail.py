@@ -28,9 +28,9 @@ unchanged (it reports the detail resolution as its own).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import threading
-import copy
 from dataclasses import asdict, dataclass
 from typing import Sequence
 
