@@ -147,19 +147,20 @@ def check_detail(base, reader, references: Sequence[int], runs: Sequence[Sequenc
     real = np.stack([reals[i] for i in frames])
     scores: list[dict] = []
     per_frame: list[np.ndarray] = []
-    total = len(candidates) * len(runs)
+    total, done = len(candidates) * len(frames), 0  # progress in frames rendered
     if progress is not None:
         progress.stage(STAGE)
-    for c, cand in enumerate(candidates):
+    for cand in candidates:
         outs = []
-        for j, run in enumerate(runs):
+        for run in runs:
             near = [i for i in bank.frames.tolist() if min(abs(i - f) for f in run) <= settings.exclude]
             if len(near) == len(bank.frames):
                 return DetailCheck(default, frames, reason="every reference frame is next to a check frame")
             sub = bank.without(near).with_settings(replace(base_settings, **cand))
             outs.append(DetailedRenderer(once, sub).render_crops(run))
+            done += len(run)
             if progress is not None:
-                progress.update(c * len(runs) + j + 1, total)
+                progress.update(done, total)
         per_frame.append(np.asarray(scorer.score_batch(np.concatenate(outs), real, mouth), float))
     # each candidate against the default frame by frame (some frames are harder for all of them):
     # the median of the ratios, so a few frames cannot decide
