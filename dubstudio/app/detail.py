@@ -26,13 +26,13 @@ def plan_check(has_face: Sequence[bool], frames: Sequence[int] | None,
                settings: CheckSettings = CheckSettings()) -> tuple[list[list[int]], list[int] | None]:
     """(check runs, training frames): with no frames given the adaptation trains on the shot less
     the check runs; with given frames the runs keep only frames outside them (a run left with
-    under half its frames is dropped)."""
+    under half its frames is dropped, and a single run left is no check: too few frames to decide)."""
     runs = check_runs(has_face, settings)
     if frames is None:
         return runs, (held_out(len(has_face), runs) if runs else None)
     train = {int(i) for i in frames}
-    kept = [[i for i in r if i not in train] for r in runs]
-    return [r for r in kept if len(r) >= settings.length // 2], list(frames)
+    kept = [r for r in ([i for i in r if i not in train] for r in runs) if len(r) >= settings.length // 2]
+    return (kept if len(kept) >= 2 else []), list(frames)
 
 
 def _file(project: Project) -> Path:
@@ -50,7 +50,8 @@ def check_job(project: Project, actor: Path, runs: Sequence[Sequence[int]], devi
     tracking, track_key = tracking_of(project)
     runs = [[int(i) for i in r] for r in runs]
     key = project.stage_key(STAGE, {"actor": Path(actor), "tracking": track_key},
-                            {"version": VERSION, "runs": runs, "candidates": list(CANDIDATES), "check": asdict(CheckSettings())})
+                            {"version": VERSION, "runs": runs, "candidates": list(CANDIDATES), "check": asdict(CheckSettings()),
+                             "detail": asdict(DetailSettings())})  # a new default (the bank) checks again
     if project.stage_is_current(STAGE, key):
         done = _load(project)
         if done is not None:

@@ -8,7 +8,8 @@ Drives the window the way a user does (open, track in the background, key the ja
 viseme, toggle overlays, paint the mask, adapt, compare, dub, export) and saves
 ``job_running.png`` (tracking mid-run), ``tracking_overlay.png``, ``curve_editing.png``,
 ``grey_face.png``, ``mask_painting.png``, ``adapt_running.png`` (the adaptation mid-run with its
-loss plot), ``side_by_side.png`` (compare: original | neural dubbed), ``dubbed_waveform.png``
+loss plot), ``adapt_done.png`` (finished, with the mouth detail's check and the Advanced options),
+``side_by_side.png`` (compare: original | neural dubbed), ``dubbed_waveform.png``
 (after Dub from Audio: both waveforms) and ``export_dialog.png``. Projects go to a temporary
 folder (``--project`` is copied there: a tracked project skips ``job_running.png``); nothing is
 written next to the video. Only the built-in sample belongs in ``docs/screenshots``.
@@ -191,6 +192,10 @@ def _adapt_compare_dub_export(win, out: Path, f: int, work: Path, dub_audio: Pat
     _save(win, out / "adapt_running.png")
     if job.running:
         _wait(job.finished, 600_000)
+    panel.set_advanced_visible(True)  # finished: what the check chose, and the option to skip it
+    _settle(300)
+    _save(win, out / "adapt_done.png")
+    panel.set_advanced_visible(False)
 
     # 7. compare side by side: the original | the neural renderer's dubbed frame
     c = win.compare

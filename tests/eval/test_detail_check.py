@@ -39,6 +39,7 @@ def test_the_adaptation_trains_on_the_shot_less_the_check_frames():
     runs, train = plan_check([True] * 200, list(range(100)))
     assert train == list(range(100)) and len(runs) == 2 and all(i >= 100 for r in runs for i in r)
     assert plan_check([True] * 120, None) == ([], None)  # a short shot: every frame trains, nothing is checked
+    assert plan_check([True] * 200, list(range(120))) == ([], list(range(120)))  # one run left: too few to decide
 
 
 @pytest.fixture(scope="module")
