@@ -142,9 +142,15 @@ def check_detail(base, reader, references: Sequence[int], runs: Sequence[Sequenc
     res = detail_resolution(tracking, int(base.resolution), base_settings)
     bank = ReferenceBank(tracking, reader, references, res, base_settings)
     once = _Once(base)
-    reals = {i: extract_crop(reader.frame(i), tracking.crop[i], res) for i in frames}
+    real = np.stack([extract_crop(reader.frame(i), tracking.crop[i], res) for i in frames])
     mouth = rasterize_frames(tracking, frames, res).regions.numpy() == MASK_MOUTH
-    real = np.stack([reals[i] for i in frames])
+    # per run, the bank less the references within ``exclude`` of it (the same for every candidate)
+    subs = []
+    for run in runs:
+        gap = np.abs(bank.frames[:, None] - np.asarray(run)[None]).min(1)
+        if (gap <= settings.exclude).all():
+            return DetailCheck(default, frames, reason="every reference frame is next to a check frame")
+        subs.append(bank.without(bank.frames[gap <= settings.exclude].tolist()))
     scores: list[dict] = []
     per_frame: list[np.ndarray] = []
     total, done = len(candidates) * len(frames), 0  # progress in frames rendered
@@ -152,12 +158,8 @@ def check_detail(base, reader, references: Sequence[int], runs: Sequence[Sequenc
         progress.stage(STAGE)
     for cand in candidates:
         outs = []
-        for run in runs:
-            near = [i for i in bank.frames.tolist() if min(abs(i - f) for f in run) <= settings.exclude]
-            if len(near) == len(bank.frames):
-                return DetailCheck(default, frames, reason="every reference frame is next to a check frame")
-            sub = bank.without(near).with_settings(replace(base_settings, **cand))
-            outs.append(DetailedRenderer(once, sub).render_crops(run))
+        for run, sub in zip(runs, subs):
+            outs.append(DetailedRenderer(once, sub.with_settings(replace(base_settings, **cand))).render_crops(run))
             done += len(run)
             if progress is not None:
                 progress.update(done, total)
