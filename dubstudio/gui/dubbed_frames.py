@@ -88,6 +88,8 @@ def render_dubbed_frame(renderer, compositor, frame_rgb: np.ndarray, tracking, i
     (Qt-free). ``window`` holds the edited controls of i and its window neighbours: the
     neighbours are rendered with them as input, and the compositing mask is the union of the
     edited and the tracked mesh as in the final render."""
+    from dubstudio.rendering.render_job import render_with_masks
+
     if not tracking.has_face[i]:
         return frame_rgb
     shot = np.array(tracking.controls, dtype=np.float64, copy=True)
@@ -95,9 +97,9 @@ def render_dubbed_frame(renderer, compositor, frame_rgb: np.ndarray, tracking, i
         shot[f] = c
     renderer.tracking = tracking  # the snapshot carries the editor's latest corrections
     edited = np.asarray(window[i], np.float64)[None]
-    crops, generated = renderer.render_crops([i], controls=edited, return_masks=True, shot_controls=shot)
+    crops, generated, footage = render_with_masks(renderer, [i], edited, shot_controls=shot, footage=True)
     compositor.tracking = tracking
-    masks = compositor.masks([i], edited, generated=generated)
+    masks = compositor.masks([i], edited, generated=generated, footage=footage)
     return compositor.composite(frame_rgb, i, crops[0], masks[0])
 
 

@@ -357,7 +357,11 @@ class DetailedRenderer:
             close()
 
     def render_crops(self, indices, controls: np.ndarray | None = None, mel: np.ndarray | None = None,
-                     return_masks: bool = False, shot_controls: np.ndarray | None = None, **kw):
+                     return_masks: bool = False, shot_controls: np.ndarray | None = None, return_footage: bool = False, **kw):
+        """Crops (n, R, R, 3) uint8; with ``return_masks`` also the generated masks; with
+        ``return_footage`` (crops, masks, footage): the share of each pixel's low band taken from
+        the references (``low_mix`` where the detail is in full), which the composite's colour
+        matching leaves as it is (``composite.CropMasks.footage``)."""
         from dubstudio.rendering.render_job import render_with_masks
 
         idx = [int(i) for i in np.atleast_1d(indices)]
@@ -380,6 +384,7 @@ class DetailedRenderer:
         feather = max(1.0, self.settings.feather * r)
         out = np.empty((n, r, r, 3), np.uint8)
         masks = np.empty((n, r, r), bool)
+        footage = np.zeros((n, r, r), np.float32)
         for b in range(n):
             up = cv2.resize(crops[b], (r, r), interpolation=cv2.INTER_CUBIC)
             g = cv2.resize(gen[b].astype(np.uint8), (r, r), interpolation=cv2.INTER_NEAREST) > 0
@@ -407,4 +412,7 @@ class DetailedRenderer:
                 warped = [cv2.remap(s_, shifted(mx, d), shifted(my, d), interpolation=interp, borderMode=cv2.BORDER_REPLICATE)
                           for s_, (mx, my, _), d in zip(srcs, maps, offsets)]
             out[b, y0:y1, x0:x1] = fuse(up[y0:y1, x0:x1], warped, weights[b], soft, sigma, st.low_mix)
+            footage[b, y0:y1, x0:x1] = soft * st.low_mix
+        if return_footage:
+            return out, masks, footage
         return (out, masks) if return_masks else out

@@ -298,15 +298,27 @@ def _accepts_return_masks(renderer) -> bool:
 
 
 def render_with_masks(renderer, indices: list[int], controls: np.ndarray | None, mel: np.ndarray | None = None,
-                      shot_controls: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+                      shot_controls: np.ndarray | None = None, footage: bool = False):
     """(crops, generated masks or None): the masks when the renderer can report them
     (``render_crops(..., return_masks=True)``), so the composite can hide their hard edge.
     ``mel`` (len(indices), ...) audio windows go to renderers that take them, else are ignored;
-    so do ``shot_controls`` (the whole shot's, for renderers that look at neighbouring frames)."""
+    so do ``shot_controls`` (the whole shot's, for renderers that look at neighbouring frames).
+    With ``footage``: (crops, masks, footage share or None), the share of each pixel a renderer
+    took from the shot's own frames (``render_crops(..., return_footage=True)``; the composite
+    leaves its colours)."""
     r = int(renderer.resolution)
     kw = {"mel": mel} if mel is not None and _accepts(renderer, "mel") else {}
     if shot_controls is not None and _accepts(renderer, "shot_controls"):
         kw["shot_controls"] = shot_controls
+    if footage and _accepts(renderer, "return_footage"):
+        crops, masks, share = renderer.render_crops(indices, controls, return_masks=True, return_footage=True, **kw)
+        masks = np.asarray(masks, bool)
+        if masks.shape != (len(indices), r, r):
+            masks = None
+        share = np.asarray(share, np.float32)
+        return _check_crops(crops, len(indices), r), masks, (share if share.shape == (len(indices), r, r) else None)
+    if footage:
+        return (*render_with_masks(renderer, indices, controls, mel, shot_controls), None)
     if _accepts_return_masks(renderer):
         crops, masks = renderer.render_crops(indices, controls, return_masks=True, **kw)
         masks = np.asarray(masks, bool)
@@ -325,10 +337,10 @@ def _process_batch(batch, tracking, renderer, comp: Compositor, keeper, ctrl, fi
     if face:
         c = None if ctrl is None else ctrl[[i - first for i in face]]
         t = time.perf_counter()
-        rendered, generated = render_with_masks(renderer, face, c, None if mel is None else mel[face], shot)
+        rendered, generated, footage = render_with_masks(renderer, face, c, None if mel is None else mel[face], shot, footage=True)
         stats["render_s"] += time.perf_counter() - t
         t = time.perf_counter()
-        for i, m, crop in zip(face, comp.masks(face, c, generated), rendered):
+        for i, m, crop in zip(face, comp.masks(face, c, generated, footage), rendered):
             masks[i], crops[i] = m, crop
         stats["composite_s"] += time.perf_counter() - t
     for i, frame in batch:

@@ -133,6 +133,29 @@ def test_colour_matching_removes_a_colour_cast(shot):
     assert psnr(blend_crop(real[0], real[0], m, s), real[0]) > 50
 
 
+def test_colour_matching_leaves_the_pixels_taken_from_the_footage(shot):
+    """A crop whose mouth is the shot's own pixels (a mouth-detail reference) and whose face is a
+    render with a cast: the gain fixes the face and leaves the footage's share of the mouth."""
+    _, tracking, clip = shot
+    i = 160
+    real = RealCrops(tracking, clip).render_crops([i])[0]
+    cast = RealCrops(tracking, clip, gain=(1.12, 0.97, 0.9)).render_crops([i])[0]
+    s = CompositeSettings()
+    plain = Compositor(tracking, R, s).masks([i])[0]
+    mouth = plain.mouth
+    gen = np.where(mouth[..., None], real, cast)  # the mouth from the footage, the rest cast
+    share = mouth.astype(np.float32)
+    kept = Compositor(tracking, R, s).masks([i], footage=share[None])[0]
+    with_share, without = blend_crop(real, gen, kept, s), blend_crop(real, gen, plain, s)
+    assert masked_psnr(with_share, real, mouth) > 45  # the footage's mouth untouched
+    assert masked_psnr(with_share, real, mouth) > masked_psnr(without, real, mouth) + 10  # the gain shifted it
+    face = (plain.alpha > 0.99) & ~cv2.dilate(mouth.astype(np.uint8), np.ones((15, 15), np.uint8)).astype(bool)
+    assert masked_psnr(with_share, real, face) > masked_psnr(gen, real, face) + 8  # the cast still goes
+    # a share of 0 is the plain matching, bit for bit
+    none = Compositor(tracking, R, s).masks([i], footage=np.zeros((1, R, R), np.float32))[0]
+    assert np.array_equal(blend_crop(real, gen, none, s), without)
+
+
 def test_settings_are_validated():
     with pytest.raises(ValueError):
         CompositeSettings(colour="magic")

@@ -182,3 +182,31 @@ def test_a_soft_renderer_gets_its_mouth_detail_back(shot):
     with VideoReader(clip) as rd:
         other = DetailedRenderer.over(base, rd, range(0, 90))
     assert other.fingerprint() != det.fingerprint()
+
+
+@pytest.mark.media
+def test_the_detail_reports_the_share_it_took_from_the_footage(shot):
+    """``low_mix`` of the mouth's low band comes from the references: that share is reported, so
+    the composite's colour matching (made for the render) leaves it alone; none elsewhere."""
+    from dubstudio.rendering.render_job import render_with_masks
+
+    _, tracking, clip = shot
+    base = SoftCrops(tracking, clip)
+    idx = [150, 160]
+    with VideoReader(clip) as rd:
+        det = DetailedRenderer.over(base, rd, range(0, 100), DetailSettings(low_mix=0.4))
+    r = det.resolution
+    crops, gen, share = render_with_masks(det, idx, None, footage=True)
+    assert crops.shape == (2, r, r, 3) and gen.shape == share.shape == (2, r, r)
+    mouth = rasterize_frames(tracking, idx, r).regions.numpy() == MASK_MOUTH
+    trust = det.bank.trust(det.bank.nearest(tracking.controls[idx])[2])
+    assert trust.max() > 0
+    for b in range(2):  # in full inside the mouth, as far as the nearest reference is trusted
+        assert np.median(share[b][mouth[b]]) == pytest.approx(0.4 * trust[b], abs=0.01)
+    away = ~(cv2.dilate(mouth.any(0).astype(np.uint8), np.ones((25, 25), np.uint8)) > 0)
+    assert share[:, away].max() == 0.0
+    # the default takes only the detail (high band) from the references: nothing to report
+    plain = DetailedRenderer(base, det.bank.with_settings(DetailSettings()))
+    assert render_with_masks(plain, idx, None, footage=True)[2].max() == 0.0
+    # a renderer that cannot say reports None
+    assert render_with_masks(base, idx, None, footage=True)[2] is None
