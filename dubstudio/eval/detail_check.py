@@ -30,11 +30,8 @@ from dubstudio.tracking.crops import MASK_MOUTH
 __all__ = ["CANDIDATES", "CheckSettings", "DetailCheck", "check_runs", "held_out", "check_detail"]
 
 STAGE = "mouth detail check"  # the progress stage's name (the editor shows it)
-# DetailSettings overrides tried on each shot; the first is the default. The last takes the whole
-# mouth from the references (the render only where no frame of the shot is close): on talk_d, whose
-# warped copy beat every other setting, it brought mouth LPIPS from 0.115 to 0.099 (copy 0.094);
-# on talk_c and talk_b it is worse than the others (twenty-second session)
-CANDIDATES: tuple[dict, ...] = ({}, {"sigma": 2.2}, {"low_mix": 0.3}, {"sigma": 2.2, "low_mix": 0.3}, {"low_mix": 1.0})
+# DetailSettings overrides tried on each shot; the first is the default
+CANDIDATES: tuple[dict, ...] = ({}, {"sigma": 2.2}, {"low_mix": 0.3}, {"sigma": 2.2, "low_mix": 0.3})
 
 
 @dataclass(frozen=True)
