@@ -140,6 +140,7 @@ def render_variant(p: Project, tracking, name: str, actor: Path, train: range, t
         runs, _ = plan_check(tracking.has_face, list(train))
         runs = [[i for i in r if not test.start - near <= i < test.stop + near] for r in runs]
         runs = [r for r in runs if len(r) >= CheckSettings().length // 2]
+        runs = runs if len(runs) >= 2 else []  # as plan_check: a single run is too few frames to decide on
         check = check_detail(base, reader, refs, runs, LpipsScorer(device=device))
         renderer = DetailedRenderer.over(base, reader, refs, check.settings(DetailSettings(**detail)))
         renderer.bank_s = round(time.perf_counter() - t0, 2)  # the check and decoding the references
