@@ -110,8 +110,26 @@ def crop_metrics(tracking, idx: list[int], outs: list[np.ndarray], reals: list[n
             "flicker_ratio": round(float(dg / max(dr, 1e-6)), 3)}
 
 
+def spacing(tracking) -> float:
+    """The shot's spacing of expressions: the median distance from a frame's controls to the
+    nearest other frame's (what ``ReferenceBank.scale`` measures)."""
+    c = np.asarray(tracking.controls, np.float64)[np.asarray(tracking.has_face, bool)]
+    d = np.sqrt(((c[:, None] - c[None]) ** 2).sum(-1))
+    np.fill_diagonal(d, np.inf)
+    return float(np.median(d.min(1)))
+
+
+def far_references(tracking, refs: list[int], test: range, far: float) -> list[int]:
+    """``refs`` less every frame within ``far`` spacings of a test frame's expression: each test
+    frame's nearest reference is then at least that far, as a dub's widest mouths find them (a
+    dubbed expression the shot never shows)."""
+    c = np.asarray(tracking.controls, np.float64)
+    d = np.sqrt(((c[refs][:, None] - c[list(test)][None]) ** 2).sum(-1)).min(1) / spacing(tracking)
+    return [i for i, x in zip(refs, d) if x >= far]
+
+
 def render_variant(p: Project, tracking, name: str, actor: Path, train: range, test: range, detail: dict, device: str,
-                   exclude: int = 0, references: str = "train"):
+                   exclude: int = 0, references: str = "train", far: float = 0.0):
     from dubstudio.eval.copy_baseline import CopyBaseline
     from dubstudio.io.video import VideoReader
     from dubstudio.rendering.mouth_detail import DetailedRenderer, DetailSettings, detail_resolution
@@ -123,6 +141,9 @@ def render_variant(p: Project, tracking, name: str, actor: Path, train: range, t
     # them), less those within ``exclude`` of the test range
     pool = train if references == "train" else [i for i in range(tracking.n_frames) if tracking.has_face[i]]
     refs = [i for i in pool if not test.start - exclude <= i < test.stop + exclude]
+    check_refs = refs  # the product's check has the whole shot (less the test frames), not --far's thinned one
+    if far > 0:
+        refs = far_references(tracking, refs, test, far)
     if name == "neural":
         renderer = ActorRenderer.load(p, device, actor=actor)
     elif name == "detail":
@@ -141,7 +162,7 @@ def render_variant(p: Project, tracking, name: str, actor: Path, train: range, t
         runs = [[i for i in r if not test.start - near <= i < test.stop + near] for r in runs]
         runs = [r for r in runs if len(r) >= CheckSettings().length // 2]
         runs = runs if len(runs) >= 2 else []  # as plan_check: a single run is too few frames to decide on
-        check = check_detail(base, reader, refs, runs, LpipsScorer(device=device))
+        check = check_detail(base, reader, check_refs, runs, LpipsScorer(device=device))
         renderer = DetailedRenderer.over(base, reader, refs, check.settings(DetailSettings(**detail)))
         renderer.bank_s = round(time.perf_counter() - t0, 2)  # the check and decoding the references
         renderer.check = check
@@ -174,6 +195,9 @@ def main() -> int:
     ap.add_argument("--references", choices=("train", "all"), default="train",
                     help="where the detail and the copies take mouths from: the training frames (default), or every "
                          "frame of the shot less --bank-exclude around the test frames (as a dub of the whole shot)")
+    ap.add_argument("--far", type=float, default=0.0, metavar="D",
+                    help="leave out every reference within D x the shot's spacing of expressions of a test frame's "
+                         "(a dub's widest mouths are that far from anything the shot shows)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/md"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
@@ -204,13 +228,13 @@ def main() -> int:
         todo = [(v, d) for v in args.variants.split(",") for d in (details if v == "detail" else [details[0]])]
         for v, detail in todo:
             renderer, outs, reals, idx, wall = render_variant(p, t, v, actor, train, test, detail, args.device, args.bank_exclude,
-                                                                 args.references)
+                                                                 args.references, args.far)
             tag = v + ("_" + "_".join(f"{k}{x}" for k, x in detail.items()) if v == "detail" and detail else "")
             vid = args.work / "videos" / f"{clip}_{tag}.mp4"
             vid.parent.mkdir(parents=True, exist_ok=True)
             write_video(vid, outs, t.fps)
             row = {"clip": clip, "variant": v, "train": [train.start, train.stop], "test": [test.start, test.stop],
-                   "bank_exclude": args.bank_exclude, "references": args.references, "metric_resolution": res, "render_resolution": int(renderer.resolution), "crop_box_px": round(float(np.median(np.asarray(t.crop)[:, 2])), 1),
+                   "bank_exclude": args.bank_exclude, "far": args.far, "references": args.references, "metric_resolution": res, "render_resolution": int(renderer.resolution), "crop_box_px": round(float(np.median(np.asarray(t.crop)[:, 2])), 1),
                    "adapt": adapt_info, "render_s_per_frame": round(wall / len(outs), 3),
                    **crop_metrics(t, idx, outs, reals, res, lp), "tool": sharpness(p.check_video(), vid, test.start) if not args.no_tool else None}
             if v in ("detail", "detail_auto"):

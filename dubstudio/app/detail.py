@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Sequence
 
 from dubstudio.core.jobs import Progress
-from dubstudio.eval.detail_check import CANDIDATES, CheckSettings, DetailCheck, check_detail, check_runs, held_out
+from dubstudio.eval.detail_check import CANDIDATES, TRUST, CheckSettings, DetailCheck, check_detail, check_runs, held_out
 from dubstudio.io.atomic import atomic_write_json
 from dubstudio.project.store import Project, cached_fingerprint
 from dubstudio.rendering.mouth_detail import DetailSettings
@@ -50,7 +50,7 @@ def check_job(project: Project, actor: Path, runs: Sequence[Sequence[int]], devi
     tracking, track_key = tracking_of(project)
     runs = [[int(i) for i in r] for r in runs]
     key = project.stage_key(STAGE, {"actor": Path(actor), "tracking": track_key},
-                            {"version": VERSION, "runs": runs, "candidates": list(CANDIDATES), "check": asdict(CheckSettings()),
+                            {"version": VERSION, "runs": runs, "candidates": list(CANDIDATES), "trust": list(TRUST), "check": asdict(CheckSettings()),
                              "detail": asdict(DetailSettings())})  # a new default (the bank) checks again
     if project.stage_is_current(STAGE, key):
         done = _load(project)

@@ -12,7 +12,7 @@ import pytest
 
 from dubstudio.app.detail import plan_check
 from dubstudio.core.errors import NoFaceError
-from dubstudio.eval.detail_check import CheckSettings, check_detail, check_runs
+from dubstudio.eval.detail_check import TRUST, CheckSettings, check_detail, check_runs
 from dubstudio.eval.metrics import LpipsScorer
 from dubstudio.io.video import VideoReader
 from dubstudio.rendering.crop_io import extract_crop
@@ -93,6 +93,16 @@ def test_the_check_keeps_a_right_render_and_takes_more_from_the_frames_for_a_was
     assert min(s["lpips"] for s in washed.scores) < washed.scores[0]["lpips"] * 0.98
     assert right.scores[0]["lpips"] < washed.scores[0]["lpips"]  # the scores see the blur
     assert right.settings() == DetailSettings() and washed.settings() != DetailSettings()
+    # how far the detail is trusted, checked with each run's near references left out: a right
+    # render's own mouth beats a far reference's, so it keeps the default reach
+    assert [s["settings"] for s in right.far_scores] == list(TRUST)
+    assert not {"match_full", "match_none"} & set(right.chosen), right.far_scores
+    assert right.far_scores[0]["lpips"] <= min(s["lpips"] for s in right.far_scores[1:])
+    assert len(washed.far_scores) == len(TRUST) and "mouth detail" in washed.describe()
+    # and a check without far frames only chooses the band
+    with VideoReader(clip) as rd:
+        plain = check_detail(Real(tracking, clip), rd, refs, runs, scorer, settings=CheckSettings(far=0.0))
+    assert plain.far_scores == [] and plain.chosen == {}
     # nothing to check on: the default, with the reason
     with VideoReader(clip) as rd:
         none = check_detail(Real(tracking, clip), rd, refs, [], scorer)
