@@ -92,8 +92,8 @@ class DetailCheck:
                     f"{100 * (1 - won):.0f} % below the default's on {n} held-out frames")
         if trust:
             won = next(s["vs_default"] for s in self.far_scores if s["settings"] == trust)
-            text += (f"; frames far from any other in expression still take their detail ({name(trust)}: "
-                     f"{100 * (1 - won):.0f} % below the render's own mouth there)")
+            text += (f"; the detail reaches further in expression ({name(trust)}): mouth LPIPS {100 * (1 - won):.0f} % "
+                     f"below the default reach's where no frame of the shot is near")
         return text
 
 
@@ -191,7 +191,8 @@ def check_detail(base, reader, references: Sequence[int], runs: Sequence[Sequenc
                 break
             far_subs.append(sub.without(near_frames) if near_frames else sub)
         if far_subs:
-            _, far_scores = _score(once, runs, far_subs, [{**chosen, **t} for t in trust], base_settings, scorer, real, mouth)
+            _, far_scores = _score(once, runs, far_subs, [{**chosen, **t} for t in trust], base_settings, scorer, real, mouth,
+                                   progress, done, total)
             for sc, t in zip(far_scores, trust):
                 sc["settings"] = dict(t)
             chosen.update(trust[_clearly_best(far_scores, settings)])
