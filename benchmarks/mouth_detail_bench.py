@@ -110,21 +110,15 @@ def crop_metrics(tracking, idx: list[int], outs: list[np.ndarray], reals: list[n
             "flicker_ratio": round(float(dg / max(dr, 1e-6)), 3)}
 
 
-def spacing(tracking) -> float:
-    """The shot's spacing of expressions: the median distance from a frame's controls to the
-    nearest other frame's (what ``ReferenceBank.scale`` measures)."""
-    c = np.asarray(tracking.controls, np.float64)[np.asarray(tracking.has_face, bool)]
-    d = np.sqrt(((c[:, None] - c[None]) ** 2).sum(-1))
-    np.fill_diagonal(d, np.inf)
-    return float(np.median(d.min(1)))
-
-
 def far_references(tracking, refs: list[int], test: range, far: float) -> list[int]:
     """``refs`` less every frame within ``far`` spacings of a test frame's expression: each test
     frame's nearest reference is then at least that far, as a dub's widest mouths find them (a
     dubbed expression the shot never shows)."""
+    from dubstudio.rendering.mouth_detail import expression_spacing
+
     c = np.asarray(tracking.controls, np.float64)
-    d = np.sqrt(((c[refs][:, None] - c[list(test)][None]) ** 2).sum(-1)).min(1) / spacing(tracking)
+    unit = expression_spacing(c[np.asarray(tracking.has_face, bool)])  # what ReferenceBank.scale measures
+    d = np.sqrt(((c[refs][:, None] - c[list(test)][None]) ** 2).sum(-1)).min(1) / unit
     return [i for i, x in zip(refs, d) if x >= far]
 
 

@@ -82,8 +82,9 @@ class DetailCheck:
             return ", ".join(f"{k} {v:g}" for k, v in c.items()) or "the default"
 
         n = len(self.frames)
-        band = {k: v for k, v in self.chosen.items() if k not in ("match_full", "match_none")}
-        trust = {k: v for k, v in self.chosen.items() if k in ("match_full", "match_none")}
+        reach = {k for t in TRUST for k in t}
+        band = {k: v for k, v in self.chosen.items() if k not in reach}
+        trust = {k: v for k, v in self.chosen.items() if k in reach}
         if not band:
             text = f"mouth detail: the default settings, checked on {n} held-out frames (no other setting clearly better)"
         else:

@@ -42,7 +42,8 @@ from dubstudio.rendering.crop_io import AREA_RATIO, crop_source, extract_crop
 from dubstudio.rendering.rasterizer import Fragments, crop_vertices, interpolate, rasterize_frames
 from dubstudio.tracking.crops import MASK_MOUTH
 
-__all__ = ["DetailSettings", "ReferenceBank", "DetailedRenderer", "detail_resolution", "warp_map", "warp_to", "fuse", "morph", "morph_offsets"]
+__all__ = ["DetailSettings", "ReferenceBank", "DetailedRenderer", "detail_resolution", "expression_spacing", "warp_map", "warp_to",
+           "fuse", "morph", "morph_offsets"]
 
 
 @dataclass(frozen=True)
@@ -190,6 +191,17 @@ def morph(refs: Sequence[np.ndarray], weights: Sequence[float], amount: float = 
     return list(refs) if offsets is None else [shifted(r, d) for r, d in zip(refs, offsets)]
 
 
+def expression_spacing(controls: np.ndarray) -> float:
+    """The median distance from each frame's controls (n, C) to its nearest other frame's (at most
+    1500 frames looked at): the unit in which the detail's trust measures how close a reference is."""
+    every = np.asarray(controls, np.float64)
+    every = every[:: max(1, len(every) // 1500)]
+    d = np.sqrt(((every[:, None] - every[None]) ** 2).sum(-1))
+    np.fill_diagonal(d, np.inf)
+    nn = d.min(1)
+    return max(float(np.median(nn[np.isfinite(nn)])) if np.isfinite(nn).any() else 1.0, 1e-3)
+
+
 class ReferenceBank:
     """Training frames as references at the detail resolution, with their controls and vertices.
 
@@ -214,14 +226,9 @@ class ReferenceBank:
         self.controls = np.asarray(tracking.controls, np.float64)[self.frames]
         self.sources, self.affines = self._decode(reader)
         self.verts = [crop_vertices(tracking, int(i), self.resolution, None, self.model) for i in self.frames]
-        # the shot's own spacing of expressions (neighbouring frames' distance), before the bank was
-        # thinned out: what "close" means for this actor
-        every = np.asarray(tracking.controls, np.float64)[cand[:: max(1, len(cand) // 1500)]]
-        d = np.sqrt(((every[:, None] - every[None]) ** 2).sum(-1))
-        np.fill_diagonal(d, np.inf)
-        nn = d.min(1)
-        self.scale = float(np.median(nn[np.isfinite(nn)])) if np.isfinite(nn).any() else 1.0
-        self.scale = max(self.scale, 1e-3)
+        # the shot's own spacing of expressions, before the bank was thinned out: what "close"
+        # means for this actor
+        self.scale = expression_spacing(np.asarray(tracking.controls, np.float64)[cand])
 
     def _capacity(self, cand: np.ndarray) -> int:
         """How many references fit ``settings.bank_size`` and ``settings.bank_mb``: each is the
@@ -384,7 +391,7 @@ class DetailedRenderer:
         feather = max(1.0, self.settings.feather * r)
         out = np.empty((n, r, r, 3), np.uint8)
         masks = np.empty((n, r, r), bool)
-        footage = np.zeros((n, r, r), np.float32)
+        footage = np.zeros((n, r, r), np.float32) if return_footage else None
         for b in range(n):
             up = cv2.resize(crops[b], (r, r), interpolation=cv2.INTER_CUBIC)
             g = cv2.resize(gen[b].astype(np.uint8), (r, r), interpolation=cv2.INTER_NEAREST) > 0
@@ -412,7 +419,8 @@ class DetailedRenderer:
                 warped = [cv2.remap(s_, shifted(mx, d), shifted(my, d), interpolation=interp, borderMode=cv2.BORDER_REPLICATE)
                           for s_, (mx, my, _), d in zip(srcs, maps, offsets)]
             out[b, y0:y1, x0:x1] = fuse(up[y0:y1, x0:x1], warped, weights[b], soft, sigma, st.low_mix)
-            footage[b, y0:y1, x0:x1] = soft * st.low_mix
+            if footage is not None:
+                footage[b, y0:y1, x0:x1] = soft * st.low_mix
         if return_footage:
             return out, masks, footage
         return (out, masks) if return_masks else out
