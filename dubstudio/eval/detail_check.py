@@ -78,8 +78,15 @@ class DetailCheck:
     def describe(self) -> str:
         if not self.scores:
             return f"mouth detail: default settings ({self.reason})"
-        def name(c: dict) -> str:
-            return ", ".join(f"{k} {v:g}" for k, v in c.items()) or "the default"
+        d = DetailSettings()
+
+        def name(c: dict) -> str:  # in an editor's words, not the settings' names
+            parts = []
+            if "sigma" in c:
+                parts.append(f"detail finer than {c['sigma']:g} px from the shot's frames (default {d.sigma:g})")
+            if "low_mix" in c:
+                parts.append(f"{100 * c['low_mix']:.0f} % of the mouth's shading from them too (default {100 * d.low_mix:.0f} %)")
+            return "; ".join(parts) or "the default"
 
         n = len(self.frames)
         reach = {k for t in TRUST for k in t}
@@ -89,12 +96,16 @@ class DetailCheck:
             text = f"mouth detail: the default settings, checked on {n} held-out frames (no other setting clearly better)"
         else:
             won = next(s["vs_default"] for s in self.scores if s["settings"] == band)
-            text = (f"mouth detail: {name(band)} (more of the mouth from the shot's own frames): mouth LPIPS "
+            text = (f"mouth detail: more of the mouth from the shot's own frames ({name(band)}): mouth LPIPS "
                     f"{100 * (1 - won):.0f} % below the default's on {n} held-out frames")
         if trust:
             won = next(s["vs_default"] for s in self.far_scores if s["settings"] == trust)
-            text += (f"; the detail reaches further in expression ({name(trust)}): mouth LPIPS {100 * (1 - won):.0f} % "
-                     f"below the default reach's where no frame of the shot is near")
+            full, none = trust.get("match_full", d.match_full), trust.get("match_none", d.match_none)
+            text += (f"; the detail reaches further in expression (the shot's frames lend their mouth in full up to "
+                     f"{full:g} steps from the nearest, and none beyond {none:g}, where the default stops at "
+                     f"{d.match_full:g} and {d.match_none:g}; a step is the shot's typical change between "
+                     f"neighbouring expressions): mouth LPIPS {100 * (1 - won):.0f} % below the default reach's "
+                     f"where no frame of the shot is near")
         return text
 
 
