@@ -75,38 +75,52 @@ class DetailCheck:
     def to_json(self) -> dict:
         return asdict(self)
 
+    def _split(self) -> tuple[dict, dict]:
+        """The chosen overrides as (band split, reach)."""
+        reach = {k for t in TRUST for k in t}
+        return ({k: v for k, v in self.chosen.items() if k not in reach},
+                {k: v for k, v in self.chosen.items() if k in reach})
+
+    def summary(self) -> str:
+        """One short line for the editor's panel (``describe`` says why)."""
+        if not self.scores:
+            return f"default settings ({self.reason})"
+        band, trust = self._split()
+        parts = [f"more of the mouth from the shot's own frames ({_band_words(band, False)})"] if band else []
+        if trust:
+            parts.append(f"reaching up to {trust.get('match_none', DetailSettings().match_none):g} expression steps from the nearest frame")
+        return ", ".join(parts or ["default settings"]) + f" (checked on {len(self.frames)} held-out frames)"
+
     def describe(self) -> str:
         if not self.scores:
             return f"mouth detail: default settings ({self.reason})"
         d = DetailSettings()
-
-        def name(c: dict) -> str:  # in an editor's words, not the settings' names
-            parts = []
-            if "sigma" in c:
-                parts.append(f"detail finer than {c['sigma']:g} px from the shot's frames (default {d.sigma:g})")
-            if "low_mix" in c:
-                parts.append(f"{100 * c['low_mix']:.0f} % of the mouth's shading from them too (default {100 * d.low_mix:.0f} %)")
-            return "; ".join(parts) or "the default"
-
+        band, trust = self._split()
         n = len(self.frames)
-        reach = {k for t in TRUST for k in t}
-        band = {k: v for k, v in self.chosen.items() if k not in reach}
-        trust = {k: v for k, v in self.chosen.items() if k in reach}
         if not band:
-            text = f"mouth detail: the default settings, checked on {n} held-out frames (no other setting clearly better)"
+            text = f"mouth detail: the default settings, checked on {n} held-out frames (no other setting clearly better)."
         else:
             won = next(s["vs_default"] for s in self.scores if s["settings"] == band)
-            text = (f"mouth detail: more of the mouth from the shot's own frames ({name(band)}): mouth LPIPS "
-                    f"{100 * (1 - won):.0f} % below the default's on {n} held-out frames")
+            text = (f"mouth detail: more of the mouth from the shot's own frames, {_band_words(band)}; mouth LPIPS "
+                    f"{100 * (1 - won):.0f} % below the default's on {n} held-out frames.")
         if trust:
             won = next(s["vs_default"] for s in self.far_scores if s["settings"] == trust)
             full, none = trust.get("match_full", d.match_full), trust.get("match_none", d.match_none)
-            text += (f"; the detail reaches further in expression (the shot's frames lend their mouth in full up to "
-                     f"{full:g} steps from the nearest, and none beyond {none:g}, where the default stops at "
-                     f"{d.match_full:g} and {d.match_none:g}; a step is the shot's typical change between "
-                     f"neighbouring expressions): mouth LPIPS {100 * (1 - won):.0f} % below the default reach's "
-                     f"where no frame of the shot is near")
+            text += (f" It also reaches further in expression: in full up to {full:g} steps from the nearest frame "
+                     f"and not at all beyond {none:g} (default {d.match_full:g} and {d.match_none:g}; a step is the "
+                     f"shot's typical change between neighbouring expressions); mouth LPIPS {100 * (1 - won):.0f} % "
+                     f"below the default's where no frame of the shot is near.")
         return text
+
+
+def _band_words(band: dict, defaults: bool = True) -> str:
+    """A band split in an editor's words, not the settings' names."""
+    d, parts = DetailSettings(), []
+    if "sigma" in band:
+        parts.append(f"detail finer than {band['sigma']:g} px" + (f" (default {d.sigma:g} px)" if defaults else ""))
+    if "low_mix" in band:
+        parts.append(f"{100 * band['low_mix']:.0f} % of its shading" + (f" (default {100 * d.low_mix:.0f} %)" if defaults else ""))
+    return " and ".join(parts)
 
 
 def check_runs(has_face: Sequence[bool], settings: CheckSettings = CheckSettings()) -> list[list[int]]:

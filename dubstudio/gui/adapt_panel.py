@@ -679,8 +679,8 @@ class AdaptPanel(QWidget):
         result, detail = done.train, done.detail
         chosen = ""
         if detail is not None and detail.scores:
-            what = ", ".join(f"{k} {v:g}" for k, v in detail.chosen.items()) or "the default"
-            chosen = f"\nMouth detail: {what} (checked on {len(detail.frames)} held-out frames)"
+            chosen = f"\nMouth detail: {detail.summary()}"
+        self.status.setToolTip(detail.describe() if detail is not None and detail.scores else "")
         self.status.setText(f"Adapted: {result.steps} steps, final loss {result.final_loss:.4f}, "
                             f"{result.stored_bytes / 1e6:.1f} MB → {Path(result.path).name}" + chosen
                             + (f"\n⚠ {result.warning[0].upper()}{result.warning[1:]}" if result.warning else ""))

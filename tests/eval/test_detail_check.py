@@ -119,7 +119,10 @@ def test_the_check_says_what_it_chose_in_an_editors_words():
                       far_scores=[{"settings": {}, "vs_default": 1.0}, {"settings": far, "vs_default": 0.8}])
     text = chk.describe()
     assert "10 % below the default's on 24 held-out frames" in text
-    assert "detail finer than 2.2 px from the shot's frames (default 1.5); 30 % of the mouth's shading from them too" in text
-    assert "in full up to 4 steps from the nearest, and none beyond 12, where the default stops at 2 and 4" in text
-    assert "20 % below the default reach's" in text and "match_" not in text and "low_mix" not in text
+    assert "more of the mouth from the shot's own frames, detail finer than 2.2 px (default 1.5 px) and 30 % of its shading" in text
+    assert "in full up to 4 steps from the nearest frame and not at all beyond 12 (default 2 and 4;" in text
+    assert "20 % below the default's where no frame of the shot is near" in text and "match_" not in text and "low_mix" not in text
+    assert chk.summary() == ("more of the mouth from the shot's own frames (detail finer than 2.2 px and 30 % of its shading), "
+                             "reaching up to 12 expression steps from the nearest frame (checked on 24 held-out frames)")
+    assert DetailCheck({}, [], reason="the shot is too short").summary() == "default settings (the shot is too short)"
     assert "no other setting clearly better" in DetailCheck({}, list(range(24)), scores=[{"settings": {}, "vs_default": 1.0}]).describe()

@@ -161,3 +161,23 @@ def test_a_shot_that_looks_like_another_person_is_questioned_before_adapting(mak
     with qtbot.waitSignal(panel.adapted, timeout=180_000) as sig:
         panel.start()
     assert sig.args[0].warning and "⚠" in panel.status.text()
+
+
+def test_the_panel_says_which_mouth_detail_the_check_chose_in_words(make_window, tracked_project, gui):
+    """The chosen detail in one short line, the measured reasons in its tooltip: no settings' names."""
+    from types import SimpleNamespace
+
+    from dubstudio.eval.detail_check import DetailCheck
+
+    win = make_window()
+    gui.open(win, tracked_project)
+    panel = win.adapt_panel
+    chk = DetailCheck({"low_mix": 0.3, "match_none": 8.0}, list(range(16)),
+                      scores=[{"settings": {}, "vs_default": 1.0}, {"settings": {"low_mix": 0.3}, "vs_default": 0.9}],
+                      far_scores=[{"settings": {}, "vs_default": 1.0}, {"settings": {"match_none": 8.0}, "vs_default": 0.7}])
+    train = SimpleNamespace(steps=600, final_loss=0.05, stored_bytes=12_000_000, path=Path("actor.pt"), warning=None)
+    panel._on_done(SimpleNamespace(train=train, detail=chk))
+    text = panel.status.text()
+    assert "Mouth detail: more of the mouth from the shot's own frames (30 % of its shading), reaching up to 8" in text
+    assert "low_mix" not in text and "match_" not in text
+    assert "30 % below the default's where no frame of the shot is near" in panel.status.toolTip()
