@@ -183,7 +183,8 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--train", default="0:100")
     ap.add_argument("--test", default="-50:")
-    ap.add_argument("--detail", default="", help="DetailSettings overrides, e.g. k=3,sigma=1.0; several split by ';'")
+    ap.add_argument("--detail", default="", help="DetailSettings overrides, e.g. k=3,sigma=1.0; several split by ';' "
+                    "(detail_auto lays the check's choice over the first: leave it out to measure the product)")
     ap.add_argument("--bank-exclude", type=int, default=0, metavar="N",
                     help="keep references N frames away from the test frames (for test frames inside --train)")
     ap.add_argument("--references", choices=("train", "all"), default="train",
@@ -234,8 +235,9 @@ def main() -> int:
             if v in ("detail", "detail_auto"):
                 row["detail"] = detail
                 row["bank_s"] = renderer.bank_s
-            if v == "detail_auto":
+            if v == "detail_auto":  # what was rendered: the check's choice over --detail (the product has no --detail)
                 row["check"] = renderer.check.to_json()
+                row["detail_base"], row["detail"] = detail, {**detail, **renderer.check.chosen}
             rows.append(row)
             print(json.dumps(row), flush=True)
             sheet.append((v, outs, reals, idx))
