@@ -12,10 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from dubstudio.core.curves import ControlCurves
 from dubstudio.core.edits import SetKeys
 from dubstudio.core.errors import DubStudioError, MediaError
 from dubstudio.core.jobs import Progress
+from dubstudio.core.retime import remap_frames
 from dubstudio.core.visemes import visemes_edit
 from dubstudio.driving.a2e_predict import AdaptConfig
 from dubstudio.driving.dub import DubDrive, drive_from_audio, drive_from_dubber
@@ -151,11 +154,16 @@ def dub_script(drive: DubDrive) -> dict:
 
 def script_visemes_edit(curves: ControlCurves, script: dict | None, fps: float) -> SetKeys:
     """The script's lip contacts (``dub_script`` or the recorded dub audio's ``script``) as viseme
-    keys on ``curves``, one edit. The editor moves or deletes them like any key."""
+    keys on ``curves``, one edit, where the curves' words now put them (a re-timed word takes its
+    contacts along). The editor moves or deletes them like any key."""
     visemes = (script or {}).get("visemes") or []
     if not visemes:
         raise DubStudioError("this dub has no script visemes: dub the line with its script (the words) first.")
-    keys = [(int(round(float(t) * fps)), str(name)) for t, name in visemes]
+    at = np.array([float(t) * fps for t, _ in visemes])
+    aligned = [(float(t) * fps, str(w)) for t, w in (script or {}).get("words") or []]
+    if curves.words and [w for _, w in curves.words] == [w for _, w in aligned]:
+        at = remap_frames(at, aligned, curves.words, curves.n_frames)  # the words were re-timed since: follow them
+    keys = [(int(round(f)), str(name)) for f, (_, name) in zip(at, visemes)]
     width = max(1, int(round(VISEME_EASE_S * fps)))  # 2 frames at 25 fps, as a hand-inserted viseme
     return visemes_edit(curves, keys, width=width, text=f"Key the script's visemes ({len(keys)})")
 

@@ -43,6 +43,15 @@ def register(sub) -> None:
     add_common(sp)
     sp.set_defaults(func=cmd_dub)
 
+    sp = sub.add_parser("words", help="list the dubbed line's words (a dub with --text), or re-time one: its mouth follows")
+    sp.add_argument("--project", required=True, help="a dubbed project folder")
+    sp.add_argument("--move", metavar="WORD", help="the word to re-time: its number in the list, or its text (text#2: the second time it is said)")
+    where = sp.add_mutually_exclusive_group()
+    where.add_argument("--to", type=float, metavar="FRAME", help="the frame the word starts on")
+    where.add_argument("--by", type=float, metavar="FRAMES", help="frames to move it by (negative: earlier)")
+    add_common(sp)
+    sp.set_defaults(func=cmd_words)
+
 
 def offset_arg(text: str) -> float | str:
     """argparse type of `--offset`: seconds, or "tc" (placed by timecode once the files are known)."""
@@ -84,4 +93,24 @@ def cmd_dub(args) -> int:
         n = len(dub_script(drive)["visemes"])
         lines.append(f"keyed the script's {n} lip contact{'' if n == 1 else 's'} as viseme keys; move or delete them in the editor")
     emit(args, to_json(drive, req.project), "\n".join(lines))
+    return 0
+
+
+def cmd_words(args) -> int:
+    from dubstudio.app.words import retime_word, shot_words
+    from dubstudio.core.errors import DubStudioError
+    from dubstudio.project.store import Project
+
+    project = Project.open(Path(args.project))
+    if args.move is None:
+        if args.to is not None or args.by is not None:
+            raise DubStudioError("--to and --by re-time a word: say which with --move.")
+        words = shot_words(project)
+        if not words and not args.json:
+            print("this shot's dub has no words: dub the line with its script (dubstudio dub --text) to see them here.")
+            return 0
+        emit(args, {"words": [[round(f, 3), w] for f, w in words]},
+             "\n".join(f"{i + 1:4d}  frame {f:7.1f}  {w}" for i, (f, w) in enumerate(words)))
+        return 0
+    emit(args, retime_word(project, args.move, to_frame=args.to, by=args.by))
     return 0

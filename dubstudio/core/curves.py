@@ -23,6 +23,11 @@ Per named control (``CONTROL_NAMES``) three layers combine, bottom to top:
    Outside the outermost keys the first/last key's delta fades out with a smoothstep over
    ``ease_frames`` frames (default 3: frames k±1, k±2 are partial, k±3 is the underlying curve).
 
+Beside the layers the curves carry the **words** of the driven layer's line, where the mouth says
+each one (``(frame, word)``, a fractional frame, in order): a dub with its script sets them, and
+dragging a word re-times the mouth under it (``core.retime``), so they are saved and undone with
+the curves they describe.
+
 Values are stored as the user set them; ``CONTROL_RANGE`` clamps only in ``display``.
 Mutate through ``dubstudio.core.edits`` (undoable); the primitives here are what edits call.
 """
@@ -90,6 +95,7 @@ class ControlCurves:
     """
 
     changed = Signal(str, int, int)
+    words_changed = Signal()  # the line's words were set or moved
 
     def __init__(
         self,
@@ -109,6 +115,7 @@ class ControlCurves:
         self._driven = np.zeros((n, c))
         self._weight = np.zeros((n, c))
         self._sources: dict[int, str] = {}
+        self._words: tuple[tuple[float, str], ...] = ()
         self._ease = self._check_ease(ease_frames)
         self._cache: list[np.ndarray | None] = [None] * c
         self._key_arrays: list[tuple[np.ndarray, ...] | None] = [None] * c
@@ -197,6 +204,11 @@ class ControlCurves:
         """Keys of every control that has any, by name."""
         return {self.names[i]: self.keys(i) for i in range(self.n_controls) if self._keys[i]}
 
+    @property
+    def words(self) -> tuple[tuple[float, str], ...]:
+        """The driven line's words, ((frame, word), ...) in time order; () when none are known."""
+        return self._words
+
     def driven(self, control: ControlRef) -> np.ndarray:
         """(N,) driven curve (read-only view; meaningful where ``driven_weight`` > 0)."""
         v = self._driven[:, self.index(control)]
@@ -257,6 +269,7 @@ class ControlCurves:
         c._driven = self._driven.copy()
         c._weight = self._weight.copy()
         c._sources = dict(self._sources)
+        c._words = self._words
         return c
 
     # -- primitives (called by edits; they emit ``changed``) --
@@ -310,6 +323,16 @@ class ControlCurves:
                 raise ValueError("driven weights must lie in [0, 1]")
             self._weight[start:stop, ci] = w
         self._invalidate(ci, *self._influence(ci, start, stop - 1))
+        return old
+
+    def set_words(self, words) -> tuple[tuple[float, str], ...]:
+        """Replace the line's words ((frame, word), ...; sorted here); returns the old ones."""
+        new = tuple(sorted(((float(f), str(w)) for f, w in words), key=lambda fw: fw[0]))
+        if not all(np.isfinite(f) for f, _ in new):
+            raise ValueError("word frames must be finite")
+        old, self._words = self._words, new
+        if new != old:
+            self.words_changed.emit()
         return old
 
     def set_driven_source(self, control: ControlRef, source: str | None) -> str | None:

@@ -238,7 +238,9 @@ class ResetRange(Edit):
 
 class SetDriven(Edit):
     """Put a driven curve (audio- or dubber-driven) under frames ``start:start+L`` of one or more
-    controls, with a weight (scalar or per frame; 0 switches the layer off on a frame)."""
+    controls, with a weight (scalar or per frame; 0 switches the layer off on a frame).
+    ``words``: the line's words ((frame, word), ...) that replace the curves' (a dub's new line;
+    ``()`` clears the last line's), or None to leave them."""
 
     def __init__(
         self,
@@ -247,8 +249,10 @@ class SetDriven(Edit):
         start: int = 0,
         weight: float | np.ndarray = 1.0,
         source: str | None = None,
+        words=None,
     ) -> None:
         self.controls = controls if isinstance(controls, (str, int)) else tuple(controls)
+        self.words = None if words is None else tuple((float(f), str(w)) for f, w in words)
         n_ctrl = 1 if isinstance(self.controls, (str, int)) else len(self.controls)
         v = np.array(values, dtype=np.float64, copy=True)
         if v.ndim == 1:
@@ -266,6 +270,7 @@ class SetDriven(Edit):
         what = f" ({source})" if source else ""
         self.text = f"Drive {_labels(self.controls)}{what}"
         self._old: list[tuple[int, np.ndarray, np.ndarray, str | None]] = []
+        self._old_words: tuple[tuple[float, str], ...] | None = None
 
     @property
     def stop(self) -> int:
@@ -284,12 +289,15 @@ class SetDriven(Edit):
                     curves.set_driven_source(ci, self.source)
                 old.append((ci, ov, ow, src))
         self._old = old
+        self._old_words = curves.set_words(self.words) if self.words is not None else None
 
     def revert(self, curves: ControlCurves) -> None:
         with curves.batch():
             for ci, ov, ow, src in reversed(self._old):
                 curves.write_driven(ci, self.start, ov, ow)
                 curves.set_driven_source(ci, src)
+        if self._old_words is not None:
+            curves.set_words(self._old_words)
 
 
 class EditHistory:

@@ -186,7 +186,9 @@ def drive_project_from_audio(
     if close_pauses:
         values, meta["pauses"] = close_in_pauses(values, heard, t.fps)
     idx = [CONTROL_NAMES.index(c) for c in controls]
-    edit = SetDriven(list(controls), values[:, idx], 0, 1.0, source=f"audio:{Path(audio).name}")
+    fps = float(_fps(t.fps))
+    words = [(float(ts) * fps, w) for ts, w in (meta.get("script") or {}).get("words", [])]  # shot frames
+    edit = SetDriven(list(controls), values[:, idx], 0, 1.0, source=f"audio:{Path(audio).name}", words=words)
     covered = min(t.n_frames, int((len(a) / SAMPLE_RATE - offset_s) * t.fps))
     return AudioDrive(edit, values, meta, max(0, covered), t.n_frames)
 

@@ -137,7 +137,8 @@ def drive_from_dubber(project: Project, dubber_video: Path, offset_s: float = 0.
             values = _close_outside(values, ok, actor, dubber, motion_s)
     t = np.arange(actor.n_frames) / float(actor.fps) - motion_s
     inside = (t >= 0) & (t <= (dubber.n_frames - 1) / float(dubber.fps))
-    edit = SetDriven(CONTROL_NAMES, values, start=0, weight=actor.has_face.astype(np.float64), source=f"dubber:{dubber_video.name}")
+    edit = SetDriven(CONTROL_NAMES, values, start=0, weight=actor.has_face.astype(np.float64), source=f"dubber:{dubber_video.name}",
+                     words=())  # a dubber's line has no script: the last line's words go
     edit.text = f"Dub from {dubber_video.name}"
     return DubDrive(
         edit, "dubber", dubber_video, float(offset_s), int(actor.has_face.sum()), actor.n_frames,

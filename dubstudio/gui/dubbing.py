@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, QSettings, Qt, Signal
-from PySide6.QtGui import QAction, QColor, QFontMetrics, QKeySequence
+from PySide6.QtGui import QAction, QColor, QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -42,7 +42,9 @@ from PySide6.QtWidgets import (
 from dubstudio.core.edits import Edit
 from dubstudio.core.errors import DubStudioError
 from dubstudio.app.dub import DubRequest, describe, dub_job, dub_script, record_dub, script_visemes_edit
+from dubstudio.app.words import line_words, retime_edit
 from dubstudio.driving.dub import DubDrive
+from dubstudio.gui.dub_words import DubWords
 from dubstudio.gui.model.dub_audio import DubAudio, load_dub_audio, waveform_frames
 from dubstudio.gui.model.session import ShotSession
 from dubstudio.gui.services import EditorServices
@@ -301,9 +303,16 @@ class DubWaveRow:
         self.note = pg.TextItem("", color=(200, 170, 120), anchor=(0, 0.5))
         for it in (self.item, self.start_line, self.note):
             p.addItem(it)
-        self.words: list[pg.TextItem] = []  # the line's script, each word where it is spoken (a pool, reused)
+        self.line = DubWords(p, self.note, controller.retime_word, lambda text: controller.services.status(text, 6000))
         timeline.ruler.getViewBox().sigXRangeChanged.connect(lambda *_: self.update())
         controller.dub_audio_changed.connect(self.update)
+        controller.session.words_changed.connect(self.update)
+        controller.session.tracking_changed.connect(self.update)  # the curves (and their words) replaced
+
+    @property
+    def words(self) -> list:
+        """The word items (shown or pooled)."""
+        return self.line.items
 
     @property
     def visible(self) -> bool:
@@ -316,12 +325,14 @@ class DubWaveRow:
         self.timeline.wave.getAxis("left").setTicks([[(0.0, "original" if show else "audio")], []])
         if not show:
             self.item.setData([], [])
-            self._show_words([], 0.0)
+            self.line.show((), 0.0, 0.0, 1.0, 0)
             return
         fps = float(info.fps)
         (x0, x1), _ = self.timeline.ruler.getViewBox().viewRange()
         self.start_line.setValue(a.start_in_shot_s * fps - 0.5)
-        self._show_words([(t * fps - 0.5, w) for t, w in a.words if x0 <= t * fps <= x1], (x1 - x0) / max(1, self.plot.getViewBox().width()))
+        curves = self.controller.session.curves
+        words = line_words(curves, a.words, fps) if curves is not None else ()
+        self.line.show(words, x0, x1, (x1 - x0) / max(1, self.plot.getViewBox().width()), info.n_frames)
         if a.waveform is None:
             self.item.setData([], [])
             self.note.setText(a.note)
@@ -334,30 +345,6 @@ class DubWaveRow:
         ys = np.empty(2 * len(x))
         ys[0::2], ys[1::2] = lo, np.maximum(hi, lo + 1e-3)
         self.item.setData(xs, ys)
-
-    WORD_GAP_PX = 8  # space kept after a word shown; a word that would overlap the previous one is left out
-
-    def _show_words(self, words: list[tuple[float, str]], frames_per_px: float) -> None:
-        """The script's words at their frames, thinned where zoomed out so they stay readable."""
-        fm = QFontMetrics(self.note.textItem.font())  # the words are TextItems with the same font
-        shown, last = [], -1e9
-        for x, w in words:
-            need = fm.horizontalAdvance(shown[-1][1]) + self.WORD_GAP_PX if shown else 0  # the previous word's width
-            if (x - last) / max(frames_per_px, 1e-9) >= need:
-                shown.append((x, w))
-                last = x
-        while len(self.words) < len(shown):
-            item = pg.TextItem("", color=(250, 200, 140), anchor=(0, 0))
-            item.setZValue(5)
-            self.plot.addItem(item)
-            self.words.append(item)
-        for i, item in enumerate(self.words):
-            if i < len(shown):
-                item.setText(shown[i][1])
-                item.setPos(shown[i][0], 1.0)
-                item.show()
-            else:
-                item.hide()
 
 
 class DubController(QObject):
@@ -608,6 +595,25 @@ class DubController(QObject):
         n = len(script.get("visemes", []))
         sv.status(f"Keyed {n} lip contact{'' if n == 1 else 's'} from the script; move or delete them like any key "
                   f"(undo removes them all)", 10000)
+        return edit
+
+    def retime_word(self, index: int, frame: int) -> Edit | None:
+        """Move word ``index`` of the dubbed line to start on ``frame``: the mouth between its
+        neighbours' starts follows (one undo step)."""
+        s, sv = self.session, self.services
+        a = self.dub_audio
+        if s.curves is None or s.info is None or a is None:
+            return None
+        words = line_words(s.curves, a.words, float(s.info.fps))
+        try:
+            edit = s.push(retime_edit(s.curves, words, index, float(frame)))
+        except (DubStudioError, ValueError, IndexError) as e:
+            sv.messages.show_message(str(e), "info", 8000)
+            self.row.update()  # the word back where it was
+            return None
+        d = frame - words[index][0]
+        sv.status(f"Re-timed “{words[index][1]}” {abs(d):.0f} frame{'' if round(abs(d)) == 1 else 's'} "
+                  f"{'later' if d > 0 else 'earlier'}; the mouth between its neighbours follows (Ctrl+Z undoes)", 10000)
         return edit
 
     # -- the dubbed audio --

@@ -7,7 +7,11 @@ tracking file, which is read and never written here. ``curves.json`` (schema 1):
      "n_frames": 500, "controls": ["jaw_open", ...], "ease_frames": 3, "tracked_sha256": "...",
      "keys": {"jaw_open": [{"frame": 12, "value": 0.7, "interp": "smooth", "mode": "replace"}]},
      "driven": {"file": "driven-<hash>.npz", "sha256": "...", "controls": ["jaw_open"],
-                "sources": {"jaw_open": "audio:speech_en.wav"}} | null}
+                "sources": {"jaw_open": "audio:speech_en.wav"}} | null,
+     "words": [[31.5, "hello"], [38.0, "world"]]}
+
+``words`` (optional: older files have none) are the driven line's words, where the mouth says
+each (a fractional frame), as a dub with its script set them and the editor re-timed them.
 
 Saving, the autosave, recovery and the content-addressed driven npz are ``EditFileStore``'s.
 """
@@ -94,6 +98,7 @@ class CurveStore(EditFileStore):
             "tracked_sha256": array_sha256(curves.tracked),
             "keys": keys,
             "driven": driven,
+            "words": [[round(f, 3), w] for f, w in curves.words],
         }
 
     def _payload_name(self, doc: dict[str, Any]) -> str | None:
@@ -146,6 +151,7 @@ class CurveStore(EditFileStore):
                     curves.put_key(name, Key(int(k["frame"]), float(k["value"]), str(k["interp"]), str(k["mode"])))
             if d.get("driven"):
                 self._read_driven(path.parent, d["driven"], curves)
+            curves.set_words((float(f), str(w)) for f, w in d.get("words") or [])
         except ProjectError:
             raise
         except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:

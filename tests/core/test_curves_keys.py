@@ -263,13 +263,15 @@ def edited(curves: ControlCurves) -> ControlCurves:
     hist.push(SetKey(JAW, Key(10, 0.123456789, "hold")))
     hist.push(SetKey("smile", Key(30, -0.2, "linear", "offset")))
     insert_viseme(curves, 70, "fv", history=hist)
-    hist.push(SetDriven([JAW, "lip_pucker"], np.random.default_rng(1).random((40, 2)), 60, weight=0.75, source="audio:x.wav"))
+    hist.push(SetDriven([JAW, "lip_pucker"], np.random.default_rng(1).random((40, 2)), 60, weight=0.75, source="audio:x.wav",
+                       words=[(70.0, "world"), (61.25, "hello")]))
     return curves
 
 
 def assert_same(a: ControlCurves, b: ControlCurves) -> None:
     assert a.all_keys() == b.all_keys()
     assert a.ease_frames == b.ease_frames
+    assert a.words == b.words
     for i in range(a.n_controls):
         assert np.array_equal(a.driven_weight(i), b.driven_weight(i))
         assert np.array_equal(a.driven(i)[a.driven_weight(i) > 0], b.driven(i)[b.driven_weight(i) > 0])
@@ -291,6 +293,7 @@ def test_save_load_round_trip_is_exact_and_never_touches_tracking(project):
     assert file_fingerprint(tracking_file) == fp
     d = json.loads(project.path(CURVES_FILE).read_text())
     assert d["schema_version"] == 1 and d["driven"]["sources"]["jaw_open"] == "audio:x.wav"
+    assert d["words"] == [[61.25, "hello"], [70.0, "world"]]  # sorted by time
     # Re-saving without a driven layer removes the unreferenced driven file.
     store.save(ControlCurves(tracked_curves()))
     assert list(project.path("edits").glob("driven-*.npz")) == []

@@ -214,3 +214,36 @@ def test_the_lines_script_shapes_the_dub_from_audio(actor_project, tmp_path):
                           "--key-visemes"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 2 and "needs the script" in out.stderr and len(out.stderr.strip().splitlines()) == 1
     np.testing.assert_array_equal(store.load(actor).evaluate_all(), before)
+    # `dubstudio words`: the saved dub's words, and one re-timed; the lip contacts keyed after follow it
+    import json
+
+    from dubstudio.core.retime import remap_frames
+
+    apply_dub(actor_project, scripted)
+
+    def words_cli(*extra):
+        return subprocess.run([sys.executable, "-m", "dubstudio.cli", "words", "--project", str(actor_project.root), *extra],
+                              capture_output=True, text=True, timeout=300)
+
+    out = words_cli("--json")
+    aligned = [(t * fps, w) for t, w in dub_script(scripted)["words"]]
+    listed = json.loads(out.stdout.strip().splitlines()[-1])["words"]
+    assert out.returncode == 0 and [w for _, w in listed] == [w for _, w in aligned]
+    assert np.allclose([f for f, _ in listed], [f for f, _ in aligned], atol=1e-3)
+    i = [w for _, w in aligned].index("bamboo")
+    out = words_cli("--move", "bamboo", "--by", "3", "--json")
+    moved = json.loads(out.stdout.strip().splitlines()[-1])
+    assert out.returncode == 0 and moved["number"] == i + 1 and moved["to_frame"] == pytest.approx(aligned[i][0] + 3, abs=1e-3)
+    curves = store.load(actor)
+    assert curves.words[i][0] == pytest.approx(aligned[i][0] + 3, abs=1e-3)
+    assert not np.array_equal(curves.evaluate("jaw_open"), scripted.values[:, 0])  # the mouth under it moved
+    keys = script_visemes_edit(curves, dub_script(scripted), fps)
+    jaw_i = curves.index("jaw_open")
+    contacts = [f for c, f, k in keys.changes if c == jaw_i and k is not None and k.mode == "replace"]
+    expect = np.rint(remap_frames([t * fps for t, v in keyed if v == "closed"], aligned, curves.words, curves.n_frames))
+    assert set(expect.astype(int)) <= set(contacts)
+    for bad, why in ((("--move", "zebra", "--by", "1"), "not one of the line's words"),
+                     (("--move", "bamboo", "--by", "500"), "can start between frames"),
+                     (("--move", "bamboo"), "say where the word goes")):
+        out = words_cli(*bad)
+        assert out.returncode == 2 and why in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr

@@ -16,6 +16,39 @@ from dubstudio.shot.curve_store import CURVES_FILE
 from dubstudio.core.controls import CONTROL_NAMES
 
 
+class _Drag:
+    """A left-button drag event as pyqtgraph hands it to an item (the steps of one drag)."""
+
+    def __init__(self, scene_pos, finish: bool) -> None:
+        self._pos, self._finish = scene_pos, finish
+
+    def button(self):
+        from PySide6.QtCore import Qt
+
+        return Qt.MouseButton.LeftButton
+
+    def scenePos(self):  # noqa: N802 - pyqtgraph's name
+        return self._pos
+
+    def isFinish(self) -> bool:  # noqa: N802
+        return self._finish
+
+    def accept(self) -> None:
+        pass
+
+    def ignore(self) -> None:
+        raise AssertionError("the word ignored a left-button drag")
+
+
+def drag_word(item, xs) -> None:
+    """Drag a word item of the dubbed row through the timeline positions ``xs`` and release it."""
+    from PySide6.QtCore import QPointF
+
+    vb = item.getViewBox()
+    for k, x in enumerate(xs):
+        item.mouseDragEvent(_Drag(vb.mapViewToScene(QPointF(x - 0.5 + 0.2, 1.0)), k == len(xs) - 1))
+
+
 def tiny_audio_config():
     """A per-actor audio-to-expression model trained for a few steps (seconds on a CPU)."""
     from dubstudio.driving.audio2expr_train import AdaptConfig, TrainConfig
@@ -277,6 +310,29 @@ def test_a_dub_with_its_script_shows_each_word_where_it_is_spoken(make_window, t
     fps = float(s.info.fps)
     assert shown and shown[0] == (pytest.approx(words[0][0] * fps - 0.5), "And")
     assert {w for _, w in shown} <= {w for _, w in words}
+    assert s.curves.words == tuple((pytest.approx(t * fps), w) for t, w in words)  # the dub put them on the curves
+    # drag the second word shown 2 frames later: the mouth between its neighbours follows, one undo step
+    item = next(it for it in d.row.words if it.isVisible() and it.index > 0)
+    i, (f0, word) = item.index, s.curves.words[item.index]
+    lo, hi = s.curves.words[i - 1][0], (s.curves.words + ((s.info.n_frames - 1.0, ""),))[i + 1][0]
+    jaw = s.curves.evaluate("jaw_open").copy()
+    target = round(f0) + 2
+    drag_word(item, [target - 1, target])
+    assert s.curves.words[i] == (target, word) and s.undo_stack.undo_text() == f"Re-time “{word}”"
+    moved = s.curves.evaluate("jaw_open")
+    outside = np.r_[:int(np.ceil(lo)), int(np.floor(hi)) + 1:s.info.n_frames]
+    assert np.array_equal(moved[outside], jaw[outside]) and not np.array_equal(moved, jaw)
+    assert item.pos().x() == pytest.approx(target - 0.5)
+    assert "later" in win.statusBar().currentMessage()
+    s.save()
+    saved = json.loads((tracked_project / CURVES_FILE).read_text())["words"]
+    assert saved[i] == [target, word]
+    s.undo_stack.undo()
+    assert s.curves.words[i][0] == pytest.approx(f0) and np.array_equal(s.curves.evaluate("jaw_open"), jaw)
+    # past its neighbour the word stops one frame short of it
+    drag_word(item, [hi + 10])
+    assert s.curves.words[i][0] == np.floor(hi - 1)
+    s.undo_stack.undo()
     # a dub without a script clears them
     with qtbot.waitSignal(d.dubbed, timeout=180_000):
         d.dub_from_audio(line, start_s=start)

@@ -35,6 +35,7 @@ class ShotSession:
     shot_closed = Signal()
     tracking_changed = Signal()  # tracking, geometry and curves were replaced
     curves_changed = Signal(str, int, int)  # control, start, stop (frames whose value changed)
+    words_changed = Signal()  # the dubbed line's words on the curves were set or moved
     tracking_corrected = Signal(int, int)  # start, stop: frames whose corrected tracking changed
     dirty_changed = Signal(bool)
     waveform_changed = Signal()
@@ -62,7 +63,7 @@ class ShotSession:
 
     def block_events(self) -> None:
         """Emit nothing more (the window is being torn down)."""
-        for sig in (self.shot_opened, self.shot_closed, self.tracking_changed, self.curves_changed, self.tracking_corrected,
+        for sig in (self.shot_opened, self.shot_closed, self.tracking_changed, self.curves_changed, self.words_changed, self.tracking_corrected,
                     self.dirty_changed, self.waveform_changed, self.saved, self.autosaved, self.undo_stack.index_changed,
                     self.undo_stack.clean_changed, self.undo_stack.changed):
             sig.block()
@@ -160,11 +161,13 @@ class ShotSession:
     def _set_curves(self, curves: ControlCurves | None) -> None:
         if self.curves is not None:
             self.curves.changed.disconnect(self._on_curves_changed)
+            self.curves.words_changed.disconnect(self._on_words_changed)
         self.curves = curves
         self._revision += 1
         self._autosaved_revision = None
         if curves is not None:
             curves.changed.connect(self._on_curves_changed)
+            curves.words_changed.connect(self._on_words_changed)
 
     def _set_corrector(self, corrector: TrackingCorrector | None) -> None:
         if self.corrector is not None:
@@ -178,6 +181,10 @@ class ShotSession:
         self.tracking = self.corrector.tracking
         self._revision += 1
         self.tracking_corrected.emit(start, stop)
+
+    def _on_words_changed(self) -> None:
+        self._revision += 1  # saved and autosaved with the curves
+        self.words_changed.emit()
 
     def _on_curves_changed(self, control: str, start: int, stop: int) -> None:
         self._revision += 1
@@ -282,4 +289,5 @@ def _rebase(curves: ControlCurves, tracked: np.ndarray) -> ControlCurves:
             if curves.has_driven(ci):
                 out.write_driven(ci, 0, curves.driven(ci), curves.driven_weight(ci))
                 out.set_driven_source(ci, curves.driven_source(ci))
+    out.set_words(curves.words)
     return out

@@ -1,0 +1,122 @@
+"""Re-time a word of the dubbed line: drag it, and the mouth under it follows.
+
+The aligner places each word of the dub's script where the recording says it (``driving.
+script_align``); where it misplaces one, or where an editor wants a word's mouth earlier or later,
+they drag the word on the timeline. A word is known by its start only, so moving word i's start
+from ``f`` to ``g`` moves the boundary between word i-1 and word i: the curves between the
+previous word's start ``a`` and the next word's start ``b`` are warped in time, piecewise linearly
+through ``a -> a``, ``f -> g``, ``b -> b`` (the line's first and last words are anchored at the
+shot's ends instead). The driven layer is resampled through the warp and keys inside the span move
+with it, so everything the editor sees under the word moves with the word and nothing outside
+``a..b`` changes. The tracked base stays where it was: it is the actor's own performance.
+
+``RetimeWord`` is one undoable edit (``core.edits``' shape) that also records the moved words on
+the curves; ``remap_frames`` carries other times of the line (its script's lip contacts) through
+the same warps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from dubstudio.core.curves import ControlCurves
+from dubstudio.core.edits import Edit, SetKeys
+
+Words = Sequence[tuple[float, str]]
+MIN_GAP = 1.0  # frames kept between a moved word's start and its neighbours'
+
+
+def anchors(words: Words, n_frames: int) -> np.ndarray:
+    """The warp's fixed points: the shot's first frame, each word's start, its last frame. A line
+    can run past the shot (a stem placed by timecode): its words outside count as the shot's ends."""
+    last = float(n_frames - 1)
+    return np.concatenate([[0.0], np.clip([float(f) for f, _ in words], 0.0, last), [last]])
+
+
+def inside(words: Words, index: int, n_frames: int) -> bool:
+    """Whether word ``index`` starts inside the shot (only those can move)."""
+    return 0.0 <= words[index][0] <= n_frames - 1
+
+
+def word_limits(words: Words, index: int, n_frames: int) -> tuple[float, float]:
+    """The frames word ``index``'s start may move between (its neighbours' starts, less MIN_GAP)."""
+    x = anchors(words, n_frames)
+    return x[index] + MIN_GAP, x[index + 2] - MIN_GAP
+
+
+def remap_frames(frames, before: Words, after: Words, n_frames: int) -> np.ndarray:
+    """``frames`` of the line placed by the words ``before`` carried to where the words ``after``
+    put them (both lists the same words in the same order): piecewise linear between the words'
+    starts, as ``RetimeWord`` warps the curves."""
+    x0, x1 = anchors(before, n_frames), anchors(after, n_frames)
+    if len(x0) != len(x1):
+        raise ValueError(f"{len(before)} words before but {len(after)} after: not the same line")
+    f = np.asarray(frames, np.float64)
+    return np.where((f >= 0) & (f <= n_frames - 1), np.interp(f, x0, x1), f)  # outside the shot nothing moved
+
+
+class RetimeWord(Edit):
+    """Move the start of word ``index`` of ``words`` (the line's words as the editor shows them)
+    to frame ``to_frame``: the driven layer and the keys between its neighbours' starts follow
+    (module doc), and the curves' words become the moved list."""
+
+    def __init__(self, words: Words, index: int, to_frame: float) -> None:
+        self.words = tuple((float(f), str(w)) for f, w in words)
+        if not 0 <= index < len(self.words):
+            raise IndexError(f"word {index} is not in the line's {len(self.words)} words")
+        self.index, self.to_frame = int(index), float(to_frame)
+        self.text = f"Re-time “{self.words[index][1]}”"
+        self._keys = SetKeys([])
+        self._driven: list[tuple[int, int, np.ndarray, np.ndarray]] = []
+        self._old_words: tuple[tuple[float, str], ...] = ()
+
+    def moved(self) -> tuple[tuple[float, str], ...]:
+        w = list(self.words)
+        w[self.index] = (self.to_frame, w[self.index][1])
+        return tuple(w)
+
+    def apply(self, curves: ControlCurves) -> None:
+        n = curves.n_frames
+        if not inside(self.words, self.index, n):
+            raise ValueError(f"“{self.words[self.index][1]}” is spoken outside the shot (frame {self.words[self.index][0]:.0f})")
+        lo_ok, hi_ok = word_limits(self.words, self.index, n)
+        if not lo_ok <= self.to_frame <= hi_ok:
+            raise ValueError(f"“{self.words[self.index][1]}” can move between frames {lo_ok:.0f} and {hi_ok:.0f} "
+                             f"(its neighbours' starts); {self.to_frame:.0f} is outside")
+        x_old, x_new = anchors(self.words, n), anchors(self.moved(), n)
+        a, b = x_old[self.index], x_old[self.index + 2]  # the span that changes (the same before and after)
+        lo, hi = int(np.ceil(a)), min(int(np.floor(b)) + 1, n)
+        frames = np.arange(lo, hi)
+        source = np.interp(frames, x_new, x_old)  # each frame shows the frame the warp brings there
+        with curves.batch():
+            self._driven = []
+            for ci in range(curves.n_controls):
+                if not np.any(curves.driven_weight(ci)[lo:hi] > 0):
+                    continue
+                all_f = np.arange(n)
+                v = np.interp(source, all_f, curves.driven(ci))
+                w = np.interp(source, all_f, curves.driven_weight(ci))
+                ov, ow = curves.write_driven(ci, lo, v, np.clip(w, 0.0, 1.0))
+                self._driven.append((ci, lo, ov, ow))
+            changes = []
+            for ci in range(curves.n_controls):
+                within = [k for k in curves.keys(ci) if a < k.frame < b]
+                targets = np.rint(np.interp([k.frame for k in within], x_old, x_new)).astype(int)
+                moving = [(k, int(t)) for k, t in zip(within, targets) if t != k.frame]
+                changes += [(ci, k.frame, None) for k, _ in moving]
+                # where the warp squeezes keys onto one frame the last put is kept (undo restores the rest)
+                changes += [(ci, t, replace(k, frame=t)) for k, t in moving]
+            self._keys = SetKeys(changes, self.text)
+            self._keys.apply(curves)
+        self._old_words = curves.set_words(self.moved())
+
+    def revert(self, curves: ControlCurves) -> None:
+        with curves.batch():
+            self._keys.revert(curves)
+            for ci, lo, ov, ow in reversed(self._driven):
+                curves.write_driven(ci, lo, ov, ow)
+        curves.set_words(self._old_words)
+
