@@ -15,7 +15,7 @@ from pathlib import Path
 
 from dubstudio.core.curves import ControlCurves
 from dubstudio.core.errors import DubStudioError
-from dubstudio.core.retime import RetimeWord, inside, word_limits
+from dubstudio.core.retime import RetimeLine, RetimeWord, inside, word_limits
 from dubstudio.project.store import Project
 from dubstudio.shot import Shot
 from dubstudio.shot.curve_store import CurveStore
@@ -79,6 +79,27 @@ def retime_edit(curves: ControlCurves, words: Words, index: int, to_frame: float
     return RetimeWord(words, index, to_frame)
 
 
+def aligned_words(words: Words, recorded, fps: float) -> Words:
+    """Where the aligner placed the line's ``words`` (``recorded`` with the dub audio, (seconds,
+    word), ...), as frames."""
+    aligned = tuple(sorted(((float(t) * fps, str(w)) for t, w in recorded or []), key=lambda fw: fw[0]))
+    if [w for _, w in aligned] != [w for _, w in words]:
+        raise DubStudioError("the words recorded with the dub audio are not this line's (the dub was replaced or undone): "
+                             "there is no aligned timing to go back to.")
+    return aligned
+
+
+def reset_edit(curves: ControlCurves, words: Words, aligned: Words, index: int | None = None) -> RetimeLine:
+    """Word ``index`` (None: every word) back where the aligner placed it; the mouth follows."""
+    if index is not None:
+        edit = retime_edit(curves, words, index, aligned[index][0])
+        edit.text = f"Put “{words[index][1]}” back"
+        return edit
+    if all(abs(a[0] - b[0]) < 1e-6 for a, b in zip(words, aligned)):
+        raise DubStudioError("the words are already where the aligner placed them.")
+    return RetimeLine(words, aligned, "Put the words back where the aligner placed them")
+
+
 @dataclass
 class Retimed:
     word: str
@@ -102,19 +123,31 @@ def shot_words(project: Project) -> Words:
     return line_words(load_curves(project, shot.tracking), recorded_words(project), float(shot.tracking.fps))
 
 
-def retime_word(project: Path | Project, which: str | int, to_frame: float | None = None, by: float | None = None) -> Retimed:
+def retime_word(project: Path | Project, which: str | int | None, to_frame: float | None = None, by: float | None = None,
+                back: bool = False) -> Retimed | Words:
     """Move a word of the shot's dubbed line (``find_word``) to start on ``to_frame``, or ``by``
-    frames, and save the curves (under the project's lock: another writer waits)."""
-    if (to_frame is None) == (by is None):
-        raise DubStudioError("say where the word goes: a frame (--to) or a number of frames (--by).")
+    frames, or ``back`` where the aligner placed it, and save the curves (under the project's lock:
+    another writer waits). ``which`` None with ``back``: every word back (returns the line)."""
+    if sum((to_frame is not None, by is not None, back)) != 1:
+        raise DubStudioError("say where the word goes: a frame (--to), a number of frames (--by) or back (--back).")
     project = project if isinstance(project, Project) else Project.open(project)
     with project.locked():
         shot = Shot(project)
         curves = load_curves(project, shot.tracking)
-        words = line_words(curves, recorded_words(project), float(shot.tracking.fps))
+        fps = float(shot.tracking.fps)
+        words = line_words(curves, recorded_words(project), fps)
+        if which is None:
+            if not words:
+                find_word(words, 1)  # the one-line error for a dub without words
+            reset_edit(curves, words, aligned_words(words, recorded_words(project), fps)).apply(curves)
+            CurveStore(project).save(curves)
+            return curves.words
         i = find_word(words, which)
         start = words[i][0]
-        target = float(to_frame) if to_frame is not None else start + float(by)
-        retime_edit(curves, words, i, target).apply(curves)
+        if back:
+            edit = reset_edit(curves, words, aligned_words(words, recorded_words(project), fps), i)
+        else:
+            edit = retime_edit(curves, words, i, float(to_frame) if to_frame is not None else start + float(by))
+        edit.apply(curves)
         CurveStore(project).save(curves)
-    return Retimed(words[i][1], i + 1, start, target, curves.words)
+    return Retimed(words[i][1], i + 1, start, curves.words[i][0], curves.words)

@@ -43,12 +43,14 @@ def register(sub) -> None:
     add_common(sp)
     sp.set_defaults(func=cmd_dub)
 
-    sp = sub.add_parser("words", help="list the dubbed line's words (a dub with --text), or re-time one: its mouth follows")
+    sp = sub.add_parser("words", help="list the dubbed line's words (a dub with --text), or re-time one (its mouth follows)")
     sp.add_argument("--project", required=True, help="a dubbed project folder")
     sp.add_argument("--move", metavar="WORD", help="the word to re-time: its number in the list, or its text (text#2: the second time it is said)")
     where = sp.add_mutually_exclusive_group()
     where.add_argument("--to", type=float, metavar="FRAME", help="the frame the word starts on")
     where.add_argument("--by", type=float, metavar="FRAMES", help="frames to move it by (negative: earlier)")
+    where.add_argument("--back", action="store_true", help="back where the aligner placed it")
+    sp.add_argument("--reset", action="store_true", help="every word back where the aligner placed it")
     add_common(sp)
     sp.set_defaults(func=cmd_words)
 
@@ -102,9 +104,16 @@ def cmd_words(args) -> int:
     from dubstudio.project.store import Project
 
     project = Project.open(Path(args.project))
+    if args.reset:
+        if args.move is not None or args.to is not None or args.by is not None or args.back:
+            raise DubStudioError("--reset puts every word back: give it alone, or --move WORD --back for one.")
+        words = retime_word(project, None, back=True)
+        emit(args, {"words": [[round(f, 3), w] for f, w in words]},
+             f"put the line's {len(words)} words back where the aligner placed them; the mouth followed")
+        return 0
     if args.move is None:
-        if args.to is not None or args.by is not None:
-            raise DubStudioError("--to and --by re-time a word: say which with --move.")
+        if args.to is not None or args.by is not None or args.back:
+            raise DubStudioError("--to, --by and --back re-time a word: say which with --move.")
         words = shot_words(project)
         if not words and not args.json:
             print("this shot's dub has no words: dub the line with its script (dubstudio dub --text) to see them here.")
@@ -112,5 +121,5 @@ def cmd_words(args) -> int:
         emit(args, {"words": [[round(f, 3), w] for f, w in words]},
              "\n".join(f"{i + 1:4d}  frame {f:7.1f}  {w}" for i, (f, w) in enumerate(words)))
         return 0
-    emit(args, retime_word(project, args.move, to_frame=args.to, by=args.by))
+    emit(args, retime_word(project, args.move, to_frame=args.to, by=args.by, back=args.back))
     return 0

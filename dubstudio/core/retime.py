@@ -11,8 +11,9 @@ with it, so everything the editor sees under the word moves with the word and no
 ``a..b`` changes. The tracked base stays where it was: it is the actor's own performance.
 
 ``RetimeWord`` is one undoable edit (``core.edits``' shape) that also records the moved words on
-the curves; ``remap_frames`` carries other times of the line (its script's lip contacts) through
-the same warps.
+the curves; ``RetimeLine`` moves several at once (all of them back where the aligner put them);
+``remap_frames`` carries other times of the line (its script's lip contacts) through the same
+warps.
 """
 
 from __future__ import annotations
@@ -58,60 +59,57 @@ def remap_frames(frames, before: Words, after: Words, n_frames: int) -> np.ndarr
     return np.where((f >= 0) & (f <= n_frames - 1), np.interp(f, x0, x1), f)  # outside the shot nothing moved
 
 
-class RetimeWord(Edit):
-    """Move the start of word ``index`` of ``words`` (the line's words as the editor shows them)
-    to frame ``to_frame``: the driven layer and the keys between its neighbours' starts follow
-    (module doc), and the curves' words become the moved list."""
+class RetimeLine(Edit):
+    """Move the line's words from ``words`` (as the editor shows them) to ``to`` (the same words in
+    the same order, other starts): the driven layer and the keys between the first and the last
+    moved word's neighbours follow, through the warp that takes each start to its new place
+    (module doc), and the curves' words become ``to``."""
 
-    def __init__(self, words: Words, index: int, to_frame: float) -> None:
+    def __init__(self, words: Words, to: Words, text: str = "Re-time the line's words") -> None:
         self.words = tuple((float(f), str(w)) for f, w in words)
-        if not 0 <= index < len(self.words):
-            raise IndexError(f"word {index} is not in the line's {len(self.words)} words")
-        self.index, self.to_frame = int(index), float(to_frame)
-        self.text = f"Re-time “{self.words[index][1]}”"
+        self.to = tuple((float(f), str(w)) for f, w in to)
+        if [w for _, w in self.words] != [w for _, w in self.to]:
+            raise ValueError("the words to move to are not the line's words in the same order")
+        self.text = text
         self._keys = SetKeys([])
         self._driven: list[tuple[int, int, np.ndarray, np.ndarray]] = []
         self._old_words: tuple[tuple[float, str], ...] = ()
 
-    def moved(self) -> tuple[tuple[float, str], ...]:
-        w = list(self.words)
-        w[self.index] = (self.to_frame, w[self.index][1])
-        return tuple(w)
-
     def apply(self, curves: ControlCurves) -> None:
         n = curves.n_frames
-        if not inside(self.words, self.index, n):
-            raise ValueError(f"“{self.words[self.index][1]}” is spoken outside the shot (frame {self.words[self.index][0]:.0f})")
-        lo_ok, hi_ok = word_limits(self.words, self.index, n)
-        if not lo_ok <= self.to_frame <= hi_ok:
-            raise ValueError(f"“{self.words[self.index][1]}” can move between frames {lo_ok:.0f} and {hi_ok:.0f} "
-                             f"(its neighbours' starts); {self.to_frame:.0f} is outside")
-        x_old, x_new = anchors(self.words, n), anchors(self.moved(), n)
-        a, b = x_old[self.index], x_old[self.index + 2]  # the span that changes (the same before and after)
+        x_old, x_new = anchors(self.words, n), anchors(self.to, n)
+        if np.any(np.diff(x_new) < 0):
+            raise ValueError("the words would pass each other: each must stay between its neighbours")
+        moved = np.flatnonzero(x_old != x_new)
+        if len(moved):
+            a, b = x_old[moved[0] - 1], x_old[moved[-1] + 1]  # the span that changes (the same before and after)
+            with curves.batch():
+                self._warp(curves, x_old, x_new, a, b)
+        self._old_words = curves.set_words(self.to)
+
+    def _warp(self, curves: ControlCurves, x_old: np.ndarray, x_new: np.ndarray, a: float, b: float) -> None:
+        n = curves.n_frames
         lo, hi = int(np.ceil(a)), min(int(np.floor(b)) + 1, n)
-        frames = np.arange(lo, hi)
-        source = np.interp(frames, x_new, x_old)  # each frame shows the frame the warp brings there
-        with curves.batch():
-            self._driven = []
-            for ci in range(curves.n_controls):
-                if not np.any(curves.driven_weight(ci)[lo:hi] > 0):
-                    continue
-                all_f = np.arange(n)
-                v = np.interp(source, all_f, curves.driven(ci))
-                w = np.interp(source, all_f, curves.driven_weight(ci))
-                ov, ow = curves.write_driven(ci, lo, v, np.clip(w, 0.0, 1.0))
-                self._driven.append((ci, lo, ov, ow))
-            changes = []
-            for ci in range(curves.n_controls):
-                within = [k for k in curves.keys(ci) if a < k.frame < b]
-                targets = np.rint(np.interp([k.frame for k in within], x_old, x_new)).astype(int)
-                moving = [(k, int(t)) for k, t in zip(within, targets) if t != k.frame]
-                changes += [(ci, k.frame, None) for k, _ in moving]
-                # where the warp squeezes keys onto one frame the last put is kept (undo restores the rest)
-                changes += [(ci, t, replace(k, frame=t)) for k, t in moving]
-            self._keys = SetKeys(changes, self.text)
-            self._keys.apply(curves)
-        self._old_words = curves.set_words(self.moved())
+        source = np.interp(np.arange(lo, hi), x_new, x_old)  # each frame shows the frame the warp brings there
+        self._driven = []
+        for ci in range(curves.n_controls):
+            if not np.any(curves.driven_weight(ci)[lo:hi] > 0):
+                continue
+            all_f = np.arange(n)
+            v = np.interp(source, all_f, curves.driven(ci))
+            w = np.interp(source, all_f, curves.driven_weight(ci))
+            ov, ow = curves.write_driven(ci, lo, v, np.clip(w, 0.0, 1.0))
+            self._driven.append((ci, lo, ov, ow))
+        changes = []
+        for ci in range(curves.n_controls):
+            within = [k for k in curves.keys(ci) if a < k.frame < b]
+            targets = np.rint(np.interp([k.frame for k in within], x_old, x_new)).astype(int)
+            moving = [(k, int(t)) for k, t in zip(within, targets) if t != k.frame]
+            changes += [(ci, k.frame, None) for k, _ in moving]
+            # where the warp squeezes keys onto one frame the last put is kept (undo restores the rest)
+            changes += [(ci, t, replace(k, frame=t)) for k, t in moving]
+        self._keys = SetKeys(changes, self.text)
+        self._keys.apply(curves)
 
     def revert(self, curves: ControlCurves) -> None:
         with curves.batch():
@@ -120,3 +118,26 @@ class RetimeWord(Edit):
                 curves.write_driven(ci, lo, ov, ow)
         curves.set_words(self._old_words)
 
+
+class RetimeWord(RetimeLine):
+    """Move the start of word ``index`` of ``words`` to frame ``to_frame``, between its
+    neighbours' starts (``word_limits``): the curves between them follow."""
+
+    def __init__(self, words: Words, index: int, to_frame: float) -> None:
+        words = tuple((float(f), str(w)) for f, w in words)
+        if not 0 <= index < len(words):
+            raise IndexError(f"word {index} is not in the line's {len(words)} words")
+        self.index, self.to_frame = int(index), float(to_frame)
+        to = list(words)
+        to[index] = (self.to_frame, words[index][1])
+        super().__init__(words, to, f"Re-time “{words[index][1]}”")
+
+    def apply(self, curves: ControlCurves) -> None:
+        n, word = curves.n_frames, self.words[self.index]
+        if not inside(self.words, self.index, n):
+            raise ValueError(f"“{word[1]}” is spoken outside the shot (frame {word[0]:.0f})")
+        lo_ok, hi_ok = word_limits(self.words, self.index, n)
+        if not lo_ok <= self.to_frame <= hi_ok:
+            raise ValueError(f"“{word[1]}” can move between frames {lo_ok:.0f} and {hi_ok:.0f} "
+                             f"(its neighbours' starts); {self.to_frame:.0f} is outside")
+        super().apply(curves)

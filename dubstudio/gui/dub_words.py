@@ -1,7 +1,8 @@
 """The dubbed line's words on the timeline's dubbed row, each where the mouth says it; drag one
 sideways to re-time it (``app.words``: the mouth between its neighbours' starts follows, one undo
 step). While dragging, the word snaps to whole frames and stops short of its neighbours; the
-status bar says where it goes. Zoomed out, words that would overlap are left out."""
+status bar says where it goes. A word's context menu puts it, or every word, back where the
+aligner placed it. Zoomed out, words that would overlap are left out."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontMetrics
+from PySide6.QtWidgets import QMenu
 
 from dubstudio.core.retime import inside, word_limits
 
@@ -26,6 +28,13 @@ class WordItem(pg.TextItem):
         self.row, self.index = row, -1
         self.setZValue(5)
         self.setCursor(Qt.CursorShape.SizeHorCursor)
+
+    def mouseClickEvent(self, ev) -> None:  # noqa: N802 - pyqtgraph's name
+        if ev.button() != Qt.MouseButton.RightButton or self.index < 0:
+            ev.ignore()
+            return
+        ev.accept()
+        self.row.context_menu(self.index).popup(ev.screenPos().toPoint())
 
     def mouseDragEvent(self, ev) -> None:  # noqa: N802 - pyqtgraph's name
         if ev.button() != Qt.MouseButton.LeftButton or self.index < 0:
@@ -45,10 +54,11 @@ class DubWords:
     WORD_GAP_PX = 8  # space kept after a word shown; a word that would overlap the previous one is left out
 
     def __init__(self, plot: pg.PlotItem, font_of: pg.TextItem, retime: Callable[[int, int], None],
-                 status: Callable[[str], None]) -> None:
-        """``retime(index, frame)`` moves a word (the controller's edit); ``status`` says where a
-        dragged word goes; ``font_of``: a text item whose font the words share."""
-        self.plot, self.font_of, self.retime, self.status = plot, font_of, retime, status
+                 put_back: Callable[[int | None], None], status: Callable[[str], None]) -> None:
+        """``retime(index, frame)`` moves a word (the controller's edit); ``put_back(index)`` puts
+        one (None: all) back where the aligner placed it; ``status`` says where a dragged word
+        goes; ``font_of``: a text item whose font the words share."""
+        self.plot, self.font_of, self.retime, self.put_back, self.status = plot, font_of, retime, put_back, status
         self.items: list[WordItem] = []
         self.words: Words = ()
         self.n_frames = 0
@@ -80,6 +90,13 @@ class DubWords:
             item.setPos(f - 0.5, 1.0)
             item.setToolTip(f"“{w}” starts on frame {f:.0f}: drag it to re-time the mouth under it")
             item.show()
+
+    def context_menu(self, index: int) -> QMenu:
+        menu = QMenu()
+        menu.addAction(f"Put “{self.words[index][1]}” Back Where the Aligner Placed It", lambda: self.put_back(index))
+        menu.addAction("Put All Words Back", lambda: self.put_back(None))
+        self._menu = menu  # kept alive while it is shown
+        return menu
 
     def drag_to(self, index: int, x: float) -> int:
         """The whole frame a word dragged to ``x`` would start on, kept between its neighbours."""

@@ -42,7 +42,7 @@ from PySide6.QtWidgets import (
 from dubstudio.core.edits import Edit
 from dubstudio.core.errors import DubStudioError
 from dubstudio.app.dub import DubRequest, describe, dub_job, dub_script, record_dub, script_visemes_edit
-from dubstudio.app.words import line_words, retime_edit
+from dubstudio.app.words import aligned_words, line_words, reset_edit, retime_edit
 from dubstudio.driving.dub import DubDrive
 from dubstudio.gui.dub_words import DubWords
 from dubstudio.gui.model.dub_audio import DubAudio, load_dub_audio, waveform_frames
@@ -303,7 +303,8 @@ class DubWaveRow:
         self.note = pg.TextItem("", color=(200, 170, 120), anchor=(0, 0.5))
         for it in (self.item, self.start_line, self.note):
             p.addItem(it)
-        self.line = DubWords(p, self.note, controller.retime_word, lambda text: controller.services.status(text, 6000))
+        self.line = DubWords(p, self.note, controller.retime_word, controller.put_words_back,
+                             lambda text: controller.services.status(text, 6000))
         timeline.ruler.getViewBox().sigXRangeChanged.connect(lambda *_: self.update())
         controller.dub_audio_changed.connect(self.update)
         controller.session.words_changed.connect(self.update)
@@ -614,6 +615,24 @@ class DubController(QObject):
         d = frame - words[index][0]
         sv.status(f"Re-timed “{words[index][1]}” {abs(d):.0f} frame{'' if round(abs(d)) == 1 else 's'} "
                   f"{'later' if d > 0 else 'earlier'}; the mouth between its neighbours follows (Ctrl+Z undoes)", 10000)
+        return edit
+
+    def put_words_back(self, index: int | None = None) -> Edit | None:
+        """Word ``index`` (None: every word) back where the aligner placed it (one undo step)."""
+        s, sv = self.session, self.services
+        a = self.dub_audio
+        if s.curves is None or s.info is None or a is None:
+            return None
+        fps = float(s.info.fps)
+        words = line_words(s.curves, a.words, fps)
+        try:
+            edit = s.push(reset_edit(s.curves, words, aligned_words(words, a.words, fps), index))
+        except (DubStudioError, ValueError, IndexError) as e:
+            sv.messages.show_message(str(e), "info", 8000)
+            return None
+        what = "All words are back where the aligner placed them" if index is None else \
+            f"“{words[index][1]}” is back where the aligner placed it"
+        sv.status(f"{what}; the mouth followed (Ctrl+Z undoes)", 10000)
         return edit
 
     # -- the dubbed audio --

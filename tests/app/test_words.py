@@ -39,3 +39,22 @@ def test_the_curves_words_come_first_and_the_recorded_ones_in_frames_otherwise()
     assert line_words(c, [[0.5, "late"], [0.1, "early"]], 25.0) == ((2.5, "early"), (12.5, "late"))
     c.set_words([(3.0, "mine")])
     assert line_words(c, [[0.5, "late"]], 25.0) == ((3.0, "mine"),)
+
+
+def test_words_go_back_where_the_aligner_placed_them_one_or_all():
+    from dubstudio.app.words import aligned_words, reset_edit
+
+    c = curves()
+    recorded = [[0.8, "the"], [1.6, "mouth"], [2.4, "moves"]]  # seconds at 25 fps: frames 20, 40, 60
+    aligned = aligned_words(((0.0, "the"), (0.0, "mouth"), (0.0, "moves")), recorded, 25.0)
+    assert [round(f, 6) for f, _ in aligned] == [20.0, 40.0, 60.0]
+    with pytest.raises(DubStudioError, match="already where the aligner placed them"):
+        reset_edit(c, aligned, aligned)
+    moved = ((20.0, "the"), (45.0, "mouth"), (63.0, "moves"))
+    one = reset_edit(c, moved, aligned, 1)
+    one.apply(c)
+    assert c.words[1][0] == pytest.approx(40.0) and c.words[2] == (63.0, "moves") and one.text == "Put “mouth” back"
+    reset_edit(c, c.words, aligned).apply(c)
+    assert [round(f, 6) for f, _ in c.words] == [20.0, 40.0, 60.0]
+    with pytest.raises(DubStudioError, match="not this line's"):
+        aligned_words(moved, [[0.8, "another"], [1.6, "line"], [2.4, "entirely"]], 25.0)

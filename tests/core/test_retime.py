@@ -107,3 +107,22 @@ def test_a_line_running_past_the_shot_moves_only_the_words_the_shot_shows():
     # times outside the shot stay where they are; inside they follow the move
     out = remap_frames([-3.0, 61.0, 140.0], line, c.words, N)
     assert out[0] == -3.0 and out[2] == 140.0 and 61.0 < out[1] < 63.0
+
+
+def test_several_words_move_in_one_edit_and_cannot_pass_each_other():
+    from dubstudio.core.retime import RetimeLine
+
+    c, h = dubbed()
+    before = c.evaluate(JAW).copy()
+    to = [(20.0, "the"), (44.0, "mouth"), (64.0, "moves")]
+    h.push(RetimeLine(WORDS, to))
+    assert c.words == tuple(to) and h.undo_text == "Re-time the line's words"
+    after = c.evaluate(JAW)
+    assert np.array_equal(after[:21], before[:21]) and 49 <= int(np.argmax(after[40:60])) + 40 <= 50
+    h.push(RetimeLine(c.words, WORDS))  # and back: the mouth returns to within the resampling's softening
+    assert c.words == tuple(WORDS) and np.abs(c.evaluate(JAW) - before).max() < 0.15
+    assert int(np.argmax(c.evaluate(JAW)[40:60])) + 40 == 45
+    with pytest.raises(ValueError, match="pass each other"):
+        h.push(RetimeLine(WORDS, [(20.0, "the"), (65.0, "mouth"), (60.0, "moves")]))
+    with pytest.raises(ValueError, match="not the line's words"):
+        RetimeLine(WORDS, [(20.0, "a"), (40.0, "mouth"), (60.0, "moves")])

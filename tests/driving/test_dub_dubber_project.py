@@ -242,7 +242,15 @@ def test_the_lines_script_shapes_the_dub_from_audio(actor_project, tmp_path):
     contacts = [f for c, f, k in keys.changes if c == jaw_i and k is not None and k.mode == "replace"]
     expect = np.rint(remap_frames([t * fps for t, v in keyed if v == "closed"], aligned, curves.words, curves.n_frames))
     assert set(expect.astype(int)) <= set(contacts)
+    out = words_cli("--move", "bamboo", "--back", "--json")
+    assert out.returncode == 0 and json.loads(out.stdout.strip().splitlines()[-1])["to_frame"] == pytest.approx(aligned[i][0], abs=1e-3)
+    words_cli("--move", "1", "--by", "1")
+    out = words_cli("--reset")
+    assert out.returncode == 0 and "put the line's" in out.stdout
+    assert np.allclose([f for f, _ in store.load(actor).words], [f for f, _ in aligned], atol=1e-3)
     for bad, why in ((("--move", "zebra", "--by", "1"), "not one of the line's words"),
+                     (("--reset",), "already where the aligner placed them"),
+                     (("--reset", "--move", "1"), "give it alone"),
                      (("--move", "bamboo", "--by", "500"), "can start between frames"),
                      (("--move", "bamboo"), "say where the word goes")):
         out = words_cli(*bad)

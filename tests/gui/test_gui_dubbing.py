@@ -327,6 +327,15 @@ def test_a_dub_with_its_script_shows_each_word_where_it_is_spoken(make_window, t
     s.save()
     saved = json.loads((tracked_project / CURVES_FILE).read_text())["words"]
     assert saved[i] == [target, word]
+    # its context menu puts it back where the aligner placed it (after a save, when undo no longer reaches)
+    menu = d.row.line.context_menu(i)
+    assert [a.text() for a in menu.actions()] == [f"Put “{word}” Back Where the Aligner Placed It", "Put All Words Back"]
+    menu.actions()[0].trigger()
+    assert s.curves.words[i][0] == pytest.approx(f0) and s.undo_stack.undo_text() == f"Put “{word}” back"
+    assert np.abs(s.curves.evaluate("jaw_open") - jaw).max() < 0.1  # resampled twice: close, not bit for bit
+    menu.actions()[1].trigger()  # nothing left to put back: said, nothing pushed
+    assert "already where the aligner placed them" in win.messages.text
+    s.undo_stack.undo()
     s.undo_stack.undo()
     assert s.curves.words[i][0] == pytest.approx(f0) and np.array_equal(s.curves.evaluate("jaw_open"), jaw)
     # past its neighbour the word stops one frame short of it
