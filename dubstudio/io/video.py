@@ -179,7 +179,9 @@ def _snap_rate(rate: Fraction) -> Fraction:
 
 
 def _display_matrix(frame: av.VideoFrame) -> np.ndarray | None:
-    for sd in frame.side_data:
+    for item in frame.side_data:
+        # PyAV up to 18.1.0 iterates the side data itself; 18.1.1 iterates it as a Mapping's keys
+        sd = item if hasattr(item, "type") else frame.side_data[item]
         if getattr(sd.type, "name", str(sd.type)).upper().endswith("DISPLAYMATRIX"):
             buf = bytes(sd)
             if len(buf) >= 36:
