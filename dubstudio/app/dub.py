@@ -18,7 +18,7 @@ from dubstudio.core.curves import ControlCurves
 from dubstudio.core.edits import SetKeys
 from dubstudio.core.errors import DubStudioError, MediaError
 from dubstudio.core.jobs import Progress
-from dubstudio.core.retime import remap_frames
+from dubstudio.core.retime import in_frames, remap_frames
 from dubstudio.core.visemes import visemes_edit
 from dubstudio.driving.a2e_predict import AdaptConfig
 from dubstudio.driving.dub import DubDrive, drive_from_audio, drive_from_dubber
@@ -160,7 +160,7 @@ def script_visemes_edit(curves: ControlCurves, script: dict | None, fps: float) 
     if not visemes:
         raise DubStudioError("this dub has no script visemes: dub the line with its script (the words) first.")
     at = np.array([float(t) * fps for t, _ in visemes])
-    aligned = [(float(t) * fps, str(w)) for t, w in (script or {}).get("words") or []]
+    aligned = in_frames((script or {}).get("words"), fps)
     if curves.words and [w for _, w in curves.words] == [w for _, w in aligned]:
         at = remap_frames(at, aligned, curves.words, curves.n_frames)  # the words were re-timed since: follow them
     keys = [(int(round(f)), str(name)) for f, (_, name) in zip(at, visemes)]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from dubstudio.core.curves import ControlCurves
 from dubstudio.core.errors import DubStudioError
-from dubstudio.core.retime import RetimeLine, RetimeWord, inside, word_limits
+from dubstudio.core.retime import RetimeLine, RetimeWord, in_frames, inside, word_limits
 from dubstudio.project.store import Project
 from dubstudio.shot import Shot
 from dubstudio.shot.curve_store import CurveStore
@@ -23,14 +23,13 @@ from dubstudio.shot.curves import load_curves
 from dubstudio.shot.dub_audio import recorded_dub_audio
 
 Words = tuple[tuple[float, str], ...]
+NO_WORDS = "this shot's dub has no words: dub the line with its script (--text) first."
 
 
 def line_words(curves: ControlCurves, recorded, fps: float) -> Words:
     """The line's words as the timeline shows them ((frame, word), in order): the curves' own, else
     ``recorded`` ((seconds, word), ...: those recorded with the dub audio)."""
-    if curves.words:
-        return curves.words
-    return tuple(sorted(((float(t) * fps, str(w)) for t, w in recorded or []), key=lambda fw: fw[0]))
+    return curves.words or in_frames(recorded, fps)
 
 
 def recorded_words(project: Project) -> list:
@@ -42,7 +41,7 @@ def find_word(words: Words, which: str | int) -> int:
     """The index of a word given as its number in the line (1 = the first) or as its text; a word
     said twice is "text#2" for the second time."""
     if not words:
-        raise DubStudioError("this shot's dub has no words: dub the line with its script (--text) first.")
+        raise DubStudioError(NO_WORDS)
     s = str(which).strip()
     if s.isdigit():
         k = int(s)
@@ -82,7 +81,7 @@ def retime_edit(curves: ControlCurves, words: Words, index: int, to_frame: float
 def aligned_words(words: Words, recorded, fps: float) -> Words:
     """Where the aligner placed the line's ``words`` (``recorded`` with the dub audio, (seconds,
     word), ...), as frames."""
-    aligned = tuple(sorted(((float(t) * fps, str(w)) for t, w in recorded or []), key=lambda fw: fw[0]))
+    aligned = in_frames(recorded, fps)
     if [w for _, w in aligned] != [w for _, w in words]:
         raise DubStudioError("the words recorded with the dub audio are not this line's (the dub was replaced or undone): "
                              "there is no aligned timing to go back to.")
@@ -135,17 +134,18 @@ def retime_word(project: Path | Project, which: str | int | None, to_frame: floa
         shot = Shot(project)
         curves = load_curves(project, shot.tracking)
         fps = float(shot.tracking.fps)
-        words = line_words(curves, recorded_words(project), fps)
+        recorded = recorded_words(project)
+        words = line_words(curves, recorded, fps)
         if which is None:
             if not words:
-                find_word(words, 1)  # the one-line error for a dub without words
-            reset_edit(curves, words, aligned_words(words, recorded_words(project), fps)).apply(curves)
+                raise DubStudioError(NO_WORDS)
+            reset_edit(curves, words, aligned_words(words, recorded, fps)).apply(curves)
             CurveStore(project).save(curves)
             return curves.words
         i = find_word(words, which)
         start = words[i][0]
         if back:
-            edit = reset_edit(curves, words, aligned_words(words, recorded_words(project), fps), i)
+            edit = reset_edit(curves, words, aligned_words(words, recorded, fps), i)
         else:
             edit = retime_edit(curves, words, i, float(to_frame) if to_frame is not None else start + float(by))
         edit.apply(curves)

@@ -30,6 +30,12 @@ Words = Sequence[tuple[float, str]]
 MIN_GAP = 1.0  # frames kept between a moved word's start and its neighbours'
 
 
+def in_frames(words_s, fps: float) -> tuple[tuple[float, str], ...]:
+    """Words timed in shot seconds ((seconds, word), ..., as the dub records them) as (frame,
+    word) in time order."""
+    return tuple(sorted(((float(t) * fps, str(w)) for t, w in words_s or []), key=lambda fw: fw[0]))
+
+
 def anchors(words: Words, n_frames: int) -> np.ndarray:
     """The warp's fixed points: the shot's first frame, each word's start, its last frame. A line
     can run past the shot (a stem placed by timecode): its words outside count as the shot's ends."""
@@ -92,10 +98,10 @@ class RetimeLine(Edit):
         lo, hi = int(np.ceil(a)), min(int(np.floor(b)) + 1, n)
         source = np.interp(np.arange(lo, hi), x_new, x_old)  # each frame shows the frame the warp brings there
         self._driven = []
+        all_f = np.arange(n)
         for ci in range(curves.n_controls):
             if not np.any(curves.driven_weight(ci)[lo:hi] > 0):
                 continue
-            all_f = np.arange(n)
             v = np.interp(source, all_f, curves.driven(ci))
             w = np.interp(source, all_f, curves.driven_weight(ci))
             ov, ow = curves.write_driven(ci, lo, v, np.clip(w, 0.0, 1.0))

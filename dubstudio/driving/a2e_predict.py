@@ -16,6 +16,7 @@ from dubstudio.driving.a2e_data import Audio2ExprError, _fps, as_audio, audio_wi
 from dubstudio.driving.a2e_generic import TRAIN_VERSION, _generic, _jsonable, _run
 from dubstudio.nn.audio_features import SAMPLE_RATE
 from dubstudio.core.edits import SetDriven
+from dubstudio.core.retime import in_frames
 from dubstudio.core.errors import MediaError
 from dubstudio.project.store import Project
 from dubstudio.tracking.result import Tracking
@@ -186,8 +187,7 @@ def drive_project_from_audio(
     if close_pauses:
         values, meta["pauses"] = close_in_pauses(values, heard, t.fps)
     idx = [CONTROL_NAMES.index(c) for c in controls]
-    fps = float(_fps(t.fps))
-    words = [(float(ts) * fps, w) for ts, w in (meta.get("script") or {}).get("words", [])]  # shot frames
+    words = in_frames((meta.get("script") or {}).get("words"), float(_fps(t.fps)))  # recorded in shot seconds
     edit = SetDriven(list(controls), values[:, idx], 0, 1.0, source=f"audio:{Path(audio).name}", words=words)
     covered = min(t.n_frames, int((len(a) / SAMPLE_RATE - offset_s) * t.fps))
     return AudioDrive(edit, values, meta, max(0, covered), t.n_frames)

@@ -331,9 +331,7 @@ class DubWaveRow:
         fps = float(info.fps)
         (x0, x1), _ = self.timeline.ruler.getViewBox().viewRange()
         self.start_line.setValue(a.start_in_shot_s * fps - 0.5)
-        curves = self.controller.session.curves
-        words = line_words(curves, a.words, fps) if curves is not None else ()
-        self.line.show(words, x0, x1, (x1 - x0) / max(1, self.plot.getViewBox().width()), info.n_frames)
+        self.line.show(self.controller.line_words(), x0, x1, (x1 - x0) / max(1, self.plot.getViewBox().width()), info.n_frames)
         if a.waveform is None:
             self.item.setData([], [])
             self.note.setText(a.note)
@@ -598,42 +596,45 @@ class DubController(QObject):
                   f"(undo removes them all)", 10000)
         return edit
 
+    def line_words(self) -> tuple[tuple[float, str], ...]:
+        """The dubbed line's words as the row shows them ((frame, word), ...; () when none)."""
+        s, a = self.session, self.dub_audio
+        if s.curves is None or s.info is None or a is None:
+            return ()
+        return line_words(s.curves, a.words, float(s.info.fps))
+
     def retime_word(self, index: int, frame: int) -> Edit | None:
         """Move word ``index`` of the dubbed line to start on ``frame``: the mouth between its
         neighbours' starts follows (one undo step)."""
-        s, sv = self.session, self.services
-        a = self.dub_audio
-        if s.curves is None or s.info is None or a is None:
-            return None
-        words = line_words(s.curves, a.words, float(s.info.fps))
-        try:
-            edit = s.push(retime_edit(s.curves, words, index, float(frame)))
-        except (DubStudioError, ValueError, IndexError) as e:
-            sv.messages.show_message(str(e), "info", 8000)
+        words = self.line_words()
+        edit = self._push_words(lambda: retime_edit(self.session.curves, words, index, float(frame)))
+        if edit is None:
             self.row.update()  # the word back where it was
             return None
         d = frame - words[index][0]
-        sv.status(f"Re-timed “{words[index][1]}” {abs(d):.0f} frame{'' if round(abs(d)) == 1 else 's'} "
-                  f"{'later' if d > 0 else 'earlier'}; the mouth between its neighbours follows (Ctrl+Z undoes)", 10000)
+        self.services.status(f"Re-timed “{words[index][1]}” {abs(d):.0f} frame{'' if round(abs(d)) == 1 else 's'} "
+                             f"{'later' if d > 0 else 'earlier'}; the mouth between its neighbours follows (Ctrl+Z undoes)", 10000)
         return edit
 
     def put_words_back(self, index: int | None = None) -> Edit | None:
         """Word ``index`` (None: every word) back where the aligner placed it (one undo step)."""
-        s, sv = self.session, self.services
-        a = self.dub_audio
-        if s.curves is None or s.info is None or a is None:
-            return None
-        fps = float(s.info.fps)
-        words = line_words(s.curves, a.words, fps)
-        try:
-            edit = s.push(reset_edit(s.curves, words, aligned_words(words, a.words, fps), index))
-        except (DubStudioError, ValueError, IndexError) as e:
-            sv.messages.show_message(str(e), "info", 8000)
-            return None
-        what = "All words are back where the aligner placed them" if index is None else \
-            f"“{words[index][1]}” is back where the aligner placed it"
-        sv.status(f"{what}; the mouth followed (Ctrl+Z undoes)", 10000)
+        s, words = self.session, self.line_words()
+        edit = self._push_words(lambda: reset_edit(s.curves, words, aligned_words(words, self.dub_audio.words, float(s.info.fps)), index))
+        if edit is not None:
+            what = "All words are back where the aligner placed them" if index is None else \
+                f"“{words[index][1]}” is back where the aligner placed it"
+            self.services.status(f"{what}; the mouth followed (Ctrl+Z undoes)", 10000)
         return edit
+
+    def _push_words(self, make) -> Edit | None:
+        """Push the word edit ``make()`` builds; its refusal is a message, nothing pushed."""
+        if not self.line_words():
+            return None
+        try:
+            return self.session.push(make())
+        except (DubStudioError, ValueError, IndexError) as e:
+            self.services.messages.show_message(str(e), "info", 8000)
+            return None
 
     # -- the dubbed audio --
 
