@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from dubstudio.core.curves import ControlCurves
 from dubstudio.core.errors import DubStudioError
 from dubstudio.core.retime import RetimeLine, RetimeWord, in_frames, inside, word_limits
@@ -60,6 +62,14 @@ def find_word(words: Words, which: str | int) -> int:
     if not nth.isdigit() or not 1 <= int(nth) <= len(hits):
         raise DubStudioError(f"“{text}” is said {len(hits)} time{'s' if len(hits) > 1 else ''}; “{s}” is not one of them.")
     return hits[int(nth) - 1]
+
+
+def word_at(words: Words, frame: float) -> int | None:
+    """The index of the word being said on ``frame``: the last one starting on or before it (None:
+    the frame is before the line's first word)."""
+    starts = [round(f) for f, _ in words]
+    i = int(np.searchsorted(starts, round(frame), side="right")) - 1
+    return i if i >= 0 else None
 
 
 def retime_edit(curves: ControlCurves, words: Words, index: int, to_frame: float) -> RetimeWord:

@@ -42,7 +42,7 @@ from PySide6.QtWidgets import (
 from dubstudio.core.edits import Edit
 from dubstudio.core.errors import DubStudioError
 from dubstudio.app.dub import DubRequest, describe, dub_job, dub_script, record_dub, script_visemes_edit
-from dubstudio.app.words import aligned_words, line_words, reset_edit, retime_edit
+from dubstudio.app.words import NO_WORDS, aligned_words, line_words, reset_edit, retime_edit, word_at
 from dubstudio.driving.dub import DubDrive
 from dubstudio.gui.dub_words import DubWords
 from dubstudio.gui.model.dub_audio import DubAudio, load_dub_audio, waveform_frames
@@ -398,16 +398,27 @@ class DubController(QObject):
                                   tip="Key the dub script's lip contacts (M/B/P closures, F/V) as viseme keys you can move or "
                                       "delete (one undo step)")
         self.visemes_action.setEnabled(False)
+        self.word_earlier_action = act("dub_word_earlier", "Move the Word at the Playhead a Frame &Earlier",
+                                       lambda: self.nudge_word(-1), "Alt+,",
+                                       tip="Re-time the dubbed line's word being said at the playhead one frame earlier; "
+                                           "the mouth between its neighbours follows and the playhead goes with it")
+        self.word_later_action = act("dub_word_later", "Move the Word at the Playhead a Frame &Later",
+                                     lambda: self.nudge_word(1), "Alt+.",
+                                     tip="Re-time the dubbed line's word being said at the playhead one frame later; "
+                                         "the mouth between its neighbours follows and the playhead goes with it")
+        words = (self.word_earlier_action, self.word_later_action)
+        for a in words:
+            a.setEnabled(False)
         shot = sv.menu("&Shot") if sv.has_menu("Shot") else None
         if shot is not None:  # Track Face | Dub from Audio…, Dub from Dubber Video… | Cancel Jobs
             acts = shot.actions()
             before = acts[1] if len(acts) > 1 else None
             if before is None:
                 shot.addSeparator()
-                shot.addActions([self.audio_action, self.dubber_action, self.visemes_action])
+                shot.addActions([self.audio_action, self.dubber_action, self.visemes_action, *words])
             else:
                 shot.insertSeparator(before)
-                shot.insertActions(before, [self.audio_action, self.dubber_action, self.visemes_action])
+                shot.insertActions(before, [self.audio_action, self.dubber_action, self.visemes_action, *words])
                 shot.insertSeparator(before)
         playback = sv.menu("&Playback") if sv.has_menu("Playback") else None
         if playback is not None:
@@ -484,6 +495,7 @@ class DubController(QObject):
                     text += f"; {rec.get('note', 'no audio track')}"
         self.status.setText(text)
         self._update_visemes_action()
+        self._update_word_actions()
 
     def _update_visemes_action(self) -> None:
         from dubstudio.shot.dub_audio import recorded_dub_audio
@@ -491,6 +503,11 @@ class DubController(QObject):
         s = self.session
         rec = recorded_dub_audio(s.project) if s.is_tracked and not self._running() else None
         self.visemes_action.setEnabled(bool(rec and (rec.get("script") or {}).get("visemes")))
+
+    def _update_word_actions(self) -> None:
+        has = bool(self.line_words()) and not self._running()
+        for a in (self.word_earlier_action, self.word_later_action):
+            a.setEnabled(has)
 
     # -- dubbing --
 
@@ -616,6 +633,24 @@ class DubController(QObject):
                              f"{'later' if d > 0 else 'earlier'}; the mouth between its neighbours follows (Ctrl+Z undoes)", 10000)
         return edit
 
+    def nudge_word(self, frames: int) -> Edit | None:
+        """Move the word being said at the playhead ``frames`` earlier (< 0) or later; the playhead
+        follows its start, so the next press moves the same word."""
+        words, playhead = self.line_words(), self.session.playhead
+        if not words:
+            self.services.messages.show_message(NO_WORDS, "info", 6000)
+            return None
+        i = word_at(words, playhead.frame)
+        if i is None:
+            self.services.messages.show_message(f"The playhead is before the line's first word (“{words[0][1]}”, frame "
+                                                f"{words[0][0]:.0f}): put it on the word to move.", "info", 6000)
+            return None
+        to = int(round(words[i][0])) + int(frames)
+        edit = self.retime_word(i, to)
+        if edit is not None:
+            playhead.set_frame(to)
+        return edit
+
     def put_words_back(self, index: int | None = None) -> Edit | None:
         """Word ``index`` (None: every word) back where the aligner placed it (one undo step)."""
         s, words = self.session, self.line_words()
@@ -667,6 +702,7 @@ class DubController(QObject):
         if playable and not had:
             self.play_action.setChecked(True)  # a new dub: hear it
         self._apply_sound()
+        self._update_word_actions()
         self.dub_audio_changed.emit()
 
     def _on_closed(self) -> None:

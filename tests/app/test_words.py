@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dubstudio.app.words import find_word, line_words, retime_edit
+from dubstudio.app.words import find_word, line_words, retime_edit, word_at
 from dubstudio.core.controls import CONTROL_NAMES
 from dubstudio.core.curves import ControlCurves
 from dubstudio.core.errors import DubStudioError
@@ -58,3 +58,11 @@ def test_words_go_back_where_the_aligner_placed_them_one_or_all():
     assert [round(f, 6) for f, _ in c.words] == [20.0, 40.0, 60.0]
     with pytest.raises(DubStudioError, match="not this line's"):
         aligned_words(moved, [[0.8, "another"], [1.6, "line"], [2.4, "entirely"]], 25.0)
+
+
+def test_the_word_at_a_frame_is_the_last_one_started_by_then():
+    words = ((3.2, "And"), (7.6, "this"), (12.0, "is"))
+    assert word_at(words, 0) is None and word_at(words, 2) is None
+    assert word_at(words, 3) == 0 and word_at(words, 7) == 0  # "this" starts on frame 8 (7.6 rounded)
+    assert word_at(words, 8) == 1 and word_at(words, 11) == 1
+    assert word_at(words, 12) == 2 and word_at(words, 400) == 2  # the last word runs to the shot's end

@@ -342,6 +342,21 @@ def test_a_dub_with_its_script_shows_each_word_where_it_is_spoken(make_window, t
     drag_word(item, [hi + 10])
     assert s.curves.words[i][0] == np.floor(hi - 1)
     s.undo_stack.undo()
+    # Alt+. / Alt+, move the word at the playhead a frame at a time, the playhead with its start
+    assert d.word_later_action.shortcut().toString() == "Alt+." and d.word_later_action.isEnabled()
+    s.playhead.set_frame(int(round(f0)))
+    d.word_later_action.trigger()
+    assert s.curves.words[i][0] == round(f0) + 1 and s.playhead.frame == round(f0) + 1
+    d.word_later_action.trigger()  # the same word again: the playhead went with it
+    assert s.curves.words[i][0] == round(f0) + 2 and s.undo_stack.undo_text() == f"Re-time “{word}”"
+    d.word_earlier_action.trigger()
+    assert s.curves.words[i][0] == round(f0) + 1
+    for _ in range(3):
+        s.undo_stack.undo()
+    assert s.curves.words[i][0] == pytest.approx(f0) and np.array_equal(s.curves.evaluate("jaw_open"), jaw)
+    s.playhead.set_frame(0)  # before the line's first word: said, nothing moved
+    d.word_earlier_action.trigger()
+    assert "before the line's first word" in win.messages.text and s.curves.words[i][0] == pytest.approx(f0)
     # a dub without a script clears them
     with qtbot.waitSignal(d.dubbed, timeout=180_000):
         d.dub_from_audio(line, start_s=start)
@@ -350,3 +365,4 @@ def test_a_dub_with_its_script_shows_each_word_where_it_is_spoken(make_window, t
     d.row.update()
     assert not any(it.isVisible() for it in d.row.words)
     assert not d.visemes_action.isEnabled()
+    assert not d.word_later_action.isEnabled() and not d.word_earlier_action.isEnabled()
