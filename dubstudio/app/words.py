@@ -3,9 +3,9 @@
 A dub with its script puts the line's words on the curves, each where the recording says it
 (``driving.script_align``); the editor's dubbed row shows them. Moving a word re-times the mouth
 under it (``core.retime.RetimeWord``: the curves between its neighbours' starts are warped, one
-undo step). Projects dubbed before the curves kept the words have them only with the recorded dub
-audio (``dub_audio.script.words``, in seconds); ``line_words`` falls back to those, and the first
-move puts them on the curves.
+undo step). The words the aligner placed stay recorded with the dub audio
+(``dub_audio.script.words``, in seconds): "put back" returns to them. Projects saved before the
+curves kept the words get those when their curves are loaded (``shot.curves.load_curves``).
 """
 
 from __future__ import annotations
@@ -22,21 +22,10 @@ from dubstudio.project.store import Project
 from dubstudio.shot import Shot
 from dubstudio.shot.curve_store import CurveStore
 from dubstudio.shot.curves import load_curves
-from dubstudio.shot.dub_audio import recorded_dub_audio
+from dubstudio.shot.dub_audio import recorded_words
 
 Words = tuple[tuple[float, str], ...]
 NO_WORDS = "this shot's dub has no words: dub the line with its script (--text) first."
-
-
-def line_words(curves: ControlCurves, recorded, fps: float) -> Words:
-    """The line's words as the timeline shows them ((frame, word), in order): the curves' own, else
-    ``recorded`` ((seconds, word), ...: those recorded with the dub audio)."""
-    return curves.words or in_frames(recorded, fps)
-
-
-def recorded_words(project: Project) -> list:
-    """The words recorded with the project's dub audio ((seconds, word), ...; [] when none)."""
-    return ((recorded_dub_audio(project) or {}).get("script") or {}).get("words") or []
 
 
 def find_word(words: Words, which: str | int) -> int:
@@ -129,7 +118,7 @@ class Retimed:
 
 def shot_words(project: Project) -> Words:
     shot = Shot(project)
-    return line_words(load_curves(project, shot.tracking), recorded_words(project), float(shot.tracking.fps))
+    return load_curves(project, shot.tracking).words
 
 
 def retime_word(project: Path | Project, which: str | int | None, to_frame: float | None = None, by: float | None = None,
@@ -145,7 +134,7 @@ def retime_word(project: Path | Project, which: str | int | None, to_frame: floa
         curves = load_curves(project, shot.tracking)
         fps = float(shot.tracking.fps)
         recorded = recorded_words(project)
-        words = line_words(curves, recorded, fps)
+        words = curves.words
         if which is None:
             if not words:
                 raise DubStudioError(NO_WORDS)

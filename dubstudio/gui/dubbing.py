@@ -42,7 +42,7 @@ from PySide6.QtWidgets import (
 from dubstudio.core.edits import Edit
 from dubstudio.core.errors import DubStudioError
 from dubstudio.app.dub import DubRequest, describe, dub_job, dub_script, record_dub, script_visemes_edit
-from dubstudio.app.words import NO_WORDS, aligned_words, line_words, reset_edit, retime_edit, word_at
+from dubstudio.app.words import NO_WORDS, aligned_words, reset_edit, retime_edit, word_at
 from dubstudio.driving.dub import DubDrive
 from dubstudio.gui.dub_words import DubWords
 from dubstudio.gui.model.dub_audio import DubAudio, load_dub_audio, waveform_frames
@@ -374,6 +374,7 @@ class DubController(QObject):
         s.tracking_changed.connect(self._update_enabled)
         s.shot_opened.connect(self._update_enabled)
         s.curves_changed.connect(lambda *_: self._update_status())  # a dub undone or reset
+        s.words_changed.connect(self._update_word_actions)
         s.shot_closed.connect(self._on_closed)
         shot_ready.connect(self.load_dub_audio)
         services.jobs.job_finished.connect(lambda _j: self._update_enabled())
@@ -615,10 +616,7 @@ class DubController(QObject):
 
     def line_words(self) -> tuple[tuple[float, str], ...]:
         """The dubbed line's words as the row shows them ((frame, word), ...; () when none)."""
-        s, a = self.session, self.dub_audio
-        if s.curves is None or s.info is None or a is None:
-            return ()
-        return line_words(s.curves, a.words, float(s.info.fps))
+        return self.session.curves.words if self.session.curves is not None else ()
 
     def retime_word(self, index: int, frame: int) -> Edit | None:
         """Move word ``index`` of the dubbed line to start on ``frame``: the mouth between its

@@ -106,6 +106,10 @@ class CurveStore(EditFileStore):
 
     # -- load --
 
+    def predates_words(self) -> bool:
+        """The saved file was written before the curves kept the line's words (no ``words`` entry)."""
+        return self.exists() and "words" not in self._read_document(self.curves_path)
+
     def load(self, tracked: Any = None) -> ControlCurves:
         """The saved edits over ``tracked`` ((N, C) array, a ``Tracking``, or None to read the
         project's tracking); plain tracked curves when nothing was saved yet."""

@@ -8,7 +8,9 @@ import json
 import numpy as np
 
 from dubstudio.core.curves import ControlCurves
+from dubstudio.core.retime import in_frames
 from dubstudio.shot.curve_store import CurveStore
+from dubstudio.shot.dub_audio import recorded_words
 from dubstudio.project.store import Project
 from dubstudio.shot.tracking import tracking_of
 from dubstudio.tracking.result import Tracking
@@ -19,7 +21,14 @@ def load_curves(project: Project, tracking: Tracking | None = None) -> ControlCu
     the plain tracked curves when nothing was saved."""
     tracking = tracking if tracking is not None else tracking_of(project)[0]
     store = CurveStore(project)
-    return store.load(tracking) if store.exists() else ControlCurves.from_tracking(tracking)
+    if not store.exists():
+        return ControlCurves.from_tracking(tracking)
+    curves = store.load(tracking)
+    if store.predates_words() and any(curves.has_driven(i) for i in range(curves.n_controls)):
+        # saved before the curves kept the line's words: until now they were only recorded with the
+        # dub audio (in seconds); from here on they travel with the curves (saved, undone, re-timed)
+        curves.set_words(in_frames(recorded_words(project), float(tracking.fps)))
+    return curves
 
 
 def final_controls(project: Project, tracking: Tracking | None = None) -> tuple[np.ndarray | None, bool]:

@@ -57,3 +57,9 @@ def recorded_dub_audio(project: Project) -> dict | None:
     project.refresh()
     rec = project.data.get(DUB_AUDIO_KEY)
     return dict(rec) if isinstance(rec, dict) else None
+
+
+def recorded_words(project: Project) -> list:
+    """The line's words where the aligner placed them, recorded with the dub audio ((seconds,
+    word), ...; [] when the dub had no script)."""
+    return ((recorded_dub_audio(project) or {}).get("script") or {}).get("words") or []

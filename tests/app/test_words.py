@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dubstudio.app.words import find_word, line_words, retime_edit, word_at
+from dubstudio.app.words import find_word, retime_edit, word_at
 from dubstudio.core.controls import CONTROL_NAMES
 from dubstudio.core.curves import ControlCurves
 from dubstudio.core.errors import DubStudioError
@@ -32,13 +32,6 @@ def test_a_word_is_found_by_its_number_or_its_text():
             find_word(line, which)
     with pytest.raises(DubStudioError, match="dub the line with its script"):
         find_word((), "1")
-
-
-def test_the_curves_words_come_first_and_the_recorded_ones_in_frames_otherwise():
-    c = curves()
-    assert line_words(c, [[0.5, "late"], [0.1, "early"]], 25.0) == ((2.5, "early"), (12.5, "late"))
-    c.set_words([(3.0, "mine")])
-    assert line_words(c, [[0.5, "late"]], 25.0) == ((3.0, "mine"),)
 
 
 def test_words_go_back_where_the_aligner_placed_them_one_or_all():

@@ -299,6 +299,34 @@ def test_save_load_round_trip_is_exact_and_never_touches_tracking(project):
     assert list(project.path("edits").glob("driven-*.npz")) == []
 
 
+def test_curves_saved_before_they_kept_words_take_the_words_recorded_with_the_dub(project):
+    """An older version kept the line's words only with the dub audio (seconds): loading its curves
+    puts them on the curves; a file that has its own words (even none) keeps them."""
+    from types import SimpleNamespace
+
+    from dubstudio.shot.curves import load_curves
+    from dubstudio.shot.dub_audio import DUB_AUDIO_KEY
+
+    tracking = SimpleNamespace(controls=tracked_curves(), fps=25.0)
+    store = CurveStore(project)
+    c = edited(store.load())
+    store.save(c)
+    project.update(lambda d: d.__setitem__(DUB_AUDIO_KEY, {"kind": "audio", "script": {"words": [[2.0, "hello"], [2.42, "world"]]}}))
+    assert load_curves(project, tracking).words == c.words  # the curves' own
+    c.set_words(())
+    store.save(c)  # a later dub without a script (or one undone) left none: the record stays out
+    assert load_curves(project, tracking).words == ()
+    d = json.loads(project.path(CURVES_FILE).read_text())
+    del d["words"]
+    project.path(CURVES_FILE).write_text(json.dumps(d))  # as the older version wrote it
+    assert load_curves(project, tracking).words == ((50.0, "hello"), (60.5, "world"))
+    store.save(ControlCurves(tracked_curves()))
+    d = json.loads(project.path(CURVES_FILE).read_text())
+    del d["words"]
+    project.path(CURVES_FILE).write_text(json.dumps(d))
+    assert load_curves(project, tracking).words == ()  # no driven layer: no dub for the words to belong to
+
+
 def test_damaged_or_mismatched_curves_file_is_a_clear_project_error(project):
     store = CurveStore(project)
     store.save(edited(store.load()))

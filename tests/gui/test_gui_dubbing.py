@@ -366,3 +366,5 @@ def test_a_dub_with_its_script_shows_each_word_where_it_is_spoken(make_window, t
     assert not any(it.isVisible() for it in d.row.words)
     assert not d.visemes_action.isEnabled()
     assert not d.word_later_action.isEnabled() and not d.word_earlier_action.isEnabled()
+    s.undo_stack.undo()  # undoing that dub brings the scripted one's words back with its mouth
+    assert [w for _, w in s.curves.words] == [w for _, w in words] and d.word_later_action.isEnabled()
