@@ -166,8 +166,9 @@ class AdaptPanel(QWidget):
         self.frames.setToolTip("Training frames A:B (the paper adapts on the first 4 s); empty = all frames")
         self.sharp = QCheckBox("Sharper mouth (perceptual loss, slower)")
         self.sharp.setToolTip("Adds a VGG perceptual term on a box around the mouth (dubstudio adapt --w-vgg 0.3 "
-                              "--vgg-region mouth): crisper lips and teeth, a little lower PSNR, about 1.5-2x the "
-                              "time per step on a CPU. See BENCHMARKS.md.")
+                              "--vgg-region mouth): a sharper render on its own, about 1.6-1.9x the time per step on a "
+                              "CPU. With the mouth detail from the shot's frames (the default) the finished mouth "
+                              "measured no better on 3 of 4 test shots. See BENCHMARKS.md.")
         self.sharp.setChecked(str(settings.value("adapt/sharp", "false")).lower() == "true")
         self._build_advanced(settings)
         self.start_btn = QPushButton("Start adaptation")
