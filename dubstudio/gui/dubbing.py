@@ -700,7 +700,6 @@ class DubController(QObject):
         if playable and not had:
             self.play_action.setChecked(True)  # a new dub: hear it
         self._apply_sound()
-        self._update_word_actions()
         self.dub_audio_changed.emit()
 
     def _on_closed(self) -> None:

@@ -24,7 +24,8 @@ def load_curves(project: Project, tracking: Tracking | None = None) -> ControlCu
     if not store.exists():
         return ControlCurves.from_tracking(tracking)
     curves = store.load(tracking)
-    if store.predates_words() and any(curves.has_driven(i) for i in range(curves.n_controls)):
+    # checked last: it reads the file again, and only curves with a driven layer but no words can be older
+    if not curves.words and any(curves.has_driven(i) for i in range(curves.n_controls)) and store.predates_words():
         # saved before the curves kept the line's words: until now they were only recorded with the
         # dub audio (in seconds); from here on they travel with the curves (saved, undone, re-timed)
         curves.set_words(in_frames(recorded_words(project), float(tracking.fps)))
